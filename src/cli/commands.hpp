@@ -1,0 +1,10 @@
+// Each subcommand lives in its own file and registers itself on the app here.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace bantam::cli {
+
+void add_inspect_command(CLI::App& app);
+
+}  // namespace bantam::cli

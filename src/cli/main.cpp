@@ -1,0 +1,28 @@
+// `bantam SUBCOMMAND ...`: every subcommand is a thin client of the library.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "bantam/error.hpp"
+#include "cli/commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"bantam: small language models on the devices people own"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "bantam " BANTAM_VERSION);
+  bantam::cli::add_inspect_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const bantam::Error& e) {
+    fmt::print(stderr, "bantam: error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "bantam: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
