@@ -53,6 +53,11 @@ uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 }  // namespace
 
 void Writer::set(const std::string& key, Value value) {
+  if (key == "general.alignment") {
+    const bool ok = value.type() == ValueType::UINT32 && value.as_uint() != 0 &&
+                    (value.as_uint() & (value.as_uint() - 1)) == 0;
+    if (!ok) throw Error("GGUF writer: general.alignment must be a u32 power of two");
+  }
   for (auto& [k, v] : metadata_) {
     if (k == key) {
       v = std::move(value);
