@@ -1,0 +1,186 @@
+#include "model/decoder.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "bantam/error.hpp"
+#include "ops/attention.hpp"
+#include "ops/matmul.hpp"
+#include "ops/ops.hpp"
+
+namespace bantam {
+
+namespace {
+
+void resize(std::vector<float>& buffer, int64_t n) {
+  if (buffer.size() < static_cast<size_t>(n)) buffer.resize(static_cast<size_t>(n));
+}
+
+// rms_norm over each of n rows of width `width`.
+void norm_rows(const float* x, const float* weight, float* y, int64_t n, int64_t width, float eps,
+               ops::ThreadPool& pool) {
+  pool.parallel_for(n, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) ops::rms_norm(x + t * width, weight, y + t * width, width, eps);
+  });
+}
+
+void add_bias(float* y, const float* bias, int64_t n, int64_t width) {
+  if (!bias) return;
+  for (int64_t t = 0; t < n; ++t) ops::add_inplace(y + t * width, bias, width);
+}
+
+}  // namespace
+
+ops::RopeParams Decoder::rope_params(int64_t context) const {
+  const ModelConfig& c = config_;
+  const float* factors = weights_.rope_freqs;
+  if (c.traits.longrope && weights_.rope_factors_short) {
+    // LongRoPE: the long factors once the context outgrows the original training length.
+    const bool use_long = context > c.rope_original_context && weights_.rope_factors_long;
+    factors = use_long ? weights_.rope_factors_long : weights_.rope_factors_short;
+  }
+  return ops::RopeParams{.style = c.traits.rope, .n_rot = c.n_rot, .freq_base = c.rope_freq_base,
+                         .freq_scale = c.rope_freq_scale, .attn_factor = c.rope_attn_factor,
+                         .freq_factors = factors};
+}
+
+void Decoder::forward(std::span<const int32_t> tokens, int64_t first_pos, KvCache& cache,
+                      ForwardBuffers& b, ops::ThreadPool& pool, bool all_logits,
+                      std::vector<float>& logits) const {
+  const ModelConfig& c = config_;
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n == 0) throw Error("forward: no tokens");
+  const int64_t width = c.n_embd;
+  resize(b.x, n * width);
+  resize(b.normed, n * width);
+  resize(b.proj, n * width);
+  b.positions.resize(static_cast<size_t>(n));
+
+  // Embeddings (Gemma scales them by sqrt(n_embd)).
+  for (int64_t t = 0; t < n; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= c.n_vocab) {
+      throw Error(fmt::format("forward: token id {} is outside the vocabulary of {}", tokens[t], c.n_vocab));
+    }
+    ops::matrix_row(weights_.token_embd, tokens[t], b.x.data() + t * width);
+    if (c.traits.embed_scale) ops::scale_inplace(b.x.data() + t * width, std::sqrt(static_cast<float>(width)), width);
+    b.positions[t] = first_pos + t;
+  }
+
+  // One cos/sin table per position, shared by all layers.
+  const ops::RopeParams rope = rope_params(cache.context());
+  resize(b.cos_sin, n * c.n_rot);
+  for (int64_t t = 0; t < n; ++t) ops::rope_cos_sin(rope, b.positions[t], b.cos_sin.data() + t * c.n_rot);
+
+  for (int il = 0; il < c.n_layer; ++il) {
+    attention_block(il, n, first_pos, cache, b, pool);
+    ffn_block(il, n, b, pool);
+  }
+
+  // Output head on the rows that need logits.
+  const int64_t first_row = all_logits ? 0 : n - 1;
+  const int64_t n_out = n - first_row;
+  norm_rows(b.x.data() + first_row * width, weights_.output_norm, b.normed.data(), n_out, width, c.rms_eps, pool);
+  logits.resize(static_cast<size_t>(n_out * c.n_vocab));
+  ops::matmul(weights_.output, b.normed.data(), n_out, logits.data(), c.n_vocab, pool);
+  if (c.final_softcap != 0.0f) ops::softcap(logits.data(), n_out * c.n_vocab, c.final_softcap);
+}
+
+void Decoder::attention_block(int il, int64_t n, int64_t first_pos, KvCache& cache, ForwardBuffers& b,
+                              ops::ThreadPool& pool) const {
+  const ModelConfig& c = config_;
+  const LayerWeights& w = weights_.layers[il];
+  const int64_t width = c.n_embd;
+  const int64_t q_width = static_cast<int64_t>(c.n_head) * c.head_dim_k;
+  const int64_t k_width = static_cast<int64_t>(c.n_head_kv) * c.head_dim_k;
+  const int64_t v_width = static_cast<int64_t>(c.n_head_kv) * c.head_dim_v;
+  resize(b.q, n * q_width);
+  resize(b.k, n * k_width);
+  resize(b.v, n * v_width);
+  resize(b.attn, n * c.n_head * c.head_dim_v);
+
+  norm_rows(b.x.data(), w.attn_norm, b.normed.data(), n, width, c.rms_eps, pool);
+  if (c.traits.fused_qkv) {
+    const int64_t qkv_width = q_width + k_width + v_width;
+    resize(b.qkv, n * qkv_width);
+    ops::matmul(w.wqkv, b.normed.data(), n, b.qkv.data(), qkv_width, pool);
+    for (int64_t t = 0; t < n; ++t) {
+      const float* row = b.qkv.data() + t * qkv_width;
+      std::copy(row, row + q_width, b.q.data() + t * q_width);
+      std::copy(row + q_width, row + q_width + k_width, b.k.data() + t * k_width);
+      std::copy(row + q_width + k_width, row + qkv_width, b.v.data() + t * v_width);
+    }
+  } else {
+    ops::matmul(w.wq, b.normed.data(), n, b.q.data(), q_width, pool);
+    ops::matmul(w.wk, b.normed.data(), n, b.k.data(), k_width, pool);
+    ops::matmul(w.wv, b.normed.data(), n, b.v.data(), v_width, pool);
+    add_bias(b.q.data(), w.bq, n, q_width);
+    add_bias(b.k.data(), w.bk, n, k_width);
+    add_bias(b.v.data(), w.bv, n, v_width);
+  }
+
+  const ops::RopeParams rope = rope_params(cache.context());
+  for (int64_t t = 0; t < n; ++t) {
+    const float* cos_sin = b.cos_sin.data() + t * c.n_rot;
+    ops::rope_apply(rope, cos_sin, b.q.data() + t * q_width, c.n_head, c.head_dim_k);
+    ops::rope_apply(rope, cos_sin, b.k.data() + t * k_width, c.n_head_kv, c.head_dim_k);
+  }
+  // Phi-3 and Gemma scale Q itself (before its F16 rounding in attention), the others the scores.
+  float score_scale = c.attn_scale;
+  if (c.traits.prescale_query) {
+    ops::scale_inplace(b.q.data(), c.attn_scale, n * q_width);
+    score_scale = 1.0f;
+  }
+
+  cache.write(il, first_pos, n, b.k.data(), b.v.data());
+  const ops::AttentionParams params{.n_head = c.n_head, .scale = score_scale, .softcap = c.attn_softcap,
+                                    .window = c.layer_sliding[il] ? c.sliding_window : 0};
+  ops::attention(params, cache.view(il), b.q.data(), b.positions.data(), n, b.attn.data(), pool);
+
+  ops::matmul(w.wo, b.attn.data(), n, b.proj.data(), width, pool);
+  if (w.post_attn_norm) norm_rows(b.proj.data(), w.post_attn_norm, b.proj.data(), n, width, c.rms_eps, pool);
+  ops::add_inplace(b.x.data(), b.proj.data(), n * width);
+}
+
+void Decoder::ffn_block(int il, int64_t n, ForwardBuffers& b, ops::ThreadPool& pool) const {
+  const ModelConfig& c = config_;
+  const LayerWeights& w = weights_.layers[il];
+  const int64_t width = c.n_embd;
+  const int64_t ff = c.n_ff;
+  resize(b.act, n * ff);
+
+  norm_rows(b.x.data(), w.ffn_norm, b.normed.data(), n, width, c.rms_eps, pool);
+  // gate and up rows: separate matrices, or one matrix whose rows are gate then up.
+  const float* gate;
+  const float* up;
+  int64_t stride;
+  if (c.traits.fused_gate_up) {
+    resize(b.gate, n * 2 * ff);
+    ops::matmul(w.w_up, b.normed.data(), n, b.gate.data(), 2 * ff, pool);
+    gate = b.gate.data();
+    up = b.gate.data() + ff;
+    stride = 2 * ff;
+  } else {
+    resize(b.gate, n * ff);
+    resize(b.up, n * ff);
+    ops::matmul(w.w_gate, b.normed.data(), n, b.gate.data(), ff, pool);
+    ops::matmul(w.w_up, b.normed.data(), n, b.up.data(), ff, pool);
+    gate = b.gate.data();
+    up = b.up.data();
+    stride = ff;
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    float* out = b.act.data() + t * ff;
+    if (c.traits.activation == Activation::SiLU) {
+      ops::silu_mul(gate + t * stride, up + t * stride, out, ff);
+    } else {
+      ops::gelu_mul(gate + t * stride, up + t * stride, out, ff);
+    }
+  }
+
+  ops::matmul(w.w_down, b.act.data(), n, b.proj.data(), width, pool);
+  if (w.post_ffn_norm) norm_rows(b.proj.data(), w.post_ffn_norm, b.proj.data(), n, width, c.rms_eps, pool);
+  ops::add_inplace(b.x.data(), b.proj.data(), n * width);
+}
+
+}  // namespace bantam

@@ -1,0 +1,41 @@
+// Keys and values of one sequence, per layer, stored as F16 by default (llama.cpp's default, so
+// attention reads the same rounded values), or F32 / Q8_0. Sliding-window layers keep a ring of
+// window + batch - 1 slots: their memory is bounded by the window, not the context.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "format/ggml_type.hpp"
+#include "model/config.hpp"
+#include "ops/attention.hpp"
+
+namespace bantam {
+
+class KvCache {
+ public:
+  // context: positions the sequence may reach; max_batch: most tokens written in one forward.
+  KvCache(const ModelConfig& config, int64_t context, int64_t max_batch, GgmlType type = GgmlType::F16);
+
+  int64_t context() const { return context_; }
+  GgmlType type() const { return type_; }
+  int64_t capacity(int layer) const { return layers_[layer].capacity; }
+  size_t bytes() const;
+
+  // Stores n_tokens rows of keys [n_kv_head * head_dim_k] and values at consecutive positions.
+  void write(int layer, int64_t first_pos, int64_t n_tokens, const float* keys, const float* values);
+  ops::KvLayerView view(int layer) const;
+
+ private:
+  struct Layer {
+    int64_t capacity = 0;
+    std::vector<uint8_t> keys;
+    std::vector<uint8_t> values;
+  };
+  GgmlType type_;
+  int64_t context_;
+  int n_kv_head_, head_dim_k_, head_dim_v_;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace bantam

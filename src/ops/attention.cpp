@@ -1,0 +1,171 @@
+#include "ops/attention.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "bantam/error.hpp"
+#include "quant/quant.hpp"
+
+namespace bantam::ops {
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Keys visible to a query at `pos`: [first, pos].
+int64_t first_visible(const AttentionParams& params, int64_t pos) {
+  return params.window > 0 ? std::max<int64_t>(0, pos - params.window + 1) : 0;
+}
+
+float capped_score(const AttentionParams& params, float dot) {
+  if (params.softcap == 0.0f) return dot * params.scale;
+  // ggml folds 1/softcap into the scale before the tanh.
+  const float scale = params.scale / params.softcap;
+  return params.softcap * std::tanh(dot * scale);
+}
+
+// One query against its visible keys, online softmax as ggml's vector flash-attention kernel:
+// Q in the key's dot type, V accumulated in F16 when the cache is F16.
+void attend_vector(const AttentionParams& params, const KvLayerView& kv, const float* q,
+                   int64_t pos, int kv_head, float* out, std::vector<float>& scratch) {
+  const int dk = kv.head_dim_k;
+  const int dv = kv.head_dim_v;
+  scratch.resize(static_cast<size_t>(2 * dk + 2 * dv) + 64);
+  float* q_rounded = scratch.data();
+  float* key = q_rounded + dk;
+  float* value = key + dk;
+  float* acc = value + dv;
+  std::vector<uint8_t> q_blocks(row_bytes(kv.type, dk));
+  if (kv.type == GgmlType::F32) {
+    std::copy(q, q + dk, q_rounded);
+  } else {
+    quant::quantize_row(kv.type, q, q_blocks.data(), dk);
+    quant::dequantize_row(kv.type, q_blocks.data(), q_rounded, dk);
+  }
+  const bool f16_accumulator = kv.type == GgmlType::F16;
+  std::vector<uint16_t> acc16(f16_accumulator ? dv : 0, 0);
+  std::fill(acc, acc + dv, 0.0f);
+
+  float max_score = kNegInf;
+  float sum = 0.0f;
+  for (int64_t p = first_visible(params, pos); p <= pos; ++p) {
+    quant::dequantize_row(kv.type, kv.key(p, kv_head), key, dk);
+    double dot = 0.0;  // F16 x F16 products are exact; ggml sums short rows in double
+    for (int i = 0; i < dk; ++i) dot += static_cast<double>(key[i] * q_rounded[i]);
+    const float s = capped_score(params, static_cast<float>(dot));
+
+    float ms = 1.0f;  // rescales what was accumulated when a new maximum appears
+    float vs = 1.0f;  // this key's weight exp(s - max)
+    if (s > max_score) {
+      ms = std::exp(max_score - s);
+      max_score = s;
+      if (f16_accumulator) {
+        for (int i = 0; i < dv; ++i) acc16[i] = quant::fp32_to_fp16(quant::fp16_to_fp32(acc16[i]) * ms);
+      } else {
+        for (int i = 0; i < dv; ++i) acc[i] *= ms;
+      }
+    } else {
+      vs = std::exp(s - max_score);
+    }
+    quant::dequantize_row(kv.type, kv.value(p, kv_head), value, dv);
+    if (f16_accumulator) {
+      for (int i = 0; i < dv; ++i) {
+        acc16[i] = quant::fp32_to_fp16(std::fma(value[i], vs, quant::fp16_to_fp32(acc16[i])));
+      }
+    } else {
+      for (int i = 0; i < dv; ++i) acc[i] = std::fma(value[i], vs, acc[i]);
+    }
+    sum = sum * ms + vs;
+  }
+  if (f16_accumulator) {
+    for (int i = 0; i < dv; ++i) acc[i] = quant::fp16_to_fp32(acc16[i]);
+  }
+  const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
+  for (int i = 0; i < dv; ++i) out[i] = acc[i] * inverse;
+}
+
+// One query in F32 over key tiles of kAttentionTileRows, as ggml's tiled kernel for large batches.
+void attend_tiled(const AttentionParams& params, const KvLayerView& kv, const float* q,
+                  int64_t pos, int kv_head, float* out, std::vector<float>& scratch) {
+  constexpr int64_t kTile = kAttentionTileRows;
+  const int dk = kv.head_dim_k;
+  const int dv = kv.head_dim_v;
+  scratch.resize(static_cast<size_t>(kTile * (dk + dv + 1)));
+  float* keys = scratch.data();
+  float* values = keys + kTile * dk;
+  float* scores = values + kTile * dv;
+  std::fill(out, out + dv, 0.0f);
+
+  const int64_t first = first_visible(params, pos);
+  float max_score = kNegInf;
+  float sum = 0.0f;
+  for (int64_t tile = (first / kTile) * kTile; tile <= pos; tile += kTile) {
+    const int64_t begin = std::max(first, tile);
+    const int64_t end = std::min(pos + 1, tile + kTile);
+    const int64_t n = end - begin;
+    float tile_max = kNegInf;
+    for (int64_t j = 0; j < n; ++j) {
+      float* key = keys + j * dk;
+      quant::dequantize_row(kv.type, kv.key(begin + j, kv_head), key, dk);
+      float dot = 0.0f;
+      for (int i = 0; i < dk; ++i) dot = std::fma(q[i], key[i], dot);
+      scores[j] = capped_score(params, dot);
+      tile_max = std::max(tile_max, scores[j]);
+    }
+    const float new_max = std::max(max_score, tile_max);
+    if (new_max > max_score) {
+      const float ms = std::exp(max_score - new_max);
+      for (int i = 0; i < dv; ++i) out[i] *= ms;
+      sum *= ms;
+    }
+    max_score = new_max;
+    double tile_sum = 0.0;
+    for (int64_t j = 0; j < n; ++j) {
+      scores[j] = std::exp(scores[j] - new_max);
+      tile_sum += scores[j];
+    }
+    sum += static_cast<float>(tile_sum);
+    for (int64_t j = 0; j < n; ++j) {
+      float* value = values + j * dv;
+      quant::dequantize_row(kv.type, kv.value(begin + j, kv_head), value, dv);
+      for (int i = 0; i < dv; ++i) out[i] = std::fma(scores[j], value[i], out[i]);
+    }
+  }
+  const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
+  for (int i = 0; i < dv; ++i) out[i] *= inverse;
+}
+
+}  // namespace
+
+void attention(const AttentionParams& params, const KvLayerView& kv, const float* q,
+               const int64_t* positions, int64_t n_tokens, float* out, ThreadPool& pool) {
+  if (params.n_head % kv.n_kv_head != 0) {
+    throw Error(fmt::format("attention: {} query heads do not group over {} kv heads", params.n_head,
+                            kv.n_kv_head));
+  }
+  const int group = params.n_head / kv.n_kv_head;
+  const bool tiled = n_tokens >= kAttentionTileRows &&
+                     (kv.type == GgmlType::F16 || kv.type == GgmlType::F32);
+  const int64_t q_stride = static_cast<int64_t>(params.n_head) * kv.head_dim_k;
+  const int64_t out_stride = static_cast<int64_t>(params.n_head) * kv.head_dim_v;
+  pool.parallel_for(n_tokens * params.n_head, 1, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> scratch;
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t t = item / params.n_head;
+      const int h = static_cast<int>(item % params.n_head);
+      const float* q_head = q + t * q_stride + static_cast<int64_t>(h) * kv.head_dim_k;
+      float* out_head = out + t * out_stride + static_cast<int64_t>(h) * kv.head_dim_v;
+      if (tiled) {
+        attend_tiled(params, kv, q_head, positions[t], h / group, out_head, scratch);
+      } else {
+        attend_vector(params, kv, q_head, positions[t], h / group, out_head, scratch);
+      }
+    }
+  });
+}
+
+}  // namespace bantam::ops

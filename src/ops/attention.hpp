@@ -1,0 +1,53 @@
+// Causal multi-head attention of a batch of queries over one layer's KV cache, grouped-query
+// aware, with optional sliding window and logit soft-capping.
+//
+// Numerics follow ggml's CPU flash attention, llama.cpp's default on CPU:
+//  - fewer than 64 queries (decode, short prompts): Q is converted to the cache's dot type
+//    (F16 for an F16 cache) and V is accumulated in F16 with an online softmax;
+//  - 64 queries or more with an F16/F32 cache: everything in F32, keys in tiles of 64.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "format/ggml_type.hpp"
+#include "ops/thread_pool.hpp"
+
+namespace bantam::ops {
+
+// One layer's cache: position p lives in slot p % capacity (a ring for sliding-window layers).
+struct KvLayerView {
+  GgmlType type = GgmlType::F16;  // F32, F16 or Q8_0
+  const uint8_t* keys = nullptr;    // [capacity][n_kv_head] rows of head_dim_k
+  const uint8_t* values = nullptr;  // [capacity][n_kv_head] rows of head_dim_v
+  int64_t capacity = 0;
+  int n_kv_head = 0;
+  int head_dim_k = 0;
+  int head_dim_v = 0;
+
+  size_t key_row_bytes() const { return row_bytes(type, head_dim_k); }
+  size_t value_row_bytes() const { return row_bytes(type, head_dim_v); }
+  const uint8_t* key(int64_t pos, int kv_head) const {
+    return keys + (static_cast<size_t>(pos % capacity) * n_kv_head + kv_head) * key_row_bytes();
+  }
+  const uint8_t* value(int64_t pos, int kv_head) const {
+    return values + (static_cast<size_t>(pos % capacity) * n_kv_head + kv_head) * value_row_bytes();
+  }
+};
+
+struct AttentionParams {
+  int n_head = 0;
+  float scale = 1.0f;    // applied to q.k
+  float softcap = 0.0f;  // 0: none; else scores = softcap * tanh(scores / softcap)
+  int window = 0;        // 0: full causal; else a query at p sees keys at k with p - k < window
+};
+
+// Batches of at least this many queries use the tiled F32 kernel (also its key tile size).
+inline constexpr int64_t kAttentionTileRows = 64;
+
+// q: [n_tokens][n_head * head_dim_k]; positions: n_tokens ascending positions whose keys and
+// values are already in the cache; out: [n_tokens][n_head * head_dim_v].
+void attention(const AttentionParams& params, const KvLayerView& kv, const float* q,
+               const int64_t* positions, int64_t n_tokens, float* out, ThreadPool& pool);
+
+}  // namespace bantam::ops

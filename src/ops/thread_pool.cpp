@@ -1,0 +1,91 @@
+#include "ops/thread_pool.hpp"
+
+#include <algorithm>
+
+namespace bantam::ops {
+
+namespace {
+
+// Spin this many polls before sleeping: a forward pass issues jobs microseconds apart.
+constexpr int kSpinPolls = 20000;
+
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads) {
+  if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  n_threads_ = n_threads;
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  stopping_.store(true);
+  generation_.fetch_add(1);
+  generation_.notify_all();
+  for (auto& worker : workers_) worker.join();
+}
+
+void ThreadPool::worker_loop(int index) {
+  uint64_t seen = 0;
+  for (;;) {
+    uint64_t current = generation_.load(std::memory_order_acquire);
+    for (int spin = 0; current == seen && spin < kSpinPolls; ++spin) {
+      cpu_relax();
+      current = generation_.load(std::memory_order_acquire);
+    }
+    if (current == seen) {
+      generation_.wait(seen);
+      continue;
+    }
+    seen = current;
+    if (stopping_.load()) return;
+    (*job_)(index);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+  }
+}
+
+void ThreadPool::run(const std::function<void(int)>& job) {
+  if (n_threads_ == 1) {
+    job(0);
+    return;
+  }
+  job_ = &job;
+  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_release);
+  generation_.notify_all();
+  job(0);
+  int left = pending_.load(std::memory_order_acquire);
+  for (int spin = 0; left != 0 && spin < kSpinPolls; ++spin) {
+    cpu_relax();
+    left = pending_.load(std::memory_order_acquire);
+  }
+  while (left != 0) {
+    pending_.wait(left);
+    left = pending_.load(std::memory_order_acquire);
+  }
+  job_ = nullptr;
+}
+
+void ThreadPool::parallel_for(int64_t n, int64_t min_per_thread,
+                              const std::function<void(int64_t, int64_t)>& body) {
+  if (n <= 0) return;
+  const int64_t useful = std::max<int64_t>(1, n / std::max<int64_t>(1, min_per_thread));
+  const int64_t parts = std::min<int64_t>(n_threads_, useful);
+  if (parts <= 1) {
+    body(0, n);
+    return;
+  }
+  const int64_t step = (n + parts - 1) / parts;
+  run([&](int index) {
+    const int64_t begin = std::min<int64_t>(n, index * step);
+    const int64_t end = std::min<int64_t>(n, begin + step);
+    if (begin < end) body(begin, end);
+  });
+}
+
+}  // namespace bantam::ops
