@@ -1,0 +1,173 @@
+#include "text/unicode.hpp"
+
+#include <cstdlib>
+#include <memory>
+
+#include <utf8proc.h>
+
+#include "bantam/error.hpp"
+
+namespace bantam::unicode {
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+int utf8_sequence(std::string_view s, size_t i, size_t& bad) {
+  const auto b0 = static_cast<uint8_t>(s[i]);
+  if (b0 < 0x80) return 1;
+  int len = 0;
+  uint8_t lo = 0x80, hi = 0xBF;  // allowed range of the first continuation byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    len = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    len = 3;
+    if (b0 == 0xE0) lo = 0xA0;  // no overlong forms
+    if (b0 == 0xED) hi = 0x9F;  // no surrogates
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    len = 4;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+  } else {
+    bad = 1;
+    return 0;
+  }
+  for (int k = 1; k < len; ++k) {
+    if (i + k >= s.size()) return -1;
+    const auto b = static_cast<uint8_t>(s[i + k]);
+    const uint8_t l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
+    if (b < l || b > h) {
+      bad = static_cast<size_t>(k);
+      return 0;
+    }
+  }
+  return len;
+}
+
+bool is_valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    // Fast path for ASCII runs.
+    while (i < s.size() && static_cast<uint8_t>(s[i]) < 0x80) ++i;
+    if (i == s.size()) break;
+    size_t bad = 0;
+    const int n = utf8_sequence(s, i, bad);
+    if (n <= 0) return false;
+    i += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::string sanitize_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 8);
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t bad = 0;
+    const int n = utf8_sequence(s, i, bad);
+    if (n > 0) {
+      out.append(s.substr(i, static_cast<size_t>(n)));
+      i += static_cast<size_t>(n);
+    } else if (n == 0) {
+      out.append(kReplacementUtf8);
+      i += bad;
+    } else {  // truncated tail
+      out.append(kReplacementUtf8);
+      break;
+    }
+  }
+  return out;
+}
+
+size_t complete_prefix(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t bad = 0;
+    const int n = utf8_sequence(s, i, bad);
+    if (n > 0) {
+      i += static_cast<size_t>(n);
+    } else if (n == 0) {
+      i += bad;
+    } else {
+      break;
+    }
+  }
+  return i;
+}
+
+std::string nfc(std::string_view s) {
+  utf8proc_uint8_t* dst = nullptr;
+  const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
+                              static_cast<utf8proc_ssize_t>(s.size()), &dst,
+                              static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+  if (n < 0) {
+    throw Error(std::string("NFC normalization failed: ") + utf8proc_errmsg(n));
+  }
+  std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owned(dst, &std::free);
+  return std::string(reinterpret_cast<const char*>(dst), static_cast<size_t>(n));
+}
+
+namespace {
+
+struct ByteTables {
+  std::array<std::string, 256> to_unicode;
+  std::array<int16_t, 324> to_byte;  // stand-ins are all below U+0144
+};
+
+const ByteTables& byte_tables() {
+  static const ByteTables tables = [] {
+    ByteTables t;
+    t.to_byte.fill(-1);
+    auto printable = [](int b) {
+      return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    };
+    int next = 256;
+    for (int b = 0; b < 256; ++b) {
+      const int cp = printable(b) ? b : next++;
+      append_utf8(t.to_unicode[static_cast<size_t>(b)], static_cast<uint32_t>(cp));
+      t.to_byte[static_cast<size_t>(cp)] = static_cast<int16_t>(b);
+    }
+    return t;
+  }();
+  return tables;
+}
+
+}  // namespace
+
+const std::array<std::string, 256>& byte_to_unicode() { return byte_tables().to_unicode; }
+
+int unicode_to_byte(uint32_t cp) {
+  const auto& t = byte_tables().to_byte;
+  return cp < t.size() ? t[cp] : -1;
+}
+
+uint32_t decode_utf8(std::string_view s, size_t& i) {
+  const auto b0 = static_cast<uint8_t>(s[i]);
+  if (b0 < 0x80) {
+    ++i;
+    return b0;
+  }
+  int len = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : 2;
+  uint32_t cp = b0 & (0x3F >> (len - 1));
+  for (int k = 1; k < len && i + static_cast<size_t>(k) < s.size(); ++k) {
+    cp = (cp << 6) | (static_cast<uint8_t>(s[i + static_cast<size_t>(k)]) & 0x3F);
+  }
+  i += static_cast<size_t>(len);
+  return cp;
+}
+
+}  // namespace bantam::unicode
