@@ -6,5 +6,6 @@
 namespace bantam::cli {
 
 void add_inspect_command(CLI::App& app);
+void add_synth_command(CLI::App& app);
 
 }  // namespace bantam::cli

@@ -77,16 +77,22 @@ void Writer::copy_metadata(const File& file) {
 
 void Writer::add_tensor(const std::string& name, GgmlType type, std::vector<int64_t> shape,
                         std::vector<uint8_t> data) {
-  add(name, type, std::move(shape), std::move(data), {});
+  add(name, type, std::move(shape), std::move(data), {}, false);
 }
 
 void Writer::add_tensor_view(const std::string& name, GgmlType type, std::vector<int64_t> shape,
                              std::span<const uint8_t> data) {
-  add(name, type, std::move(shape), {}, data);
+  add(name, type, std::move(shape), {}, data, false);
 }
 
-void Writer::add(const std::string& name, GgmlType type, std::vector<int64_t> shape,
-                 std::vector<uint8_t> owned, std::span<const uint8_t> view) {
+void Writer::add_tensor_lazy(const std::string& name, GgmlType type, std::vector<int64_t> shape,
+                             Producer produce) {
+  add(name, type, std::move(shape), {}, {}, true).produce = std::move(produce);
+}
+
+Writer::PendingTensor& Writer::add(const std::string& name, GgmlType type,
+                                   std::vector<int64_t> shape, std::vector<uint8_t> owned,
+                                   std::span<const uint8_t> view, bool lazy) {
   for (const auto& t : tensors_) {
     if (t.info.name == name) throw Error(fmt::format("GGUF writer: duplicate tensor '{}'", name));
   }
@@ -100,12 +106,13 @@ void Writer::add(const std::string& name, GgmlType type, std::vector<int64_t> sh
   t.info.nbytes = row_bytes(type, t.info.shape[0]) * static_cast<uint64_t>(t.info.n_rows());
   t.owned = std::move(owned);
   t.view = view;
-  if (t.bytes().size() != t.info.nbytes) {
+  if (!lazy && t.bytes().size() != t.info.nbytes) {
     throw Error(fmt::format("GGUF writer: tensor '{}' {} {} needs {} bytes, got {}", name,
                             type_name(type), t.info.shape_string(), t.info.nbytes,
                             t.bytes().size()));
   }
   tensors_.push_back(std::move(t));
+  return tensors_.back();
 }
 
 uint64_t Writer::alignment() const {
@@ -147,10 +154,21 @@ void Writer::serialize(const Emit& emit) const {
   pad_to(align_up(written, align));
   const uint64_t data_start = written;
   offset = 0;
-  for (const auto& t : tensors_) {
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    const auto& t = tensors_[i];
     pad_to(data_start + offset);
-    counted(t.bytes().data(), t.bytes().size());
+    if (t.produce) {
+      const std::vector<uint8_t> data = t.produce();
+      if (data.size() != t.info.nbytes) {
+        throw Error(fmt::format("GGUF writer: tensor '{}' produced {} bytes, expected {}",
+                                t.info.name, data.size(), t.info.nbytes));
+      }
+      counted(data.data(), data.size());
+    } else {
+      counted(t.bytes().data(), t.bytes().size());
+    }
     offset = align_up(offset + t.info.nbytes, align);
+    if (progress_) progress_(i + 1, tensors_.size(), t.info.name);
   }
 }
 
