@@ -1,12 +1,11 @@
 #include "quant/quant.hpp"
 
-#include <algorithm>
-#include <cmath>
 #include <cstring>
 
 #include <fmt/format.h>
 
 #include "bantam/error.hpp"
+#include "quant/formats.hpp"
 
 namespace bantam::quant {
 
@@ -77,20 +76,54 @@ uint16_t fp32_to_bf16(float f) {
 
 namespace {
 
-struct BlockQ8_0 {
-  uint16_t d;
-  int8_t qs[32];
+using DequantizeFn = void (*)(const void*, float*, int64_t);
+using QuantizeFn = void (*)(const float*, void*, int64_t);
+
+struct Codec {
+  GgmlType type;
+  DequantizeFn dequantize;
+  QuantizeFn quantize;
 };
-static_assert(sizeof(BlockQ8_0) == 34);
+
+constexpr Codec kCodecs[] = {
+    {GgmlType::Q4_0, formats::dequantize_q4_0, formats::quantize_q4_0},
+    {GgmlType::Q4_1, formats::dequantize_q4_1, formats::quantize_q4_1},
+    {GgmlType::Q5_0, formats::dequantize_q5_0, formats::quantize_q5_0},
+    {GgmlType::Q5_1, formats::dequantize_q5_1, formats::quantize_q5_1},
+    {GgmlType::Q8_0, formats::dequantize_q8_0, formats::quantize_q8_0},
+    {GgmlType::Q8_1, formats::dequantize_q8_1, formats::quantize_q8_1},
+    {GgmlType::Q2_K, formats::dequantize_q2_k, formats::quantize_q2_k},
+    {GgmlType::Q3_K, formats::dequantize_q3_k, formats::quantize_q3_k},
+    {GgmlType::Q4_K, formats::dequantize_q4_k, formats::quantize_q4_k},
+    {GgmlType::Q5_K, formats::dequantize_q5_k, formats::quantize_q5_k},
+    {GgmlType::Q6_K, formats::dequantize_q6_k, formats::quantize_q6_k},
+    {GgmlType::Q8_K, formats::dequantize_q8_k, formats::quantize_q8_k},
+    {GgmlType::IQ4_NL, formats::dequantize_iq4_nl, formats::quantize_iq4_nl},
+    {GgmlType::IQ4_XS, formats::dequantize_iq4_xs, formats::quantize_iq4_xs},
+};
+
+const Codec* find_codec(GgmlType type) {
+  for (const auto& codec : kCodecs) {
+    if (codec.type == type) return &codec;
+  }
+  return nullptr;
+}
+
+bool is_float_type(GgmlType type) {
+  return type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::BF16;
+}
+
+void check_row_length(GgmlType type, int64_t n, const char* what) {
+  const int64_t block = type_info(type).block_size;
+  if (n < 0 || n % block != 0) {
+    throw Error(fmt::format("{}: row of {} elements is not a multiple of the {} block size {}", what, n,
+                            type_name(type), block));
+  }
+}
 
 }  // namespace
 
-bool can_dequantize(GgmlType type) {
-  switch (type) {
-    case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0: return true;
-    default: return false;
-  }
-}
+bool can_dequantize(GgmlType type) { return is_float_type(type) || find_codec(type) != nullptr; }
 
 void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n) {
   switch (type) {
@@ -107,58 +140,39 @@ void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n) {
       for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(h[i]);
       return;
     }
-    case GgmlType::Q8_0: {
-      const auto* b = static_cast<const BlockQ8_0*>(src);
-      for (int64_t i = 0; i < n / 32; ++i) {
-        const float d = fp16_to_fp32(b[i].d);
-        for (int j = 0; j < 32; ++j) dst[i * 32 + j] = d * b[i].qs[j];
-      }
-      return;
-    }
     default:
-      throw Error(fmt::format("dequantize: type {} is not supported yet", type_name(type)));
+      break;
   }
+  const Codec* codec = find_codec(type);
+  if (codec == nullptr) throw Error(fmt::format("dequantize: type {} is not supported", type_name(type)));
+  check_row_length(type, n, "dequantize");
+  codec->dequantize(src, dst, n);
 }
 
-bool can_quantize(GgmlType type) {
-  switch (type) {
-    case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0: return true;
-    default: return false;
-  }
-}
+bool can_quantize(GgmlType type) { return can_dequantize(type); }
 
 size_t quantize_row(GgmlType type, const float* src, void* dst, int64_t n) {
   switch (type) {
     case GgmlType::F32:
       std::memcpy(dst, src, static_cast<size_t>(n) * 4);
-      break;
+      return row_bytes(type, n);
     case GgmlType::F16: {
       auto* h = static_cast<uint16_t*>(dst);
       for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_fp16(src[i]);
-      break;
+      return row_bytes(type, n);
     }
     case GgmlType::BF16: {
       auto* h = static_cast<uint16_t*>(dst);
       for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_bf16(src[i]);
-      break;
-    }
-    case GgmlType::Q8_0: {
-      auto* b = static_cast<BlockQ8_0*>(dst);
-      for (int64_t i = 0; i < n / 32; ++i) {
-        float amax = 0;
-        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(src[i * 32 + j]));
-        const float d = amax / 127.0f;
-        const float id = d != 0 ? 1.0f / d : 0.0f;
-        b[i].d = fp32_to_fp16(d);
-        for (int j = 0; j < 32; ++j) {
-          b[i].qs[j] = static_cast<int8_t>(std::lround(src[i * 32 + j] * id));
-        }
-      }
-      break;
+      return row_bytes(type, n);
     }
     default:
-      throw Error(fmt::format("quantize: type {} is not supported yet", type_name(type)));
+      break;
   }
+  const Codec* codec = find_codec(type);
+  if (codec == nullptr) throw Error(fmt::format("quantize: type {} is not supported", type_name(type)));
+  check_row_length(type, n, "quantize");
+  codec->quantize(src, dst, n);
   return row_bytes(type, n);
 }
 
