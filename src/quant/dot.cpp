@@ -1,0 +1,183 @@
+#include "quant/dot.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+#include <fmt/format.h>
+
+#include "bantam/error.hpp"
+#include "quant/blocks.hpp"
+#include "quant/formats.hpp"
+#include "quant/kernels.hpp"
+#include "quant/quant.hpp"
+
+namespace bantam::quant {
+namespace {
+
+bool cpu_has(Isa isa) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  switch (isa) {
+    case Isa::Scalar:
+      return true;
+    case Isa::Avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case Isa::Avx512:
+      return cpu_has(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl");
+    case Isa::Avx512Vnni:
+      return cpu_has(Isa::Avx512) && __builtin_cpu_supports("avx512vnni");
+  }
+  return false;
+#else
+  return isa == Isa::Scalar;
+#endif
+}
+
+constexpr std::array kAllIsas = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni};
+
+kernels::Table build_table(Isa isa) {
+  kernels::Table table;
+  kernels::add_scalar(table);
+  if (isa >= Isa::Avx2) kernels::add_avx2(table);
+  if (isa >= Isa::Avx512) kernels::add_avx512(table);
+  if (isa >= Isa::Avx512Vnni) kernels::add_avx512_vnni(table);
+  return table;
+}
+
+struct Dispatch {
+  Isa isa;
+  kernels::Table table;
+};
+
+Dispatch& dispatch() {
+  static Dispatch state = [] {
+    const Isa best = available_isas().back();
+    return Dispatch{best, build_table(best)};
+  }();
+  return state;
+}
+
+size_t slot(GgmlType type) { return static_cast<size_t>(type); }
+
+// Activation blocks for Q8_0/Q8_1 as ggml's AVX code makes them: d = amax/127 stored as fp16,
+// values scaled by 127/amax and rounded to nearest even (the reference code differs slightly).
+template <typename Block>
+void quantize_q8_blocks(const float* x, Block* out, int64_t n) {
+  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
+    float amax = 0;
+    for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = amax != 0 ? 127.0f / amax : 0.0f;
+    int sum = 0;
+    for (int j = 0; j < kQK; ++j) {
+      out[i].qs[j] = static_cast<int8_t>(nearest_int(x[j] * id));
+      sum += out[i].qs[j];
+    }
+    out[i].d = fp32_to_fp16(d);
+    if constexpr (std::is_same_v<Block, BlockQ8_1>) out[i].s = fp32_to_fp16(d * static_cast<float>(sum));
+  }
+}
+
+void check_n(GgmlType type, int64_t n, const char* what) {
+  const int64_t block = type_info(type).block_size;
+  if (n < 0 || n % block != 0) {
+    throw Error(fmt::format("{}: {} elements is not a multiple of the {} block size {}", what, n, type_name(type),
+                            block));
+  }
+}
+
+}  // namespace
+
+std::string_view isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+    case Isa::Avx512Vnni: return "avx512vnni";
+  }
+  return "unknown";
+}
+
+std::vector<Isa> available_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : kAllIsas) {
+    if (cpu_has(isa)) out.push_back(isa);
+  }
+  return out;
+}
+
+Isa active_isa() { return dispatch().isa; }
+std::string_view active_isa_name() { return isa_name(active_isa()); }
+
+void set_isa_for_testing(Isa isa) {
+  if (!cpu_has(isa)) throw Error(fmt::format("this CPU does not support the {} kernels", isa_name(isa)));
+  dispatch() = Dispatch{isa, build_table(isa)};
+}
+
+bool can_dot(GgmlType weight_type) {
+  return slot(weight_type) < kernels::kTypeSlots && dispatch().table.dot[slot(weight_type)] != nullptr;
+}
+
+GgmlType vec_dot_type(GgmlType weight_type) {
+  switch (weight_type) {
+    case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16:
+      return weight_type;
+    case GgmlType::Q4_0: case GgmlType::Q5_0: case GgmlType::Q8_0: case GgmlType::IQ4_NL:
+      return GgmlType::Q8_0;
+    case GgmlType::Q4_1: case GgmlType::Q5_1:
+      return GgmlType::Q8_1;
+    case GgmlType::Q2_K: case GgmlType::Q3_K: case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K:
+    case GgmlType::Q8_K: case GgmlType::IQ4_XS:
+      return GgmlType::Q8_K;
+    default:
+      throw Error(fmt::format("no dot product for weights of type {}", type_name(weight_type)));
+  }
+}
+
+size_t activation_bytes(GgmlType vec_dot_type, int64_t n) { return row_bytes(vec_dot_type, n); }
+
+void quantize_activations(GgmlType vec_dot_type, const float* x, void* out, int64_t n) {
+  check_n(vec_dot_type, n, "quantize_activations");
+  switch (vec_dot_type) {
+    case GgmlType::F32:
+      std::memcpy(out, x, static_cast<size_t>(n) * sizeof(float));
+      return;
+    case GgmlType::F16:
+    case GgmlType::BF16:
+      quantize_row(vec_dot_type, x, out, n);
+      return;
+    case GgmlType::Q8_0:
+      quantize_q8_blocks(x, static_cast<BlockQ8_0*>(out), n);
+      return;
+    case GgmlType::Q8_1:
+      quantize_q8_blocks(x, static_cast<BlockQ8_1*>(out), n);
+      return;
+    case GgmlType::Q8_K:
+      formats::quantize_q8_k(x, out, n);
+      return;
+    default:
+      throw Error(fmt::format("{} is not an activation format for dot products", type_name(vec_dot_type)));
+  }
+}
+
+float vec_dot(GgmlType weight_type, int64_t n, const void* weight_row, const void* activations) {
+  if (!can_dot(weight_type)) throw Error(fmt::format("no dot product for weights of type {}", type_name(weight_type)));
+  check_n(weight_type, n, "vec_dot");
+  return dispatch().table.dot[slot(weight_type)](n, weight_row, activations);
+}
+
+void gemv(GgmlType weight_type, int64_t n, const void* weights, size_t row_stride_bytes, int64_t row_begin,
+          int64_t row_end, const void* activations, float* out) {
+  if (!can_dot(weight_type)) throw Error(fmt::format("no dot product for weights of type {}", type_name(weight_type)));
+  check_n(weight_type, n, "gemv");
+  if (row_end <= row_begin) return;
+  const auto* first = static_cast<const uint8_t*>(weights) + static_cast<size_t>(row_begin) * row_stride_bytes;
+  dispatch().table.gemv[slot(weight_type)](n, first, row_stride_bytes, row_end - row_begin, activations,
+                                           out + row_begin);
+}
+
+}  // namespace bantam::quant

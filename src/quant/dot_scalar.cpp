@@ -1,0 +1,296 @@
+// Portable reference dot kernels for every weight type: integer sums per block or group, then
+// one float multiply by the block scales, in the same order of operations as ggml's generic code.
+#include <cstring>
+
+#include "quant/blocks.hpp"
+#include "quant/kernels.hpp"
+#include "quant/quant.hpp"
+
+namespace bantam::quant::kernels {
+namespace {
+
+float dot_f32(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const float*>(weights);
+  const auto* a = static_cast<const float*>(activations);
+  double sum = 0;  // ggml's generic f32 dot accumulates in double too
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(w[i]) * static_cast<double>(a[i]);
+  return static_cast<float>(sum);
+}
+
+float dot_f16(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const uint16_t*>(weights);
+  const auto* a = static_cast<const uint16_t*>(activations);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(fp16_to_fp32(w[i]) * fp16_to_fp32(a[i]));
+  return static_cast<float>(sum);
+}
+
+float dot_bf16(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const uint16_t*>(weights);
+  const auto* a = static_cast<const uint16_t*>(activations);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(bf16_to_fp32(w[i]) * bf16_to_fp32(a[i]));
+  return static_cast<float>(sum);
+}
+
+// Signed levels of the 32 elements of a legacy block (nibble j -> element j, j+16).
+void nibble_levels(const uint8_t qs[16], int offset, int levels[32]) {
+  for (int j = 0; j < 16; ++j) {
+    levels[j] = (qs[j] & 0xF) - offset;
+    levels[j + 16] = (qs[j] >> 4) - offset;
+  }
+}
+
+void fifth_bits(const uint8_t qh_bytes[4], int levels[32]) {
+  uint32_t qh;
+  std::memcpy(&qh, qh_bytes, 4);
+  for (int j = 0; j < 32; ++j) levels[j] += static_cast<int>((qh >> j) & 1) << 4;
+}
+
+int int_dot32(const int levels[32], const int8_t a[32]) {
+  int sum = 0;
+  for (int j = 0; j < 32; ++j) sum += levels[j] * a[j];
+  return sum;
+}
+
+float dot_q4_0(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ4_0*>(weights);
+  const auto* a = static_cast<const BlockQ8_0*>(activations);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    int levels[32];
+    nibble_levels(w[i].qs, 8, levels);
+    sum += static_cast<float>(int_dot32(levels, a[i].qs)) * fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d);
+  }
+  return sum;
+}
+
+float dot_q4_1(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ4_1*>(weights);
+  const auto* a = static_cast<const BlockQ8_1*>(activations);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    int levels[32];
+    nibble_levels(w[i].qs, 0, levels);
+    sum += static_cast<float>(int_dot32(levels, a[i].qs)) * fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d) +
+           fp16_to_fp32(w[i].m) * fp16_to_fp32(a[i].s);
+  }
+  return sum;
+}
+
+float dot_q5_0(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ5_0*>(weights);
+  const auto* a = static_cast<const BlockQ8_0*>(activations);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    int levels[32];
+    nibble_levels(w[i].qs, 16, levels);
+    fifth_bits(w[i].qh, levels);
+    sum += static_cast<float>(int_dot32(levels, a[i].qs)) * fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d);
+  }
+  return sum;
+}
+
+float dot_q5_1(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ5_1*>(weights);
+  const auto* a = static_cast<const BlockQ8_1*>(activations);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    int levels[32];
+    nibble_levels(w[i].qs, 0, levels);
+    fifth_bits(w[i].qh, levels);
+    sum += static_cast<float>(int_dot32(levels, a[i].qs)) * fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d) +
+           fp16_to_fp32(w[i].m) * fp16_to_fp32(a[i].s);
+  }
+  return sum;
+}
+
+float dot_q8_0(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ8_0*>(weights);
+  const auto* a = static_cast<const BlockQ8_0*>(activations);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    int isum = 0;
+    for (int j = 0; j < 32; ++j) isum += w[i].qs[j] * a[i].qs[j];
+    sum += static_cast<float>(isum) * fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d);
+  }
+  return sum;
+}
+
+float dot_iq4_nl(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockIQ4_NL*>(weights);
+  const auto* a = static_cast<const BlockQ8_0*>(activations);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    int isum = 0;
+    for (int j = 0; j < 16; ++j) {
+      isum += kIQ4Values[w[i].qs[j] & 0xF] * a[i].qs[j] + kIQ4Values[w[i].qs[j] >> 4] * a[i].qs[j + 16];
+    }
+    sum += static_cast<float>(isum) * fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d);
+  }
+  return sum;
+}
+
+// Sum over groups of `group` elements of scale[g] * dot(levels, activations) in the group.
+int scaled_int_dot(const int8_t* levels, const int8_t* a, const int* scales, int group) {
+  int total = 0;
+  for (int g = 0; g < kQK_K / group; ++g) {
+    int isum = 0;
+    for (int l = 0; l < group; ++l) isum += levels[g * group + l] * a[g * group + l];
+    total += scales[g] * isum;
+  }
+  return total;
+}
+
+float dot_q2_k(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ2_K*>(weights);
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    int8_t levels[kQK_K];
+    for (int e = 0; e < kQK_K; ++e) {
+      levels[e] = static_cast<int8_t>((w[i].qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3);
+    }
+    int scales[16], min_sum = 0;
+    for (int g = 0; g < 16; ++g) {
+      scales[g] = w[i].scales[g] & 0xF;
+      min_sum += (w[i].scales[g] >> 4) * a[i].bsums[g];
+    }
+    const int isum = scaled_int_dot(levels, a[i].qs, scales, 16);
+    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(isum) -
+           a[i].d * fp16_to_fp32(w[i].dmin) * static_cast<float>(min_sum);
+  }
+  return sum;
+}
+
+float dot_q3_k(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ3_K*>(weights);
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    int8_t levels[kQK_K];
+    for (int e = 0; e < kQK_K; ++e) {
+      const int low = (w[i].qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+      const int high = (w[i].hmask[e % 32] >> (e / 32)) & 1;
+      levels[e] = static_cast<int8_t>(low - (high ? 0 : 4));
+    }
+    int8_t packed_scales[16];
+    q3k_scales(w[i].scales, packed_scales);
+    int scales[16];
+    for (int g = 0; g < 16; ++g) scales[g] = packed_scales[g];
+    const int isum = scaled_int_dot(levels, a[i].qs, scales, 16);
+    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+// Q4_K and Q5_K: levels 0..15 (0..31) with 8 scales and 8 mins per super-block.
+template <bool kFiveBits, typename Block>
+float dot_k4(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const Block*>(weights);
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    int8_t levels[kQK_K];
+    for (int e = 0; e < kQK_K; ++e) {
+      const int j = e / 32;
+      int level = (w[i].qs[32 * (j / 2) + e % 32] >> (4 * (j % 2))) & 0xF;
+      if constexpr (kFiveBits) level |= ((w[i].qh[e % 32] >> j) & 1) << 4;
+      levels[e] = static_cast<int8_t>(level);
+    }
+    int scales[8], min_sum = 0;
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      k4_scale_min(j, w[i].scales, sc, m);
+      scales[j] = sc;
+      min_sum += m * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
+    }
+    const int isum = scaled_int_dot(levels, a[i].qs, scales, 32);
+    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(isum) -
+           a[i].d * fp16_to_fp32(w[i].dmin) * static_cast<float>(min_sum);
+  }
+  return sum;
+}
+
+float dot_q6_k(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ6_K*>(weights);
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    int8_t levels[kQK_K];
+    for (int e = 0; e < kQK_K; ++e) {
+      const int h = e / 128, quarter = (e % 128) / 32, l = e % 32;
+      const uint8_t ql = w[i].ql[64 * h + 32 * (quarter % 2) + l];
+      const int low = quarter < 2 ? ql & 0xF : ql >> 4;
+      const int high = (w[i].qh[32 * h + l] >> (2 * quarter)) & 3;
+      levels[e] = static_cast<int8_t>((low | (high << 4)) - 32);
+    }
+    int scales[16];
+    for (int g = 0; g < 16; ++g) scales[g] = w[i].scales[g];
+    const int isum = scaled_int_dot(levels, a[i].qs, scales, 16);
+    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+float dot_q8_k(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ8_K*>(weights);
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    int isum = 0;
+    for (int j = 0; j < kQK_K; ++j) isum += w[i].qs[j] * a[i].qs[j];
+    sum += w[i].d * a[i].d * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+float dot_iq4_xs(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockIQ4_XS*>(weights);
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    int8_t levels[kQK_K];
+    int scales[8];
+    for (int ib = 0; ib < 8; ++ib) {
+      scales[ib] = iq4xs_scale(w[i], ib);
+      const uint8_t* q = w[i].qs + 16 * ib;
+      for (int j = 0; j < 16; ++j) {
+        levels[32 * ib + j] = kIQ4Values[q[j] & 0xF];
+        levels[32 * ib + j + 16] = kIQ4Values[q[j] >> 4];
+      }
+    }
+    const int isum = scaled_int_dot(levels, a[i].qs, scales, 32);
+    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+template <VecDot Dot>
+void add(Table& table, GgmlType type) {
+  table.set_dot(type, Dot);
+  table.set_gemv(type, gemv_by_rows<Dot>);
+}
+
+}  // namespace
+
+void add_scalar(Table& table) {
+  add<dot_f32>(table, GgmlType::F32);
+  add<dot_f16>(table, GgmlType::F16);
+  add<dot_bf16>(table, GgmlType::BF16);
+  add<dot_q4_0>(table, GgmlType::Q4_0);
+  add<dot_q4_1>(table, GgmlType::Q4_1);
+  add<dot_q5_0>(table, GgmlType::Q5_0);
+  add<dot_q5_1>(table, GgmlType::Q5_1);
+  add<dot_q8_0>(table, GgmlType::Q8_0);
+  add<dot_iq4_nl>(table, GgmlType::IQ4_NL);
+  add<dot_q2_k>(table, GgmlType::Q2_K);
+  add<dot_q3_k>(table, GgmlType::Q3_K);
+  add<dot_k4<false, BlockQ4_K>>(table, GgmlType::Q4_K);
+  add<dot_k4<true, BlockQ5_K>>(table, GgmlType::Q5_K);
+  add<dot_q6_k>(table, GgmlType::Q6_K);
+  add<dot_q8_k>(table, GgmlType::Q8_K);
+  add<dot_iq4_xs>(table, GgmlType::IQ4_XS);
+}
+
+}  // namespace bantam::quant::kernels

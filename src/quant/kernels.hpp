@@ -1,0 +1,43 @@
+// Kernel tables per instruction-set level, filled by dot_scalar.cpp and the per-ISA files.
+// Internal to src/quant.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "format/ggml_type.hpp"
+
+namespace bantam::quant::kernels {
+
+// Dot of one weight row (n elements) with activations in the type's vec_dot_type.
+using VecDot = float (*)(int64_t n, const void* weights, const void* activations);
+// out[r] for rows [0, rows) starting at `weights`, `stride` bytes apart.
+using Gemv = void (*)(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                      float* out);
+
+inline constexpr size_t kTypeSlots = 40;  // ggml type ids are below this
+
+struct Table {
+  VecDot dot[kTypeSlots] = {};
+  Gemv gemv[kTypeSlots] = {};
+
+  void set_dot(GgmlType type, VecDot fn) { dot[static_cast<size_t>(type)] = fn; }
+  void set_gemv(GgmlType type, Gemv fn) { gemv[static_cast<size_t>(type)] = fn; }
+};
+
+// Each fills the entries it accelerates and leaves the others as they are, so tables are built
+// by layering: scalar, then AVX2, then AVX-512.
+void add_scalar(Table& table);
+void add_avx2(Table& table);
+void add_avx512(Table& table);
+void add_avx512_vnni(Table& table);
+
+// A gemv that calls `Dot` per row, for kernels without a multi-row version.
+template <VecDot Dot>
+void gemv_by_rows(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                  float* out) {
+  const auto* w = static_cast<const uint8_t*>(weights);
+  for (int64_t r = 0; r < rows; ++r) out[r] = Dot(n, w + static_cast<size_t>(r) * stride, activations);
+}
+
+}  // namespace bantam::quant::kernels

@@ -1,0 +1,408 @@
+// AVX2 + FMA + F16C dot kernels. Integer products use vpmaddubsw (u8 x s8 -> s16 pairs) then
+// vpmaddwd, which also applies the group scales; each block or super-block ends in one FMA.
+// Only installed when the CPU has these features (dot.cpp checks), so the whole file is compiled
+// for them; every include comes before the target switch so no shared inline code gets AVX2.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "quant/blocks.hpp"
+#include "quant/kernels.hpp"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+
+namespace bantam::quant::kernels {
+namespace {
+
+inline float half(uint16_t h) { return _cvtsh_ss(h); }
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m128i load128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+
+// u8 x s8 products summed in fours, as 8 x int32.
+inline __m256i dot_u8s8(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+// s8 x s8: move w's sign onto a so vpmaddubsw sees |w| as unsigned. Needs a != -128.
+inline __m256i dot_s8s8(__m256i w, __m256i a) { return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w)); }
+
+// The 32 nibbles of a legacy block as bytes: low nibbles (elements 0..15), then high ones.
+inline __m256i nibbles32(const uint8_t* qs) {
+  const __m128i q = load128(qs);
+  const __m128i mask = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), mask), _mm_and_si128(q, mask));
+}
+
+// 0xFF in byte j where bit j of the 32-bit word is set.
+inline __m256i bits_to_bytes(const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(bits)),
+      _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+
+float dot_q8_0(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ8_0*>(weights);
+  const auto* a = static_cast<const BlockQ8_0*>(activations);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i p = dot_s8s8(load256(w[i].qs), load256(a[i].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * half(a[i].d)), _mm256_cvtepi32_ps(p), acc);
+  }
+  return hsum(acc);
+}
+
+float dot_q4_0(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ4_0*>(weights);
+  const auto* a = static_cast<const BlockQ8_0*>(activations);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i q = _mm256_sub_epi8(nibbles32(w[i].qs), _mm256_set1_epi8(8));
+    const __m256i p = dot_s8s8(q, load256(a[i].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * half(a[i].d)), _mm256_cvtepi32_ps(p), acc);
+  }
+  return hsum(acc);
+}
+
+float dot_q5_0(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ5_0*>(weights);
+  const auto* a = static_cast<const BlockQ8_0*>(activations);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    // nibble | 0xF0 reads as nibble - 16 in int8: that is the level when the fifth bit is clear.
+    const __m256i q = _mm256_or_si256(nibbles32(w[i].qs),
+                                      _mm256_andnot_si256(bits_to_bytes(w[i].qh), _mm256_set1_epi8(-16)));
+    const __m256i p = dot_s8s8(q, load256(a[i].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * half(a[i].d)), _mm256_cvtepi32_ps(p), acc);
+  }
+  return hsum(acc);
+}
+
+float dot_q4_1(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ4_1*>(weights);
+  const auto* a = static_cast<const BlockQ8_1*>(activations);
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i p = dot_u8s8(nibbles32(w[i].qs), load256(a[i].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * half(a[i].d)), _mm256_cvtepi32_ps(p), acc);
+    mins += half(w[i].m) * half(a[i].s);
+  }
+  return hsum(acc) + mins;
+}
+
+float dot_q5_1(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ5_1*>(weights);
+  const auto* a = static_cast<const BlockQ8_1*>(activations);
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i q = _mm256_or_si256(nibbles32(w[i].qs),
+                                      _mm256_and_si256(bits_to_bytes(w[i].qh), _mm256_set1_epi8(0x10)));
+    const __m256i p = dot_u8s8(q, load256(a[i].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * half(a[i].d)), _mm256_cvtepi32_ps(p), acc);
+    mins += half(w[i].m) * half(a[i].s);
+  }
+  return hsum(acc) + mins;
+}
+
+inline __m256i iq4_lookup(__m256i nibbles) {
+  const __m256i table = _mm256_broadcastsi128_si256(load128(kIQ4Values));
+  return _mm256_shuffle_epi8(table, nibbles);
+}
+
+float dot_iq4_nl(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockIQ4_NL*>(weights);
+  const auto* a = static_cast<const BlockQ8_0*>(activations);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i p = dot_s8s8(iq4_lookup(nibbles32(w[i].qs)), load256(a[i].qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * half(a[i].d)), _mm256_cvtepi32_ps(p), acc);
+  }
+  return hsum(acc);
+}
+
+// Scales for two 16-element groups covering 32 bytes: low 128 bits get `lo`, high ones `hi`.
+inline __m256i pair_scales(int lo, int hi) {
+  return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(hi)), _mm_set1_epi16(static_cast<int16_t>(lo)));
+}
+
+// sum_g scale[g] * bsums[g] over the 16 groups, as 8 x int32 partial sums.
+inline __m256i scaled_bsums(const int16_t* bsums, const int8_t* scales16) {
+  return _mm256_madd_epi16(load256(bsums), _mm256_cvtepi8_epi16(load128(scales16)));
+}
+
+float dot_q2_k(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ2_K*>(weights);
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i three = _mm256_set1_epi8(3);
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const __m128i packed = load128(w[i].scales);
+    int8_t scales[16], mins[16];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(scales), _mm_and_si128(packed, _mm_set1_epi8(0x0F)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(mins), _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F)));
+    __m256i isum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = load256(w[i].qs + 32 * h);
+      for (int k = 0; k < 4; ++k) {
+        const __m256i levels = _mm256_and_si256(_mm256_srli_epi16(q, 2 * k), three);
+        const __m256i p = _mm256_maddubs_epi16(levels, load256(a[i].qs + 128 * h + 32 * k));
+        const int g = 8 * h + 2 * k;
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, pair_scales(scales[g], scales[g + 1])));
+      }
+    }
+    const float da = a[i].d;
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(da * half(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(-da * half(w[i].dmin)),
+                          _mm256_cvtepi32_ps(scaled_bsums(a[i].bsums, mins)), acc);
+  }
+  return hsum(acc);
+}
+
+float dot_q3_k(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ3_K*>(weights);
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    int8_t scales[16];
+    q3k_scales(w[i].scales, scales);
+    const __m256i hmask = load256(w[i].hmask);
+    // Levels as unsigned low2 + 4*high (0..7); the -4 offset comes back through bsums.
+    __m256i isum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = load256(w[i].qs + 32 * h);
+      for (int k = 0; k < 4; ++k) {
+        const __m256i high = _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + k), one);
+        const __m256i levels = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * k), three),
+                                               _mm256_slli_epi16(high, 2));
+        const __m256i p = _mm256_maddubs_epi16(levels, load256(a[i].qs + 128 * h + 32 * k));
+        const int g = 8 * h + 2 * k;
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, pair_scales(scales[g], scales[g + 1])));
+      }
+    }
+    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(scaled_bsums(a[i].bsums, scales), 2));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
+  }
+  return hsum(acc);
+}
+
+// The 8 scales and 8 mins of a Q4_K/Q5_K super-block, unpacked four at a time.
+inline void k4_unpack(const uint8_t* packed, uint8_t scales[8], uint8_t mins[8]) {
+  uint32_t u[3];
+  std::memcpy(u, packed, 12);
+  const uint32_t s_lo = u[0] & 0x3F3F3F3F, m_lo = u[1] & 0x3F3F3F3F;
+  const uint32_t s_hi = (u[2] & 0x0F0F0F0F) | (((u[0] >> 6) & 0x03030303) << 4);
+  const uint32_t m_hi = ((u[2] >> 4) & 0x0F0F0F0F) | (((u[1] >> 6) & 0x03030303) << 4);
+  std::memcpy(scales, &s_lo, 4);
+  std::memcpy(scales + 4, &s_hi, 4);
+  std::memcpy(mins, &m_lo, 4);
+  std::memcpy(mins + 4, &m_hi, 4);
+}
+
+// sum_j mins[j] * (bsums[2j] + bsums[2j+1]).
+inline int k4_min_sum(const int16_t* bsums, const uint8_t mins[8]) {
+  const __m128i pairs = _mm_hadd_epi16(load128(bsums), load128(bsums + 8));
+  uint64_t m8;
+  std::memcpy(&m8, mins, 8);
+  const __m128i m = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m8)));
+  __m128i s = _mm_madd_epi16(pairs, m);
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+template <bool kFiveBits, typename Block>
+float dot_k4(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const Block*>(weights);
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  __m256 acc = _mm256_setzero_ps();
+  float mins_total = 0;
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    uint8_t scales[8], mins[8];
+    k4_unpack(w[i].scales, scales, mins);
+    __m256i qh;
+    if constexpr (kFiveBits) qh = load256(w[i].qh);
+    __m256i isum = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q = load256(w[i].qs + 32 * c);
+      __m256i lo = _mm256_and_si256(q, low4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+      if constexpr (kFiveBits) {
+        const __m256i one = _mm256_set1_epi8(1);
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
+      }
+      const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(a[i].qs + 64 * c));
+      const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(a[i].qs + 64 * c + 32));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p_lo, _mm256_set1_epi16(scales[2 * c])));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p_hi, _mm256_set1_epi16(scales[2 * c + 1])));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
+    mins_total += a[i].d * half(w[i].dmin) * static_cast<float>(k4_min_sum(a[i].bsums, mins));
+  }
+  return hsum(acc) - mins_total;
+}
+
+float dot_q6_k(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ6_K*>(weights);
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const int8_t* sc = w[i].scales;
+    // Levels as unsigned 0..63; the -32 offset comes back through bsums.
+    __m256i isum = _mm256_slli_epi32(scaled_bsums(a[i].bsums, sc), 5);
+    isum = _mm256_sub_epi32(_mm256_setzero_si256(), isum);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = load256(w[i].ql + 64 * h);
+      const __m256i ql1 = load256(w[i].ql + 64 * h + 32);
+      const __m256i qh = load256(w[i].qh + 32 * h);
+      const __m256i levels[4] = {
+          _mm256_or_si256(_mm256_and_si256(ql0, low4),
+                          _mm256_slli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8(0x03)), 4)),
+          _mm256_or_si256(_mm256_and_si256(ql1, low4),
+                          _mm256_slli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8(0x0C)), 2)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                          _mm256_and_si256(qh, _mm256_set1_epi8(0x30))),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                          _mm256_srli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8(static_cast<char>(0xC0))), 2)),
+      };
+      for (int k = 0; k < 4; ++k) {
+        const __m256i p = _mm256_maddubs_epi16(levels[k], load256(a[i].qs + 128 * h + 32 * k));
+        const int g = 8 * h + 2 * k;
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, pair_scales(sc[g], sc[g + 1])));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
+  }
+  return hsum(acc);
+}
+
+float dot_iq4_xs(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockIQ4_XS*>(weights);
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    __m256i isum = _mm256_setzero_si256();
+    for (int ib = 0; ib < 8; ++ib) {
+      const __m256i v = iq4_lookup(nibbles32(w[i].qs + 16 * ib));
+      const __m256i act = load256(a[i].qs + 32 * ib);
+      const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(act, v));
+      isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_set1_epi16(static_cast<int16_t>(iq4xs_scale(w[i], ib)))));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
+  }
+  return hsum(acc);
+}
+
+// Float rows: four independent accumulators hide the FMA latency; a scalar loop does the tail.
+template <typename Load, typename Scalar>
+float dot_floats(int64_t n, Load load, Scalar scalar) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int k = 0; k < 4; ++k) {
+      __m256 wv, av;
+      load(i + 8 * k, wv, av);
+      acc[k] = _mm256_fmadd_ps(wv, av, acc[k]);
+    }
+  }
+  for (; i + 8 <= n; i += 8) {
+    __m256 wv, av;
+    load(i, wv, av);
+    acc[0] = _mm256_fmadd_ps(wv, av, acc[0]);
+  }
+  float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+  for (; i < n; ++i) sum += scalar(i);
+  return sum;
+}
+
+float dot_f32(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const float*>(weights);
+  const auto* a = static_cast<const float*>(activations);
+  return dot_floats(
+      n,
+      [&](int64_t i, __m256& wv, __m256& av) {
+        wv = _mm256_loadu_ps(w + i);
+        av = _mm256_loadu_ps(a + i);
+      },
+      [&](int64_t i) { return w[i] * a[i]; });
+}
+
+float dot_f16(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const uint16_t*>(weights);
+  const auto* a = static_cast<const uint16_t*>(activations);
+  return dot_floats(
+      n,
+      [&](int64_t i, __m256& wv, __m256& av) {
+        wv = _mm256_cvtph_ps(load128(w + i));
+        av = _mm256_cvtph_ps(load128(a + i));
+      },
+      [&](int64_t i) { return half(w[i]) * half(a[i]); });
+}
+
+inline __m256 bf16x8(const uint16_t* p) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load128(p)), 16));
+}
+
+float dot_bf16(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const uint16_t*>(weights);
+  const auto* a = static_cast<const uint16_t*>(activations);
+  const auto scalar = [](uint16_t h) {
+    const uint32_t bits = static_cast<uint32_t>(h) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  };
+  return dot_floats(
+      n,
+      [&](int64_t i, __m256& wv, __m256& av) {
+        wv = bf16x8(w + i);
+        av = bf16x8(a + i);
+      },
+      [&](int64_t i) { return scalar(w[i]) * scalar(a[i]); });
+}
+
+template <VecDot Dot>
+void add(Table& table, GgmlType type) {
+  table.set_dot(type, Dot);
+  table.set_gemv(type, gemv_by_rows<Dot>);
+}
+
+}  // namespace
+
+void add_avx2(Table& table) {
+  add<dot_f32>(table, GgmlType::F32);
+  add<dot_f16>(table, GgmlType::F16);
+  add<dot_bf16>(table, GgmlType::BF16);
+  add<dot_q4_0>(table, GgmlType::Q4_0);
+  add<dot_q4_1>(table, GgmlType::Q4_1);
+  add<dot_q5_0>(table, GgmlType::Q5_0);
+  add<dot_q5_1>(table, GgmlType::Q5_1);
+  add<dot_q8_0>(table, GgmlType::Q8_0);
+  add<dot_iq4_nl>(table, GgmlType::IQ4_NL);
+  add<dot_q2_k>(table, GgmlType::Q2_K);
+  add<dot_q3_k>(table, GgmlType::Q3_K);
+  add<dot_k4<false, BlockQ4_K>>(table, GgmlType::Q4_K);
+  add<dot_k4<true, BlockQ5_K>>(table, GgmlType::Q5_K);
+  add<dot_q6_k>(table, GgmlType::Q6_K);
+  add<dot_iq4_xs>(table, GgmlType::IQ4_XS);
+}
+
+}  // namespace bantam::quant::kernels
+
+#pragma GCC pop_options

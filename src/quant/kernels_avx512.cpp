@@ -1,0 +1,25 @@
+// AVX-512 F/BW/VL kernels without VNNI (e.g. Skylake-X): see kernels_avx512_impl.hpp.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "quant/blocks.hpp"
+#include "quant/kernels.hpp"
+
+#pragma GCC push_options
+// GCC 12 flags the deliberately undefined pass-through operands inside its own AVX-512
+// intrinsics (_mm512_cvtepi32_ps, _mm512_inserti64x4, ...) as uninitialized: a false positive.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")
+#define BANTAM_AVX512_VNNI false
+#include "quant/kernels_avx512_impl.hpp"
+#undef BANTAM_AVX512_VNNI
+
+namespace bantam::quant::kernels {
+void add_avx512(Table& table) { add_avx512_kernels(table); }
+}  // namespace bantam::quant::kernels
+
+#pragma GCC diagnostic pop
+#pragma GCC pop_options

@@ -1,0 +1,252 @@
+// Dot products: every weight type at every ISA level this CPU has must equal the dot of the
+// dequantized weights with the dequantized activations; activation rounding follows ggml.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bantam/error.hpp"
+#include "quant/dot.hpp"
+#include "quant/quant.hpp"
+#include "quant_test_util.hpp"
+
+namespace bantam::quant {
+namespace {
+
+using test::gaussian;
+
+constexpr GgmlType kWeightTypes[] = {
+    GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1,   GgmlType::Q5_0,
+    GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K,   GgmlType::Q5_K,
+    GgmlType::Q6_K, GgmlType::Q8_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS};
+
+// Restores the best ISA after each test that switches it.
+class DotTest : public ::testing::Test {
+ protected:
+  void TearDown() override { set_isa_for_testing(available_isas().back()); }
+};
+
+// Byte offsets of the fp16 scale fields inside one block, so random payload bytes can be given
+// sane scales; an empty list means "quantize gaussian data instead" (float types).
+std::vector<size_t> half_fields(GgmlType type) {
+  switch (type) {
+    case GgmlType::Q4_0: case GgmlType::Q5_0: case GgmlType::Q8_0: case GgmlType::IQ4_NL: case GgmlType::IQ4_XS:
+      return {0};
+    case GgmlType::Q4_1: case GgmlType::Q5_1: case GgmlType::Q4_K: case GgmlType::Q5_K: return {0, 2};
+    case GgmlType::Q2_K: return {80, 82};
+    case GgmlType::Q3_K: return {108};
+    case GgmlType::Q6_K: return {208};
+    default: return {};
+  }
+}
+
+// A weight row: random bytes with random scales in [0.001, 0.1) (all level patterns, including
+// extremes llama-quantize never writes), or quantized gaussian data when `realistic`.
+std::vector<uint8_t> weight_row(GgmlType type, int64_t n, uint32_t seed, bool realistic) {
+  const auto fields = half_fields(type);
+  if (realistic || (fields.empty() && type != GgmlType::Q8_K)) return test::quantize(type, gaussian(n, seed, 0.05f));
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> row(row_bytes(type, n));
+  for (auto& b : row) b = static_cast<uint8_t>(rng());
+  std::uniform_real_distribution<float> scale(0.001f, 0.1f);
+  const auto& info = type_info(type);
+  for (size_t block = 0; block < row.size(); block += info.bytes_per_block) {
+    if (type == GgmlType::Q8_K) {
+      const float d = scale(rng);
+      std::memcpy(&row[block], &d, 4);
+      continue;
+    }
+    for (size_t off : fields) {
+      const uint16_t h = fp32_to_fp16(scale(rng));
+      std::memcpy(&row[block + off], &h, 2);
+    }
+  }
+  return row;
+}
+
+struct Expected {
+  double value = 0;
+  double magnitude = 0;  // sum of |terms|, the scale of rounding differences
+};
+
+// Dot of the dequantized rows in double. For Q8_1 activations ggml uses the stored block sum s
+// (fp16 of d * sum(qs)) for the weights' min term: that is reproduced here exactly.
+Expected reference_dot(GgmlType type, int64_t n, const std::vector<uint8_t>& w, const std::vector<uint8_t>& act) {
+  const GgmlType act_type = vec_dot_type(type);
+  const auto wf = test::dequantize(type, w, n);
+  const auto af = test::dequantize(act_type, act, n);
+  Expected e;
+  for (int64_t i = 0; i < n; ++i) {
+    const double term = static_cast<double>(wf[i]) * af[i];
+    e.value += term;
+    e.magnitude += std::fabs(term);
+  }
+  if (act_type == GgmlType::Q8_1) {
+    const size_t wblock = type_info(type).bytes_per_block;
+    for (int64_t b = 0; b < n / 32; ++b) {
+      uint16_t m, d, s;
+      std::memcpy(&m, &w[static_cast<size_t>(b) * wblock + 2], 2);
+      std::memcpy(&d, &act[static_cast<size_t>(b) * 36], 2);
+      std::memcpy(&s, &act[static_cast<size_t>(b) * 36 + 2], 2);
+      int sum = 0;
+      for (int j = 0; j < 32; ++j) sum += static_cast<int8_t>(act[static_cast<size_t>(b) * 36 + 4 + j]);
+      e.value += static_cast<double>(fp16_to_fp32(m)) * (fp16_to_fp32(s) - static_cast<double>(fp16_to_fp32(d)) * sum);
+      e.magnitude += std::fabs(static_cast<double>(fp16_to_fp32(m)) * fp16_to_fp32(s));
+    }
+  }
+  return e;
+}
+
+std::vector<uint8_t> activations(GgmlType type, int64_t n, uint32_t seed) {
+  auto x = gaussian(n, seed);
+  std::fill(x.begin(), x.begin() + std::min<int64_t>(n, 32), 0.0f);  // an all-zero block too
+  std::vector<uint8_t> out(activation_bytes(vec_dot_type(type), n));
+  quantize_activations(vec_dot_type(type), x.data(), out.data(), n);
+  return out;
+}
+
+// Lengths: several blocks, an odd number of 32-blocks, and float tails.
+std::vector<int64_t> lengths(GgmlType type) {
+  if (type_info(type).block_size == 256) return {256, 256 * 5};
+  if (type_info(type).block_size == 32) return {32, 32 * 37, 4096};
+  return {1, 7, 100, 1031};
+}
+
+TEST_F(DotTest, EveryTypeAtEveryIsaMatchesDequantizedDot) {
+  for (Isa isa : available_isas()) {
+    set_isa_for_testing(isa);
+    for (GgmlType type : kWeightTypes) {
+      ASSERT_TRUE(can_dot(type)) << type_name(type);
+      for (int64_t n : lengths(type)) {
+        for (bool realistic : {false, true}) {
+          const auto w = weight_row(type, n, static_cast<uint32_t>(n) * 31 + realistic, realistic);
+          const auto a = activations(type, n, static_cast<uint32_t>(n) + 7);
+          const Expected e = reference_dot(type, n, w, a);
+          const float got = vec_dot(type, n, w.data(), a.data());
+          EXPECT_NEAR(got, e.value, 1e-5 * e.magnitude + 1e-30)
+              << isa_name(isa) << " " << type_name(type) << " n=" << n << (realistic ? " quantized" : " random");
+        }
+      }
+    }
+  }
+}
+
+TEST_F(DotTest, GemvFillsExactlyTheRequestedRows) {
+  const int64_t n = 512, rows = 9;
+  for (Isa isa : available_isas()) {
+    set_isa_for_testing(isa);
+    for (GgmlType type : kWeightTypes) {
+      const size_t stride = row_bytes(type, n);
+      std::vector<uint8_t> matrix;
+      for (int64_t r = 0; r < rows; ++r) {
+        const auto row = weight_row(type, n, static_cast<uint32_t>(r) + 100, r % 2 == 0);
+        matrix.insert(matrix.end(), row.begin(), row.end());
+      }
+      const auto a = activations(type, n, 5);
+      std::vector<float> out(rows, -12345.0f);
+      gemv(type, n, matrix.data(), stride, 2, 7, a.data(), out.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        if (r < 2 || r >= 7) {
+          EXPECT_EQ(out[r], -12345.0f) << type_name(type) << " row " << r;
+          continue;
+        }
+        EXPECT_EQ(out[r], vec_dot(type, n, matrix.data() + static_cast<size_t>(r) * stride, a.data()))
+            << isa_name(isa) << " " << type_name(type) << " row " << r;
+      }
+    }
+  }
+}
+
+TEST(ActivationFormats, MatchGgml) {
+  EXPECT_EQ(vec_dot_type(GgmlType::Q4_0), GgmlType::Q8_0);
+  EXPECT_EQ(vec_dot_type(GgmlType::IQ4_NL), GgmlType::Q8_0);
+  EXPECT_EQ(vec_dot_type(GgmlType::Q5_1), GgmlType::Q8_1);
+  EXPECT_EQ(vec_dot_type(GgmlType::Q6_K), GgmlType::Q8_K);
+  EXPECT_EQ(vec_dot_type(GgmlType::IQ4_XS), GgmlType::Q8_K);
+  EXPECT_EQ(vec_dot_type(GgmlType::F16), GgmlType::F16);
+  EXPECT_EQ(vec_dot_type(GgmlType::BF16), GgmlType::BF16);
+  EXPECT_EQ(vec_dot_type(GgmlType::F32), GgmlType::F32);
+  EXPECT_THROW(vec_dot_type(GgmlType::IQ2_XXS), Error);
+}
+
+TEST(ActivationFormats, Q8_0RoundsLikeGgmlAvxCode) {
+  // amax 127 gives a unit scale: x.5 ties go to even (not away from zero as roundf would).
+  std::vector<float> x(32, 0.0f);
+  x[0] = 127.0f;
+  x[1] = 2.5f;
+  x[2] = -2.5f;
+  x[3] = 3.5f;
+  x[4] = 0.49f;
+  std::vector<uint8_t> q(34);
+  quantize_activations(GgmlType::Q8_0, x.data(), q.data(), 32);
+  uint16_t d;
+  std::memcpy(&d, q.data(), 2);
+  EXPECT_EQ(d, fp32_to_fp16(1.0f));
+  const auto* qs = reinterpret_cast<const int8_t*>(q.data() + 2);
+  EXPECT_EQ(qs[0], 127);
+  EXPECT_EQ(qs[1], 2);
+  EXPECT_EQ(qs[2], -2);
+  EXPECT_EQ(qs[3], 4);
+  EXPECT_EQ(qs[4], 0);
+
+  std::vector<uint8_t> q1(36);
+  quantize_activations(GgmlType::Q8_1, x.data(), q1.data(), 32);
+  uint16_t s;
+  std::memcpy(&s, q1.data() + 2, 2);
+  EXPECT_EQ(fp16_to_fp32(s), 127.0f + 2 - 2 + 4);
+}
+
+TEST(ActivationFormats, Q8_KMapsTheSignedExtremeToMinus127) {
+  std::vector<float> x(256, 0.0f);
+  x[0] = 5.0f;
+  x[1] = -10.0f;
+  x[17] = 1.0f;
+  std::vector<uint8_t> q(292);
+  quantize_activations(GgmlType::Q8_K, x.data(), q.data(), 256);
+  float d;
+  std::memcpy(&d, q.data(), 4);
+  EXPECT_FLOAT_EQ(d, 1.0f / (-127.0f / -10.0f));
+  const auto* qs = reinterpret_cast<const int8_t*>(q.data() + 4);
+  EXPECT_EQ(qs[1], -127);
+  EXPECT_EQ(qs[0], 64);  // 63.5 rounds to even
+  EXPECT_EQ(qs[17], 13);
+  int16_t bsums[16];
+  std::memcpy(bsums, q.data() + 260, 32);
+  EXPECT_EQ(bsums[0], 64 - 127);
+  EXPECT_EQ(bsums[1], 13);
+
+  x[1] = 10.0f;  // a positive extreme flips every sign: d < 0
+  quantize_activations(GgmlType::Q8_K, x.data(), q.data(), 256);
+  std::memcpy(&d, q.data(), 4);
+  EXPECT_LT(d, 0.0f);
+  EXPECT_EQ(qs[1], -127);
+}
+
+TEST(Isa, LevelsAreListedAndSelectable) {
+  const auto isas = available_isas();
+  ASSERT_FALSE(isas.empty());
+  EXPECT_EQ(isas.front(), Isa::Scalar);
+  EXPECT_EQ(active_isa(), isas.back());
+  for (Isa isa : isas) {
+    set_isa_for_testing(isa);
+    EXPECT_EQ(active_isa(), isa);
+    EXPECT_EQ(active_isa_name(), isa_name(isa));
+  }
+  set_isa_for_testing(isas.back());
+}
+
+TEST(DotErrors, BadTypesAndLengthsAreRefused) {
+  std::vector<uint8_t> buf(1024);
+  EXPECT_THROW(vec_dot(GgmlType::IQ2_XXS, 256, buf.data(), buf.data()), Error);
+  EXPECT_THROW(vec_dot(GgmlType::Q4_0, 33, buf.data(), buf.data()), Error);
+  EXPECT_THROW(gemv(GgmlType::Q4_K, 100, buf.data(), 144, 0, 1, buf.data(), nullptr), Error);
+  std::vector<float> x(33);
+  EXPECT_THROW(quantize_activations(GgmlType::Q8_0, x.data(), buf.data(), 33), Error);
+  EXPECT_THROW(quantize_activations(GgmlType::Q4_0, x.data(), buf.data(), 32), Error);
+}
+
+}  // namespace
+}  // namespace bantam::quant
