@@ -6,6 +6,7 @@
 namespace bantam::cli {
 
 void add_inspect_command(CLI::App& app);
+void add_tokenize_commands(CLI::App& app);  // tokenize, detokenize
 void add_synth_command(CLI::App& app);
 
 }  // namespace bantam::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "bantam " BANTAM_VERSION);
   bantam::cli::add_inspect_command(app);
+  bantam::cli::add_tokenize_commands(app);
   bantam::cli::add_synth_command(app);
   try {
     app.parse(argc, argv);
