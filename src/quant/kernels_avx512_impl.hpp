@@ -205,66 +205,15 @@ float avx512_dot_q6_k(int64_t n, const void* weights, const void* activations) {
   return _mm512_reduce_add_ps(acc);
 }
 
-// Float rows, 64 elements per step in four accumulators, masked loads for the tail.
-template <typename Load>
-float avx512_dot_floats(int64_t n, Load load) {
-  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    for (int k = 0; k < 4; ++k) {
-      __m512 wv, av;
-      load(i + 16 * k, static_cast<__mmask16>(0xFFFF), wv, av);
-      acc[k] = _mm512_fmadd_ps(wv, av, acc[k]);
-    }
-  }
-  for (; i < n; i += 16) {
-    const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1);
-    __m512 wv, av;
-    load(i, mask, wv, av);
-    acc[0] = _mm512_fmadd_ps(wv, av, acc[0]);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
-}
-
-float avx512_dot_f32(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const float*>(weights);
-  const auto* a = static_cast<const float*>(activations);
-  return avx512_dot_floats(n, [&](int64_t i, __mmask16 m, __m512& wv, __m512& av) {
-    wv = _mm512_maskz_loadu_ps(m, w + i);
-    av = _mm512_maskz_loadu_ps(m, a + i);
-  });
-}
-
-float avx512_dot_f16(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const uint16_t*>(weights);
-  const auto* a = static_cast<const uint16_t*>(activations);
-  return avx512_dot_floats(n, [&](int64_t i, __mmask16 m, __m512& wv, __m512& av) {
-    wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + i));
-    av = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, a + i));
-  });
-}
-
-inline __m512 bf16x16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
-
-float avx512_dot_bf16(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const uint16_t*>(weights);
-  const auto* a = static_cast<const uint16_t*>(activations);
-  return avx512_dot_floats(n, [&](int64_t i, __mmask16 m, __m512& wv, __m512& av) {
-    wv = bf16x16(_mm256_maskz_loadu_epi16(m, w + i));
-    av = bf16x16(_mm256_maskz_loadu_epi16(m, a + i));
-  });
-}
-
 template <VecDot Dot>
 void add(Table& table, GgmlType type) {
   table.set_dot(type, Dot);
   table.set_gemv(type, gemv_by_rows<Dot>);
 }
 
+// Float rows keep the AVX2 kernels: they are memory-bound and the 512-bit ones measured
+// slower on Zen 4.
 void add_avx512_kernels(Table& table) {
-  add<avx512_dot_f32>(table, GgmlType::F32);
-  add<avx512_dot_f16>(table, GgmlType::F16);
-  add<avx512_dot_bf16>(table, GgmlType::BF16);
   add<avx512_dot_q8_0>(table, GgmlType::Q8_0);
   add<avx512_dot_q4_0>(table, GgmlType::Q4_0);
   add<avx512_dot_k4<false, BlockQ4_K>>(table, GgmlType::Q4_K);
