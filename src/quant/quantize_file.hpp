@@ -1,0 +1,26 @@
+// Model quantizer: `bantam quantize IN.gguf OUT.gguf TYPE`. Tensors are converted one at a time
+// (never the whole model in memory), with the per-tensor mix the file type implies.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace bantam::quant {
+
+struct QuantizeOptions {
+  std::string input, output, file_type;
+  int threads = 1;
+  // Called with a message when a tensor falls back to another type (rows not a block multiple).
+  std::function<void(const std::string&)> notice;
+  std::function<void(size_t done, size_t total, const std::string& tensor)> progress;
+};
+
+struct QuantizeReport {
+  uint64_t input_bytes = 0, output_bytes = 0;
+  size_t tensors = 0, fallbacks = 0;
+};
+
+QuantizeReport quantize_file(const QuantizeOptions& options);
+
+}  // namespace bantam::quant
