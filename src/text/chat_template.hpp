@@ -2,6 +2,8 @@
 // trim_blocks and lstrip_blocks) or a known per-family format when the model has none.
 #pragma once
 
+#include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -10,12 +12,17 @@
 
 namespace bantam {
 
+// JSON is ordered_json so objects keep their key order: templates print tool schemas with
+// tojson, and Hugging Face keeps the order they were written in.
 struct ChatRenderOptions {
   bool add_generation_prompt = true;
-  nlohmann::json tools = nullptr;  // OpenAI-style tool list, or null
-  std::string bos_token;
-  std::string eos_token;
-  nlohmann::json extra_context = nlohmann::json::object();  // more template variables
+  nlohmann::ordered_json tools = nullptr;  // OpenAI-style tool list, or null
+  std::optional<std::string> bos_token;    // unset: the model's (from_gguf), else ""
+  std::optional<std::string> eos_token;
+  nlohmann::ordered_json extra_context = nlohmann::ordered_json::object();  // more variables
+  // The moment strftime_now() formats, as local "YYYY-MM-DD[ HH:MM[:SS]]"; empty: the
+  // BANTAM_TEMPLATE_NOW environment variable if set, else the clock.
+  std::string now;
 };
 
 class ChatTemplate {
@@ -32,8 +39,13 @@ class ChatTemplate {
 
   // messages: [{"role": ..., "content": ..., optional "tool_calls", "name", ...}, ...]
   // Error when the template calls raise_exception or fails.
-  std::string render(const nlohmann::json& messages, const ChatRenderOptions& options) const;
+  std::string render(const nlohmann::ordered_json& messages, const ChatRenderOptions& options) const;
   const std::string& source() const;
+  // The vocab's BOS/EOS text (from_gguf), used when the options do not set them; else "".
+  const std::string& bos_token() const;
+  const std::string& eos_token() const;
+  // The built-in format from_gguf fell back to ("Llama 3", "ChatML", ...), else "".
+  const std::string& fallback_format() const;
 
  private:
   struct Impl;

@@ -1,0 +1,143 @@
+#include "text/jinja/unicode.hpp"
+
+#include <utf8proc.h>
+
+namespace bantam::jinja::unicode {
+
+char32_t decode_at(std::string_view text, size_t pos, size_t& length) {
+  utf8proc_int32_t code_point = -1;
+  const auto n = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(text.data() + pos),
+                                  static_cast<utf8proc_ssize_t>(text.size() - pos), &code_point);
+  if (n <= 0 || code_point < 0) {
+    length = 1;
+    return kInvalidChar;
+  }
+  length = static_cast<size_t>(n);
+  return static_cast<char32_t>(code_point);
+}
+
+void append_utf8(std::string& out, char32_t c) {
+  utf8proc_uint8_t buffer[4];
+  const auto n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(c), buffer);
+  out.append(reinterpret_cast<const char*>(buffer), static_cast<size_t>(n));
+}
+
+std::vector<size_t> char_offsets(std::string_view text) {
+  std::vector<size_t> offsets;
+  offsets.reserve(text.size() + 1);
+  for_each_char(text, [&](char32_t, size_t pos, size_t) { offsets.push_back(pos); });
+  offsets.push_back(text.size());
+  return offsets;
+}
+
+size_t char_count(std::string_view text) {
+  size_t count = 0;
+  for_each_char(text, [&](char32_t, size_t, size_t) { ++count; });
+  return count;
+}
+
+bool is_space(char32_t c) {
+  switch (c) {
+    case U'\t': case U'\n': case 0x0B: case 0x0C: case U'\r': case 0x1C: case 0x1D: case 0x1E:
+    case 0x1F: case U' ': case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029:
+    case 0x202F: case 0x205F: case 0x3000:
+      return true;
+    default:
+      return c >= 0x2000 && c <= 0x200A;
+  }
+}
+
+bool is_alpha(char32_t c) {
+  if (c == kInvalidChar) return false;
+  switch (utf8proc_category(static_cast<utf8proc_int32_t>(c))) {
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_digit(char32_t c) {
+  return c != kInvalidChar &&
+         utf8proc_category(static_cast<utf8proc_int32_t>(c)) == UTF8PROC_CATEGORY_ND;
+}
+
+std::string strip(std::string_view text, bool left, bool right, const std::string* chars) {
+  std::vector<char32_t> strip_set;
+  if (chars) for_each_char(*chars, [&](char32_t c, size_t, size_t) { strip_set.push_back(c); });
+  const auto strippable = [&](char32_t c) {
+    if (!chars) return is_space(c);
+    for (char32_t s : strip_set) {
+      if (s == c) return true;
+    }
+    return false;
+  };
+  size_t begin = 0;
+  size_t end = 0;
+  bool seen_kept = false;
+  for_each_char(text, [&](char32_t c, size_t pos, size_t length) {
+    if (strippable(c)) {
+      if (!seen_kept && left) begin = pos + length;
+      return;
+    }
+    seen_kept = true;
+    end = pos + length;
+  });
+  if (!seen_kept) return {};
+  if (!right) end = text.size();
+  return std::string(text.substr(begin, end - begin));
+}
+
+namespace {
+
+using CaseMap = utf8proc_int32_t (*)(utf8proc_int32_t);
+
+void append_mapped(std::string& out, std::string_view text, size_t pos, size_t length, char32_t c,
+                   CaseMap map) {
+  if (c == kInvalidChar) {
+    out.append(text.substr(pos, length));
+  } else {
+    append_utf8(out, static_cast<char32_t>(map(static_cast<utf8proc_int32_t>(c))));
+  }
+}
+
+std::string map_all(std::string_view text, CaseMap map) {
+  std::string out;
+  out.reserve(text.size());
+  for_each_char(text, [&](char32_t c, size_t pos, size_t length) {
+    append_mapped(out, text, pos, length, c, map);
+  });
+  return out;
+}
+
+}  // namespace
+
+std::string upper(std::string_view text) { return map_all(text, utf8proc_toupper); }
+std::string lower(std::string_view text) { return map_all(text, utf8proc_tolower); }
+
+std::string capitalize(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  bool first = true;
+  for_each_char(text, [&](char32_t c, size_t pos, size_t length) {
+    append_mapped(out, text, pos, length, c, first ? utf8proc_totitle : utf8proc_tolower);
+    first = false;
+  });
+  return out;
+}
+
+std::string title(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  bool previous_cased = false;
+  for_each_char(text, [&](char32_t c, size_t pos, size_t length) {
+    const bool letter = is_alpha(c);
+    append_mapped(out, text, pos, length, c,
+                  letter && !previous_cased ? utf8proc_totitle : utf8proc_tolower);
+    previous_cased = letter;
+  });
+  return out;
+}
+
+}  // namespace bantam::jinja::unicode
