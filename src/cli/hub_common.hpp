@@ -1,0 +1,84 @@
+// Options and output shared by the model-store subcommands (hub, pull, list, rm, update, rollback).
+#pragma once
+
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "hub/fetch.hpp"
+#include "hub/store.hpp"
+
+namespace bantam::cli {
+
+struct StoreOption {
+  std::string dir;
+  hub::fs::path path() const { return dir.empty() ? hub::default_store_dir() : hub::fs::path(dir); }
+};
+
+inline void add_store_option(CLI::App* cmd, StoreOption& store) {
+  cmd->add_option("--store", store.dir, "Model store folder (default: $XDG_DATA_HOME/bantam or ~/.local/share/bantam)");
+}
+
+struct NetworkOptions {
+  uint64_t low_speed_limit = 1024;
+  long low_speed_time = 30;
+  long connect_timeout = 30;
+
+  hub::FetchOptions fetch_options() const {
+    hub::FetchOptions o;
+    o.low_speed_limit = low_speed_limit;
+    o.low_speed_time = std::chrono::seconds(low_speed_time);
+    o.connect_timeout = std::chrono::seconds(connect_timeout);
+    return o;
+  }
+};
+
+inline void add_network_options(CLI::App* cmd, NetworkOptions& net) {
+  cmd->add_option("--low-speed-limit", net.low_speed_limit,
+                  "Abandon a transfer slower than this many bytes/s ... (default 1024)");
+  cmd->add_option("--low-speed-time", net.low_speed_time, "... for this many seconds (default 30)");
+  cmd->add_option("--connect-timeout", net.connect_timeout, "Seconds to wait for a connection (default 30)");
+}
+
+// A one-line progress bar on stderr, redrawn at most 10 times a second when stderr is a terminal.
+class ProgressBar {
+ public:
+  explicit ProgressBar(std::string label) : label_(std::move(label)), tty_(isatty(2) == 1) {}
+  ProgressBar(const ProgressBar&) = delete;
+  ~ProgressBar() {
+    if (drawn_) fmt::print(stderr, "\n");
+  }
+
+  void operator()(uint64_t done, uint64_t total) {
+    if (!tty_ || total == 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (done < total && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    drawn_ = true;
+    constexpr int kWidth = 30;
+    const int filled = static_cast<int>(done * kWidth / total);
+    fmt::print(stderr, "\r{} [{}{}] {:3}% {:.1f}/{:.1f} MiB", label_, std::string(filled, '#'),
+               std::string(kWidth - filled, '.'), done * 100 / total, done / 1048576.0, total / 1048576.0);
+    std::fflush(stderr);
+  }
+
+ private:
+  std::string label_;
+  bool tty_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+// Splits NAME[:VERSION].
+inline std::pair<std::string, std::string> split_model_spec(const std::string& spec) {
+  const auto colon = spec.find(':');
+  if (colon == std::string::npos) return {spec, ""};
+  return {spec.substr(0, colon), spec.substr(colon + 1)};
+}
+
+}  // namespace bantam::cli

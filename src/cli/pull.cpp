@@ -1,0 +1,61 @@
+// `bantam pull NAME[:VERSION] --hub URL [--trust ROOT.json]` and `bantam pull hf://OWNER/REPO/FILE`
+#include <fmt/format.h>
+
+#include "bantam/error.hpp"
+#include "cli/commands.hpp"
+#include "cli/hub_common.hpp"
+#include "hub/client.hpp"
+#include "hub/huggingface.hpp"
+
+namespace bantam::cli {
+
+void add_pull_command(CLI::App& app) {
+  struct Options {
+    std::string model;
+    std::string hub;
+    std::string trust;
+    std::string name;
+    std::string hf_endpoint = hub::kDefaultHfEndpoint;
+    StoreOption store;
+    NetworkOptions net;
+  };
+  auto opts = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("pull", "Download a model, verify it, and make it the active version");
+  cmd->add_option("model", opts->model, "NAME[:VERSION] from a signed hub, or hf://OWNER/REPO/FILE.gguf")->required();
+  cmd->add_option("--hub", opts->hub, "Hub URL (default: \"hub\" in STORE/config.json)");
+  cmd->add_option("--trust", opts->trust, "The hub's root.json, trusted the first time this store uses the hub");
+  cmd->add_option("--name", opts->name, "Name to install an hf:// file under (default: its file name)");
+  cmd->add_option("--hf-endpoint", opts->hf_endpoint, "Hugging Face endpoint for hf:// addresses");
+  add_store_option(cmd, opts->store);
+  add_network_options(cmd, opts->net);
+  cmd->callback([opts] {
+    hub::Store store = hub::Store::open(opts->store.path());
+    ProgressBar bar("pulling " + opts->model);
+    hub::ClientOptions client;
+    client.fetch = opts->net.fetch_options();
+    client.fetch.progress = [&bar](uint64_t done, uint64_t total) { bar(done, total); };
+    if (hub::is_hf_address(opts->model)) {
+      const auto installed = hub::pull_from_hf(store, opts->model, opts->hf_endpoint, opts->name, client.fetch);
+      fmt::print("pulled {} ({}, sha256 {}) from {}\n", installed.name, installed.architecture,
+                 installed.sha256, opts->model);
+      return;
+    }
+    std::string hub_url = opts->hub;
+    if (hub_url.empty()) hub_url = store.configured_hub().value_or("");
+    if (hub_url.empty()) {
+      throw Error(fmt::format("no hub to pull {} from: pass --hub URL or set \"hub\" in {}", opts->model,
+                              (store.dir() / "config.json").string()));
+    }
+    if (!opts->trust.empty()) client.trusted_root_file = opts->trust;
+    const auto [name, version] = split_model_spec(opts->model);
+    const auto result = hub::pull_from_hub(store, hub_url, name, version, client);
+    if (result.already_active) {
+      fmt::print("{} {} is already installed and active\n", result.target.name, result.target.version);
+    } else {
+      fmt::print("pulled {} {} ({}, {}, sha256 {})\n", result.target.name, result.target.version,
+                 result.target.architecture, result.target.gguf_type, result.target.sha256);
+    }
+  });
+}
+
+}  // namespace bantam::cli
