@@ -1,5 +1,6 @@
 #include "hub/client.hpp"
 
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
@@ -97,6 +98,12 @@ std::string too_old_notice(const ModelTarget& t) {
 std::string cohort_notice(const ModelTarget& t) {
   return fmt::format("version {} of {} is rolling out to {}% of devices; this device is not among them yet",
                      t.version, t.name, t.rollout);
+}
+
+bool same_file(int fd, const fs::path& path) {
+  struct stat by_fd {}, by_path {};
+  return ::fstat(fd, &by_fd) == 0 && ::stat(path.c_str(), &by_path) == 0 && by_fd.st_ino == by_path.st_ino &&
+         by_fd.st_dev == by_path.st_dev;
 }
 
 void check_free_space(const Store& store, const BlobSpec& target, const fs::path& partial) {
@@ -247,25 +254,28 @@ UpdateCheck check_update(const Store& store, const InstalledModel& model, const 
 InstalledVersion install_blob(Store& store, const BlobSpec& spec, InstalledVersion record,
                               const std::string& update_hub, const FetchOptions& options) {
   const fs::path blob = store.blob_path(spec.sha256);
-  fs::path file;
-  if (fs::exists(blob)) {
-    if (sha256_file(blob) == spec.sha256) {
-      file = blob;
-    } else {
-      const auto lock = store.lock();
-      fs::remove(blob);  // damaged on disk: fetch it again
-    }
+  const fs::path partial = store.partial_path(spec.sha256);
+  if (fs::exists(blob) && sha256_file(blob) != spec.sha256) {
+    const auto lock = store.lock();
+    fs::remove(blob);  // damaged on disk: fetch it again
   }
-  if (file.empty()) {
-    const fs::path partial = store.partial_path(spec.sha256);
-    check_free_space(store, spec, partial);
-    if (download_blob(spec, partial, options) == DownloadOutcome::complete) {
-      file = partial;
-    } else if (fs::exists(blob)) {
-      file = blob;
-    } else {
-      throw Error(fmt::format("another bantam process was downloading {} and stopped; run again", spec.label));
+  // Held until the file is installed, so a concurrent pull of the same file waits for us and then
+  // finds the blob instead of a half-moved partial.
+  std::optional<FileLock> partial_lock;
+  for (;;) {
+    partial_lock.emplace(partial, FileLock::Mode::exclusive);
+    if (fs::exists(blob)) {
+      fs::remove(partial);  // whatever is there duplicates a complete blob
+      break;
     }
+    if (same_file(partial_lock->fd(), partial)) break;
+    // Another process moved the file we waited on into blobs/: look again.
+  }
+  fs::path file = blob;
+  if (!fs::exists(blob)) {
+    check_free_space(store, spec, partial);
+    download_blob(spec, partial, options);
+    file = partial;
   }
   try {
     const gguf::File model = gguf::File::open(file.string());

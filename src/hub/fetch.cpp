@@ -2,7 +2,6 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -250,8 +249,7 @@ HttpResponse http_head(const std::string& url, const FetchOptions& options) {
   return response;
 }
 
-DownloadOutcome download_blob(const BlobSpec& spec, const std::filesystem::path& partial,
-                              const FetchOptions& options) {
+void download_blob(const BlobSpec& spec, const std::filesystem::path& partial, const FetchOptions& options) {
   Download d(spec, options, partial.string());
   d.attempts.assign(std::max<size_t>(spec.chunks.size(), 1), 0);
   d.fd = ::open(d.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -260,14 +258,8 @@ DownloadOutcome download_blob(const BlobSpec& spec, const std::filesystem::path&
     int fd;
     ~FdCloser() { ::close(fd); }
   } closer{d.fd};
-  // Another process downloading the same file: wait for it, then see what it left.
-  while (::flock(d.fd, LOCK_EX) != 0) {
-    if (errno != EINTR) throw Error(fmt::format("cannot lock {}: {}", d.path, std::strerror(errno)));
-  }
-  struct stat by_fd {}, by_path {};
-  if (::fstat(d.fd, &by_fd) != 0 || ::stat(d.path.c_str(), &by_path) != 0 || by_fd.st_ino != by_path.st_ino) {
-    return DownloadOutcome::finished_elsewhere;
-  }
+  struct stat by_fd {};
+  if (::fstat(d.fd, &by_fd) != 0) throw Error(fmt::format("cannot stat {}: {}", d.path, std::strerror(errno)));
 
   d.present = static_cast<uint64_t>(by_fd.st_size);
   if (d.present > spec.size) d.truncate_to(0);
@@ -314,7 +306,6 @@ DownloadOutcome download_blob(const BlobSpec& spec, const std::filesystem::path&
     remove_partial(d.path);
     throw Error(fmt::format("cannot sync {}: {}", d.path, std::strerror(errno)));
   }
-  return DownloadOutcome::complete;
 }
 
 }  // namespace bantam::hub

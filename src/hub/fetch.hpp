@@ -50,16 +50,10 @@ struct BlobSpec {
   std::vector<std::string> chunks;  // sha256 per chunk
 };
 
-enum class DownloadOutcome {
-  complete,              // `partial` now holds the verified file
-  finished_elsewhere,    // another process completed (and moved) it while we waited for its lock
-};
-
 // Downloads into `partial`, resuming what is already there (HTTP Range) after re-checking its
-// complete chunks. A chunk failing its hash is truncated away and fetched again alone. Holds an
-// flock on the file while writing. Throws Error on failure; the partial file is kept for a later
-// resume unless the local write failed or the whole-file hash is wrong.
-DownloadOutcome download_blob(const BlobSpec& spec, const std::filesystem::path& partial,
-                              const FetchOptions& options);
+// complete chunks. A chunk failing its hash is truncated away and fetched again alone. The caller
+// holds an exclusive FileLock on `partial`. Throws Error on failure; the partial file is kept for a
+// later resume unless the local write failed or the whole-file hash is wrong.
+void download_blob(const BlobSpec& spec, const std::filesystem::path& partial, const FetchOptions& options);
 
 }  // namespace bantam::hub
