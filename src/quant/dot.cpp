@@ -6,6 +6,11 @@
 #include <cstring>
 #include <type_traits>
 
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
 #include <fmt/format.h>
 
 #include "bantam/error.hpp"
@@ -30,21 +35,45 @@ bool cpu_has(Isa isa) {
              __builtin_cpu_supports("avx512vl");
     case Isa::Avx512Vnni:
       return cpu_has(Isa::Avx512) && __builtin_cpu_supports("avx512vnni");
+    default:
+      return false;
   }
-  return false;
+#elif defined(__aarch64__)
+  const unsigned long hwcap = getauxval(AT_HWCAP);
+  switch (isa) {
+    case Isa::Scalar:
+      return true;
+    case Isa::Neon:
+      return (hwcap & HWCAP_ASIMD) != 0;
+    case Isa::NeonDotprod:
+      return (hwcap & HWCAP_ASIMD) != 0 && (hwcap & HWCAP_ASIMDDP) != 0;
+    default:
+      return false;
+  }
 #else
   return isa == Isa::Scalar;
 #endif
 }
 
+#if defined(__x86_64__) || defined(__i386__)
 constexpr std::array kAllIsas = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni};
+#elif defined(__aarch64__)
+constexpr std::array kAllIsas = {Isa::Scalar, Isa::Neon, Isa::NeonDotprod};
+#else
+constexpr std::array kAllIsas = {Isa::Scalar};
+#endif
 
 kernels::Table build_table(Isa isa) {
   kernels::Table table;
   kernels::add_scalar(table);
+#if defined(__x86_64__) || defined(__i386__)
   if (isa >= Isa::Avx2) kernels::add_avx2(table);
   if (isa >= Isa::Avx512) kernels::add_avx512(table);
   if (isa >= Isa::Avx512Vnni) kernels::add_avx512_vnni(table);
+#elif defined(__aarch64__)
+  if (isa >= Isa::Neon) kernels::add_neon(table);
+  if (isa >= Isa::NeonDotprod) kernels::add_neon_dotprod(table);
+#endif
   return table;
 }
 
@@ -98,6 +127,8 @@ std::string_view isa_name(Isa isa) {
     case Isa::Avx2: return "avx2";
     case Isa::Avx512: return "avx512";
     case Isa::Avx512Vnni: return "avx512vnni";
+    case Isa::Neon: return "neon";
+    case Isa::NeonDotprod: return "neon-dotprod";
   }
   return "unknown";
 }

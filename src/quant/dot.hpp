@@ -1,6 +1,6 @@
 // Dot products of weight rows with activations, as ggml computes them: activations are first
 // converted to the weight type's partner format (vec_dot_type), then each weight row is dotted
-// with them by a kernel picked at runtime from the CPU's features (scalar, AVX2, AVX-512).
+// with them by a kernel picked at runtime from the CPU's features (scalar, AVX2, AVX-512, NEON).
 // Every kernel equals, up to float summation order, the dot of the dequantized weight row with
 // the dequantized activations (for Q4_1/Q5_1 with Q8_1's stored block sums, as ggml does).
 #pragma once
@@ -14,9 +14,11 @@
 
 namespace bantam::quant {
 
-// Instruction-set levels with their own kernels, lowest first. Avx2 includes FMA and F16C;
-// Avx512 is F+BW+VL(+FMA/F16C); Avx512Vnni adds vpdpbusd/vpdpwssd.
-enum class Isa { Scalar, Avx2, Avx512, Avx512Vnni };
+// Instruction-set levels with their own kernels, lowest first within each architecture. Avx2
+// includes FMA and F16C; Avx512 is F+BW+VL(+FMA/F16C); Avx512Vnni adds vpdpbusd/vpdpwssd.
+// Neon is aarch64's Advanced SIMD; NeonDotprod adds sdot (ARMv8.2 dotprod). A CPU only ever
+// lists the levels of its own architecture.
+enum class Isa { Scalar, Avx2, Avx512, Avx512Vnni, Neon, NeonDotprod };
 
 std::string_view isa_name(Isa isa);
 // Levels this CPU supports, lowest first (always starts with Scalar).

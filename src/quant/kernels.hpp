@@ -26,11 +26,14 @@ struct Table {
 };
 
 // Each fills the entries it accelerates and leaves the others as they are, so tables are built
-// by layering: scalar, then AVX2, then AVX-512.
+// by layering: scalar, then AVX2, then AVX-512 (or scalar, then NEON, then NEON dotprod).
+// The x86 ones exist in x86 builds only, the NEON ones in aarch64 builds only.
 void add_scalar(Table& table);
 void add_avx2(Table& table);
 void add_avx512(Table& table);
 void add_avx512_vnni(Table& table);
+void add_neon(Table& table);
+void add_neon_dotprod(Table& table);
 
 // A gemv that calls `Dot` per row, for kernels without a multi-row version.
 template <VecDot Dot>

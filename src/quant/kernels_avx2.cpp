@@ -2,6 +2,7 @@
 // vpmaddwd, which also applies the group scales; each block or super-block ends in one FMA.
 // Only installed when the CPU has these features (dot.cpp checks), so the whole file is compiled
 // for them; every include comes before the target switch so no shared inline code gets AVX2.
+#if defined(__x86_64__) || defined(__i386__)  // x86 builds only; empty elsewhere
 #include <immintrin.h>
 
 #include <cstring>
@@ -406,3 +407,5 @@ void add_avx2(Table& table) {
 }  // namespace bantam::quant::kernels
 
 #pragma GCC pop_options
+
+#endif  // x86

@@ -1,4 +1,5 @@
 // AVX-512 F/BW/VL + VNNI kernels (Ice Lake, Sapphire Rapids, Zen 4): see kernels_avx512_impl.hpp.
+#if defined(__x86_64__) || defined(__i386__)  // x86 builds only; empty elsewhere
 #include <immintrin.h>
 
 #include <cstring>
@@ -23,3 +24,5 @@ void add_avx512_vnni(Table& table) { add_avx512_kernels(table); }
 
 #pragma GCC diagnostic pop
 #pragma GCC pop_options
+
+#endif  // x86

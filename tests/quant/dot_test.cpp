@@ -230,6 +230,9 @@ TEST(Isa, LevelsAreListedAndSelectable) {
   ASSERT_FALSE(isas.empty());
   EXPECT_EQ(isas.front(), Isa::Scalar);
   EXPECT_EQ(active_isa(), isas.back());
+  std::string names;  // in the XML report, for scripts/test-aarch64.sh to check detection
+  for (Isa isa : isas) names += (names.empty() ? "" : " ") + std::string(isa_name(isa));
+  RecordProperty("isas", names);
   for (Isa isa : isas) {
     set_isa_for_testing(isa);
     EXPECT_EQ(active_isa(), isa);

@@ -1,0 +1,202 @@
+// aarch64 Advanced SIMD dot kernels, written once for two levels: kernels_neon.cpp includes this
+// with BANTAM_NEON_DOTPROD 0 (int8 products by smull + sadalp) and kernels_neon_dotprod.cpp with
+// 1 (sdot, ARMv8.2). Everything here has internal linkage so the two copies never mix.
+// Internal to src/quant.
+#pragma once
+
+#include <arm_neon.h>
+
+#include <cstring>
+
+#include "quant/blocks.hpp"
+#include "quant/kernels.hpp"
+
+namespace bantam::quant::kernels {
+namespace {
+
+inline float half(uint16_t h) {
+  __fp16 f;  // storage-only half: converting it to float is one fcvt
+  std::memcpy(&f, &h, 2);
+  return static_cast<float>(f);
+}
+
+// acc + the 16 products a[j] * b[j], spread over the four int32 lanes (which lane gets which
+// product differs between the two levels; callers only ever use the lane total).
+inline int32x4_t dot_s8(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if BANTAM_NEON_DOTPROD
+  return vdotq_s32(acc, a, b);
+#else
+  acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+  return vpadalq_s16(acc, vmull_high_s8(a, b));
+#endif
+}
+
+// Dot of 32 signed levels (two vectors) with 32 int8 activations.
+inline int32x4_t dot32(int8x16_t lo, int8x16_t hi, const int8_t* act) {
+  return dot_s8(dot_s8(vdupq_n_s32(0), lo, vld1q_s8(act)), hi, vld1q_s8(act + 16));
+}
+
+inline int8x16_t as_s8(uint8x16_t v) { return vreinterpretq_s8_u8(v); }
+
+float neon_dot_q8_0(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ8_0*>(weights);
+  const auto* a = static_cast<const BlockQ8_0*>(activations);
+  // Two accumulators (even / odd blocks) keep two FMA chains in flight.
+  float32x4_t acc[2] = {vdupq_n_f32(0), vdupq_n_f32(0)};
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const int32x4_t p = dot32(vld1q_s8(w[i].qs), vld1q_s8(w[i].qs + 16), a[i].qs);
+    acc[i & 1] = vfmaq_n_f32(acc[i & 1], vcvtq_f32_s32(p), half(w[i].d) * half(a[i].d));
+  }
+  return vaddvq_f32(vaddq_f32(acc[0], acc[1]));
+}
+
+float neon_dot_q4_0(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ4_0*>(weights);
+  const auto* a = static_cast<const BlockQ8_0*>(activations);
+  const uint8x16_t low4 = vdupq_n_u8(0x0F);
+  const int8x16_t eight = vdupq_n_s8(8);
+  float32x4_t acc[2] = {vdupq_n_f32(0), vdupq_n_f32(0)};
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const uint8x16_t q = vld1q_u8(w[i].qs);
+    const int8x16_t lo = vsubq_s8(as_s8(vandq_u8(q, low4)), eight);  // elements 0..15
+    const int8x16_t hi = vsubq_s8(as_s8(vshrq_n_u8(q, 4)), eight);   // elements 16..31
+    const int32x4_t p = dot32(lo, hi, a[i].qs);
+    acc[i & 1] = vfmaq_n_f32(acc[i & 1], vcvtq_f32_s32(p), half(w[i].d) * half(a[i].d));
+  }
+  return vaddvq_f32(vaddq_f32(acc[0], acc[1]));
+}
+
+// The 8 scales and 8 mins of a Q4_K super-block (same packing as blocks.hpp's k4_scale_min).
+inline void k4_unpack(const uint8_t* packed, uint8_t scales[8], uint8_t mins[8]) {
+  uint32_t u[3];
+  std::memcpy(u, packed, 12);
+  const uint32_t s_lo = u[0] & 0x3F3F3F3F, m_lo = u[1] & 0x3F3F3F3F;
+  const uint32_t s_hi = (u[2] & 0x0F0F0F0F) | (((u[0] >> 6) & 0x03030303) << 4);
+  const uint32_t m_hi = ((u[2] >> 4) & 0x0F0F0F0F) | (((u[1] >> 6) & 0x03030303) << 4);
+  std::memcpy(scales, &s_lo, 4);
+  std::memcpy(scales + 4, &s_hi, 4);
+  std::memcpy(mins, &m_lo, 4);
+  std::memcpy(mins + 4, &m_hi, 4);
+}
+
+// sum_j mins[j] * (bsums[2j] + bsums[2j+1]); pair sums fit int16 (|bsum| <= 16 * 128).
+inline int k4_min_sum(const int16_t* bsums, const uint8_t mins[8]) {
+  const int16x8_t pairs = vpaddq_s16(vld1q_s16(bsums), vld1q_s16(bsums + 8));
+  const int16x8_t m = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(mins)));
+  const int32x4_t s = vmlal_high_s16(vmull_s16(vget_low_s16(pairs), vget_low_s16(m)), pairs, m);
+  return vaddvq_s32(s);
+}
+
+float neon_dot_q4_k(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ4_K*>(weights);
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  const uint8x16_t low4 = vdupq_n_u8(0x0F);
+  float sum = 0, mins_total = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    uint8_t scales[8], mins[8];
+    k4_unpack(w[i].scales, scales, mins);
+    int32x4_t isum = vdupq_n_s32(0);
+    for (int c = 0; c < 4; ++c) {
+      // 32 bytes hold 64 elements: low nibbles are elements 64c.., high ones 64c+32..
+      const uint8x16_t q0 = vld1q_u8(w[i].qs + 32 * c), q1 = vld1q_u8(w[i].qs + 32 * c + 16);
+      const int8_t* act = a[i].qs + 64 * c;
+      const int32x4_t lo = dot32(as_s8(vandq_u8(q0, low4)), as_s8(vandq_u8(q1, low4)), act);
+      const int32x4_t hi = dot32(as_s8(vshrq_n_u8(q0, 4)), as_s8(vshrq_n_u8(q1, 4)), act + 32);
+      isum = vmlaq_n_s32(isum, lo, scales[2 * c]);
+      isum = vmlaq_n_s32(isum, hi, scales[2 * c + 1]);
+    }
+    sum += a[i].d * half(w[i].d) * static_cast<float>(vaddvq_s32(isum));
+    mins_total += a[i].d * half(w[i].dmin) * static_cast<float>(k4_min_sum(a[i].bsums, mins));
+  }
+  return sum - mins_total;
+}
+
+float neon_dot_q6_k(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ6_K*>(weights);
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  const uint8x16_t low4 = vdupq_n_u8(0x0F), two_bits = vdupq_n_u8(3);
+  const int8x16_t offset = vdupq_n_s8(32);
+  float sum = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const int8_t* sc = w[i].scales;
+    int32x4_t isum = vdupq_n_s32(0);
+    for (int h = 0; h < 2; ++h) {
+      // Half h holds 128 elements in four quarters of 32; each quarter is two 16-element groups
+      // (k), with its own scale. Quarter q takes the low (q < 2) or high nibble of ql bytes
+      // 32 * (q % 2) + l and bits 2q..2q+1 of qh byte l.
+      for (int k = 0; k < 2; ++k) {
+        const uint8x16_t qh = vld1q_u8(w[i].qh + 32 * h + 16 * k);
+        const uint8x16_t ql0 = vld1q_u8(w[i].ql + 64 * h + 16 * k);
+        const uint8x16_t ql1 = vld1q_u8(w[i].ql + 64 * h + 32 + 16 * k);
+        const uint8x16_t low[4] = {vandq_u8(ql0, low4), vandq_u8(ql1, low4), vshrq_n_u8(ql0, 4),
+                                   vshrq_n_u8(ql1, 4)};
+        const uint8x16_t high[4] = {vandq_u8(qh, two_bits), vandq_u8(vshrq_n_u8(qh, 2), two_bits),
+                                    vandq_u8(vshrq_n_u8(qh, 4), two_bits), vshrq_n_u8(qh, 6)};
+        for (int q = 0; q < 4; ++q) {
+          const int8x16_t level = vsubq_s8(as_s8(vorrq_u8(low[q], vshlq_n_u8(high[q], 4))), offset);
+          const int32x4_t p = dot_s8(vdupq_n_s32(0), level, vld1q_s8(a[i].qs + 128 * h + 32 * q + 16 * k));
+          isum = vmlaq_n_s32(isum, p, sc[8 * h + 2 * q + k]);
+        }
+      }
+    }
+    sum += a[i].d * half(w[i].d) * static_cast<float>(vaddvq_s32(isum));
+  }
+  return sum;
+}
+
+// Float rows: four accumulators of four lanes hide the FMA latency; a scalar loop does the tail.
+template <typename Load, typename Scalar>
+float dot_floats(int64_t n, Load load, Scalar scalar) {
+  float32x4_t acc[4] = {vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0)};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int k = 0; k < 4; ++k) acc[k] = vfmaq_f32(acc[k], load.weights(i + 4 * k), load.activations(i + 4 * k));
+  }
+  for (; i + 4 <= n; i += 4) acc[0] = vfmaq_f32(acc[0], load.weights(i), load.activations(i));
+  float sum = vaddvq_f32(vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3])));
+  for (; i < n; ++i) sum += scalar(i);
+  return sum;
+}
+
+struct F32Loads {
+  const float* w;
+  const float* a;
+  float32x4_t weights(int64_t i) const { return vld1q_f32(w + i); }
+  float32x4_t activations(int64_t i) const { return vld1q_f32(a + i); }
+};
+
+struct F16Loads {
+  const uint16_t* w;
+  const uint16_t* a;
+  static float32x4_t widen(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+  float32x4_t weights(int64_t i) const { return widen(w + i); }
+  float32x4_t activations(int64_t i) const { return widen(a + i); }
+};
+
+float neon_dot_f32(int64_t n, const void* weights, const void* activations) {
+  const F32Loads load{static_cast<const float*>(weights), static_cast<const float*>(activations)};
+  return dot_floats(n, load, [&](int64_t i) { return load.w[i] * load.a[i]; });
+}
+
+float neon_dot_f16(int64_t n, const void* weights, const void* activations) {
+  const F16Loads load{static_cast<const uint16_t*>(weights), static_cast<const uint16_t*>(activations)};
+  return dot_floats(n, load, [&](int64_t i) { return half(load.w[i]) * half(load.a[i]); });
+}
+
+template <VecDot Dot>
+void add(Table& table, GgmlType type) {
+  table.set_dot(type, Dot);
+  table.set_gemv(type, gemv_by_rows<Dot>);
+}
+
+void add_neon_kernels(Table& table) {
+  add<neon_dot_f32>(table, GgmlType::F32);
+  add<neon_dot_f16>(table, GgmlType::F16);
+  add<neon_dot_q8_0>(table, GgmlType::Q8_0);
+  add<neon_dot_q4_0>(table, GgmlType::Q4_0);
+  add<neon_dot_q4_k>(table, GgmlType::Q4_K);
+  add<neon_dot_q6_k>(table, GgmlType::Q6_K);
+}
+
+}  // namespace
+}  // namespace bantam::quant::kernels
