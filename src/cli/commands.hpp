@@ -13,5 +13,7 @@ void add_tokenize_commands(CLI::App& app);  // tokenize, detokenize
 void add_synth_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 void add_template_command(CLI::App& app);
+void add_run_command(CLI::App& app);
+void add_chat_command(CLI::App& app);
 
 }  // namespace bantam::cli

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   bantam::cli::add_synth_command(app);
   bantam::cli::add_quantize_command(app);
   bantam::cli::add_template_command(app);
+  bantam::cli::add_run_command(app);
+  bantam::cli::add_chat_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,145 @@
+// bantam's public C++ API: load a GGUF model once, open any number of sessions on it (each with
+// its own KV cache), and generate with a callback per token.
+//
+//   auto model = bantam::Model::load("model.gguf");
+//   bantam::Session session(model, {.context_length = 2048});
+//   session.generate(model->tokenize("Once upon a time"), {.max_tokens = 64},
+//                    [](const bantam::TokenEvent& e) { std::cout << e.text; return true; });
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bantam/error.hpp"
+
+namespace bantam {
+
+using TokenId = int32_t;
+
+struct ModelInfo {
+  std::string path;
+  std::string architecture;
+  std::string name;
+  int n_vocab = 0;
+  int n_ctx_train = 0;
+  int n_layer = 0;
+  int n_embd = 0;
+  int n_head = 0;
+  int n_head_kv = 0;
+};
+
+struct ChatMessage {
+  std::string role;  // "system", "user", "assistant"
+  std::string content;
+};
+
+class Model {
+ public:
+  // Maps the file and checks every tensor the architecture needs; Error naming what is wrong.
+  static std::shared_ptr<const Model> load(const std::string& path);
+  ~Model();
+
+  const ModelInfo& info() const;
+
+  // Text. These throw Error when the file's tokenizer could not be built.
+  // add_special: BOS/EOS as the vocabulary asks; parse_special: control tokens written as text.
+  std::vector<TokenId> tokenize(std::string_view text, bool add_special = true,
+                                bool parse_special = false) const;
+  std::string detokenize(std::span<const TokenId> tokens, bool skip_special = true) const;
+  bool is_end_of_generation(TokenId token) const;
+  // The conversation rendered with the model's chat template (or its family's known format).
+  std::string chat_prompt(std::span<const ChatMessage> messages, bool add_generation_prompt = true) const;
+  // chat_prompt tokenized with special tokens recognized and exactly one BOS where one is due.
+  std::vector<TokenId> chat_tokens(std::span<const ChatMessage> messages, bool add_generation_prompt = true) const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+enum class KvCacheType { F16, F32, Q8_0 };
+
+struct SessionOptions {
+  int64_t context_length = 4096;  // positions the KV cache holds
+  int threads = 0;                // 0: all cores
+  KvCacheType kv_type = KvCacheType::F16;
+  int batch_size = 512;           // prompt tokens per forward pass
+};
+
+struct SamplingOptions {
+  float temperature = 0.8f;  // <= 0: greedy
+  int top_k = 40;            // <= 0: off
+  float top_p = 0.95f;       // >= 1: off
+  float min_p = 0.05f;       // <= 0: off
+  float repeat_penalty = 1.0f;     // 1: off
+  float frequency_penalty = 0.0f;
+  float presence_penalty = 0.0f;
+  int penalty_last_n = 64;         // tokens the penalties look back on
+  uint64_t seed = 0;               // 0: random
+};
+
+struct GenerateOptions {
+  int max_tokens = -1;  // < 0: until end of generation or a full context
+  SamplingOptions sampling;
+  std::vector<std::string> stop;  // generation ends before any of these strings
+};
+
+struct TokenEvent {
+  TokenId id;
+  std::string_view text;  // the new complete UTF-8 text (may be empty while a character is split)
+  float logprob;          // log-probability of `id` under the model's distribution
+};
+// Return false to stop generating.
+using TokenCallback = std::function<bool(const TokenEvent&)>;
+
+enum class StopReason { EndOfGeneration, MaxTokens, StopString, ContextFull, Cancelled };
+std::string_view stop_reason_name(StopReason reason);
+
+struct GenerateResult {
+  std::vector<TokenId> tokens;  // generated ids (a stop string's tokens included)
+  std::string text;             // generated text, without the stop string
+  StopReason stop_reason = StopReason::MaxTokens;
+  int64_t prompt_tokens = 0;    // prompt length
+  int64_t reused_tokens = 0;    // prompt tokens already in the KV cache from earlier calls
+  double prompt_seconds = 0;    // evaluating the new prompt tokens
+  double generation_seconds = 0;
+  double first_token_seconds = 0;  // from the call until the first token was sampled
+};
+
+class Session {
+ public:
+  explicit Session(std::shared_ptr<const Model> model, const SessionOptions& options = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Continues the sequence with `prompt`: the longest prefix already in the cache is kept, the
+  // rest evaluated in batches, then tokens are sampled until a stop condition.
+  GenerateResult generate(std::span<const TokenId> prompt, const GenerateOptions& options,
+                          const TokenCallback& on_token = {});
+  // Thread-safe: makes a running generate() return with StopReason::Cancelled.
+  void cancel();
+  // Forgets the sequence.
+  void reset();
+
+  // Appends tokens to the sequence and returns the logits after each of them (n_vocab per token).
+  std::vector<float> evaluate(std::span<const TokenId> tokens);
+
+  const std::vector<TokenId>& tokens() const;  // the sequence in the cache
+  int64_t context_length() const;
+  const Model& model() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace bantam

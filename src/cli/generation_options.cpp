@@ -1,0 +1,44 @@
+#include "cli/generation_options.hpp"
+
+#include <map>
+
+#include <fmt/format.h>
+
+namespace bantam::cli {
+
+void add_engine_options(CLI::App& cmd, EngineOptions& options) {
+  SessionOptions& s = options.session;
+  SamplingOptions& sampling = options.generate.sampling;
+  cmd.add_option("-n,--max-tokens", options.generate.max_tokens, "Tokens to generate (-1: until done)");
+  cmd.add_option("-c,--ctx-size", s.context_length, "Context length in tokens")->check(CLI::Range(1, 1 << 24));
+  cmd.add_option("-t,--threads", s.threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
+  cmd.add_option("-b,--batch-size", s.batch_size, "Prompt tokens per forward pass")->check(CLI::Range(1, 1 << 16));
+  const std::map<std::string, KvCacheType> kv_types{
+      {"f16", KvCacheType::F16}, {"f32", KvCacheType::F32}, {"q8_0", KvCacheType::Q8_0}};
+  cmd.add_option("--kv-type", s.kv_type, "KV cache type: f16, f32 or q8_0")
+      ->transform(CLI::CheckedTransformer(kv_types, CLI::ignore_case));
+  cmd.add_option("--temp", sampling.temperature, "Temperature (0: greedy)");
+  cmd.add_option("--top-k", sampling.top_k, "Keep the k most likely tokens (0: off)");
+  cmd.add_option("--top-p", sampling.top_p, "Keep the smallest set with this probability (1: off)");
+  cmd.add_option("--min-p", sampling.min_p, "Drop tokens below min-p times the best (0: off)");
+  cmd.add_option("--repeat-penalty", sampling.repeat_penalty, "Penalty for repeated tokens (1: off)");
+  cmd.add_option("--repeat-last-n", sampling.penalty_last_n, "Tokens the penalties look back on (-1: all)");
+  cmd.add_option("--frequency-penalty", sampling.frequency_penalty, "Subtract count times this");
+  cmd.add_option("--presence-penalty", sampling.presence_penalty, "Subtract this from seen tokens");
+  cmd.add_option("--seed", sampling.seed, "Sampling seed (0: random)");
+  cmd.add_option("--stop", options.generate.stop, "Stop before this string (repeatable)");
+}
+
+void print_timings(const GenerateResult& result) {
+  const int64_t evaluated = result.prompt_tokens - result.reused_tokens;
+  const double prompt_rate = result.prompt_seconds > 0 ? evaluated / result.prompt_seconds : 0.0;
+  const size_t generated = result.tokens.size();
+  const double generation_rate = result.generation_seconds > 0 ? generated / result.generation_seconds : 0.0;
+  fmt::print(stderr,
+             "prompt: {} tokens ({} reused), {:.1f} tok/s | generation: {} tokens, {:.1f} tok/s | "
+             "first token: {:.1f} ms | stop: {}\n",
+             result.prompt_tokens, result.reused_tokens, prompt_rate, generated, generation_rate,
+             result.first_token_seconds * 1000.0, stop_reason_name(result.stop_reason));
+}
+
+}  // namespace bantam::cli

@@ -1,0 +1,91 @@
+// `bantam run -m MODEL (-p PROMPT | -f FILE | --prompt-ids IDS) [options]`: one continuation,
+// streamed to stdout as it is generated; timings on stderr.
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "bantam/bantam.hpp"
+#include "cli/commands.hpp"
+#include "cli/generation_options.hpp"
+
+namespace bantam::cli {
+
+namespace {
+
+std::vector<TokenId> parse_ids(const std::string& text) {
+  std::vector<TokenId> ids;
+  std::istringstream in(text);
+  std::string word;
+  while (in >> word) {
+    size_t used = 0;
+    long value = -1;
+    try {
+      value = std::stol(word, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != word.size() || value < 0 || value > INT32_MAX) {
+      throw Error(fmt::format("--prompt-ids: '{}' is not a token id", word));
+    }
+    ids.push_back(static_cast<TokenId>(value));
+  }
+  return ids;
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(fmt::format("cannot read prompt file {}", path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app) {
+  struct Options {
+    std::string model;
+    std::string prompt;
+    std::string prompt_file;
+    std::string prompt_ids;
+    bool print_ids = false;
+    EngineOptions engine;
+  };
+  auto opts = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("run", "Continue a prompt with a model, streaming the text");
+  cmd->add_option("-m,--model", opts->model, "GGUF model file")->required();
+  auto* prompt = cmd->add_option("-p,--prompt", opts->prompt, "Prompt text");
+  auto* file = cmd->add_option("-f,--file", opts->prompt_file, "Read the prompt from a file");
+  auto* ids = cmd->add_option("--prompt-ids", opts->prompt_ids, "Prompt as token ids (\"1 2 3\"), used as is");
+  prompt->excludes(file)->excludes(ids);
+  file->excludes(ids);
+  cmd->add_flag("--ids", opts->print_ids, "Print the generated token ids instead of text");
+  add_engine_options(*cmd, opts->engine);
+  cmd->callback([opts, prompt, file, ids] {
+    if (!*prompt && !*file && !*ids) throw Error("run: give a prompt with -p, -f or --prompt-ids");
+    const auto model = Model::load(opts->model);
+    std::vector<TokenId> tokens;
+    if (*ids) {
+      tokens = parse_ids(opts->prompt_ids);
+    } else {
+      const std::string text = *file ? read_text_file(opts->prompt_file) : opts->prompt;
+      tokens = model->tokenize(text, true, true);
+    }
+    Session session(model, opts->engine.session);
+    const GenerateResult result = session.generate(tokens, opts->engine.generate, [&](const TokenEvent& event) {
+      if (opts->print_ids) {
+        if (event.id >= 0) fmt::print("{} ", event.id);
+      } else {
+        fmt::print("{}", event.text);
+      }
+      std::fflush(stdout);
+      return true;
+    });
+    fmt::print("\n");
+    print_timings(result);
+  });
+}
+
+}  // namespace bantam::cli

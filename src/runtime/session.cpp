@@ -1,0 +1,179 @@
+// Session: one sequence on a shared model. Prompt processing in batches, then the decode loop
+// (sample, stream, stop), keeping the longest reusable prefix of the cache between calls.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "api/model_impl.hpp"
+#include "model/decoder.hpp"
+#include "model/kv_cache.hpp"
+#include "runtime/sampler.hpp"
+#include "runtime/stop_strings.hpp"
+
+namespace bantam {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+GgmlType cache_type(KvCacheType type) {
+  switch (type) {
+    case KvCacheType::F32: return GgmlType::F32;
+    case KvCacheType::Q8_0: return GgmlType::Q8_0;
+    case KvCacheType::F16: break;
+  }
+  return GgmlType::F16;
+}
+
+}  // namespace
+
+struct Session::Impl {
+  std::shared_ptr<const Model> model;
+  const Model::Impl& m;
+  SessionOptions options;
+  ops::ThreadPool pool;
+  KvCache cache;
+  Decoder decoder;
+  ForwardBuffers buffers;
+  std::vector<TokenId> tokens;     // the sequence whose keys and values are in the cache
+  std::vector<float> last_logits;  // after tokens.back()
+  std::atomic<bool> cancel_requested{false};
+
+  Impl(std::shared_ptr<const Model> model_in, const SessionOptions& opts)
+      : model(std::move(model_in)), m(model->impl()), options(opts), pool(opts.threads),
+        cache(m.config, opts.context_length, std::max(1, opts.batch_size), cache_type(opts.kv_type)),
+        decoder(m.config, m.weights) {}
+
+  // How many leading prompt tokens can stay: a common prefix whose sliding-window keys the
+  // ring buffers still hold.
+  int64_t reusable_prefix(std::span<const TokenId> prompt) const {
+    const auto mismatch = std::mismatch(tokens.begin(), tokens.end(), prompt.begin(), prompt.end());
+    int64_t keep = mismatch.first - tokens.begin();
+    const ModelConfig& c = m.config;
+    for (int il = 0; il < c.n_layer && keep > 0; ++il) {
+      if (!c.layer_sliding[il]) continue;
+      const int64_t oldest_needed = keep - c.sliding_window + 1;
+      const int64_t oldest_held = static_cast<int64_t>(tokens.size()) - cache.capacity(il);
+      if (oldest_needed < oldest_held) keep = 0;
+    }
+    return keep;
+  }
+
+  // Evaluates `input` after the current sequence, batch by batch. Logits of the last token end
+  // in last_logits; with all_logits, `all` receives every token's logits too.
+  void append(std::span<const TokenId> input, std::vector<float>* all) {
+    if (static_cast<int64_t>(tokens.size() + input.size()) > cache.context()) {
+      throw Error(fmt::format("{} tokens do not fit the context of {} ({} already used)", input.size(),
+                              cache.context(), tokens.size()));
+    }
+    const size_t batch = static_cast<size_t>(std::max(1, options.batch_size));
+    for (size_t begin = 0; begin < input.size(); begin += batch) {
+      const auto chunk = input.subspan(begin, std::min(batch, input.size() - begin));
+      decoder.forward(chunk, static_cast<int64_t>(tokens.size()), cache, buffers, pool, all != nullptr,
+                      last_logits);
+      tokens.insert(tokens.end(), chunk.begin(), chunk.end());
+      if (all) all->insert(all->end(), last_logits.begin(), last_logits.end());
+    }
+    if (all) last_logits.erase(last_logits.begin(), last_logits.end() - m.config.n_vocab);
+  }
+};
+
+Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options)
+    : impl_(std::make_unique<Impl>(std::move(model), options)) {}
+Session::~Session() = default;
+
+void Session::cancel() { impl_->cancel_requested.store(true); }
+
+void Session::reset() {
+  impl_->tokens.clear();
+  impl_->last_logits.clear();
+}
+
+const std::vector<TokenId>& Session::tokens() const { return impl_->tokens; }
+int64_t Session::context_length() const { return impl_->cache.context(); }
+const Model& Session::model() const { return *impl_->model; }
+
+std::vector<float> Session::evaluate(std::span<const TokenId> input) {
+  std::vector<float> logits;
+  if (input.empty()) return logits;
+  impl_->append(input, &logits);
+  return logits;
+}
+
+GenerateResult Session::generate(std::span<const TokenId> prompt, const GenerateOptions& options,
+                                 const TokenCallback& on_token) {
+  Impl& s = *impl_;
+  const auto start = Clock::now();
+  s.cancel_requested.store(false);
+  GenerateResult result;
+  result.prompt_tokens = static_cast<int64_t>(prompt.size());
+
+  // Prompt: keep the cached prefix, evaluate the rest (at least one token, for fresh logits).
+  if (prompt.empty()) throw Error("generate: the prompt is empty");
+  int64_t keep = s.reusable_prefix(prompt);
+  if (keep == static_cast<int64_t>(prompt.size())) --keep;
+  s.tokens.resize(static_cast<size_t>(keep));
+  result.reused_tokens = keep;
+  s.append(prompt.subspan(static_cast<size_t>(keep)), nullptr);
+  result.prompt_seconds = seconds_since(start);
+
+  const auto generation_start = Clock::now();
+  const Tokenizer* tokenizer = s.m.tokenizer.get();
+  std::optional<StreamingDetokenizer> detokenizer;
+  if (tokenizer) detokenizer.emplace(*tokenizer, true);
+  StopStringFilter stops(options.stop);
+  Sampler sampler(options.sampling);
+  const auto emit = [&](TokenId id, const std::string& text, float logprob) {
+    result.text += text;
+    return !on_token || on_token(TokenEvent{id, text, logprob});
+  };
+
+  result.stop_reason = StopReason::MaxTokens;
+  for (int n = 0;; ++n) {
+    if (s.cancel_requested.load()) {
+      result.stop_reason = StopReason::Cancelled;
+      break;
+    }
+    if (options.max_tokens >= 0 && n >= options.max_tokens) break;
+    const SampledToken choice = sampler.sample(s.last_logits, s.tokens);
+    if (n == 0) result.first_token_seconds = seconds_since(start);
+    if (s.m.is_end_of_generation(choice.id)) {
+      result.stop_reason = StopReason::EndOfGeneration;
+      break;
+    }
+    result.tokens.push_back(choice.id);
+    const std::string piece = detokenizer ? detokenizer->push(choice.id) : std::string();
+    if (!emit(choice.id, stops.push(piece), choice.logprob)) {
+      result.stop_reason = StopReason::Cancelled;
+      break;
+    }
+    if (stops.stopped()) {
+      result.stop_reason = StopReason::StopString;
+      break;
+    }
+    if (options.max_tokens >= 0 && n + 1 >= options.max_tokens) break;  // no forward pass needed
+    if (static_cast<int64_t>(s.tokens.size()) >= s.cache.context()) {
+      result.stop_reason = StopReason::ContextFull;
+      break;
+    }
+    s.append(std::span(&choice.id, 1), nullptr);
+  }
+  // Text held back (a possible stop-string start, an unfinished character) is final now.
+  if (result.stop_reason != StopReason::StopString) {
+    std::string tail = stops.push(detokenizer ? detokenizer->flush() : std::string());
+    tail += stops.stopped() ? std::string() : stops.flush();
+    if (stops.stopped()) result.stop_reason = StopReason::StopString;
+    if (!tail.empty()) emit(-1, tail, 0.0f);
+  }
+  result.generation_seconds = seconds_since(generation_start);
+  return result;
+}
+
+}  // namespace bantam
