@@ -22,10 +22,9 @@ const json& field(const json& obj, const char* key, const std::string& where) {
 
 uint64_t get_u64(const json& obj, const char* key, const std::string& where) {
   const json& v = field(obj, key, where);
-  if (!v.is_number_unsigned()) {
-    throw Error(fmt::format("{}: field '{}' must be a non-negative integer", where, key));
-  }
-  return v.get<uint64_t>();
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_number_integer() && v.get<int64_t>() >= 0) return static_cast<uint64_t>(v.get<int64_t>());
+  throw Error(fmt::format("{}: field '{}' must be a non-negative integer", where, key));
 }
 
 std::string get_string(const json& obj, const char* key, const std::string& where) {

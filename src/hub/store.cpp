@@ -170,6 +170,8 @@ fs::path resolve_model(const std::string& name_or_path, const fs::path& store_di
 ModelLease lease_model(const std::string& name_or_path, const fs::path& store_dir) {
   fs::path path = resolve_model(name_or_path, store_dir);
   FileLock lock(path, FileLock::Mode::shared);
+  // Garbage collection may have removed the file between the look-up and the lock.
+  if (!fs::is_regular_file(path)) throw Error(fmt::format("{} was removed while opening it", name_or_path));
   return {std::move(path), std::move(lock)};
 }
 
