@@ -69,11 +69,7 @@ void add_template_command(CLI::App& app) {
                    opts->model, chat->fallback_format());
       }
     } else {
-      try {
-        chat.emplace(read_text(opts->template_file, "template file"));
-      } catch (const Error& e) {
-        throw Error(fmt::format("{}: {}", opts->template_file, e.what()));
-      }
+      chat.emplace(read_text(opts->template_file, "template file"), opts->template_file);
     }
     ChatRenderOptions options;
     options.add_generation_prompt = opts->add_generation_prompt;

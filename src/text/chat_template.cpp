@@ -13,7 +13,8 @@
 namespace bantam {
 
 struct ChatTemplate::Impl {
-  explicit Impl(std::string text) : source(std::move(text)), parsed(source) {}
+  Impl(std::string text, const jinja::LexOptions& options)
+      : source(std::move(text)), parsed(source, options) {}
   std::string source;
   jinja::Template parsed;
   std::string bos_token;
@@ -92,7 +93,18 @@ jinja::Value raise_exception_function() {
 
 }  // namespace
 
-ChatTemplate::ChatTemplate(std::string source) : impl_(std::make_unique<Impl>(std::move(source))) {}
+namespace {
+
+jinja::LexOptions hugging_face_options(std::string name) {
+  jinja::LexOptions options;  // trim_blocks and lstrip_blocks, as Hugging Face renders
+  options.name = std::move(name);
+  return options;
+}
+
+}  // namespace
+
+ChatTemplate::ChatTemplate(std::string source, std::string name)
+    : impl_(std::make_unique<Impl>(std::move(source), hugging_face_options(std::move(name)))) {}
 ChatTemplate::~ChatTemplate() = default;
 ChatTemplate::ChatTemplate(ChatTemplate&&) noexcept = default;
 ChatTemplate& ChatTemplate::operator=(ChatTemplate&&) noexcept = default;
@@ -117,15 +129,11 @@ std::string token_text(const gguf::File& file, std::string_view id_key) {
 ChatTemplate ChatTemplate::from_gguf(const gguf::File& file, bool* fallback) {
   std::optional<ChatTemplate> result;
   if (auto source = file.get_string("tokenizer.chat_template")) {
-    try {
-      result.emplace(std::move(*source));
-    } catch (const Error& e) {
-      throw Error(fmt::format("{}: tokenizer.chat_template: {}", file.path(), e.what()));
-    }
+    result.emplace(std::move(*source), file.path() + ": tokenizer.chat_template");
     if (fallback) *fallback = false;
   } else {
     const FallbackChatFormat& format = fallback_chat_format(file);
-    result.emplace(std::string(format.source));
+    result.emplace(std::string(format.source), std::string(format.name) + " fallback template");
     result->impl_->fallback_format = std::string(format.name);
     if (fallback) *fallback = true;
   }

@@ -27,8 +27,9 @@ struct ChatRenderOptions {
 
 class ChatTemplate {
  public:
-  // Parses `source`; Error with line and column on unsupported or broken syntax.
-  explicit ChatTemplate(std::string source);
+  // Parses `source`; Error "NAME:LINE:COLUMN: ..." on unsupported or broken syntax, where `name`
+  // (a file name, say) also prefixes errors raised while rendering.
+  explicit ChatTemplate(std::string source, std::string name = "template");
   ~ChatTemplate();
   ChatTemplate(ChatTemplate&&) noexcept;
   ChatTemplate& operator=(ChatTemplate&&) noexcept;

@@ -90,7 +90,7 @@ class Lexer {
 
   [[noreturn]] void fail(size_t offset, const std::string& message) const {
     const SourcePos pos = position(offset);
-    throw Error(fmt::format("template:{}:{}: {}", pos.line, pos.column, message));
+    throw Error(fmt::format("{}:{}:{}: {}", options_.name, pos.line, pos.column, message));
   }
 
   size_t find_tag_open(size_t from) const {

@@ -41,9 +41,10 @@ struct LexOptions {
   bool trim_blocks = true;
   bool lstrip_blocks = true;
   bool keep_trailing_newline = false;
+  std::string name = "template";  // how errors name the source: "NAME:LINE:COLUMN: ..."
 };
 
-// Error "template:LINE:COLUMN: ..." for an unterminated tag, comment or string, or a character
+// Error "NAME:LINE:COLUMN: ..." for an unterminated tag, comment or string, or a character
 // that cannot start a token.
 std::vector<Token> tokenize(std::string_view source, const LexOptions& options);
 

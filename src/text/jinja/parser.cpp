@@ -30,7 +30,8 @@ std::string describe(const Token& token) {
 
 class Parser {
  public:
-  explicit Parser(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
+  Parser(std::vector<Token> tokens, std::string name)
+      : tokens_(std::move(tokens)), name_(std::move(name)) {}
 
   Body parse_root() {
     std::string end_tag;
@@ -74,7 +75,7 @@ class Parser {
     fail(at.pos, message);
   }
   [[noreturn]] void fail(SourcePos pos, const std::string& message) const {
-    throw Error(fmt::format("template:{}:{}: {}", pos.line, pos.column, message));
+    throw Error(fmt::format("{}:{}:{}: {}", name_, pos.line, pos.column, message));
   }
 
   bool is_op(std::string_view op, size_t ahead = 0) const {
@@ -606,8 +607,9 @@ class Parser {
 
   ExprPtr parse_postfix(ExprPtr node) {
     Nest nest(*this, 0);
+    // Positions name where the whole chain starts: `raise_exception(...)`, `a.b.c`.
+    const SourcePos start = node->pos;
     while (true) {
-      const Token& token = current();
       if (is_op(".")) {
         nest.add();
         advance();
@@ -617,18 +619,18 @@ class Parser {
         }
         advance();
         if (attr.kind == TokenKind::Integer) {  // `items.0` is items[0], as in jinja2
-          node = std::make_unique<GetItemExpr>(token.pos, std::move(node),
+          node = std::make_unique<GetItemExpr>(start, std::move(node),
                                                literal(attr.pos, Value::integer(attr.int_value)));
         } else {
-          node = std::make_unique<GetAttrExpr>(token.pos, std::move(node), attr.text);
+          node = std::make_unique<GetAttrExpr>(start, std::move(node), attr.text);
         }
       } else if (is_op("[")) {
         nest.add();
         advance();
-        node = parse_subscript(token.pos, std::move(node));
+        node = parse_subscript(start, std::move(node));
       } else if (is_op("(")) {
         nest.add();
-        auto call = std::make_unique<CallExpr>(token.pos, std::move(node));
+        auto call = std::make_unique<CallExpr>(start, std::move(node));
         call->args = parse_call_args();
         node = std::move(call);
       } else {
@@ -716,7 +718,7 @@ class Parser {
         node = parse_test(std::move(node));
       } else if (is_op("(")) {
         nest.add();
-        const SourcePos pos = current().pos;
+        const SourcePos pos = node->pos;
         auto call = std::make_unique<CallExpr>(pos, std::move(node));
         call->args = parse_call_args();
         node = std::move(call);
@@ -751,6 +753,7 @@ class Parser {
   }
 
   std::vector<Token> tokens_;
+  std::string name_;
   size_t index_ = 0;
   int depth_ = 0;
   int loop_depth_ = 0;
@@ -759,7 +762,7 @@ class Parser {
 }  // namespace
 
 Body parse_template(std::string_view source, const LexOptions& options) {
-  return Parser(tokenize(source, options)).parse_root();
+  return Parser(tokenize(source, options), options.name).parse_root();
 }
 
 }  // namespace bantam::jinja

@@ -12,7 +12,7 @@ namespace bantam::jinja {
 // Deepest nesting of expressions and blocks a template may use.
 inline constexpr int kMaxParseDepth = 100;
 
-// Error "template:LINE:COLUMN: ..." on syntax the subset does not know or that is broken.
+// Error "NAME:LINE:COLUMN: ..." on syntax the subset does not know or that is broken.
 Body parse_template(std::string_view source, const LexOptions& options);
 
 }  // namespace bantam::jinja

@@ -17,8 +17,8 @@ class LocatedError : public Error {
   using Error::Error;
 };
 
-[[noreturn]] void rethrow_located(const Error& error, SourcePos pos) {
-  throw LocatedError(fmt::format("template:{}:{}: {}", pos.line, pos.column, error.what()));
+[[noreturn]] void rethrow_located(const Error& error, const std::string& name, SourcePos pos) {
+  throw LocatedError(fmt::format("{}:{}:{}: {}", name, pos.line, pos.column, error.what()));
 }
 
 // `{% macro %}`: a callable that renders its body; it sees the scope it was defined in.
@@ -84,7 +84,7 @@ Value native_function(std::string name, NativeFunction::Fn fn) {
 }
 
 Template::Template(std::string_view source, const LexOptions& options)
-    : body_(parse_template(source, options)) {}
+    : body_(parse_template(source, options)), name_(options.name) {}
 
 std::string Template::render(const Dict& variables, const Limits& limits) const {
   auto globals = std::make_shared<Scope>();
@@ -93,7 +93,7 @@ std::string Template::render(const Dict& variables, const Limits& limits) const 
     if (!key.is_string()) throw Error("template variables must have string names");
     globals->set(key.as_string(), value);
   }
-  Renderer renderer(limits);
+  Renderer renderer(limits, name_);
   return renderer.render(body_, globals);
 }
 
@@ -164,7 +164,7 @@ Renderer::Flow Renderer::exec(const Body& body, const ScopePtr& scope, std::stri
     } catch (const LocatedError&) {
       throw;
     } catch (const Error& e) {
-      rethrow_located(e, stmt->pos);
+      rethrow_located(e, name_, stmt->pos);
     }
     if (flow != Flow::Normal) return flow;
   }
@@ -276,13 +276,13 @@ Value make_loop(size_t index, const List& items,
 
 Renderer::Flow Renderer::exec_for(const ForStmt& stmt, const ScopePtr& scope, std::string& out) {
   List items = iterate(eval(*stmt.iterable, scope), "for loop");
-  auto loop_scope = std::make_shared<Scope>(scope);
   if (stmt.condition) {
     List kept;
     for (auto& item : items) {
       charge(1);
-      assign(stmt.target, item, loop_scope);
-      if (eval(*stmt.condition, loop_scope).truthy()) kept.push_back(std::move(item));
+      auto filter_scope = std::make_shared<Scope>(scope);
+      assign(stmt.target, item, filter_scope);
+      if (eval(*stmt.condition, filter_scope).truthy()) kept.push_back(std::move(item));
     }
     items = std::move(kept);
   }
@@ -291,9 +291,12 @@ Renderer::Flow Renderer::exec_for(const ForStmt& stmt, const ScopePtr& scope, st
   auto changed_state = std::make_shared<std::optional<List>>();
   for (size_t i = 0; i < items.size(); ++i) {
     charge(1);
-    assign(stmt.target, items[i], loop_scope);
-    loop_scope->set("loop", make_loop(i, items, changed_state));
-    if (exec(stmt.body, loop_scope, out) == Flow::Break) break;
+    // Each iteration starts from the enclosing variables: jinja2 does not carry a `set` in the
+    // body over to the next iteration.
+    auto iteration_scope = std::make_shared<Scope>(scope);
+    assign(stmt.target, items[i], iteration_scope);
+    iteration_scope->set("loop", make_loop(i, items, changed_state));
+    if (exec(stmt.body, iteration_scope, out) == Flow::Break) break;
   }
   return Flow::Normal;
 }
@@ -440,7 +443,7 @@ Value Renderer::eval(const Expr& expr, const ScopePtr& scope) {
   } catch (const LocatedError&) {
     throw;
   } catch (const Error& e) {
-    rethrow_located(e, expr.pos);
+    rethrow_located(e, name_, expr.pos);
   }
 }
 

@@ -46,7 +46,7 @@ std::vector<Value> bind_args(std::string_view function, CallArgs& args,
 
 class Renderer {
  public:
-  explicit Renderer(const Limits& limits) : limits_(limits) {}
+  Renderer(const Limits& limits, std::string name) : limits_(limits), name_(std::move(name)) {}
   ~Renderer();
   Renderer(const Renderer&) = delete;
   Renderer& operator=(const Renderer&) = delete;
@@ -87,6 +87,7 @@ class Renderer {
   CallArgs eval_args(const ArgExprs& args, const ScopePtr& scope);
 
   Limits limits_;
+  std::string name_;  // the template's, for error positions
   uint64_t work_ = 0;
   int depth_ = 0;
   // Every namespace made during the render: cleared at the end, since a namespace may hold

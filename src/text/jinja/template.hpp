@@ -21,7 +21,7 @@ struct Limits {
 
 class Template {
  public:
-  // Error "template:LINE:COLUMN: ..." when the source does not parse.
+  // Error "NAME:LINE:COLUMN: ..." (NAME from the options) when the source does not parse.
   explicit Template(std::string_view source, const LexOptions& options = {});
 
   // Renders with `variables` as the template's globals (next to range, dict and namespace).
@@ -30,6 +30,7 @@ class Template {
 
  private:
   Body body_;
+  std::string name_;
 };
 
 }  // namespace bantam::jinja

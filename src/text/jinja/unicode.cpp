@@ -93,10 +93,31 @@ namespace {
 
 using CaseMap = utf8proc_int32_t (*)(utf8proc_int32_t);
 
+// Unicode SpecialCasing mappings that turn one character into several, which Python applies
+// and utf8proc's one-to-one mappings do not.
+const char* special_case(char32_t c, CaseMap map) {
+  if (map == utf8proc_tolower) return c == 0x130 ? "i\u0307" : nullptr;
+  const bool title = map == utf8proc_totitle;
+  switch (c) {
+    case 0xDF: return title ? "Ss" : "SS";
+    case 0x149: return "\u02BCN";
+    case 0xFB00: return title ? "Ff" : "FF";
+    case 0xFB01: return title ? "Fi" : "FI";
+    case 0xFB02: return title ? "Fl" : "FL";
+    case 0xFB03: return title ? "Ffi" : "FFI";
+    case 0xFB04: return title ? "Ffl" : "FFL";
+    case 0xFB05:
+    case 0xFB06: return title ? "St" : "ST";
+    default: return nullptr;
+  }
+}
+
 void append_mapped(std::string& out, std::string_view text, size_t pos, size_t length, char32_t c,
                    CaseMap map) {
   if (c == kInvalidChar) {
     out.append(text.substr(pos, length));
+  } else if (const char* special = special_case(c, map)) {
+    out += special;
   } else {
     append_utf8(out, static_cast<char32_t>(map(static_cast<utf8proc_int32_t>(c))));
   }
