@@ -1,5 +1,8 @@
 // `bantam tokenize -m MODEL (-p TEXT | -f FILE) [--ids] [--no-bos] [--parse-special] [--bench S]`
 // `bantam detokenize -m MODEL [--skip-special] IDS...`
+#include <time.h>
+
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -55,23 +58,37 @@ std::string printable(std::string_view piece) {
   return out;
 }
 
-// Encodes `text` repeatedly for `seconds` and reports the throughput on stderr.
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// Encodes `text` repeatedly for `seconds` and reports the throughput on stderr. Run times are
+// thread CPU time (the first, cold-cache run separately), so other load on the machine matters
+// less; median and best of the warm runs.
 void benchmark(const Tokenizer& tok, const std::string& text, bool add_special, bool parse_special,
                double seconds) {
-  using clock = std::chrono::steady_clock;
-  size_t tokens = tok.encode(text, add_special, parse_special).size();  // warms the cache
-  size_t runs = 0;
-  const auto start = clock::now();
-  double elapsed = 0;
+  const double mb = static_cast<double>(text.size()) / 1e6;
+  double start = thread_cpu_seconds();
+  const size_t tokens = tok.encode(text, add_special, parse_special).size();
+  const double cold = thread_cpu_seconds() - start;
+  std::vector<double> runs;
+  const auto wall_start = std::chrono::steady_clock::now();
   do {
-    tokens = tok.encode(text, add_special, parse_special).size();
-    ++runs;
-    elapsed = std::chrono::duration<double>(clock::now() - start).count();
-  } while (elapsed < seconds);
-  const double mb = static_cast<double>(text.size()) * static_cast<double>(runs) / 1e6;
-  fmt::print(stderr, "{} bytes -> {} tokens; {} runs in {:.2f} s: {:.2f} MB/s, {:.0f} tokens/s\n",
-             text.size(), tokens, runs, elapsed, mb / elapsed,
-             static_cast<double>(tokens * runs) / elapsed);
+    start = thread_cpu_seconds();
+    tok.encode(text, add_special, parse_special);
+    runs.push_back(thread_cpu_seconds() - start);
+  } while (std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count() <
+           seconds);
+  std::sort(runs.begin(), runs.end());
+  const double median = runs[runs.size() / 2], best = runs.front();
+  fmt::print(stderr,
+             "{} bytes -> {} tokens ({:.2f} bytes/token); cold {:.1f} MB/s; {} warm runs: "
+             "median {:.1f} MB/s ({:.2f} M tokens/s), best {:.1f} MB/s\n",
+             text.size(), tokens, static_cast<double>(text.size()) / static_cast<double>(tokens),
+             mb / cold, runs.size(), mb / median, static_cast<double>(tokens) / median / 1e6,
+             mb / best);
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <bit>
 #include <cstdlib>
-#include <mutex>
 #include <queue>
 
 #include <fmt/format.h>
@@ -60,9 +59,6 @@ class BpeTokenizer::MergeTable {
 };
 
 namespace {
-
-constexpr size_t kCacheLimit = 1 << 16;     // entries; the cache restarts when full
-constexpr size_t kMaxCachedPiece = 256;     // bytes; longer pieces are rare and not repeated
 
 std::string byte_level_decode(std::string_view text) {
   std::string out;
@@ -188,29 +184,16 @@ void BpeTokenizer::encode_text(std::string_view text, std::vector<TokenId>& out)
     normalized = unicode::nfc(text);
     text = normalized;
   }
-  std::vector<std::string_view> pieces;
+  thread_local std::vector<std::string_view> pieces;
   splitter_->split(text, pieces);
   for (const auto piece : pieces) encode_piece(piece, out);
 }
 
 void BpeTokenizer::encode_piece(std::string_view piece, std::vector<TokenId>& out) const {
-  if (piece.size() > kMaxCachedPiece) {
-    merge_piece(piece, out);
-    return;
-  }
-  {
-    std::shared_lock lock(cache_mutex_);
-    if (const auto it = cache_.find(piece); it != cache_.end()) {
-      out.insert(out.end(), it->second.begin(), it->second.end());
-      return;
-    }
-  }
+  if (cache_.lookup(piece, out)) return;
   const size_t begin = out.size();
   merge_piece(piece, out);
-  std::vector<TokenId> ids(out.begin() + static_cast<ptrdiff_t>(begin), out.end());
-  std::unique_lock lock(cache_mutex_);
-  if (cache_.size() >= kCacheLimit) cache_.clear();
-  cache_.emplace(std::string(piece), std::move(ids));
+  cache_.store(piece, std::span<const TokenId>(out).subspan(begin));
 }
 
 void BpeTokenizer::merge_piece(std::string_view piece, std::vector<TokenId>& out) const {

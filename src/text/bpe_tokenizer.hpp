@@ -5,12 +5,12 @@
 
 #include <array>
 #include <memory>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "text/pretokenize.hpp"
+#include "text/tokenizer_cache.hpp"
 #include "text/tokenizer.hpp"
 
 namespace bantam {
@@ -44,8 +44,7 @@ class BpeTokenizer final : public Tokenizer {
   std::array<int32_t, 256> byte_symbols_{};
   std::vector<std::string> pieces_;  // token_bytes() of every token
 
-  mutable std::shared_mutex cache_mutex_;
-  mutable std::unordered_map<std::string, std::vector<TokenId>, StringHash, std::equal_to<>> cache_;
+  mutable PieceCache cache_;
 };
 
 }  // namespace bantam

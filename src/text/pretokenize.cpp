@@ -163,7 +163,7 @@ void RegexSplitter::split(std::string_view text, std::vector<std::string_view>& 
   if (regexes_.empty()) return;
   auto& state = thread_state();
   if (!state.context || !state.data) throw Error("out of memory for the pre-tokenizer regex");
-  std::vector<std::string_view> next;
+  thread_local std::vector<std::string_view> next;
   for (const auto& re : regexes_) {
     next.clear();
     next.reserve(pieces.size() * 2);

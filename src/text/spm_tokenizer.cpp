@@ -1,5 +1,6 @@
 #include "text/spm_tokenizer.hpp"
 
+#include <algorithm>
 #include <queue>
 
 #include <fmt/format.h>
@@ -73,6 +74,15 @@ SpmTokenizer::SpmTokenizer(const gguf::File& file) {
   }
   pieces_.resize(n);
   for (size_t i = 0; i < n; ++i) pieces_[i] = piece_of(i);
+  split_words_ = std::none_of(texts_.begin(), texts_.end(), [](const std::string& text) {
+    for (size_t pos = text.find(kSpace, 1); pos != std::string::npos;
+         pos = text.find(kSpace, pos + 1)) {
+      if (pos < kSpace.size() || text.compare(pos - kSpace.size(), kSpace.size(), kSpace) != 0) {
+        return true;
+      }
+    }
+    return false;
+  });
 }
 
 std::string SpmTokenizer::piece_of(size_t id) const {
@@ -123,6 +133,30 @@ std::vector<TokenId> SpmTokenizer::encode(std::string_view text, bool add_specia
 }
 
 void SpmTokenizer::encode_escaped(std::string_view text, std::vector<TokenId>& out) const {
+  if (!split_words_) {
+    merge(text, out);
+    return;
+  }
+  size_t start = 0;
+  for (size_t pos = text.find(kSpace, 1); pos != std::string::npos;
+       pos = text.find(kSpace, pos + 1)) {
+    if (pos >= kSpace.size() && text.compare(pos - kSpace.size(), kSpace.size(), kSpace) == 0) {
+      continue;  // inside a run of spaces
+    }
+    encode_word(text.substr(start, pos - start), out);
+    start = pos;
+  }
+  encode_word(text.substr(start), out);
+}
+
+void SpmTokenizer::encode_word(std::string_view word, std::vector<TokenId>& out) const {
+  if (cache_.lookup(word, out)) return;
+  const size_t begin = out.size();
+  merge(word, out);
+  cache_.store(word, std::span<const TokenId>(out).subspan(begin));
+}
+
+void SpmTokenizer::merge(std::string_view text, std::vector<TokenId>& out) const {
   // Symbols are code points (an invalid byte is a symbol of its own) in a linked list; the
   // highest-scoring adjacent pair that forms a vocab token merges first (leftmost on ties).
   struct Symbol {

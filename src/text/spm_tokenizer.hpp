@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "text/tokenizer.hpp"
+#include "text/tokenizer_cache.hpp"
 
 namespace bantam {
 
@@ -23,11 +24,17 @@ class SpmTokenizer final : public Tokenizer {
  private:
   // Tokenizes text whose spaces are already escaped as U+2581.
   void encode_escaped(std::string_view text, std::vector<TokenId>& out) const;
+  void encode_word(std::string_view word, std::vector<TokenId>& out) const;  // cached
+  void merge(std::string_view text, std::vector<TokenId>& out) const;
   std::string piece_of(size_t id) const;
 
   std::vector<float> scores_;
   std::vector<std::string> pieces_;      // token_bytes() of every token
   std::array<TokenId, 256> byte_tokens_;  // byte-fallback token per byte, -1 when none
+  // True when no token has U+2581 after anything but U+2581: then no merge can cross the start
+  // of a word (an escaped space after a non-space), so words are tokenized, and cached, alone.
+  bool split_words_ = false;
+  mutable PieceCache cache_;
 };
 
 }  // namespace bantam

@@ -109,7 +109,9 @@ size_t complete_prefix(std::string_view s) {
   return i;
 }
 
-std::string nfc(std::string_view s) {
+namespace {
+
+std::string nfc_region(std::string_view s) {
   utf8proc_uint8_t* dst = nullptr;
   const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
                               static_cast<utf8proc_ssize_t>(s.size()), &dst,
@@ -119,6 +121,30 @@ std::string nfc(std::string_view s) {
   }
   std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owned(dst, &std::free);
   return std::string(reinterpret_cast<const char*>(dst), static_cast<size_t>(n));
+}
+
+}  // namespace
+
+std::string nfc(std::string_view s) {
+  // An ASCII character never combines with what precedes it and is its own normal form, so text
+  // splits before each one; only non-ASCII runs, with the character before them (a possible
+  // base of combining marks), go through utf8proc.
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = i;
+    while (j < s.size() && static_cast<uint8_t>(s[j]) < 0x80) ++j;
+    if (j == s.size()) break;
+    const size_t start = j > i ? j - 1 : j;
+    size_t end = j;
+    while (end < s.size() && static_cast<uint8_t>(s[end]) >= 0x80) ++end;
+    out.append(s.substr(i, start - i));
+    out.append(nfc_region(s.substr(start, end - start)));
+    i = end;
+  }
+  out.append(s.substr(i));
+  return out;
 }
 
 namespace {
