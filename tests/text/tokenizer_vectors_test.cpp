@@ -2,6 +2,9 @@
 // for every vocab that has them, and the round trip back to the input.
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "format/gguf_writer.hpp"
 #include "tokenizer_test_support.hpp"
 
 namespace bantam {
@@ -54,6 +57,59 @@ TEST_P(TokenizerVectors, DecodeGivesTheInputBack) {
   for (const auto& v : test::read_vocab_vectors(c.vectors)) {
     EXPECT_EQ(tok.decode(v.ids, false), v.text) << c.name;
     EXPECT_EQ(tok.decode(v.ids, true), v.text) << c.name;
+  }
+}
+
+// encode() is const and shared by threads (the piece cache is the only shared state): the same
+// text from several threads at once gives the single-threaded ids.
+TEST_P(TokenizerVectors, ConcurrentEncodingAgrees) {
+  const Tokenizer& tok = test::shared_tokenizer(GetParam().gguf);
+  const std::string text = test::read_file(test::shared("corpus/small-llms-essay.txt")) +
+                           test::read_file(test::shared("corpus/gpl-3.txt"));
+  std::vector<std::vector<TokenId>> results(4);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < results.size(); ++t) {
+    threads.emplace_back([&, t] {
+      // Different slices first, so the threads fill the cache with different pieces.
+      tok.encode(text.substr(t * text.size() / 4, text.size() / 4), false, false);
+      results[t] = tok.encode(text, false, false);
+    });
+  }
+  for (auto& th : threads) th.join();
+  const auto expected = tok.encode(text, false, false);
+  EXPECT_GT(expected.size(), text.size() / 8);
+  for (const auto& r : results) EXPECT_EQ(r, expected);
+  EXPECT_EQ(tok.decode(expected, false), text);
+}
+
+// SPM merges word by word when no token has U+2581 after another character (true of Llama 2's
+// vocab). The same vocab plus one token that breaks the rule is merged as one whole text instead;
+// both must give the same ids.
+TEST(TokenizerSpm, WordByWordEqualsWholeText) {
+  const auto path = test::shared("models/vocab/ggml-vocab-llama-spm.gguf");
+  const auto file = gguf::File::open(path.string());
+  gguf::Writer w;
+  w.copy_metadata(file);
+  auto append = [&](const std::string& key, gguf::Value v) {
+    auto items = file.find(key)->as_array();
+    items.push_back(std::move(v));
+    w.set(key, gguf::Value::array(file.find(key)->element_type(), std::move(items)));
+  };
+  append("tokenizer.ggml.tokens", gguf::Value::string("\x01\xE2\x96\x81\x02"));
+  append("tokenizer.ggml.scores", gguf::Value::f32(-1e9f));
+  append("tokenizer.ggml.token_type", gguf::Value::i32(Tokenizer::kNormal));
+  const auto whole_path = test::temp_dir() / "llama-spm-whole.gguf";
+  w.write(whole_path.string());
+  const auto whole = Tokenizer::from_gguf(gguf::File::open(whole_path.string()));
+  const Tokenizer& words = test::shared_tokenizer("models/vocab/ggml-vocab-llama-spm.gguf");
+
+  std::vector<std::string> texts = {test::read_file(test::shared("corpus/small-llms-essay.txt")),
+                                    test::read_file(test::shared("corpus/gpl-3.txt"))};
+  for (const auto& v : test::read_vocab_vectors("models/vocab/ggml-vocab-llama-spm.gguf")) {
+    texts.push_back(v.text);
+  }
+  for (const auto& text : texts) {
+    EXPECT_EQ(whole->encode(text, true, false), words.encode(text, true, false));
   }
 }
 
