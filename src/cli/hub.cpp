@@ -51,7 +51,12 @@ void add_init(CLI::App* hub_cmd) {
     hub::InitOptions init;
     for (const auto& t : opts->thresholds) {
       const auto [role, n] = split_assignment(t, "--threshold");
-      init.thresholds[role] = std::stoull(n);
+      uint64_t count = 0;
+      const auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), count);
+      if (ec != std::errc() || end != n.data() + n.size()) {
+        throw Error(fmt::format("--threshold {}: '{}' is not a number", t, n));
+      }
+      init.thresholds[role] = count;
     }
     hub::init_hub(opts->hub, opts->keys, init);
     fmt::print("created hub {} (keys in {}); give devices {}/root.json to trust\n", opts->hub, opts->keys,

@@ -40,8 +40,8 @@ struct NetworkOptions {
 
 inline void add_network_options(CLI::App* cmd, NetworkOptions& net) {
   cmd->add_option("--low-speed-limit", net.low_speed_limit,
-                  "Abandon a transfer slower than this many bytes/s ... (default 1024)");
-  cmd->add_option("--low-speed-time", net.low_speed_time, "... for this many seconds (default 30)");
+                  "Abandon a transfer slower than this many bytes/s for --low-speed-time (default 1024)");
+  cmd->add_option("--low-speed-time", net.low_speed_time, "Seconds a transfer may stay that slow (default 30)");
   cmd->add_option("--connect-timeout", net.connect_timeout, "Seconds to wait for a connection (default 30)");
 }
 
