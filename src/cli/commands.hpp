@@ -6,12 +6,13 @@
 namespace bantam::cli {
 
 void add_inspect_command(CLI::App& app);
+void add_tokenize_commands(CLI::App& app);  // tokenize, detokenize
 void add_hub_command(CLI::App& app);
 void add_pull_command(CLI::App& app);
 void add_store_commands(CLI::App& app);
-void add_tokenize_commands(CLI::App& app);  // tokenize, detokenize
 void add_synth_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 void add_template_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_chat_command(CLI::App& app);

@@ -13,12 +13,13 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "bantam " BANTAM_VERSION);
   bantam::cli::add_inspect_command(app);
+  bantam::cli::add_tokenize_commands(app);
   bantam::cli::add_hub_command(app);
   bantam::cli::add_pull_command(app);
   bantam::cli::add_store_commands(app);
-  bantam::cli::add_tokenize_commands(app);
   bantam::cli::add_synth_command(app);
   bantam::cli::add_quantize_command(app);
+  bantam::cli::add_bench_command(app);
   bantam::cli::add_template_command(app);
   bantam::cli::add_run_command(app);
   bantam::cli::add_chat_command(app);

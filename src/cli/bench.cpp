@@ -1,0 +1,35 @@
+// `bantam bench -m MODEL [-m MODEL2 ...] [-p 512] [-n 128] [-t 1,2] [-r 5] [-o table|json|csv|md]`
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "eval/bench.hpp"
+
+namespace bantam::cli {
+
+void add_bench_command(CLI::App& app) {
+  auto opts = std::make_shared<BenchOptions>();
+  auto output = std::make_shared<std::string>("table");
+  auto* cmd = app.add_subcommand("bench", "Measure prompt and generation speed (like llama-bench)");
+  cmd->add_option("-m,--model", opts->models, "GGUF model (repeatable)")->required();
+  cmd->add_option("-p,--n-prompt", opts->n_prompt, "Prompt lengths (comma-separated)")->delimiter(',');
+  cmd->add_option("-n,--n-gen", opts->n_gen, "Generation lengths (comma-separated)")->delimiter(',');
+  cmd->add_option("-t,--threads", opts->threads, "Thread counts (comma-separated)")->delimiter(',');
+  cmd->add_option("-r,--repetitions", opts->repetitions, "Repetitions per test")->check(CLI::Range(1, 1000));
+  cmd->add_option("-b,--batch-size", opts->batch_size, "Prompt tokens per forward pass")->check(CLI::Range(1, 65536));
+  cmd->add_option("--ctx", opts->context, "KV cache size (default: what the tests need)");
+  cmd->add_option("-o,--output", *output, "table, json, csv or md")
+      ->check(CLI::IsMember({"table", "json", "csv", "md"}));
+  cmd->callback([opts, output] {
+    opts->progress = [](const std::string& what) { fmt::print(stderr, "bench: {}\n", what); };
+    const auto results = run_bench(*opts);
+    if (*output == "json") {
+      fmt::print("{}\n", results.dump(2));
+    } else if (*output == "csv") {
+      fmt::print("{}", format_bench_csv(results));
+    } else {
+      fmt::print("{}", format_bench_table(results));
+    }
+  });
+}
+
+}  // namespace bantam::cli

@@ -1,0 +1,225 @@
+#include "eval/bench.hpp"
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "bantam/bantam.hpp"
+#include "format/gguf.hpp"
+#include "format/inspect.hpp"
+#include "quant/dot.hpp"
+
+namespace bantam {
+namespace {
+
+using nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+struct Stats {
+  double avg = 0, stddev = 0;
+};
+
+Stats stats_of(const std::vector<double>& xs) {
+  Stats s;
+  if (xs.empty()) return s;
+  s.avg = std::accumulate(xs.begin(), xs.end(), 0.0) / static_cast<double>(xs.size());
+  if (xs.size() > 1) {
+    double sq = 0;
+    for (double x : xs) sq += (x - s.avg) * (x - s.avg);
+    s.stddev = std::sqrt(sq / static_cast<double>(xs.size() - 1));
+  }
+  return s;
+}
+
+std::vector<TokenId> random_tokens(int n, int n_vocab, std::mt19937& rng) {
+  std::uniform_int_distribution<int> dist(0, std::max(0, n_vocab - 1));
+  std::vector<TokenId> out(static_cast<size_t>(n));
+  for (auto& t : out) t = dist(rng);
+  return out;
+}
+
+// Seconds to process `n_prompt` tokens in batches from an empty cache.
+double time_prompt(Session& s, const std::vector<TokenId>& prompt) {
+  s.reset();
+  const auto t0 = Clock::now();
+  s.evaluate(prompt);
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Seconds to generate `n_gen` tokens one at a time from an empty cache.
+double time_generation(Session& s, const std::vector<TokenId>& tokens) {
+  s.reset();
+  const auto t0 = Clock::now();
+  for (TokenId t : tokens) s.evaluate(std::span<const TokenId>(&t, 1));
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string now_iso8601() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string size_label(uint64_t params) {
+  const double p = static_cast<double>(params);
+  if (p >= 1e9) return fmt::format("{:.0f}B", std::round(p / 1e9));
+  if (p >= 1e6) return fmt::format("{:.0f}M", p / 1e6);
+  return fmt::format("{:.0f}K", p / 1e3);
+}
+
+// general.file_type's name, or the type holding most bytes when the file does not say.
+std::string file_type_label(const gguf::File& file) {
+  if (const auto ft = file.get_uint("general.file_type")) return file_type_name(*ft);
+  std::map<GgmlType, uint64_t> bytes;
+  for (const auto& t : file.tensors()) bytes[t.type] += t.nbytes;
+  if (bytes.empty()) return "?";
+  const auto most = std::max_element(bytes.begin(), bytes.end(),
+                                     [](const auto& a, const auto& b) { return a.second < b.second; });
+  return std::string(type_name(most->first));
+}
+
+}  // namespace
+
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(colon + 2);
+    }
+  }
+  return "unknown";
+}
+
+uint64_t peak_rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+ordered_json run_bench(const BenchOptions& o) {
+  ordered_json results = ordered_json::array();
+  std::mt19937 rng(1234);
+  for (const auto& path : o.models) {
+    const auto file = gguf::File::open(path);
+    uint64_t params = 0, size = 0;
+    for (const auto& t : file.tensors()) {
+      params += static_cast<uint64_t>(t.n_elements());
+      size += t.nbytes;
+    }
+    const std::string ftype = file_type_label(file);
+    const auto model = Model::load(path);
+    const int n_vocab = model->info().n_vocab;
+    const std::string model_type =
+        fmt::format("{} {} {}", model->info().architecture, size_label(params), ftype);
+
+    struct Test {
+      int n_prompt, n_gen;
+    };
+    std::vector<Test> tests;
+    for (int p : o.n_prompt) {
+      if (p > 0) tests.push_back({p, 0});
+    }
+    for (int g : o.n_gen) {
+      if (g > 0) tests.push_back({0, g});
+    }
+    for (const int threads : o.threads) {
+      const int64_t ctx = o.context > 0 ? o.context
+                                        : std::max(*std::max_element(o.n_prompt.begin(), o.n_prompt.end()),
+                                                   *std::max_element(o.n_gen.begin(), o.n_gen.end())) + 1;
+      Session session(model, {.context_length = ctx, .threads = threads, .batch_size = o.batch_size});
+      // Warm-up: one batch and one token, as llama-bench does.
+      time_prompt(session, random_tokens(std::min(o.batch_size, static_cast<int>(ctx) - 1), n_vocab, rng));
+      time_generation(session, random_tokens(1, n_vocab, rng));
+      for (const auto& test : tests) {
+        std::vector<double> seconds;
+        for (int r = 0; r < o.repetitions; ++r) {
+          if (o.progress) {
+            o.progress(fmt::format("{} {}{} t={} rep {}/{}", model->info().name.empty() ? path : model->info().name,
+                                   test.n_prompt ? "pp" : "tg", test.n_prompt ? test.n_prompt : test.n_gen,
+                                   threads, r + 1, o.repetitions));
+          }
+          if (test.n_prompt > 0) {
+            seconds.push_back(time_prompt(session, random_tokens(test.n_prompt, n_vocab, rng)));
+          } else {
+            seconds.push_back(time_generation(session, random_tokens(test.n_gen, n_vocab, rng)));
+          }
+        }
+        const int n_tokens = test.n_prompt + test.n_gen;
+        std::vector<double> ns, ts;
+        for (double s : seconds) {
+          ns.push_back(s * 1e9);
+          ts.push_back(n_tokens / s);
+        }
+        const Stats sns = stats_of(ns), sts = stats_of(ts);
+        ordered_json row;
+        row["build_commit"] = BANTAM_GIT_COMMIT;
+        row["bantam_version"] = BANTAM_VERSION;
+        row["cpu_info"] = cpu_model_name();
+        row["isa"] = quant::active_isa_name();
+        row["backends"] = "CPU";
+        row["model_filename"] = path;
+        row["model_type"] = model_type;
+        row["model_size"] = size;
+        row["model_n_params"] = params;
+        row["n_batch"] = o.batch_size;
+        row["n_threads"] = threads;
+        row["type_k"] = "f16";
+        row["type_v"] = "f16";
+        row["n_prompt"] = test.n_prompt;
+        row["n_gen"] = test.n_gen;
+        row["test_time"] = now_iso8601();
+        row["avg_ns"] = static_cast<uint64_t>(sns.avg);
+        row["stddev_ns"] = static_cast<uint64_t>(sns.stddev);
+        row["avg_ts"] = sts.avg;
+        row["stddev_ts"] = sts.stddev;
+        row["samples_ns"] = ns;
+        row["samples_ts"] = ts;
+        row["peak_rss_bytes"] = peak_rss_bytes();
+        results.push_back(row);
+      }
+    }
+  }
+  return results;
+}
+
+std::string format_bench_table(const ordered_json& results) {
+  std::string out = fmt::format("| {:<40} | {:>10} | {:>7} | {:>8} | {:>20} |\n", "model", "size MiB",
+                                "threads", "test", "t/s");
+  out += fmt::format("|{:-<42}|{:->12}|{:->9}|{:->10}|{:->22}|\n", "", "", "", "", "");
+  for (const auto& r : results) {
+    const std::string test = r["n_prompt"].get<int>() > 0 ? fmt::format("pp{}", r["n_prompt"].get<int>())
+                                                          : fmt::format("tg{}", r["n_gen"].get<int>());
+    out += fmt::format("| {:<40} | {:>10.2f} | {:>7} | {:>8} | {:>12.2f} ± {:>5.2f} |\n",
+                       r["model_type"].get<std::string>(), r["model_size"].get<uint64_t>() / 1048576.0,
+                       r["n_threads"].get<int>(), test, r["avg_ts"].get<double>(),
+                       r["stddev_ts"].get<double>());
+  }
+  return out;
+}
+
+std::string format_bench_csv(const ordered_json& results) {
+  std::string out = "model_filename,model_type,n_threads,n_prompt,n_gen,avg_ts,stddev_ts\n";
+  for (const auto& r : results) {
+    out += fmt::format("\"{}\",\"{}\",{},{},{},{:.4f},{:.4f}\n", r["model_filename"].get<std::string>(),
+                       r["model_type"].get<std::string>(), r["n_threads"].get<int>(),
+                       r["n_prompt"].get<int>(), r["n_gen"].get<int>(), r["avg_ts"].get<double>(),
+                       r["stddev_ts"].get<double>());
+  }
+  return out;
+}
+
+}  // namespace bantam

@@ -1,0 +1,34 @@
+// `bantam bench`: prompt processing (pp) and generation (tg) speed like llama-bench, with
+// llama-bench's JSON field names so tools that read its output read bantam's.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace bantam {
+
+struct BenchOptions {
+  std::vector<std::string> models;
+  std::vector<int> n_prompt = {512};
+  std::vector<int> n_gen = {128};
+  std::vector<int> threads = {1, 2};
+  int repetitions = 5;
+  int batch_size = 512;
+  int64_t context = 0;  // 0: n_prompt + n_gen
+  std::function<void(const std::string&)> progress;
+};
+
+// One object per (model, test, threads), in llama-bench's shape plus bantam's own fields.
+nlohmann::ordered_json run_bench(const BenchOptions& options);
+
+std::string format_bench_table(const nlohmann::ordered_json& results);  // markdown-like table
+std::string format_bench_csv(const nlohmann::ordered_json& results);
+
+// Facts about this machine for a self-contained result row.
+std::string cpu_model_name();
+uint64_t peak_rss_bytes();  // VmHWM of this process
+
+}  // namespace bantam
