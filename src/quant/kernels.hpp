@@ -43,4 +43,27 @@ void gemv_by_rows(int64_t n, const void* weights, size_t stride, int64_t rows, c
   for (int64_t r = 0; r < rows; ++r) out[r] = Dot(n, w + static_cast<size_t>(r) * stride, activations);
 }
 
+// Kernels that dot R rows at once share each activation load and per-block activation term
+// among the rows. Rows(n, weights, stride, activations, out) writes out[0..R).
+using Rows = void (*)(int64_t n, const void* weights, size_t stride, const void* activations, float* out);
+
+// vec_dot from a one-row kernel.
+template <Rows One>
+float dot_from_rows(int64_t n, const void* weights, const void* activations) {
+  float out;
+  One(n, weights, 0, activations, &out);
+  return out;
+}
+
+// A gemv running `Group` (kGroup rows at once) and `One` on the leftover rows. Kernels keep one
+// accumulator sequence per row, so a row's result does not depend on which of the two ran it.
+template <Rows Group, int kGroup, Rows One>
+void gemv_in_groups(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                    float* out) {
+  const auto* w = static_cast<const uint8_t*>(weights);
+  int64_t r = 0;
+  for (; r + kGroup <= rows; r += kGroup) Group(n, w + static_cast<size_t>(r) * stride, stride, activations, out + r);
+  for (; r < rows; ++r) One(n, w + static_cast<size_t>(r) * stride, stride, activations, out + r);
+}
+
 }  // namespace bantam::quant::kernels

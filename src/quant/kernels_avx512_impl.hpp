@@ -50,56 +50,92 @@ inline __m512 two_scales(float d0, float d1) {
   return _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(d0), _mm512_set1_ps(d1));
 }
 
-float avx512_dot_q8_0(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const BlockQ8_0*>(weights);
+// The R weight rows of a gemv group, `stride` bytes apart.
+template <typename Block, int R>
+inline void row_pointers(const void* weights, size_t stride, const Block* (&rows)[R]) {
+  for (int r = 0; r < R; ++r) {
+    rows[r] = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(weights) + static_cast<size_t>(r) * stride);
+  }
+}
+
+template <int R>
+void avx512_q8_0_rows(int64_t n, const void* weights, size_t stride, const void* activations, float* out) {
+  const BlockQ8_0* w[R];
+  row_pointers(weights, stride, w);
   const auto* a = static_cast<const BlockQ8_0*>(activations);
   const int64_t blocks = n / kQK;
-  __m512 acc = _mm512_setzero_ps();
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 2 <= blocks; i += 2) {
-    const __m512i p = dot_s8s8(_mm512_setzero_si512(), join(load256(w[i].qs), load256(w[i + 1].qs)),
-                               join(load256(a[i].qs), load256(a[i + 1].qs)));
-    const __m512 d = two_scales(half(w[i].d) * half(a[i].d), half(w[i + 1].d) * half(a[i + 1].d));
-    acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
+    const __m512i act = join(load256(a[i].qs), load256(a[i + 1].qs));
+    const float da0 = half(a[i].d), da1 = half(a[i + 1].d);
+    for (int r = 0; r < R; ++r) {
+      const __m512i p = dot_s8s8(_mm512_setzero_si512(), join(load256(w[r][i].qs), load256(w[r][i + 1].qs)), act);
+      const __m512 d = two_scales(half(w[r][i].d) * da0, half(w[r][i + 1].d) * da1);
+      acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r]);
+    }
   }
   if (i < blocks) {  // odd block count: the upper half is zeros with a zero scale
-    const __m512i p = dot_s8s8(_mm512_setzero_si512(), _mm512_zextsi256_si512(load256(w[i].qs)),
-                               _mm512_zextsi256_si512(load256(a[i].qs)));
-    acc = _mm512_fmadd_ps(two_scales(half(w[i].d) * half(a[i].d), 0), _mm512_cvtepi32_ps(p), acc);
+    const __m512i act = _mm512_zextsi256_si512(load256(a[i].qs));
+    for (int r = 0; r < R; ++r) {
+      const __m512i p = dot_s8s8(_mm512_setzero_si512(), _mm512_zextsi256_si512(load256(w[r][i].qs)), act);
+      acc[r] = _mm512_fmadd_ps(two_scales(half(w[r][i].d) * half(a[i].d), 0), _mm512_cvtepi32_ps(p), acc[r]);
+    }
   }
-  return _mm512_reduce_add_ps(acc);
+  for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
-// Nibbles of two legacy blocks in element order: lo0 hi0 lo1 hi1 (16 bytes each).
-inline __m512i nibbles64(const uint8_t* qs0, const uint8_t* qs1) {
-  const __m256i q = _mm256_set_m128i(load128(qs1), load128(qs0));
-  const __m256i mask = _mm256_set1_epi8(0x0F);
-  const __m512i lo_hi = join(_mm256_and_si256(q, mask), _mm256_and_si256(_mm256_srli_epi16(q, 4), mask));
-  return _mm512_shuffle_i64x2(lo_hi, lo_hi, _MM_SHUFFLE(3, 1, 2, 0));
+// Four 16-byte pieces in one vector, one per 128-bit lane.
+inline __m512i four_lanes(const void* p0, const void* p1, const void* p2, const void* p3) {
+  const __m512i v = _mm512_castsi128_si512(load128(p0));
+  return _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(v, load128(p1), 1), load128(p2), 2),
+                            load128(p3), 3);
 }
 
-float avx512_dot_q4_0(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const BlockQ4_0*>(weights);
+// The fp16 scales of four blocks as floats.
+inline __m128 four_halves(uint16_t h0, uint16_t h1, uint16_t h2, uint16_t h3) {
+  return _mm_cvtph_ps(_mm_setr_epi16(static_cast<int16_t>(h0), static_cast<int16_t>(h1), static_cast<int16_t>(h2),
+                                     static_cast<int16_t>(h3), 0, 0, 0, 0));
+}
+
+// A block of zeros with a zero scale: pads the last group of four blocks.
+inline constexpr BlockQ4_0 kZeroQ4_0 = {};
+inline constexpr BlockQ8_0 kZeroQ8_0 = {};
+
+// Q4_0 four blocks at a time, block k in 128-bit lane k: the low nibbles (elements 0..15) of the
+// four blocks in one vector, the high ones (16..31) in another, dotted with the activations
+// rearranged the same way. The rearranged activations, their 8 * sum (levels are nibble - 8)
+// and their scales are shared by the R rows.
+template <int R>
+void avx512_q4_0_rows(int64_t n, const void* weights, size_t stride, const void* activations, float* out) {
+  const BlockQ4_0* w[R];
+  row_pointers(weights, stride, w);
   const auto* a = static_cast<const BlockQ8_0*>(activations);
   const int64_t blocks = n / kQK;
-  const __m512i eight = _mm512_set1_epi8(8);
-  __m512 acc = _mm512_setzero_ps();
-  // Levels are nibble - 8: dot the unsigned nibbles, then take 8 * sum(a) back off.
-  const auto accumulate = [&](__m512i nib, __m512i act, __m512 d) {
-    const __m512i p = _mm512_sub_epi32(dot_u8s8(_mm512_setzero_si512(), nib, act),
-                                       dot_u8s8(_mm512_setzero_si512(), eight, act));
-    acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
-  };
-  int64_t i = 0;
-  for (; i + 2 <= blocks; i += 2) {
-    accumulate(nibbles64(w[i].qs, w[i + 1].qs), join(load256(a[i].qs), load256(a[i + 1].qs)),
-               two_scales(half(w[i].d) * half(a[i].d), half(w[i + 1].d) * half(a[i + 1].d)));
+  const __m512i low4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
+  const __m512i lane_of_block = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < blocks; i += 4) {
+    const BlockQ8_0* ab[4];
+    for (int k = 0; k < 4; ++k) ab[k] = i + k < blocks ? &a[i + k] : &kZeroQ8_0;
+    const __m512i act_lo = four_lanes(ab[0]->qs, ab[1]->qs, ab[2]->qs, ab[3]->qs);
+    const __m512i act_hi = four_lanes(ab[0]->qs + 16, ab[1]->qs + 16, ab[2]->qs + 16, ab[3]->qs + 16);
+    const __m512i offset = dot_u8s8(dot_u8s8(_mm512_setzero_si512(), eight, act_lo), eight, act_hi);
+    const __m128 da = four_halves(ab[0]->d, ab[1]->d, ab[2]->d, ab[3]->d);
+    for (int r = 0; r < R; ++r) {
+      const BlockQ4_0* wb[4];
+      for (int k = 0; k < 4; ++k) wb[k] = i + k < blocks ? &w[r][i + k] : &kZeroQ4_0;
+      const __m512i q = four_lanes(wb[0]->qs, wb[1]->qs, wb[2]->qs, wb[3]->qs);
+      const __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+      const __m512i p = _mm512_sub_epi32(dot_u8s8(dot_u8s8(_mm512_setzero_si512(), lo, act_lo), hi, act_hi), offset);
+      const __m128 d4 = _mm_mul_ps(four_halves(wb[0]->d, wb[1]->d, wb[2]->d, wb[3]->d), da);
+      const __m512 d = _mm512_permutexvar_ps(lane_of_block, _mm512_castps128_ps512(d4));
+      acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r]);
+    }
   }
-  if (i < blocks) {
-    accumulate(nibbles64(w[i].qs, w[i].qs), _mm512_zextsi256_si512(load256(a[i].qs)),
-               two_scales(half(w[i].d) * half(a[i].d), 0));
-  }
-  return _mm512_reduce_add_ps(acc);
+  for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
 // Q4_K/Q5_K scales and mins, unpacked (same packing as blocks.hpp's k4_scale_min).
@@ -121,49 +157,56 @@ inline int hsum_epi32(__m128i v) {
   return _mm_cvtsi128_si32(v);
 }
 
-inline int k4_min_sum(const int16_t* bsums, const uint8_t mins[8]) {
-  const __m128i pairs = _mm_hadd_epi16(load128(bsums), load128(bsums + 8));
-  uint64_t m8;
-  std::memcpy(&m8, mins, 8);
-  const __m128i m = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m8)));
-  return hsum_epi32(_mm_madd_epi16(pairs, m));
-}
-
 // int16 vector: scale s0 in the low 256 bits, s1 in the high ones.
 inline __m512i half_scales(int s0, int s1) {
   return join(_mm256_set1_epi16(static_cast<int16_t>(s0)), _mm256_set1_epi16(static_cast<int16_t>(s1)));
 }
 
-template <bool kFiveBits, typename Block>
-float avx512_dot_k4(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const Block*>(weights);
+// Q4_K/Q5_K, R rows at once sharing the activation loads and bsum pair sums.
+template <bool kFiveBits, typename Block, int R>
+void avx512_k4_rows(int64_t n, const void* weights, size_t stride, const void* activations, float* out) {
+  const Block* w[R];
+  row_pointers(weights, stride, w);
   const auto* a = static_cast<const BlockQ8_K*>(activations);
-  __m512 acc = _mm512_setzero_ps();
-  float mins_total = 0;
+  __m512 acc[R];
+  float mins_total[R];
+  for (int r = 0; r < R; ++r) {
+    acc[r] = _mm512_setzero_ps();
+    mins_total[r] = 0;
+  }
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   for (int64_t i = 0; i < n / kQK_K; ++i) {
-    uint8_t scales[8], mins[8];
-    k4_unpack(w[i].scales, scales, mins);
-    __m256i qh;
-    if constexpr (kFiveBits) qh = load256(w[i].qh);
-    __m512i isum = _mm512_setzero_si512();
-    for (int c = 0; c < 4; ++c) {
-      // 32 bytes hold 64 elements: low nibbles are elements 64c.., high ones 64c+32..
-      const __m256i q = load256(w[i].qs + 32 * c);
-      __m256i lo = _mm256_and_si256(q, low4);
-      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-      if constexpr (kFiveBits) {
-        const __m256i one = _mm256_set1_epi8(1);
-        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
-        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
+    __m512i act[4];
+    for (int c = 0; c < 4; ++c) act[c] = load512(a[i].qs + 64 * c);
+    const __m128i bsum_pairs = _mm_hadd_epi16(load128(a[i].bsums), load128(a[i].bsums + 8));
+    for (int r = 0; r < R; ++r) {
+      const Block& b = w[r][i];
+      uint8_t scales[8], mins[8];
+      k4_unpack(b.scales, scales, mins);
+      __m256i qh;
+      if constexpr (kFiveBits) qh = load256(b.qh);
+      __m512i isum = _mm512_setzero_si512();
+      for (int c = 0; c < 4; ++c) {
+        // 32 bytes hold 64 elements: low nibbles are elements 64c.., high ones 64c+32..
+        const __m256i q = load256(b.qs + 32 * c);
+        __m256i lo = _mm256_and_si256(q, low4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+        if constexpr (kFiveBits) {
+          const __m256i one = _mm256_set1_epi8(1);
+          lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
+          hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
+        }
+        const __m512i p = _mm512_maddubs_epi16(join(lo, hi), act[c]);
+        isum = dot_s16(isum, p, half_scales(scales[2 * c], scales[2 * c + 1]));
       }
-      const __m512i p = _mm512_maddubs_epi16(join(lo, hi), load512(a[i].qs + 64 * c));
-      isum = dot_s16(isum, p, half_scales(scales[2 * c], scales[2 * c + 1]));
+      acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[i].d * half(b.d)), _mm512_cvtepi32_ps(isum), acc[r]);
+      uint64_t m8;
+      std::memcpy(&m8, mins, 8);
+      const __m128i m = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m8)));
+      mins_total[r] += a[i].d * half(b.dmin) * static_cast<float>(hsum_epi32(_mm_madd_epi16(bsum_pairs, m)));
     }
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(a[i].d * half(w[i].d)), _mm512_cvtepi32_ps(isum), acc);
-    mins_total += a[i].d * half(w[i].dmin) * static_cast<float>(k4_min_sum(a[i].bsums, mins));
   }
-  return _mm512_reduce_add_ps(acc) - mins_total;
+  for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]) - mins_total[r];
 }
 
 float avx512_dot_q6_k(int64_t n, const void* weights, const void* activations) {
@@ -211,13 +254,20 @@ void add(Table& table, GgmlType type) {
   table.set_gemv(type, gemv_by_rows<Dot>);
 }
 
+// Decoding kernels dot four rows at once (gemv) and one (vec_dot) with the same code.
+template <Rows One, Rows Four>
+void add_rows(Table& table, GgmlType type) {
+  table.set_dot(type, dot_from_rows<One>);
+  table.set_gemv(type, gemv_in_groups<Four, 4, One>);
+}
+
 // Float rows keep the AVX2 kernels: they are memory-bound and the 512-bit ones measured
 // slower on Zen 4.
 void add_avx512_kernels(Table& table) {
-  add<avx512_dot_q8_0>(table, GgmlType::Q8_0);
-  add<avx512_dot_q4_0>(table, GgmlType::Q4_0);
-  add<avx512_dot_k4<false, BlockQ4_K>>(table, GgmlType::Q4_K);
-  add<avx512_dot_k4<true, BlockQ5_K>>(table, GgmlType::Q5_K);
+  add_rows<avx512_q8_0_rows<1>, avx512_q8_0_rows<4>>(table, GgmlType::Q8_0);
+  add_rows<avx512_q4_0_rows<1>, avx512_q4_0_rows<4>>(table, GgmlType::Q4_0);
+  add_rows<avx512_k4_rows<false, BlockQ4_K, 1>, avx512_k4_rows<false, BlockQ4_K, 4>>(table, GgmlType::Q4_K);
+  add_rows<avx512_k4_rows<true, BlockQ5_K, 1>, avx512_k4_rows<true, BlockQ5_K, 4>>(table, GgmlType::Q5_K);
   add<avx512_dot_q6_k>(table, GgmlType::Q6_K);
 }
 

@@ -135,26 +135,30 @@ TEST_F(DotTest, EveryTypeAtEveryIsaMatchesDequantizedDot) {
 }
 
 TEST_F(DotTest, GemvFillsExactlyTheRequestedRows) {
-  const int64_t n = 512, rows = 9;
+  // Rows 2..6: one group of a multi-row kernel plus a leftover row; 1792 = 7 blocks of 256 and
+  // 56 blocks of 32 (kernels taking 4 blocks at a time pad the last group).
+  const int64_t rows = 9;
   for (Isa isa : available_isas()) {
     set_isa_for_testing(isa);
     for (GgmlType type : kWeightTypes) {
-      const size_t stride = row_bytes(type, n);
-      std::vector<uint8_t> matrix;
-      for (int64_t r = 0; r < rows; ++r) {
-        const auto row = weight_row(type, n, static_cast<uint32_t>(r) + 100, r % 2 == 0);
-        matrix.insert(matrix.end(), row.begin(), row.end());
-      }
-      const auto a = activations(type, n, 5);
-      std::vector<float> out(rows, -12345.0f);
-      gemv(type, n, matrix.data(), stride, 2, 7, a.data(), out.data());
-      for (int64_t r = 0; r < rows; ++r) {
-        if (r < 2 || r >= 7) {
-          EXPECT_EQ(out[r], -12345.0f) << type_name(type) << " row " << r;
-          continue;
+      for (int64_t n : {int64_t{512}, int64_t{1792}}) {
+        const size_t stride = row_bytes(type, n);
+        std::vector<uint8_t> matrix;
+        for (int64_t r = 0; r < rows; ++r) {
+          const auto row = weight_row(type, n, static_cast<uint32_t>(r) + 100, r % 2 == 0);
+          matrix.insert(matrix.end(), row.begin(), row.end());
         }
-        EXPECT_EQ(out[r], vec_dot(type, n, matrix.data() + static_cast<size_t>(r) * stride, a.data()))
-            << isa_name(isa) << " " << type_name(type) << " row " << r;
+        const auto a = activations(type, n, 5);
+        std::vector<float> out(rows, -12345.0f);
+        gemv(type, n, matrix.data(), stride, 2, 7, a.data(), out.data());
+        for (int64_t r = 0; r < rows; ++r) {
+          if (r < 2 || r >= 7) {
+            EXPECT_EQ(out[r], -12345.0f) << type_name(type) << " row " << r;
+            continue;
+          }
+          EXPECT_EQ(out[r], vec_dot(type, n, matrix.data() + static_cast<size_t>(r) * stride, a.data()))
+              << isa_name(isa) << " " << type_name(type) << " n=" << n << " row " << r;
+        }
       }
     }
   }
