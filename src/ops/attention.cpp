@@ -28,18 +28,30 @@ float capped_score(const AttentionParams& params, float dot) {
   return params.softcap * std::tanh(dot * scale);
 }
 
+// The cache rows a batch reads, converted to F32 once (F16 and Q8_0 values convert exactly):
+// [position - first][kv_head][head_dim].
+struct FloatRows {
+  int64_t first = 0;
+  std::vector<float> keys, values;
+  const float* key(const KvLayerView& kv, int64_t pos, int h) const {
+    return keys.data() + ((pos - first) * kv.n_kv_head + h) * kv.head_dim_k;
+  }
+  const float* value(const KvLayerView& kv, int64_t pos, int h) const {
+    return values.data() + ((pos - first) * kv.n_kv_head + h) * kv.head_dim_v;
+  }
+};
+
 // One query against its visible keys, online softmax as ggml's vector flash-attention kernel:
 // Q in the key's dot type, V accumulated in F16 when the cache is F16.
-void attend_vector(const AttentionParams& params, const KvLayerView& kv, const float* q,
-                   int64_t pos, int kv_head, float* out, std::vector<float>& scratch) {
+void attend_vector(const AttentionParams& params, const KvLayerView& kv, const FloatRows& rows,
+                   const float* q, int64_t pos, int kv_head, float* out, std::vector<float>& scratch) {
   const int dk = kv.head_dim_k;
   const int dv = kv.head_dim_v;
-  scratch.resize(static_cast<size_t>(2 * dk + 2 * dv) + 64);
+  scratch.resize(static_cast<size_t>(dk + dv));
   float* q_rounded = scratch.data();
-  float* key = q_rounded + dk;
-  float* value = key + dk;
-  float* acc = value + dv;
-  std::vector<uint8_t> q_blocks(row_bytes(kv.type, dk));
+  float* acc = q_rounded + dk;
+  thread_local std::vector<uint8_t> q_blocks;
+  q_blocks.resize(row_bytes(kv.type, dk));
   if (kv.type == GgmlType::F32) {
     std::copy(q, q + dk, q_rounded);
   } else {
@@ -47,13 +59,14 @@ void attend_vector(const AttentionParams& params, const KvLayerView& kv, const f
     quant::dequantize_row(kv.type, q_blocks.data(), q_rounded, dk);
   }
   const bool f16_accumulator = kv.type == GgmlType::F16;
-  std::vector<uint16_t> acc16(f16_accumulator ? dv : 0, 0);
+  thread_local std::vector<uint16_t> acc16;
+  acc16.assign(f16_accumulator ? dv : 0, 0);
   std::fill(acc, acc + dv, 0.0f);
 
   float max_score = kNegInf;
   float sum = 0.0f;
   for (int64_t p = first_visible(params, pos); p <= pos; ++p) {
-    quant::dequantize_row(kv.type, kv.key(p, kv_head), key, dk);
+    const float* key = rows.key(kv, p, kv_head);
     double dot = 0.0;  // F16 x F16 products are exact; ggml sums short rows in double
     for (int i = 0; i < dk; ++i) dot += static_cast<double>(key[i] * q_rounded[i]);
     const float s = capped_score(params, static_cast<float>(dot));
@@ -71,7 +84,7 @@ void attend_vector(const AttentionParams& params, const KvLayerView& kv, const f
     } else {
       vs = std::exp(s - max_score);
     }
-    quant::dequantize_row(kv.type, kv.value(p, kv_head), value, dv);
+    const float* value = rows.value(kv, p, kv_head);
     if (f16_accumulator) {
       for (int i = 0; i < dv; ++i) {
         acc16[i] = quant::fp32_to_fp16(std::fma(value[i], vs, quant::fp16_to_fp32(acc16[i])));
@@ -89,15 +102,13 @@ void attend_vector(const AttentionParams& params, const KvLayerView& kv, const f
 }
 
 // One query in F32 over key tiles of kAttentionTileRows, as ggml's tiled kernel for large batches.
-void attend_tiled(const AttentionParams& params, const KvLayerView& kv, const float* q,
-                  int64_t pos, int kv_head, float* out, std::vector<float>& scratch) {
+void attend_tiled(const AttentionParams& params, const KvLayerView& kv, const FloatRows& rows,
+                  const float* q, int64_t pos, int kv_head, float* out, std::vector<float>& scratch) {
   constexpr int64_t kTile = kAttentionTileRows;
   const int dk = kv.head_dim_k;
   const int dv = kv.head_dim_v;
-  scratch.resize(static_cast<size_t>(kTile * (dk + dv + 1)));
-  float* keys = scratch.data();
-  float* values = keys + kTile * dk;
-  float* scores = values + kTile * dv;
+  scratch.resize(static_cast<size_t>(kTile));
+  float* scores = scratch.data();
   std::fill(out, out + dv, 0.0f);
 
   const int64_t first = first_visible(params, pos);
@@ -109,8 +120,7 @@ void attend_tiled(const AttentionParams& params, const KvLayerView& kv, const fl
     const int64_t n = end - begin;
     float tile_max = kNegInf;
     for (int64_t j = 0; j < n; ++j) {
-      float* key = keys + j * dk;
-      quant::dequantize_row(kv.type, kv.key(begin + j, kv_head), key, dk);
+      const float* key = rows.key(kv, begin + j, kv_head);
       float dot = 0.0f;
       for (int i = 0; i < dk; ++i) dot = std::fma(q[i], key[i], dot);
       scores[j] = capped_score(params, dot);
@@ -130,8 +140,7 @@ void attend_tiled(const AttentionParams& params, const KvLayerView& kv, const fl
     }
     sum += static_cast<float>(tile_sum);
     for (int64_t j = 0; j < n; ++j) {
-      float* value = values + j * dv;
-      quant::dequantize_row(kv.type, kv.value(begin + j, kv_head), value, dv);
+      const float* value = rows.value(kv, begin + j, kv_head);
       for (int i = 0; i < dv; ++i) out[i] = std::fma(scores[j], value[i], out[i]);
     }
   }
@@ -150,6 +159,24 @@ void attention(const AttentionParams& params, const KvLayerView& kv, const float
   const int group = params.n_head / kv.n_kv_head;
   const bool tiled = n_tokens >= kAttentionTileRows &&
                      (kv.type == GgmlType::F16 || kv.type == GgmlType::F32);
+  // Every position any query of the batch sees, converted once.
+  thread_local FloatRows caller_rows;  // per calling thread; workers use it through `rows`
+  FloatRows& rows = caller_rows;
+  rows.first = first_visible(params, positions[0]);
+  const int64_t n_rows = positions[n_tokens - 1] + 1 - rows.first;
+  rows.keys.resize(static_cast<size_t>(n_rows * kv.n_kv_head * kv.head_dim_k));
+  rows.values.resize(static_cast<size_t>(n_rows * kv.n_kv_head * kv.head_dim_v));
+  pool.parallel_for(n_rows, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      for (int h = 0; h < kv.n_kv_head; ++h) {
+        const int64_t pos = rows.first + r;
+        quant::dequantize_row(kv.type, kv.key(pos, h), rows.keys.data() + (r * kv.n_kv_head + h) * kv.head_dim_k,
+                              kv.head_dim_k);
+        quant::dequantize_row(kv.type, kv.value(pos, h),
+                              rows.values.data() + (r * kv.n_kv_head + h) * kv.head_dim_v, kv.head_dim_v);
+      }
+    }
+  });
   const int64_t q_stride = static_cast<int64_t>(params.n_head) * kv.head_dim_k;
   const int64_t out_stride = static_cast<int64_t>(params.n_head) * kv.head_dim_v;
   pool.parallel_for(n_tokens * params.n_head, 1, [&](int64_t begin, int64_t end) {
@@ -160,9 +187,9 @@ void attention(const AttentionParams& params, const KvLayerView& kv, const float
       const float* q_head = q + t * q_stride + static_cast<int64_t>(h) * kv.head_dim_k;
       float* out_head = out + t * out_stride + static_cast<int64_t>(h) * kv.head_dim_v;
       if (tiled) {
-        attend_tiled(params, kv, q_head, positions[t], h / group, out_head, scratch);
+        attend_tiled(params, kv, rows, q_head, positions[t], h / group, out_head, scratch);
       } else {
-        attend_vector(params, kv, q_head, positions[t], h / group, out_head, scratch);
+        attend_vector(params, kv, rows, q_head, positions[t], h / group, out_head, scratch);
       }
     }
   });
