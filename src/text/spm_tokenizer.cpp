@@ -14,33 +14,6 @@ namespace {
 
 constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's escaped space
 
-std::string escape_spaces(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + text.size() / 4);
-  for (const char c : text) {
-    if (c == ' ') {
-      out.append(kSpace);
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
-std::string unescape_spaces(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    if (text.substr(i, kSpace.size()) == kSpace) {
-      out.push_back(' ');
-      i += kSpace.size();
-    } else {
-      out.push_back(text[i++]);
-    }
-  }
-  return out;
-}
-
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
@@ -89,7 +62,7 @@ std::string SpmTokenizer::piece_of(size_t id) const {
   const std::string& text = texts_[id];
   switch (types_[id]) {
     case kNormal:
-      return unescape_spaces(text);
+      return unicode::replace_all(text, kSpace, " ");
     case kControl:
     case kUnknown:
     case kUserDefined:
@@ -125,7 +98,7 @@ std::vector<TokenId> SpmTokenizer::encode(std::string_view text, bool add_specia
     std::string raw;
     if (add_space_prefix_ && after_special) raw.push_back(' ');
     raw.append(fragment.text);
-    encode_escaped(escape_spaces(raw), out);
+    encode_escaped(unicode::replace_all(raw, " ", kSpace), out);
     after_special = false;
   }
   if (add_special && add_eos_) out.push_back(eos_);

@@ -10,6 +10,7 @@
 #include "bantam/error.hpp"
 #include "text/bpe_tokenizer.hpp"
 #include "text/spm_tokenizer.hpp"
+#include "text/tokenizer_wordpiece.hpp"
 #include "text/unicode.hpp"
 
 namespace bantam {
@@ -19,7 +20,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const gguf::File& file) {
   if (!model) throw Error(fmt::format("{}: no tokenizer.ggml.model (the file has no vocab)", file.path()));
   if (*model == "llama") return std::make_unique<SpmTokenizer>(file);
   if (*model == "gpt2") return std::make_unique<BpeTokenizer>(file);
-  throw Error(fmt::format("{}: unsupported tokenizer.ggml.model '{}' (supported: llama, gpt2)",
+  if (*model == "bert") return std::make_unique<WordPieceTokenizer>(file);
+  throw Error(fmt::format("{}: unsupported tokenizer.ggml.model '{}' (supported: llama, gpt2, bert)",
                           file.path(), *model));
 }
 
@@ -110,10 +112,12 @@ void Tokenizer::load_common(const gguf::File& file, const std::string& model,
   }
 
   // llama.cpp's defaults when a key is absent; an id outside the vocab means "none".
-  const bool spm = model == "llama";
-  bos_ = spm ? 1 : -1;
+  const bool spm = model == "llama", bert = model == "bert";
+  bos_ = spm ? 1 : bert ? 101 : -1;  // BERT's "BOS" is [CLS]
   eos_ = spm ? 2 : -1;
-  unk_ = spm ? 0 : -1;
+  unk_ = spm ? 0 : bert ? 100 : -1;
+  sep_ = bert ? 102 : -1;
+  pad_ = bert ? 0 : -1;
   auto read_id = [&](std::string_view key, TokenId& id) {
     if (id >= static_cast<TokenId>(n)) id = -1;
     const gguf::Value* v = file.find(key);

@@ -181,6 +181,19 @@ int unicode_to_byte(uint32_t cp) {
   return cp < t.size() ? t[cp] : -1;
 }
 
+std::string replace_all(std::string_view s, std::string_view from, std::string_view to) {
+  std::string out;
+  out.reserve(s.size());
+  size_t start = 0;
+  for (size_t pos = s.find(from); pos != std::string_view::npos; pos = s.find(from, start)) {
+    out.append(s.substr(start, pos - start));
+    out.append(to);
+    start = pos + from.size();
+  }
+  out.append(s.substr(start));
+  return out;
+}
+
 uint32_t decode_utf8(std::string_view s, size_t& i) {
   const auto b0 = static_cast<uint8_t>(s[i]);
   if (b0 < 0x80) {

@@ -40,6 +40,9 @@ const std::array<std::string, 256>& byte_to_unicode();
 // The byte a stand-in code point represents, or -1 when `cp` is not in the alphabet.
 int unicode_to_byte(uint32_t cp);
 
+// `s` with every `from` replaced by `to` (`from` not empty).
+std::string replace_all(std::string_view s, std::string_view from, std::string_view to);
+
 // Decodes one code point of valid UTF-8 at s[i], advancing i.
 uint32_t decode_utf8(std::string_view s, size_t& i);
 

@@ -84,6 +84,19 @@ TEST(TokenizerSpecial, EndOfGenerationTokens) {
   EXPECT_TRUE(phi3().is_end_of_generation(phi3().find("<|end|>")));
 }
 
+TEST(TokenizerSpecial, WordPieceAddsClsAndSep) {
+  const Tokenizer& tok = test::shared_tokenizer("models/vocab/ggml-vocab-bert-bge.gguf");
+  const TokenId cls = tok.find("[CLS]"), sep = tok.find("[SEP]"), mask = tok.find("[MASK]");
+  ASSERT_GE(cls, 0);
+  EXPECT_EQ(tok.bos(), cls);
+  const auto words = tok.encode("Hello World", false, false);
+  EXPECT_EQ(tok.encode("Hello World", true, false), concat({{cls}, words, {sep}}));
+  EXPECT_EQ(tok.encode("Hello [MASK] World", false, true),
+            concat({tok.encode("Hello", false, false), {mask}, tok.encode("World", false, false)}));
+  EXPECT_EQ(tok.decode(words, false), " hello world");  // lower-cased, words marked by a space
+  EXPECT_EQ(tok.encode("\xE4\xB8\xAD\xE6\x96\x87!", false, false).size(), 3u);  // CJK, punctuation
+}
+
 TEST(TokenizerSpecial, SpmPrefixesASpaceAfterEverySpecialToken) {
   const Tokenizer& tok = llama2();
   EXPECT_EQ(tok.encode("<s>Hello</s>world", false, true),
