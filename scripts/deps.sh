@@ -6,6 +6,7 @@ packages=(
   libpcre2-dev libutf8proc-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libsodium-dev libcurl4-openssl-dev libsqlite3-dev libcpp-httplib-dev
+  g++-aarch64-linux-gnu qemu-user googletest
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,45 @@
+// `bantam perplexity -m MODEL -f TEXT [-c 512] [-b N] [--chunks K] [--save-logits FILE]
+//                    [--kl-base FILE] [-o text|json]`
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "eval/perplexity.hpp"
+
+namespace bantam::cli {
+
+void add_perplexity_command(CLI::App& app) {
+  auto opts = std::make_shared<PerplexityOptions>();
+  auto output = std::make_shared<std::string>("text");
+  auto* cmd = app.add_subcommand("perplexity", "Perplexity (and KL divergence) on a text file");
+  cmd->add_option("-m,--model", opts->model, "GGUF model")->required();
+  cmd->add_option("-f,--file", opts->text_file, "Text file")->required();
+  cmd->add_option("-c,--ctx", opts->context, "Tokens per chunk")->check(CLI::Range(4, 1 << 20));
+  cmd->add_option("-b,--batch-size", opts->batch_size, "Tokens per forward pass (default: ctx)")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("-t,--threads", opts->threads, "Threads (0: all cores)");
+  cmd->add_option("--chunks", opts->max_chunks, "Score at most this many chunks");
+  cmd->add_option("--save-logits", opts->save_logits, "Save this (base) model's distributions");
+  cmd->add_option("--kl-base", opts->kl_base, "KL divergence against distributions saved earlier");
+  cmd->add_option("--top-k", opts->saved_top_k, "Log-probabilities saved per token")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("-o,--output", *output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  cmd->callback([opts, output] {
+    opts->progress = [](int chunk, int n, double ppl) {
+      fmt::print(stderr, "[{}/{}] ppl {:.4f}\n", chunk, n, ppl);
+    };
+    const auto r = compute_perplexity(*opts);
+    if (*output == "json") {
+      fmt::print("{}\n", perplexity_to_json(r).dump(2));
+      return;
+    }
+    fmt::print("PPL = {:.4f} +/- {:.5f} ({} chunks of {} tokens, {} scored)\n", r.ppl, r.ppl_stderr,
+               r.chunks, r.ctx, r.scored);
+    if (r.has_kl) {
+      fmt::print("KL divergence: mean {:.6f} +/- {:.6f}, median {:.6f}, p90 {:.6f}, p99 {:.6f}, max {:.6f}\n",
+                 r.kl_mean, r.kl_stderr, r.kl_median, r.kl_p90, r.kl_p99, r.kl_max);
+      fmt::print("top-1 agreement {:.2f}%, base PPL {:.4f}, delta PPL {:+.4f}\n", 100 * r.top1_agreement,
+                 r.base_ppl, r.delta_ppl);
+    }
+  });
+}
+
+}  // namespace bantam::cli
