@@ -1,7 +1,6 @@
 #include "text/spm_tokenizer.hpp"
 
 #include <algorithm>
-#include <queue>
 
 #include <fmt/format.h>
 
@@ -136,8 +135,15 @@ void SpmTokenizer::merge(std::string_view text, std::vector<TokenId>& out) const
     uint32_t start, len;
     int32_t prev, next;
   };
-  std::vector<Symbol> symbols;
-  symbols.reserve(text.size());
+  struct Candidate {
+    float score;
+    int32_t left, right;
+    uint32_t len;
+  };
+  thread_local std::vector<Symbol> symbols;
+  thread_local std::vector<Candidate> heap;
+  symbols.clear();
+  heap.clear();
   for (size_t i = 0; i < text.size();) {
     size_t bad = 0;
     const int n = unicode::utf8_sequence(text, i, bad);
@@ -149,32 +155,25 @@ void SpmTokenizer::merge(std::string_view text, std::vector<TokenId>& out) const
   if (symbols.empty()) return;
   symbols.back().next = -1;
 
-  struct Candidate {
-    float score;
-    int32_t left, right;
-    uint32_t len;
-  };
   auto worse = [](const Candidate& a, const Candidate& b) {
     return a.score < b.score || (a.score == b.score && a.left > b.left);
   };
-  std::vector<Candidate> storage;
-  storage.reserve(symbols.size());
-  std::priority_queue<Candidate, std::vector<Candidate>, decltype(worse)> queue(worse,
-                                                                                std::move(storage));
   auto try_pair = [&](int32_t left, int32_t right) {
     if (left < 0 || right < 0) return;
     const auto& l = symbols[static_cast<size_t>(left)];
     const uint32_t len = l.len + symbols[static_cast<size_t>(right)].len;
     const auto it = text_to_id_.find(text.substr(l.start, len));
     if (it == text_to_id_.end()) return;
-    queue.push({scores_[static_cast<size_t>(it->second)], left, right, len});
+    heap.push_back({scores_[static_cast<size_t>(it->second)], left, right, len});
+    std::push_heap(heap.begin(), heap.end(), worse);
   };
   for (size_t i = 1; i < symbols.size(); ++i) {
     try_pair(static_cast<int32_t>(i - 1), static_cast<int32_t>(i));
   }
-  while (!queue.empty()) {
-    const Candidate c = queue.top();
-    queue.pop();
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), worse);
+    const Candidate c = heap.back();
+    heap.pop_back();
     auto& left = symbols[static_cast<size_t>(c.left)];
     auto& right = symbols[static_cast<size_t>(c.right)];
     // Stale when either side has merged since: the right one into something, or grown.
