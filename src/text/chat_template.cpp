@@ -163,7 +163,7 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& messages,
   for (const auto& [key, value] : options.extra_context.items()) {
     set(key, jinja::Value::from_json(value));
   }
-  return impl_->parsed.render(variables);
+  return impl_->parsed.render(variables, options.limits);
 }
 
 }  // namespace bantam

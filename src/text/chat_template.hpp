@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "format/gguf.hpp"
+#include "text/jinja/template.hpp"
 
 namespace bantam {
 
@@ -23,6 +24,7 @@ struct ChatRenderOptions {
   // The moment strftime_now() formats, as local "YYYY-MM-DD[ HH:MM[:SS]]"; empty: the
   // BANTAM_TEMPLATE_NOW environment variable if set, else the clock.
   std::string now;
+  jinja::Limits limits;  // output size, work and nesting bounds for hostile templates
 };
 
 class ChatTemplate {

@@ -102,6 +102,8 @@ TEST(JinjaExpressions, Slicing) {
   EXPECT_EQ(render("{{ '東京🌧️'[1:] }} {{ '東京'[1] }} {{ '東京' | length }}"),
             "京🌧️ 京 2");
   EXPECT_THROW(render("{{ [1][::0] }}"), Error);
+  EXPECT_EQ(render("[{{ 5[1:] }}]"), "[]");  // jinja2 makes slicing other objects Undefined
+  EXPECT_THROW(render("{{ missing[1:] }}"), Error);
 }
 
 TEST(JinjaExpressions, StringFilters) {
@@ -210,6 +212,11 @@ TEST(JinjaExpressions, StringMethods) {
   EXPECT_EQ(render("{{ 'hello'.find('l') }} {{ 'hello'.count('l') }} {{ ', '.join(['a', 'b']) }} "
                    "{{ '123'.isdigit() }} {{ 'a\nb'.splitlines() }} {{ 'a-b'.replace('-', '+') }}"),
             "2 2 a, b True ['a', 'b'] a+b");
+}
+
+TEST(JinjaExpressions, ListMethods) {
+  EXPECT_EQ(render("{{ [1, 2, 1].count(1) }} {{ ['a', 'b'].index('b') }} {{ (1, 2).count(3) }}"), "2 1 0");
+  EXPECT_THROW(render("{{ [1].index(5) }}"), Error);
 }
 
 TEST(JinjaExpressions, DictMethods) {

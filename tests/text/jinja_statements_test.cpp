@@ -155,6 +155,8 @@ TEST(JinjaErrors, SyntaxErrorsNameLineAndColumn) {
   EXPECT_EQ(error_of("{# never closed"), "template:1:1: comment opened here is never closed with '#}'");
   EXPECT_EQ(error_of("{% include 'x' %}"), "template:1:4: the 'include' tag is not supported in chat templates");
   EXPECT_EQ(error_of("{{ 'é' @ }}"), "template:1:8: unexpected character '@' in tag");
+  EXPECT_EQ(error_of("{{ x is defined is none }}"),
+            "template:1:17: tests cannot be chained: 'x is a is b'");
 }
 
 TEST(JinjaErrors, RenderErrorsNamePosition) {

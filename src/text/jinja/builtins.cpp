@@ -225,6 +225,25 @@ Value dict_method(const Value& self, const std::string& name) {
   return Value::undefined(fmt::format("'dict object' has no attribute '{}'", name));
 }
 
+// The non-mutating list methods (the sandbox forbids the others).
+Value list_method(const Value& self, const std::string& name) {
+  if (name == "count" || name == "index") {
+    return native_function("list." + name, [self, name](CallArgs& args, Renderer&) {
+      const auto a = bind_args("list." + name, args, {"value"}, 1);
+      const auto& items = self.as_list();
+      int64_t count = 0;
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (!equals(items[i], a[0])) continue;
+        if (name == "index") return Value::integer(static_cast<int64_t>(i));
+        ++count;
+      }
+      if (name == "index") throw Error(fmt::format("list.index: {} is not in the list", repr(a[0])));
+      return Value::integer(count);
+    });
+  }
+  return Value::undefined(fmt::format("'{} object' has no attribute '{}'", self.type_name(), name));
+}
+
 Value range_function(CallArgs& args, Renderer& renderer) {
   auto a = bind_args("range", args, {"start", "stop", "step"}, 1);
   int64_t start = 0;
@@ -276,6 +295,7 @@ Value namespace_function(CallArgs& args, Renderer& renderer) {
 Value method(const Value& object, const std::string& name) {
   if (object.is_string()) return string_method(object, name);
   if (object.is_dict()) return dict_method(object, name);
+  if (object.is_list()) return list_method(object, name);
   return Value::undefined(fmt::format("'{} object' has no attribute '{}'", object.type_name(), name));
 }
 

@@ -744,6 +744,7 @@ class Parser {
         (t.kind == TokenKind::Name &&
          std::find(std::begin(not_arguments), std::end(not_arguments), t.text) ==
              std::end(not_arguments));
+    if (is_name("is")) fail(current(), "tests cannot be chained: 'x is a is b'");
     if (is_op("(")) {
       test->args = parse_call_args();
     } else if (bare_argument) {

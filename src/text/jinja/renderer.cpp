@@ -634,7 +634,8 @@ Value Renderer::eval_slice(const SliceExpr& expr, const ScopePtr& scope) {
     charge(0, out.size());
     return Value::string(std::move(out));
   }
-  throw Error(fmt::format("{} cannot be sliced", python_type_object(object)));
+  // jinja2 turns the TypeError of slicing other objects into Undefined.
+  return Value::undefined(fmt::format("{} cannot be sliced", python_type_object(object)));
 }
 
 Value Renderer::eval_filter(const FilterExpr& expr, const ScopePtr& scope, const Value* block_text) {
