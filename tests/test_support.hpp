@@ -15,6 +15,7 @@ std::filesystem::path cli_path();
 struct RunResult {
   int exit_code = -1;     // -1 if killed by a signal
   int signal = 0;
+  long max_rss_kb = 0;  // the child's peak resident set, as /usr/bin/time -v reports it
   std::string out;
   std::string err;
 };

@@ -135,6 +135,7 @@ class Session {
 
   const std::vector<TokenId>& tokens() const;  // the sequence in the cache
   int64_t context_length() const;
+  size_t kv_cache_bytes() const;  // memory held by this session's keys and values
   const Model& model() const;
 
  private:

@@ -1,6 +1,7 @@
 #include "eval/bench.hpp"
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <map>
 #include <numeric>
 #include <random>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -89,6 +91,40 @@ std::string file_type_label(const gguf::File& file) {
   return std::string(type_name(most->first));
 }
 
+// Seconds since this process started (the kernel's start time, 10 ms resolution).
+double seconds_since_process_start() {
+  std::ifstream stat("/proc/self/stat");
+  std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto close = content.rfind(')');  // the command name may hold spaces
+  std::istringstream fields(close == std::string::npos ? "" : content.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+  }
+  std::ifstream uptime_file("/proc/uptime");
+  double uptime = 0;
+  uptime_file >> uptime;
+  const double start = std::stod(field.empty() ? "0" : field) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return std::max(0.0, uptime - start);
+}
+
+// Package energy from Linux's powercap (Intel RAPL) in microjoules, if readable.
+struct EnergyMeter {
+  std::string path = "/sys/class/powercap/intel-rapl:0/energy_uj";
+  std::string unavailable;  // why not, when not readable
+
+  EnergyMeter() {
+    std::ifstream in(path);
+    uint64_t v = 0;
+    if (!(in >> v)) unavailable = fmt::format("{} not readable (no RAPL here, or no permission)", path);
+  }
+  uint64_t read() const {
+    std::ifstream in(path);
+    uint64_t v = 0;
+    in >> v;
+    return v;
+  }
+};
+
 }  // namespace
 
 std::string cpu_model_name() {
@@ -113,7 +149,13 @@ uint64_t peak_rss_bytes() {
 ordered_json run_bench(const BenchOptions& o) {
   ordered_json results = ordered_json::array();
   std::mt19937 rng(1234);
+  const EnergyMeter energy;
+  bool first_model = true;
   for (const auto& path : o.models) {
+    // Cold time to first token: from process start for the first model, from load otherwise.
+    const double cold_base = first_model ? seconds_since_process_start() : 0.0;
+    first_model = false;
+    const auto load_start = Clock::now();
     const auto file = gguf::File::open(path);
     uint64_t params = 0, size = 0;
     for (const auto& t : file.tensors()) {
@@ -122,7 +164,9 @@ ordered_json run_bench(const BenchOptions& o) {
     }
     const std::string ftype = file_type_label(file);
     const auto model = Model::load(path);
+    const double load_seconds = std::chrono::duration<double>(Clock::now() - load_start).count();
     const int n_vocab = model->info().n_vocab;
+    const int ttft_prompt = std::max(1, o.n_prompt.empty() ? 512 : o.n_prompt.front());
     const std::string model_type =
         fmt::format("{} {} {}", model->info().architecture, size_label(params), ftype);
 
@@ -140,12 +184,18 @@ ordered_json run_bench(const BenchOptions& o) {
       const int64_t ctx = o.context > 0 ? o.context
                                         : std::max(*std::max_element(o.n_prompt.begin(), o.n_prompt.end()),
                                                    *std::max_element(o.n_gen.begin(), o.n_gen.end())) + 1;
-      Session session(model, {.context_length = ctx, .threads = threads, .batch_size = o.batch_size});
-      // Warm-up: one batch and one token, as llama-bench does.
-      time_prompt(session, random_tokens(std::min(o.batch_size, static_cast<int>(ctx) - 1), n_vocab, rng));
+      Session session(model, {.context_length = std::max<int64_t>(ctx, ttft_prompt + 1),
+                              .threads = threads,
+                              .batch_size = o.batch_size});
+      // The first prompt doubles as llama-bench's warm-up and as the cold first token.
+      const auto ttft_prompt_tokens = random_tokens(ttft_prompt, n_vocab, rng);
+      time_prompt(session, ttft_prompt_tokens);
+      const double ttft_cold = cold_base + std::chrono::duration<double>(Clock::now() - load_start).count();
       time_generation(session, random_tokens(1, n_vocab, rng));
+      const double ttft_warm = time_prompt(session, ttft_prompt_tokens);
       for (const auto& test : tests) {
         std::vector<double> seconds;
+        const uint64_t energy_start = energy.unavailable.empty() ? energy.read() : 0;
         for (int r = 0; r < o.repetitions; ++r) {
           if (o.progress) {
             o.progress(fmt::format("{} {}{} t={} rep {}/{}", model->info().name.empty() ? path : model->info().name,
@@ -159,6 +209,7 @@ ordered_json run_bench(const BenchOptions& o) {
           }
         }
         const int n_tokens = test.n_prompt + test.n_gen;
+        const uint64_t energy_uj = energy.unavailable.empty() ? energy.read() - energy_start : 0;
         std::vector<double> ns, ts;
         for (double s : seconds) {
           ns.push_back(s * 1e9);
@@ -189,6 +240,17 @@ ordered_json run_bench(const BenchOptions& o) {
         row["samples_ns"] = ns;
         row["samples_ts"] = ts;
         row["peak_rss_bytes"] = peak_rss_bytes();
+        row["kv_cache_bytes"] = session.kv_cache_bytes();
+        row["load_ms"] = load_seconds * 1e3;
+        row["ttft_cold_ms"] = ttft_cold * 1e3;
+        row["ttft_warm_ms"] = ttft_warm * 1e3;
+        row["ttft_prompt_tokens"] = ttft_prompt;
+        if (energy.unavailable.empty()) {
+          row["energy_j_per_token"] = energy_uj / 1e6 / (static_cast<double>(n_tokens) * o.repetitions);
+        } else {
+          row["energy_j_per_token"] = "n/a";
+          row["energy_note"] = energy.unavailable;
+        }
         results.push_back(row);
       }
     }

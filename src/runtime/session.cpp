@@ -98,6 +98,7 @@ void Session::reset() {
 
 const std::vector<TokenId>& Session::tokens() const { return impl_->tokens; }
 int64_t Session::context_length() const { return impl_->cache.context(); }
+size_t Session::kv_cache_bytes() const { return impl_->cache.bytes(); }
 const Model& Session::model() const { return *impl_->model; }
 
 std::vector<float> Session::evaluate(std::span<const TokenId> input) {
