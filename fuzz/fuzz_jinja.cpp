@@ -2,9 +2,8 @@
 // bantam::Error, within the limits (no crash, hang, leak or unbounded memory).
 #include <cstddef>
 #include <cstdint>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "bantam/error.hpp"
 #include "text/chat_template.hpp"

@@ -1,11 +1,11 @@
 // `bantam template (-m MODEL | --template FILE) --messages FILE.json [--tools FILE.json]
 //   [--add-generation-prompt] [--bos S] [--eos S] [--now DATE]`: prints the rendered prompt
 // exactly, with no newline added.
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <fstream>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "bantam/error.hpp"
 #include "cli/commands.hpp"

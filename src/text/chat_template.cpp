@@ -1,9 +1,9 @@
 #include "text/chat_template.hpp"
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 #include <ctime>
-
-#include <fmt/format.h>
 
 #include "bantam/error.hpp"
 #include "text/chat_template_fallbacks.hpp"
@@ -33,14 +33,13 @@ std::tm parse_now(const std::string& text, std::string_view where) {
   const int fields = std::sscanf(text.c_str(), "%4d-%2d-%2d%n%c%2d:%2d%n:%2d%n", &tm.tm_year,
                                  &tm.tm_mon, &tm.tm_mday, &consumed, &separator, &hour, &minute,
                                  &consumed, &second, &consumed);
-  const bool valid = (fields == 3 || fields == 6 || fields == 7) &&
-                     static_cast<size_t>(consumed) == text.size() &&
-                     (fields == 3 || separator == ' ' || separator == 'T') && tm.tm_mon >= 1 &&
-                     tm.tm_mon <= 12 && tm.tm_mday >= 1 && tm.tm_mday <= 31 && hour < 24 &&
-                     minute < 60 && second < 61;
+  const bool valid =
+      (fields == 3 || fields == 6 || fields == 7) && static_cast<size_t>(consumed) == text.size() &&
+      (fields == 3 || separator == ' ' || separator == 'T') && tm.tm_mon >= 1 && tm.tm_mon <= 12 &&
+      tm.tm_mday >= 1 && tm.tm_mday <= 31 && hour < 24 && minute < 60 && second < 61;
   if (!valid) {
-    throw Error(fmt::format("{}: expected a local time as YYYY-MM-DD[ HH:MM[:SS]], got '{}'",
-                            where, text));
+    throw Error(
+        fmt::format("{}: expected a local time as YYYY-MM-DD[ HH:MM[:SS]], got '{}'", where, text));
   }
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
@@ -85,10 +84,11 @@ jinja::Value strftime_function(std::tm now) {
 }
 
 jinja::Value raise_exception_function() {
-  return jinja::native_function("raise_exception", [](jinja::CallArgs& args, jinja::Renderer&) -> jinja::Value {
-    const auto a = jinja::bind_args("raise_exception", args, {"message"});
-    throw Error(jinja::to_str(a[0]));
-  });
+  return jinja::native_function(
+      "raise_exception", [](jinja::CallArgs& args, jinja::Renderer&) -> jinja::Value {
+        const auto a = jinja::bind_args("raise_exception", args, {"message"});
+        throw Error(jinja::to_str(a[0]));
+      });
 }
 
 }  // namespace

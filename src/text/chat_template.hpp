@@ -3,10 +3,9 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "format/gguf.hpp"
 #include "text/jinja/template.hpp"
@@ -42,7 +41,8 @@ class ChatTemplate {
 
   // messages: [{"role": ..., "content": ..., optional "tool_calls", "name", ...}, ...]
   // Error when the template calls raise_exception or fails.
-  std::string render(const nlohmann::ordered_json& messages, const ChatRenderOptions& options) const;
+  std::string render(const nlohmann::ordered_json& messages,
+                     const ChatRenderOptions& options) const;
   const std::string& source() const;
   // The vocab's BOS/EOS text (from_gguf), used when the options do not set them; else "".
   const std::string& bos_token() const;

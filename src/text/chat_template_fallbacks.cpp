@@ -1,8 +1,8 @@
 #include "text/chat_template_fallbacks.hpp"
 
-#include <string>
-
 #include <fmt/format.h>
+
+#include <string>
 
 #include "bantam/error.hpp"
 
@@ -11,7 +11,8 @@ namespace {
 
 constexpr FallbackChatFormat kLlama3{"Llama 3", R"({{- bos_token }}
 {%- for message in messages %}
-    {{- '<|start_header_id|>' ~ message['role'] ~ '<|end_header_id|>\n\n' ~ message['content'] | trim ~ '<|eot_id|>' }}
+    {{- '<|start_header_id|>' ~ message['role'] ~ '<|end_header_id|>\n\n'
+        ~ message['content'] | trim ~ '<|eot_id|>' }}
 {%- endfor %}
 {%- if add_generation_prompt %}
     {{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}
@@ -33,7 +34,8 @@ constexpr FallbackChatFormat kMistral{"Mistral [INST]", R"(
 {{- bos_token }}
 {%- for message in turns %}
     {%- if message['role'] == 'user' %}
-        {{- '[INST] ' ~ (system ~ '\n\n' if loop.first and system is not none else '') ~ message['content'] ~ '[/INST]' }}
+        {{- '[INST] ' ~ (system ~ '\n\n' if loop.first and system is not none else '')
+            ~ message['content'] ~ '[/INST]' }}
     {%- elif message['role'] == 'assistant' %}
         {{- ' ' ~ message['content'] ~ eos_token }}
     {%- else %}
@@ -78,7 +80,8 @@ constexpr FallbackChatFormat kGemma{"Gemma", R"({{- bos_token }}
         {%- set ns.system = ns.system ~ message['content'] ~ '\n\n' %}
     {%- else %}
         {%- set role = 'model' if message['role'] == 'assistant' else message['role'] %}
-        {{- '<start_of_turn>' ~ role ~ '\n' ~ (ns.system if role == 'user' else '') ~ message['content'] | trim ~ '<end_of_turn>\n' }}
+        {{- '<start_of_turn>' ~ role ~ '\n' ~ (ns.system if role == 'user' else '')
+            ~ message['content'] | trim ~ '<end_of_turn>\n' }}
         {%- if role == 'user' %}
             {%- set ns.system = '' %}
         {%- endif %}
@@ -90,12 +93,12 @@ constexpr FallbackChatFormat kGemma{"Gemma", R"({{- bos_token }}
 )"};
 
 struct SpecialTokens {
-  bool llama3 = false;   // <|start_header_id|>
-  bool chatml = false;   // <|im_start|>
-  bool gemma = false;    // <start_of_turn>
-  bool phi3 = false;     // <|user|> with <|end|>
+  bool llama3 = false;  // <|start_header_id|>
+  bool chatml = false;  // <|im_start|>
+  bool gemma = false;   // <start_of_turn>
+  bool phi3 = false;    // <|user|> with <|end|>
   bool phi3_end = false;
-  bool inst = false;     // [INST]
+  bool inst = false;  // [INST]
 };
 
 SpecialTokens scan_vocab(const gguf::File& file) {
@@ -105,12 +108,18 @@ SpecialTokens scan_vocab(const gguf::File& file) {
   for (const auto& token : *tokens) {
     if (token.type() != gguf::ValueType::STRING) continue;
     const std::string& text = token.as_string();
-    if (text == "<|start_header_id|>") found.llama3 = true;
-    else if (text == "<|im_start|>") found.chatml = true;
-    else if (text == "<start_of_turn>") found.gemma = true;
-    else if (text == "<|user|>") found.phi3 = true;
-    else if (text == "<|end|>") found.phi3_end = true;
-    else if (text == "[INST]") found.inst = true;
+    if (text == "<|start_header_id|>")
+      found.llama3 = true;
+    else if (text == "<|im_start|>")
+      found.chatml = true;
+    else if (text == "<start_of_turn>")
+      found.gemma = true;
+    else if (text == "<|user|>")
+      found.phi3 = true;
+    else if (text == "<|end|>")
+      found.phi3_end = true;
+    else if (text == "[INST]")
+      found.inst = true;
   }
   found.phi3 = found.phi3 && found.phi3_end;
   return found;
@@ -139,9 +148,10 @@ const FallbackChatFormat& fallback_chat_format(const gguf::File& file) {
   if (vocab.gemma) return kGemma;
   if (vocab.phi3) return kPhi3;
   if (vocab.inst) return kMistral;
-  throw Error(fmt::format("{}: no tokenizer.chat_template, and architecture '{}' has no known chat "
-                          "format; give a template file",
-                          file.path(), arch));
+  throw Error(
+      fmt::format("{}: no tokenizer.chat_template, and architecture '{}' has no known chat "
+                  "format; give a template file",
+                  file.path(), arch));
 }
 
 }  // namespace bantam

@@ -1,8 +1,8 @@
 // Every case of shared/templates/renders.json (official templates rendered by Python jinja2
 // with Hugging Face's settings) must render byte for byte, or fail where jinja2 raised.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "bantam/error.hpp"

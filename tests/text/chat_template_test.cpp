@@ -1,15 +1,15 @@
 // ChatTemplate from GGUF files (embedded templates, per-family fallbacks), its context variables
 // (strftime_now, raise_exception, bos/eos), and `bantam template` end to end.
+#include "text/chat_template.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-
 #include <nlohmann/json.hpp>
 
 #include "bantam/error.hpp"
 #include "format/gguf.hpp"
 #include "test_support.hpp"
-#include "text/chat_template.hpp"
 
 namespace bantam {
 namespace {
@@ -36,7 +36,8 @@ const nlohmann::ordered_json kConversation = nlohmann::ordered_json::parse(R"([
   {"role": "user", "content": "Bye"}])");
 
 TEST(ChatTemplate, EmbeddedTemplateUsesTheVocabsBosToken) {
-  const auto file = gguf::File::open(test::shared("models/vocab-derived/ggml-vocab-llama-bpe.gguf"));
+  const auto file =
+      gguf::File::open(test::shared("models/vocab-derived/ggml-vocab-llama-bpe.gguf"));
   bool fallback = true;
   const ChatTemplate chat = ChatTemplate::from_gguf(file, &fallback);
   EXPECT_FALSE(fallback);
@@ -71,7 +72,8 @@ TEST(ChatTemplate, FallbackFollowsArchitectureAndVocab) {
   for (const auto& [path, format] : expected) {
     SCOPED_TRACE(path);
     bool fallback = false;
-    const ChatTemplate chat = ChatTemplate::from_gguf(gguf::File::open(test::shared(path)), &fallback);
+    const ChatTemplate chat =
+        ChatTemplate::from_gguf(gguf::File::open(test::shared(path)), &fallback);
     EXPECT_TRUE(fallback);
     EXPECT_EQ(chat.fallback_format(), format);
     EXPECT_NO_THROW(chat.render(kConversation, {}));
@@ -83,8 +85,9 @@ TEST(ChatTemplate, Llama2FallbackOnStories260K) {
       ChatTemplate::from_gguf(gguf::File::open(test::shared("models/weights/stories260K.gguf")));
   EXPECT_EQ(chat.bos_token(), "<s>");
   EXPECT_EQ(chat.eos_token(), "</s>");
-  EXPECT_EQ(chat.render(kConversation, {}),
-            "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello. </s><s>[INST] Bye [/INST]");
+  EXPECT_EQ(
+      chat.render(kConversation, {}),
+      "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello. </s><s>[INST] Bye [/INST]");
 }
 
 TEST(ChatTemplate, GemmaFallbackFoldsSystemIntoTheUserTurn) {
@@ -112,7 +115,8 @@ TEST(ChatTemplate, StrftimeNowUsesTheOverride) {
 
 TEST(ChatTemplate, RaiseExceptionBecomesAnErrorWithItsMessage) {
   const ChatTemplate chat(
-      "{% if messages[0].role == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}",
+      "{% if messages[0].role == 'system' %}{{ raise_exception('System role not supported') }}{% "
+      "endif %}",
       "gemma.jinja");
   try {
     chat.render(kConversation, {});
@@ -158,8 +162,9 @@ TEST_F(TemplateCli, PrintsTheReferenceRenderExactly) {
   const auto messages = write("messages.json", c["messages"].dump());
   const auto tools = write("tools.json", c["tools"].dump());
   const auto result = test::run_cli(
-      {"template", "--template", test::shared("templates/meta-llama-Llama-3.1-8B-Instruct.jinja").string(),
-       "--messages", messages, "--tools", tools, "--add-generation-prompt", "--bos",
+      {"template", "--template",
+       test::shared("templates/meta-llama-Llama-3.1-8B-Instruct.jinja").string(), "--messages",
+       messages, "--tools", tools, "--add-generation-prompt", "--bos",
        c["bos_token"].get<std::string>(), "--eos", c["eos_token"].get<std::string>()});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.out, c["expected"].get<std::string>());
@@ -168,12 +173,14 @@ TEST_F(TemplateCli, PrintsTheReferenceRenderExactly) {
 
 TEST_F(TemplateCli, DatedTemplateWithNowOption) {
   for (const auto& c : reference_cases()) {
-    if (c["template"] != "meta-llama-Llama-3.2-3B-Instruct.jinja" || !c["add_generation_prompt"]) continue;
+    if (c["template"] != "meta-llama-Llama-3.2-3B-Instruct.jinja" || !c["add_generation_prompt"])
+      continue;
     const auto messages = write("messages.json", c["messages"].dump());
-    const auto result = test::run_cli(
-        {"template", "--template", test::shared("templates/meta-llama-Llama-3.2-3B-Instruct.jinja").string(),
-         "--messages", messages, "--add-generation-prompt", "--bos", c["bos_token"].get<std::string>(),
-         "--now", "2026-07-26"});
+    const auto result =
+        test::run_cli({"template", "--template",
+                       test::shared("templates/meta-llama-Llama-3.2-3B-Instruct.jinja").string(),
+                       "--messages", messages, "--add-generation-prompt", "--bos",
+                       c["bos_token"].get<std::string>(), "--now", "2026-07-26"});
     EXPECT_EQ(result.exit_code, 0) << result.err;
     EXPECT_EQ(result.out, c["expected"].get<std::string>());
     return;
@@ -187,23 +194,27 @@ TEST_F(TemplateCli, MalformedTemplateFails) {
   const auto result = test::run_cli({"template", "--template", bad, "--messages", messages});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_EQ(result.out, "");
-  EXPECT_NE(result.err.find("bad.jinja:2:18: no filter named 'nosuch'"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("bad.jinja:2:18: no filter named 'nosuch'"), std::string::npos)
+      << result.err;
 }
 
 TEST_F(TemplateCli, ModelWithoutTemplateSaysItFellBack) {
-  const auto messages = write("messages.json", R"([{"role": "user", "content": "Once upon a time"}])");
-  const auto result = test::run_cli({"template", "-m", test::shared("models/weights/stories260K.gguf").string(),
-                                     "--messages", messages, "--add-generation-prompt"});
+  const auto messages =
+      write("messages.json", R"([{"role": "user", "content": "Once upon a time"}])");
+  const auto result =
+      test::run_cli({"template", "-m", test::shared("models/weights/stories260K.gguf").string(),
+                     "--messages", messages, "--add-generation-prompt"});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.out, "<s>[INST] Once upon a time [/INST]");
-  EXPECT_NE(result.err.find("using the built-in Llama 2 [INST] format"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("using the built-in Llama 2 [INST] format"), std::string::npos)
+      << result.err;
 }
 
 TEST_F(TemplateCli, RaisedErrorsReachStderr) {
   const auto messages = write("messages.json", kConversation.dump());
-  const auto result = test::run_cli(
-      {"template", "--template", test::shared("templates/google-gemma-2-2b-it.jinja").string(),
-       "--messages", messages});
+  const auto result = test::run_cli({"template", "--template",
+                                     test::shared("templates/google-gemma-2-2b-it.jinja").string(),
+                                     "--messages", messages});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_NE(result.err.find("System role not supported"), std::string::npos) << result.err;
 }

@@ -23,8 +23,20 @@ struct ArgExprs {
 
 struct Expr {
   enum class Kind {
-    Literal, Name, GetAttr, GetItem, Slice, Call, Filter, Test, Unary, Binary, Compare,
-    Conditional, ListLiteral, DictLiteral,
+    Literal,
+    Name,
+    GetAttr,
+    GetItem,
+    Slice,
+    Call,
+    Filter,
+    Test,
+    Unary,
+    Binary,
+    Compare,
+    Conditional,
+    ListLiteral,
+    DictLiteral,
   };
   Expr(Kind k, SourcePos p) : kind(k), pos(p) {}
   virtual ~Expr() = default;
@@ -116,7 +128,9 @@ struct CompareExpr : Expr {
 // `then if condition else otherwise`; a missing else gives Undefined.
 struct ConditionalExpr : Expr {
   ConditionalExpr(SourcePos p, ExprPtr c, ExprPtr t, ExprPtr o)
-      : Expr(Kind::Conditional, p), condition(std::move(c)), then(std::move(t)),
+      : Expr(Kind::Conditional, p),
+        condition(std::move(c)),
+        then(std::move(t)),
         otherwise(std::move(o)) {}
   ExprPtr condition, then, otherwise;
 };
@@ -138,7 +152,18 @@ using Body = std::vector<StmtPtr>;
 
 struct Stmt {
   enum class Kind {
-    Text, Output, If, For, Set, SetBlock, Macro, CallBlock, FilterBlock, With, Scope, Break,
+    Text,
+    Output,
+    If,
+    For,
+    Set,
+    SetBlock,
+    Macro,
+    CallBlock,
+    FilterBlock,
+    With,
+    Scope,
+    Break,
     Continue,
   };
   Stmt(Kind k, SourcePos p) : kind(k), pos(p) {}

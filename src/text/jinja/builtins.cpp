@@ -1,8 +1,8 @@
 // Global functions (range, dict, namespace), string and dict methods, and Python-style argument
 // binding for every built-in.
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "bantam/error.hpp"
 #include "text/jinja/renderer.hpp"
@@ -44,10 +44,11 @@ std::vector<Value> bind_args(std::string_view function, CallArgs& args,
 
 namespace {
 
-const std::string& string_arg(const Value& value, std::string_view function, std::string_view param) {
+const std::string& string_arg(const Value& value, std::string_view function,
+                              std::string_view param) {
   if (!value.is_string()) {
-    throw Error(fmt::format("{}(): '{}' must be a string, not '{}'", function, param,
-                            value.type_name()));
+    throw Error(
+        fmt::format("{}(): '{}' must be a string, not '{}'", function, param, value.type_name()));
   }
   return value.as_string();
 }
@@ -56,8 +57,8 @@ int64_t int_arg(const Value& value, int64_t fallback, std::string_view function,
                 std::string_view param) {
   if (value.is_undefined() || value.is_none()) return fallback;
   if (!value.is_integer()) {
-    throw Error(fmt::format("{}(): '{}' must be an integer, not '{}'", function, param,
-                            value.type_name()));
+    throw Error(
+        fmt::format("{}(): '{}' must be an integer, not '{}'", function, param, value.type_name()));
   }
   return value.as_int();
 }
@@ -71,9 +72,8 @@ bool affix_matches(const Value& affix, const std::string& text, bool at_start,
                     : text.compare(text.size() - a.size(), a.size(), a) == 0;
   };
   if (affix.is_list()) {
-    return std::any_of(affix.as_list().begin(), affix.as_list().end(), [&](const Value& a) {
-      return one(string_arg(a, function, "prefix"));
-    });
+    return std::any_of(affix.as_list().begin(), affix.as_list().end(),
+                       [&](const Value& a) { return one(string_arg(a, function, "prefix")); });
   }
   return one(string_arg(affix, function, "prefix"));
 }
@@ -114,8 +114,7 @@ Value string_method(const Value& self, const std::string& name) {
     return bound([](const std::string& s, Args args, R, W where) {
       const auto a = bind_args(where, args, {"chars"});
       const std::string* chars = a[0].is_string() ? &a[0].as_string() : nullptr;
-      return Value::string(
-          unicode::strip(s, where != "str.rstrip", where != "str.lstrip", chars));
+      return Value::string(unicode::strip(s, where != "str.rstrip", where != "str.lstrip", chars));
     });
   }
   if (name == "startswith" || name == "endswith") {
@@ -127,12 +126,11 @@ Value string_method(const Value& self, const std::string& name) {
   if (name == "split" || name == "rsplit") {
     return bound([](const std::string& s, Args args, R renderer, W where) {
       const auto a = bind_args(where, args, {"sep", "maxsplit"});
-      const std::string* sep = a[0].is_none() || a[0].is_undefined()
-                                   ? nullptr
-                                   : &string_arg(a[0], where, "sep");
+      const std::string* sep =
+          a[0].is_none() || a[0].is_undefined() ? nullptr : &string_arg(a[0], where, "sep");
       List parts;
-      for (auto& part : python_split(s, sep, int_arg(a[1], -1, where, "maxsplit"),
-                                     where == "str.rsplit")) {
+      for (auto& part :
+           python_split(s, sep, int_arg(a[1], -1, where, "maxsplit"), where == "str.rsplit")) {
         parts.push_back(Value::string(std::move(part)));
       }
       renderer.charge(0, parts.size());
@@ -194,7 +192,8 @@ Value string_method(const Value& self, const std::string& name) {
       if (where == "str.isalpha") return all_chars(s, unicode::is_alpha);
       if (where == "str.isspace") return all_chars(s, unicode::is_space);
       if (where == "str.isalnum") {
-        return all_chars(s, [](char32_t c) { return unicode::is_alpha(c) || unicode::is_digit(c); });
+        return all_chars(s,
+                         [](char32_t c) { return unicode::is_alpha(c) || unicode::is_digit(c); });
       }
       return has_case(s, where == "str.islower");
     });
@@ -208,8 +207,10 @@ Value dict_method(const Value& self, const std::string& name) {
       bind_args("dict." + name, args, {});
       List out;
       for (const auto& [key, value] : self.as_dict().entries()) {
-        if (name == "items") out.push_back(Value::list({key, value}, true));
-        else out.push_back(name == "keys" ? key : value);
+        if (name == "items")
+          out.push_back(Value::list({key, value}, true));
+        else
+          out.push_back(name == "keys" ? key : value);
       }
       return Value::list(std::move(out));
     });
@@ -237,7 +238,8 @@ Value list_method(const Value& self, const std::string& name) {
         if (name == "index") return Value::integer(static_cast<int64_t>(i));
         ++count;
       }
-      if (name == "index") throw Error(fmt::format("list.index: {} is not in the list", repr(a[0])));
+      if (name == "index")
+        throw Error(fmt::format("list.index: {} is not in the list", repr(a[0])));
       return Value::integer(count);
     });
   }
@@ -286,7 +288,8 @@ Value namespace_function(CallArgs& args, Renderer& renderer) {
     if (!source.is_dict()) throw Error("namespace(): the positional argument must be a dict");
     object->attributes = source.as_dict();
   }
-  for (auto& [key, value] : args.keyword) object->attributes.set(Value::string(key), std::move(value));
+  for (auto& [key, value] : args.keyword)
+    object->attributes.set(Value::string(key), std::move(value));
   return Value::namespace_object(std::move(object));
 }
 
@@ -296,7 +299,8 @@ Value method(const Value& object, const std::string& name) {
   if (object.is_string()) return string_method(object, name);
   if (object.is_dict()) return dict_method(object, name);
   if (object.is_list()) return list_method(object, name);
-  return Value::undefined(fmt::format("'{} object' has no attribute '{}'", object.type_name(), name));
+  return Value::undefined(
+      fmt::format("'{} object' has no attribute '{}'", object.type_name(), name));
 }
 
 void add_builtin_globals(Scope& scope) {

@@ -1,11 +1,11 @@
 // jinja2's built-in filters, with Hugging Face's tojson (json.dumps, key order kept).
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <unordered_map>
-
-#include <fmt/format.h>
 
 #include "bantam/error.hpp"
 #include "text/jinja/renderer.hpp"
@@ -25,12 +25,12 @@ Value get_path(const Value& object, const std::string& path, Renderer& renderer)
   size_t start = 0;
   while (true) {
     const size_t dot = path.find('.', start);
-    const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos
-                                                                         : dot - start);
+    const std::string part =
+        path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     int64_t index = 0;
     const auto parsed = std::from_chars(part.data(), part.data() + part.size(), index);
-    const bool numeric = !part.empty() && parsed.ec == std::errc() &&
-                         parsed.ptr == part.data() + part.size();
+    const bool numeric =
+        !part.empty() && parsed.ec == std::errc() && parsed.ptr == part.data() + part.size();
     current = renderer.get_item(current, numeric ? Value::integer(index) : Value::string(part));
     if (dot == std::string::npos) return current;
     start = dot + 1;
@@ -51,7 +51,8 @@ std::vector<std::string> attribute_paths(const Value& attribute) {
   size_t start = 0;
   while (true) {  // "a,b" sorts by a then b
     const size_t comma = text.find(',', start);
-    paths.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    paths.push_back(
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
     if (comma == std::string::npos) return paths;
     start = comma + 1;
   }
@@ -62,7 +63,8 @@ Value item_key(const Value& item, const std::vector<std::string>& paths, bool ca
   if (paths.empty()) return sort_key(item, case_sensitive);
   if (paths.size() == 1) return sort_key(get_path(item, paths[0], renderer), case_sensitive);
   List keys;
-  for (const auto& path : paths) keys.push_back(sort_key(get_path(item, path, renderer), case_sensitive));
+  for (const auto& path : paths)
+    keys.push_back(sort_key(get_path(item, path, renderer), case_sensitive));
   return Value::list(std::move(keys));
 }
 
@@ -81,7 +83,8 @@ Value filter_attr(const Value& v, CallArgs& args, Renderer& renderer) {
 
 Value filter_batch(const Value& v, CallArgs& args, Renderer&) {
   const auto a = bind_args("batch", args, {"linecount", "fill_with"}, 1);
-  if (!a[0].is_integer() || a[0].as_int() < 1) throw Error("batch: linecount must be a positive integer");
+  if (!a[0].is_integer() || a[0].as_int() < 1)
+    throw Error("batch: linecount must be a positive integer");
   const auto size = static_cast<size_t>(a[0].as_int());
   List batches;
   List current;
@@ -213,7 +216,8 @@ std::optional<int64_t> parse_python_int(const std::string& text, int base) {
 }
 
 int64_t float_to_int(double value) {
-  if (!std::isfinite(value) || std::fabs(value) >= 9.2e18) throw Error("int: cannot convert the float");
+  if (!std::isfinite(value) || std::fabs(value) >= 9.2e18)
+    throw Error("int: cannot convert the float");
   return static_cast<int64_t>(value);
 }
 
@@ -244,7 +248,8 @@ Value filter_items(const Value& v, CallArgs& args, Renderer&) {
   if (v.is_undefined()) return Value::list({});
   if (!v.is_dict()) throw Error("items: can only get item pairs from a mapping");
   List out;
-  for (const auto& [key, value] : v.as_dict().entries()) out.push_back(Value::list({key, value}, true));
+  for (const auto& [key, value] : v.as_dict().entries())
+    out.push_back(Value::list({key, value}, true));
   return Value::list(std::move(out));
 }
 
@@ -308,11 +313,13 @@ Value filter_title(const Value& v, CallArgs& args, Renderer&) {
   std::string out;
   bool word_start = true;
   unicode::for_each_char(text, [&](char32_t c, size_t pos, size_t length) {
-    const bool boundary = unicode::is_space(c) || c == U'-' || c == U'(' || c == U'{' ||
-                          c == U'[' || c == U'<';
+    const bool boundary =
+        unicode::is_space(c) || c == U'-' || c == U'(' || c == U'{' || c == U'[' || c == U'<';
     const std::string piece = text.substr(pos, length);
-    if (boundary) out += piece;
-    else out += word_start ? unicode::upper(piece) : unicode::lower(piece);
+    if (boundary)
+      out += piece;
+    else
+      out += word_start ? unicode::upper(piece) : unicode::lower(piece);
     word_start = boundary;
   });
   return Value::string(std::move(out));
@@ -327,8 +334,8 @@ Value filter_trim(const Value& v, CallArgs& args, Renderer&) {
 Value filter_map(const Value& v, CallArgs& args, Renderer& renderer) {
   const List items = iterate(v, "map");
   List out;
-  const bool by_attribute =
-      std::any_of(args.keyword.begin(), args.keyword.end(), [](const auto& k) { return k.first == "attribute"; });
+  const bool by_attribute = std::any_of(args.keyword.begin(), args.keyword.end(),
+                                        [](const auto& k) { return k.first == "attribute"; });
   if (by_attribute) {
     const auto a = bind_args("map", args, {"attribute", "default"});
     const auto paths = attribute_paths(a[0]);
@@ -368,13 +375,18 @@ Value min_or_max(const Value& v, CallArgs& args, Renderer& renderer, bool want_m
   return items[best];
 }
 
-Value filter_max(const Value& v, CallArgs& args, Renderer& r) { return min_or_max(v, args, r, true); }
-Value filter_min(const Value& v, CallArgs& args, Renderer& r) { return min_or_max(v, args, r, false); }
+Value filter_max(const Value& v, CallArgs& args, Renderer& r) {
+  return min_or_max(v, args, r, true);
+}
+Value filter_min(const Value& v, CallArgs& args, Renderer& r) {
+  return min_or_max(v, args, r, false);
+}
 
 // select / reject / selectattr / rejectattr
 Value select_items(const Value& v, CallArgs& args, Renderer& renderer, bool keep_matching,
                    bool by_attribute) {
-  const std::string name = std::string(keep_matching ? "select" : "reject") + (by_attribute ? "attr" : "");
+  const std::string name =
+      std::string(keep_matching ? "select" : "reject") + (by_attribute ? "attr" : "");
   size_t next = 0;
   std::string path;
   if (by_attribute) {
@@ -383,21 +395,31 @@ Value select_items(const Value& v, CallArgs& args, Renderer& renderer, bool keep
   }
   std::string test;
   if (next < args.positional.size()) test = to_str(args.positional[next++]);
-  const List test_args(args.positional.begin() + static_cast<std::ptrdiff_t>(next), args.positional.end());
+  const List test_args(args.positional.begin() + static_cast<std::ptrdiff_t>(next),
+                       args.positional.end());
   List out;
   for (const auto& item : iterate(v, name)) {
     const Value subject = by_attribute ? get_path(item, path, renderer) : item;
-    const bool matches = test.empty() ? subject.truthy()
-                                      : apply_test(test, subject, CallArgs{test_args, args.keyword}, renderer);
+    const bool matches =
+        test.empty() ? subject.truthy()
+                     : apply_test(test, subject, CallArgs{test_args, args.keyword}, renderer);
     if (matches == keep_matching) out.push_back(item);
   }
   return Value::list(std::move(out));
 }
 
-Value filter_select(const Value& v, CallArgs& a, Renderer& r) { return select_items(v, a, r, true, false); }
-Value filter_reject(const Value& v, CallArgs& a, Renderer& r) { return select_items(v, a, r, false, false); }
-Value filter_selectattr(const Value& v, CallArgs& a, Renderer& r) { return select_items(v, a, r, true, true); }
-Value filter_rejectattr(const Value& v, CallArgs& a, Renderer& r) { return select_items(v, a, r, false, true); }
+Value filter_select(const Value& v, CallArgs& a, Renderer& r) {
+  return select_items(v, a, r, true, false);
+}
+Value filter_reject(const Value& v, CallArgs& a, Renderer& r) {
+  return select_items(v, a, r, false, false);
+}
+Value filter_selectattr(const Value& v, CallArgs& a, Renderer& r) {
+  return select_items(v, a, r, true, true);
+}
+Value filter_rejectattr(const Value& v, CallArgs& a, Renderer& r) {
+  return select_items(v, a, r, false, true);
+}
 
 Value filter_replace(const Value& v, CallArgs& args, Renderer& renderer) {
   const auto a = bind_args("replace", args, {"old", "new", "count"}, 2);
@@ -425,7 +447,8 @@ Value filter_round(const Value& v, CallArgs& args, Renderer&) {
   }
   if (!v.is_number()) throw Error(fmt::format("round: '{}' is not a number", v.type_name()));
   const double x = v.as_double();
-  const double scale = std::pow(10.0, static_cast<double>(std::clamp<int64_t>(precision, -330, 330)));
+  const double scale =
+      std::pow(10.0, static_cast<double>(std::clamp<int64_t>(precision, -330, 330)));
   if (method == "ceil") return Value::number(std::ceil(x * scale) / scale);
   if (method == "floor") return Value::number(std::floor(x * scale) / scale);
   if (v.is_integer() && precision >= 0) return Value::integer(v.as_int());
@@ -448,8 +471,8 @@ Value filter_sum(const Value& v, CallArgs& args, Renderer& renderer) {
   const auto paths = attribute_paths(a[0]);
   Value total = a[1].is_undefined() ? Value::integer(0) : a[1];
   for (const auto& item : iterate(v, "sum")) {
-    total = arithmetic(BinaryExpr::Op::Add, total, paths.empty() ? item : get_path(item, paths[0], renderer),
-                       renderer);
+    total = arithmetic(BinaryExpr::Op::Add, total,
+                       paths.empty() ? item : get_path(item, paths[0], renderer), renderer);
   }
   return total;
 }
@@ -459,9 +482,12 @@ Value filter_tojson(const Value& v, CallArgs& args, Renderer&) {
   const auto a = bind_args("tojson", args, {"ensure_ascii", "indent", "separators", "sort_keys"});
   JsonStyle style;
   style.ensure_ascii = flag(a[0]);
-  if (a[1].is_string()) style.indent = a[1].as_string();
-  else if (a[1].is_integer()) style.indent = std::string(static_cast<size_t>(std::clamp<int64_t>(a[1].as_int(), 0, 64)), ' ');
-  else if (!a[1].is_undefined() && !a[1].is_none()) throw Error("tojson: indent must be an integer or a string");
+  if (a[1].is_string())
+    style.indent = a[1].as_string();
+  else if (a[1].is_integer())
+    style.indent = std::string(static_cast<size_t>(std::clamp<int64_t>(a[1].as_int(), 0, 64)), ' ');
+  else if (!a[1].is_undefined() && !a[1].is_none())
+    throw Error("tojson: indent must be an integer or a string");
   if (a[2].is_list()) {
     const auto& pair = a[2].as_list();
     if (pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string()) {
@@ -487,7 +513,8 @@ Value sorted_items(const Value& v, CallArgs& args, Renderer& renderer, bool uniq
   if (unique) {
     for (size_t i = 0; i < items.size(); ++i) {
       renderer.charge(order.size());
-      const bool seen = std::any_of(order.begin(), order.end(), [&](size_t j) { return equals(keys[i], keys[j]); });
+      const bool seen = std::any_of(order.begin(), order.end(),
+                                    [&](size_t j) { return equals(keys[i], keys[j]); });
       if (!seen) order.push_back(i);
     }
   } else {
@@ -504,7 +531,9 @@ Value sorted_items(const Value& v, CallArgs& args, Renderer& renderer, bool uniq
 }
 
 Value filter_sort(const Value& v, CallArgs& a, Renderer& r) { return sorted_items(v, a, r, false); }
-Value filter_unique(const Value& v, CallArgs& a, Renderer& r) { return sorted_items(v, a, r, true); }
+Value filter_unique(const Value& v, CallArgs& a, Renderer& r) {
+  return sorted_items(v, a, r, true);
+}
 
 Value filter_wordcount(const Value& v, CallArgs& args, Renderer&) {
   bind_args("wordcount", args, {});
@@ -520,19 +549,46 @@ Value filter_wordcount(const Value& v, CallArgs& args, Renderer&) {
 
 const std::unordered_map<std::string_view, FilterFn>& filter_table() {
   static const std::unordered_map<std::string_view, FilterFn> table = {
-      {"abs", filter_abs}, {"attr", filter_attr}, {"batch", filter_batch},
-      {"capitalize", filter_capitalize}, {"count", filter_length}, {"d", filter_default},
-      {"default", filter_default}, {"dictsort", filter_dictsort}, {"e", filter_escape},
-      {"escape", filter_escape}, {"first", filter_first}, {"float", filter_float},
-      {"indent", filter_indent}, {"int", filter_int}, {"items", filter_items},
-      {"join", filter_join}, {"last", filter_last}, {"length", filter_length},
-      {"list", filter_list}, {"lower", filter_lower}, {"map", filter_map}, {"max", filter_max},
-      {"min", filter_min}, {"reject", filter_reject}, {"rejectattr", filter_rejectattr},
-      {"replace", filter_replace}, {"reverse", filter_reverse}, {"round", filter_round},
-      {"safe", filter_string}, {"select", filter_select}, {"selectattr", filter_selectattr},
-      {"sort", filter_sort}, {"string", filter_string}, {"sum", filter_sum},
-      {"title", filter_title}, {"tojson", filter_tojson}, {"trim", filter_trim},
-      {"unique", filter_unique}, {"upper", filter_upper}, {"wordcount", filter_wordcount},
+      {"abs", filter_abs},
+      {"attr", filter_attr},
+      {"batch", filter_batch},
+      {"capitalize", filter_capitalize},
+      {"count", filter_length},
+      {"d", filter_default},
+      {"default", filter_default},
+      {"dictsort", filter_dictsort},
+      {"e", filter_escape},
+      {"escape", filter_escape},
+      {"first", filter_first},
+      {"float", filter_float},
+      {"indent", filter_indent},
+      {"int", filter_int},
+      {"items", filter_items},
+      {"join", filter_join},
+      {"last", filter_last},
+      {"length", filter_length},
+      {"list", filter_list},
+      {"lower", filter_lower},
+      {"map", filter_map},
+      {"max", filter_max},
+      {"min", filter_min},
+      {"reject", filter_reject},
+      {"rejectattr", filter_rejectattr},
+      {"replace", filter_replace},
+      {"reverse", filter_reverse},
+      {"round", filter_round},
+      {"safe", filter_string},
+      {"select", filter_select},
+      {"selectattr", filter_selectattr},
+      {"sort", filter_sort},
+      {"string", filter_string},
+      {"sum", filter_sum},
+      {"title", filter_title},
+      {"tojson", filter_tojson},
+      {"trim", filter_trim},
+      {"unique", filter_unique},
+      {"upper", filter_upper},
+      {"wordcount", filter_wordcount},
   };
   return table;
 }
@@ -541,7 +597,8 @@ const std::unordered_map<std::string_view, FilterFn>& filter_table() {
 
 bool is_known_filter(std::string_view name) { return filter_table().count(name) != 0; }
 
-Value apply_filter(const std::string& name, const Value& operand, CallArgs args, Renderer& renderer) {
+Value apply_filter(const std::string& name, const Value& operand, CallArgs args,
+                   Renderer& renderer) {
   const auto it = filter_table().find(name);
   if (it == filter_table().end()) throw Error(fmt::format("no filter named '{}'", name));
   return it->second(operand, args, renderer);

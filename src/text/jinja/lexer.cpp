@@ -1,9 +1,9 @@
 #include "text/jinja/lexer.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
-
-#include <fmt/format.h>
 
 #include "bantam/error.hpp"
 #include "text/jinja/unicode.hpp"
@@ -162,9 +162,7 @@ class Lexer {
     pos_ = after_block_close(close + 2, sign);
   }
 
-  bool starts_with(size_t p, std::string_view s) const {
-    return src_.compare(p, s.size(), s) == 0;
-  }
+  bool starts_with(size_t p, std::string_view s) const { return src_.compare(p, s.size(), s) == 0; }
 
   size_t match_word(size_t p, std::string_view word) const {
     if (!starts_with(p, word)) return std::string::npos;
@@ -301,7 +299,8 @@ class Lexer {
     token.text = digits;
     if (is_float) {
       token.kind = TokenKind::Float;
-      const auto r = std::from_chars(digits.data(), digits.data() + digits.size(), token.float_value);
+      const auto r =
+          std::from_chars(digits.data(), digits.data() + digits.size(), token.float_value);
       if (r.ec != std::errc()) fail(start, fmt::format("number '{}' is out of range", digits));
     } else {
       token.kind = TokenKind::Integer;
@@ -348,7 +347,9 @@ class Lexer {
         case 'r': value += '\r'; break;
         case 't': value += '\t'; break;
         case 'v': value += '\v'; break;
-        case 'x': case 'u': case 'U': {
+        case 'x':
+        case 'u':
+        case 'U': {
           const int digits = e == 'x' ? 2 : (e == 'u' ? 4 : 8);
           uint32_t code = 0;
           for (int i = 0; i < digits; ++i) {

@@ -16,16 +16,16 @@ struct SourcePos {
 };
 
 enum class TokenKind {
-  Text,         // literal template text, already whitespace-controlled
-  VarBegin,     // {{
-  VarEnd,       // }}
-  BlockBegin,   // {%
-  BlockEnd,     // %}
-  Name,         // identifiers and keywords
-  String,       // text holds the decoded value
+  Text,        // literal template text, already whitespace-controlled
+  VarBegin,    // {{
+  VarEnd,      // }}
+  BlockBegin,  // {%
+  BlockEnd,    // %}
+  Name,        // identifiers and keywords
+  String,      // text holds the decoded value
   Integer,
   Float,
-  Operator,     // text holds the operator: + - ** // == ( [ ...
+  Operator,  // text holds the operator: + - ** // == ( [ ...
   EndOfInput,
 };
 

@@ -1,9 +1,9 @@
 // Python semantics of the operators and protocols templates use: arithmetic, iteration, len(),
 // `in`. Errors read like the TypeErrors Python would raise.
+#include <fmt/format.h>
+
 #include <cmath>
 #include <limits>
-
-#include <fmt/format.h>
 
 #include "bantam/error.hpp"
 #include "text/jinja/renderer.hpp"
@@ -17,10 +17,8 @@ void require_defined(const Value& value) {
 
 List iterate(const Value& value, std::string_view where) {
   switch (value.type()) {
-    case Value::Type::Undefined:
-      return {};
-    case Value::Type::List:
-      return value.as_list();
+    case Value::Type::Undefined: return {};
+    case Value::Type::List: return value.as_list();
     case Value::Type::Dict: {
       List keys;
       keys.reserve(value.as_dict().size());
@@ -35,8 +33,7 @@ List iterate(const Value& value, std::string_view where) {
       });
       return chars;
     }
-    default:
-      throw Error(fmt::format("{}: '{}' object is not iterable", where, value.type_name()));
+    default: throw Error(fmt::format("{}: '{}' object is not iterable", where, value.type_name()));
   }
 }
 
@@ -53,8 +50,7 @@ size_t length_of(const Value& value, std::string_view where) {
 
 bool contains(const Value& haystack, const Value& needle) {
   switch (haystack.type()) {
-    case Value::Type::Undefined:
-      return false;
+    case Value::Type::Undefined: return false;
     case Value::Type::String:
       if (!needle.is_string()) {
         throw Error(fmt::format("'in <string>' requires a string on the left, not '{}'",
@@ -66,8 +62,7 @@ bool contains(const Value& haystack, const Value& needle) {
         if (equals(item, needle)) return true;
       }
       return false;
-    case Value::Type::Dict:
-      return haystack.as_dict().find(needle) != nullptr;
+    case Value::Type::Dict: return haystack.as_dict().find(needle) != nullptr;
     default:
       throw Error(fmt::format("argument of type '{}' is not iterable", haystack.type_name()));
   }
@@ -140,8 +135,7 @@ Value integer_arithmetic(BinaryExpr::Op op, int64_t a, int64_t b) {
       if (b >= 0) return integer_power(a, b);
       if (a == 0) throw Error("0 cannot be raised to a negative power");
       return Value::number(std::pow(static_cast<double>(a), static_cast<double>(b)));
-    default:
-      overflow(op);
+    default: overflow(op);
   }
 }
 
@@ -165,8 +159,7 @@ Value float_arithmetic(BinaryExpr::Op op, double a, double b) {
     case BinaryExpr::Op::Power:
       if (a == 0 && b < 0) throw Error("0.0 cannot be raised to a negative power");
       return Value::number(std::pow(a, b));
-    default:
-      overflow(op);
+    default: overflow(op);
   }
 }
 
@@ -175,14 +168,18 @@ Value repeat(const Value& sequence, int64_t count, Renderer& renderer) {
   const size_t n = count > 0 ? static_cast<size_t>(count) : 0;
   if (sequence.is_string()) {
     const std::string& text = sequence.as_string();
-    if (!text.empty() && n > 0) renderer.check_size(n > SIZE_MAX / text.size() ? SIZE_MAX : n * text.size(), "'*' repetition");
+    if (!text.empty() && n > 0)
+      renderer.check_size(n > SIZE_MAX / text.size() ? SIZE_MAX : n * text.size(),
+                          "'*' repetition");
     std::string out;
     for (size_t i = 0; i < n; ++i) out += text;
     renderer.charge(0, out.size());
     return Value::string(std::move(out));
   }
   const List& items = sequence.as_list();
-  if (!items.empty() && n > 0) renderer.check_size(n > SIZE_MAX / items.size() ? SIZE_MAX : n * items.size(), "'*' repetition");
+  if (!items.empty() && n > 0)
+    renderer.check_size(n > SIZE_MAX / items.size() ? SIZE_MAX : n * items.size(),
+                        "'*' repetition");
   List out;
   for (size_t i = 0; i < n; ++i) out.insert(out.end(), items.begin(), items.end());
   renderer.charge(0, out.size());

@@ -1,9 +1,9 @@
 #include "text/jinja/parser.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <initializer_list>
-
-#include <fmt/format.h>
 
 #include "bantam/error.hpp"
 #include "text/jinja/renderer.hpp"
@@ -97,7 +97,8 @@ class Parser {
     return true;
   }
   void expect_op(std::string_view op) {
-    if (!skip_op(op)) fail(current(), fmt::format("expected '{}', found {}", op, describe(current())));
+    if (!skip_op(op))
+      fail(current(), fmt::format("expected '{}', found {}", op, describe(current())));
   }
   std::string expect_name(std::string_view what) {
     if (current().kind != TokenKind::Name) {
@@ -107,8 +108,8 @@ class Parser {
   }
   void expect_block_end(std::string_view tag) {
     if (current().kind != TokenKind::BlockEnd) {
-      fail(current(), fmt::format("expected '%}}' to end the '{}' tag, found {}", tag,
-                                  describe(current())));
+      fail(current(),
+           fmt::format("expected '%}}' to end the '{}' tag, found {}", tag, describe(current())));
     }
     advance();
   }
@@ -154,8 +155,7 @@ class Parser {
           body.push_back(parse_statement());
           break;
         }
-        default:
-          fail(token, fmt::format("unexpected {}", describe(token)));
+        default: fail(token, fmt::format("unexpected {}", describe(token)));
       }
     }
   }
@@ -177,14 +177,14 @@ class Parser {
       expect_block_end(name);
       return std::make_unique<LoopControlStmt>(tag.pos, name == "break");
     }
-    static constexpr std::string_view unsupported[] = {
-        "include", "import", "from", "extends", "block", "autoescape", "do", "trans"};
+    static constexpr std::string_view unsupported[] = {"include", "import",     "from", "extends",
+                                                       "block",   "autoescape", "do",   "trans"};
     if (std::find(std::begin(unsupported), std::end(unsupported), name) != std::end(unsupported)) {
       fail(tag, fmt::format("the '{}' tag is not supported in chat templates", name));
     }
     static constexpr std::string_view closers[] = {
-        "elif", "else", "endif", "endfor", "endset", "endmacro", "endcall", "endfilter",
-        "endwith", "endgeneration", "endraw"};
+        "elif",    "else",      "endif",   "endfor",        "endset", "endmacro",
+        "endcall", "endfilter", "endwith", "endgeneration", "endraw"};
     if (std::find(std::begin(closers), std::end(closers), name) != std::end(closers)) {
       fail(tag, fmt::format("unexpected '{}' with no block open for it", name));
     }
@@ -240,7 +240,8 @@ class Parser {
   StmtPtr parse_for(SourcePos pos) {
     auto stmt = std::make_unique<ForStmt>(pos);
     stmt->target = parse_assign_target(false);
-    if (!skip_name("in")) fail(current(), fmt::format("expected 'in', found {}", describe(current())));
+    if (!skip_name("in"))
+      fail(current(), fmt::format("expected 'in', found {}", describe(current())));
     // No `x if c else y` here: a trailing `if` filters the loop items instead.
     stmt->iterable = parse_tuple(false);
     if (skip_name("if")) stmt->condition = parse_expression(true);
@@ -286,7 +287,8 @@ class Parser {
       if (skip_op(")")) break;
       MacroParam param;
       param.name = expect_name("a parameter name");
-      if (skip_op("=")) param.default_value = parse_expression(true);
+      if (skip_op("="))
+        param.default_value = parse_expression(true);
       else if (!params.empty() && params.back().default_value) {
         fail(current(), fmt::format("parameter '{}' without a default follows one with a default",
                                     param.name));
@@ -441,13 +443,20 @@ class Parser {
     while (true) {
       CompareExpr::Op op;
       const Token& t = current();
-      if (t.kind == TokenKind::Operator && t.text == "==") op = CompareExpr::Op::Equal;
-      else if (t.kind == TokenKind::Operator && t.text == "!=") op = CompareExpr::Op::NotEqual;
-      else if (t.kind == TokenKind::Operator && t.text == "<") op = CompareExpr::Op::Less;
-      else if (t.kind == TokenKind::Operator && t.text == "<=") op = CompareExpr::Op::LessEqual;
-      else if (t.kind == TokenKind::Operator && t.text == ">") op = CompareExpr::Op::Greater;
-      else if (t.kind == TokenKind::Operator && t.text == ">=") op = CompareExpr::Op::GreaterEqual;
-      else if (is_name("in")) op = CompareExpr::Op::In;
+      if (t.kind == TokenKind::Operator && t.text == "==")
+        op = CompareExpr::Op::Equal;
+      else if (t.kind == TokenKind::Operator && t.text == "!=")
+        op = CompareExpr::Op::NotEqual;
+      else if (t.kind == TokenKind::Operator && t.text == "<")
+        op = CompareExpr::Op::Less;
+      else if (t.kind == TokenKind::Operator && t.text == "<=")
+        op = CompareExpr::Op::LessEqual;
+      else if (t.kind == TokenKind::Operator && t.text == ">")
+        op = CompareExpr::Op::Greater;
+      else if (t.kind == TokenKind::Operator && t.text == ">=")
+        op = CompareExpr::Op::GreaterEqual;
+      else if (is_name("in"))
+        op = CompareExpr::Op::In;
       else if (is_name("not") && is_name("in", 1)) {
         advance();
         op = CompareExpr::Op::NotIn;
@@ -546,16 +555,13 @@ class Parser {
       case TokenKind::Integer:
         advance();
         return literal(token.pos, Value::integer(token.int_value));
-      case TokenKind::Float:
-        advance();
-        return literal(token.pos, Value::number(token.float_value));
+      case TokenKind::Float: advance(); return literal(token.pos, Value::number(token.float_value));
       case TokenKind::Operator:
         if (token.text == "(") return parse_parenthesized();
         if (token.text == "[") return parse_list();
         if (token.text == "{") return parse_dict();
         break;
-      default:
-        break;
+      default: break;
     }
     fail(token, fmt::format("unexpected {} in expression", describe(token)));
   }
@@ -700,7 +706,8 @@ class Parser {
       const Token& name_token = current();
       std::string name = parse_dotted_name("a filter name");
       if (!is_known_filter(name)) fail(name_token, fmt::format("no filter named '{}'", name));
-      auto filter = std::make_unique<FilterExpr>(name_token.pos, std::move(operand), std::move(name));
+      auto filter =
+          std::make_unique<FilterExpr>(name_token.pos, std::move(operand), std::move(name));
       if (is_op("(")) filter->args = parse_call_args();
       operand = std::move(filter);
     }
@@ -736,14 +743,13 @@ class Parser {
     if (!is_known_test(name)) fail(name_token, fmt::format("no test named '{}'", name));
     auto test = std::make_unique<TestExpr>(pos, std::move(operand), std::move(name), negated);
     const Token& t = current();
-    static constexpr std::string_view not_arguments[] = {"else", "or", "and", "in", "is", "if",
-                                                         "not"};
+    static constexpr std::string_view not_arguments[] = {"else", "or", "and", "in",
+                                                         "is",   "if", "not"};
     const bool bare_argument =
-        t.kind == TokenKind::String || t.kind == TokenKind::Integer ||
-        t.kind == TokenKind::Float || is_op("[") || is_op("{") ||
-        (t.kind == TokenKind::Name &&
-         std::find(std::begin(not_arguments), std::end(not_arguments), t.text) ==
-             std::end(not_arguments));
+        t.kind == TokenKind::String || t.kind == TokenKind::Integer || t.kind == TokenKind::Float ||
+        is_op("[") || is_op("{") ||
+        (t.kind == TokenKind::Name && std::find(std::begin(not_arguments), std::end(not_arguments),
+                                                t.text) == std::end(not_arguments));
     if (is_name("is")) fail(current(), "tests cannot be chained: 'x is a is b'");
     if (is_op("(")) {
       test->args = parse_call_args();

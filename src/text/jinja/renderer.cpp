@@ -1,8 +1,8 @@
 #include "text/jinja/renderer.hpp"
 
-#include <optional>
-
 #include <fmt/format.h>
+
+#include <optional>
 
 #include "bantam/error.hpp"
 #include "text/jinja/parser.hpp"
@@ -102,9 +102,10 @@ class Renderer::DepthGuard {
   explicit DepthGuard(Renderer& renderer) : renderer_(renderer) {
     if (++renderer_.depth_ > renderer_.limits_.max_depth) {
       --renderer_.depth_;
-      throw Error(fmt::format("template nests deeper than {} levels while rendering "
-                              "(a macro calling itself?)",
-                              renderer_.limits_.max_depth));
+      throw Error(
+          fmt::format("template nests deeper than {} levels while rendering "
+                      "(a macro calling itself?)",
+                      renderer_.limits_.max_depth));
     }
   }
   ~DepthGuard() { --renderer_.depth_; }
@@ -135,8 +136,8 @@ void Renderer::charge(uint64_t steps, uint64_t bytes_or_items) {
 
 void Renderer::check_size(size_t size, std::string_view what) const {
   if (size > limits_.max_output_bytes) {
-    throw Error(fmt::format("{} would hold {} bytes or items, more than the {} allowed", what,
-                            size, limits_.max_output_bytes));
+    throw Error(fmt::format("{} would hold {} bytes or items, more than the {} allowed", what, size,
+                            limits_.max_output_bytes));
   }
 }
 
@@ -186,8 +187,7 @@ Renderer::Flow Renderer::exec_stmt(const Stmt& stmt, const ScopePtr& scope, std:
       }
       return exec(s.otherwise, scope, out);
     }
-    case Stmt::Kind::For:
-      return exec_for(static_cast<const ForStmt&>(stmt), scope, out);
+    case Stmt::Kind::For: return exec_for(static_cast<const ForStmt&>(stmt), scope, out);
     case Stmt::Kind::Set: {
       const auto& s = static_cast<const SetStmt&>(stmt);
       assign(s.target, eval(*s.value, scope), scope);
@@ -215,7 +215,8 @@ Renderer::Flow Renderer::exec_stmt(const Stmt& stmt, const ScopePtr& scope, std:
       std::string text;
       const Flow flow = exec(s.body, scope, text);
       const Value body_text = Value::string(std::move(text));
-      append(out, to_str(eval_filter(static_cast<const FilterExpr&>(*s.filter), scope, &body_text)));
+      append(out,
+             to_str(eval_filter(static_cast<const FilterExpr&>(*s.filter), scope, &body_text)));
       return flow;
     }
     case Stmt::Kind::With: {
@@ -224,12 +225,9 @@ Renderer::Flow Renderer::exec_stmt(const Stmt& stmt, const ScopePtr& scope, std:
       for (const auto& [target, value] : s.assignments) assign(target, eval(*value, scope), inner);
       return exec(s.body, inner, out);
     }
-    case Stmt::Kind::Scope:
-      return exec(static_cast<const ScopeStmt&>(stmt).body, scope, out);
-    case Stmt::Kind::Break:
-      return Flow::Break;
-    case Stmt::Kind::Continue:
-      return Flow::Continue;
+    case Stmt::Kind::Scope: return exec(static_cast<const ScopeStmt&>(stmt).body, scope, out);
+    case Stmt::Kind::Break: return Flow::Break;
+    case Stmt::Kind::Continue: return Flow::Continue;
   }
   return Flow::Normal;
 }
@@ -263,9 +261,8 @@ Value make_loop(size_t index, const List& items,
   loop.append_unique(Value::string("changed"),
                      native_function("loop.changed", [changed_state](CallArgs& args, Renderer&) {
                        const Value now = Value::list(args.positional);
-                       const bool changed =
-                           !changed_state->has_value() ||
-                           !equals(Value::list(**changed_state), now);
+                       const bool changed = !changed_state->has_value() ||
+                                            !equals(Value::list(**changed_state), now);
                        *changed_state = std::move(args.positional);
                        return Value::boolean(changed);
                      }));
@@ -327,8 +324,8 @@ void Renderer::assign(const AssignTarget& target, Value value, const ScopePtr& s
   }
   const List items = iterate(value, "unpacking");
   if (items.size() != target.names.size()) {
-    throw Error(fmt::format("cannot unpack {} values into {} names", items.size(),
-                            target.names.size()));
+    throw Error(
+        fmt::format("cannot unpack {} values into {} names", items.size(), target.names.size()));
   }
   for (size_t i = 0; i < items.size(); ++i) scope->set(target.names[i], items[i]);
 }
@@ -342,8 +339,8 @@ Value Renderer::call_macro(const std::string& name, const std::vector<MacroParam
   DepthGuard guard(*this);
   auto scope = std::make_shared<Scope>(defining_scope);
   if (args.positional.size() > params.size()) {
-    throw Error(fmt::format("macro '{}' takes at most {} arguments, {} given", name,
-                            params.size(), args.positional.size()));
+    throw Error(fmt::format("macro '{}' takes at most {} arguments, {} given", name, params.size(),
+                            args.positional.size()));
   }
   std::vector<bool> given(params.size(), false);
   for (size_t i = 0; i < args.positional.size(); ++i) {
@@ -365,9 +362,9 @@ Value Renderer::call_macro(const std::string& name, const std::vector<MacroParam
   }
   for (size_t i = 0; i < params.size(); ++i) {
     if (given[i]) continue;
-    scope->set(params[i].name, params[i].default_value
-                                   ? eval(*params[i].default_value, scope)
-                                   : Value::undefined(fmt::format("'{}' is undefined", params[i].name)));
+    scope->set(params[i].name, params[i].default_value ? eval(*params[i].default_value, scope)
+                                                       : Value::undefined(fmt::format(
+                                                             "'{}' is undefined", params[i].name)));
   }
   std::string out;
   exec(body, scope, out);
@@ -375,7 +372,8 @@ Value Renderer::call_macro(const std::string& name, const std::vector<MacroParam
 }
 
 Value Renderer::call(const Value& callee, CallArgs args) {
-  if (callee.type() == Value::Type::Callable) return callee.as_callable().call(std::move(args), *this);
+  if (callee.type() == Value::Type::Callable)
+    return callee.as_callable().call(std::move(args), *this);
   require_defined(callee);
   throw Error(fmt::format("{} is not callable", python_type_object(callee)));
 }
@@ -424,7 +422,8 @@ Value Renderer::get_item(const Value& object, const Value& key) {
   }
   // jinja2 falls back to the attribute when the item is missing.
   if (key.is_string()) return get_attribute(object, key.as_string());
-  return Value::undefined(fmt::format("{} has no element {}", python_type_object(object), repr(key)));
+  return Value::undefined(
+      fmt::format("{} has no element {}", python_type_object(object), repr(key)));
 }
 
 CallArgs Renderer::eval_args(const ArgExprs& args, const ScopePtr& scope) {
@@ -449,8 +448,7 @@ Value Renderer::eval(const Expr& expr, const ScopePtr& scope) {
 
 Value Renderer::eval_node(const Expr& expr, const ScopePtr& scope) {
   switch (expr.kind) {
-    case Expr::Kind::Literal:
-      return static_cast<const LiteralExpr&>(expr).value;
+    case Expr::Kind::Literal: return static_cast<const LiteralExpr&>(expr).value;
     case Expr::Kind::Name: {
       const auto& name = static_cast<const NameExpr&>(expr).name;
       if (const Value* value = scope->find(name)) return *value;
@@ -465,8 +463,7 @@ Value Renderer::eval_node(const Expr& expr, const ScopePtr& scope) {
       const Value object = eval(*e.object, scope);
       return get_item(object, eval(*e.index, scope));
     }
-    case Expr::Kind::Slice:
-      return eval_slice(static_cast<const SliceExpr&>(expr), scope);
+    case Expr::Kind::Slice: return eval_slice(static_cast<const SliceExpr&>(expr), scope);
     case Expr::Kind::Call: {
       const auto& e = static_cast<const CallExpr&>(expr);
       const Value callee = eval(*e.callee, scope);
@@ -495,10 +492,8 @@ Value Renderer::eval_node(const Expr& expr, const ScopePtr& scope) {
       if (operand.type() == Value::Type::Float) return Value::number(-operand.as_double());
       return arithmetic(BinaryExpr::Op::Subtract, Value::integer(0), operand, *this);
     }
-    case Expr::Kind::Binary:
-      return eval_binary(static_cast<const BinaryExpr&>(expr), scope);
-    case Expr::Kind::Compare:
-      return eval_compare(static_cast<const CompareExpr&>(expr), scope);
+    case Expr::Kind::Binary: return eval_binary(static_cast<const BinaryExpr&>(expr), scope);
+    case Expr::Kind::Compare: return eval_compare(static_cast<const CompareExpr&>(expr), scope);
     case Expr::Kind::Conditional: {
       const auto& e = static_cast<const ConditionalExpr&>(expr);
       if (eval(*e.condition, scope).truthy()) return eval(*e.then, scope);
@@ -530,10 +525,8 @@ Value Renderer::eval_node(const Expr& expr, const ScopePtr& scope) {
 Value Renderer::eval_binary(const BinaryExpr& expr, const ScopePtr& scope) {
   Value left = eval(*expr.left, scope);
   switch (expr.op) {
-    case BinaryExpr::Op::And:
-      return left.truthy() ? eval(*expr.right, scope) : left;
-    case BinaryExpr::Op::Or:
-      return left.truthy() ? left : eval(*expr.right, scope);
+    case BinaryExpr::Op::And: return left.truthy() ? eval(*expr.right, scope) : left;
+    case BinaryExpr::Op::Or: return left.truthy() ? left : eval(*expr.right, scope);
     case BinaryExpr::Op::Concat: {
       std::string text = to_str(left);
       const std::string right = to_str(eval(*expr.right, scope));
@@ -541,8 +534,7 @@ Value Renderer::eval_binary(const BinaryExpr& expr, const ScopePtr& scope) {
       charge(0, text.size() + right.size());
       return Value::string(text + right);
     }
-    default:
-      return arithmetic(expr.op, left, eval(*expr.right, scope), *this);
+    default: return arithmetic(expr.op, left, eval(*expr.right, scope), *this);
   }
 }
 
@@ -638,7 +630,8 @@ Value Renderer::eval_slice(const SliceExpr& expr, const ScopePtr& scope) {
   return Value::undefined(fmt::format("{} cannot be sliced", python_type_object(object)));
 }
 
-Value Renderer::eval_filter(const FilterExpr& expr, const ScopePtr& scope, const Value* block_text) {
+Value Renderer::eval_filter(const FilterExpr& expr, const ScopePtr& scope,
+                            const Value* block_text) {
   Value operand;
   if (!expr.operand) {
     operand = *block_text;

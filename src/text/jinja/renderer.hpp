@@ -64,8 +64,8 @@ class Renderer {
   std::shared_ptr<Namespace> new_namespace();
 
   // Runs a macro or caller body in a fresh scope below `parent`, returning its text.
-  Value call_macro(const std::string& name, const std::vector<MacroParam>& params,
-                   const Body& body, const std::weak_ptr<Scope>& parent, CallArgs args);
+  Value call_macro(const std::string& name, const std::vector<MacroParam>& params, const Body& body,
+                   const std::weak_ptr<Scope>& parent, CallArgs args);
 
  private:
   enum class Flow { Normal, Break, Continue };
@@ -106,7 +106,8 @@ bool contains(const Value& haystack, const Value& needle);
 void require_defined(const Value& value);
 
 // Filters (`x | name(args)`) and tests (`x is name(args)`); Error for unknown names.
-Value apply_filter(const std::string& name, const Value& operand, CallArgs args, Renderer& renderer);
+Value apply_filter(const std::string& name, const Value& operand, CallArgs args,
+                   Renderer& renderer);
 bool apply_test(const std::string& name, const Value& operand, CallArgs args, Renderer& renderer);
 bool is_known_filter(std::string_view name);
 bool is_known_test(std::string_view name);

@@ -94,11 +94,17 @@ std::vector<std::string> split_on_whitespace(const std::string& text, int64_t ma
 
 bool is_line_break(char32_t c) {
   switch (c) {
-    case U'\n': case U'\r': case 0x0B: case 0x0C: case 0x1C: case 0x1D: case 0x1E: case 0x85:
-    case 0x2028: case 0x2029:
-      return true;
-    default:
-      return false;
+    case U'\n':
+    case U'\r':
+    case 0x0B:
+    case 0x0C:
+    case 0x1C:
+    case 0x1D:
+    case 0x1E:
+    case 0x85:
+    case 0x2028:
+    case 0x2029: return true;
+    default: return false;
   }
 }
 

@@ -15,8 +15,8 @@ namespace bantam::jinja {
 // an Error.
 struct Limits {
   size_t max_output_bytes = size_t{16} << 20;  // also caps any one string or list built
-  uint64_t max_work = 50'000'000;  // evaluation steps, plus bytes and items built / 16
-  int max_depth = 250;             // nested evaluation, macro calls included
+  uint64_t max_work = 50'000'000;              // evaluation steps, plus bytes and items built / 16
+  int max_depth = 250;                         // nested evaluation, macro calls included
 };
 
 class Template {

@@ -1,8 +1,8 @@
 // jinja2's built-in tests: `x is defined`, `x is string`, `x is divisibleby 3`, ...
+#include <fmt/format.h>
+
 #include <cmath>
 #include <unordered_map>
-
-#include <fmt/format.h>
 
 #include "bantam/error.hpp"
 #include "text/jinja/renderer.hpp"
@@ -13,9 +13,7 @@ namespace {
 
 using TestFn = bool (*)(const Value& value, CallArgs& args, Renderer& renderer);
 
-Value only_arg(const char* test, CallArgs& args) {
-  return bind_args(test, args, {"other"}, 1)[0];
-}
+Value only_arg(const char* test, CallArgs& args) { return bind_args(test, args, {"other"}, 1)[0]; }
 
 template <Value::Type T>
 bool is_type(const Value& v, CallArgs& args, Renderer&) {
@@ -54,14 +52,18 @@ bool test_iterable(const Value& v, CallArgs& args, Renderer&) {
   return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict();
 }
 
-bool test_sequence(const Value& v, CallArgs& args, Renderer& r) { return test_iterable(v, args, r); }
+bool test_sequence(const Value& v, CallArgs& args, Renderer& r) {
+  return test_iterable(v, args, r);
+}
 
 bool test_callable(const Value& v, CallArgs& args, Renderer&) {
   bind_args("callable", args, {});
   return v.type() == Value::Type::Callable;
 }
 
-bool test_equal(const Value& v, CallArgs& args, Renderer&) { return equals(v, only_arg("eq", args)); }
+bool test_equal(const Value& v, CallArgs& args, Renderer&) {
+  return equals(v, only_arg("eq", args));
+}
 bool test_not_equal(const Value& v, CallArgs& args, Renderer&) {
   return !equals(v, only_arg("ne", args));
 }
@@ -74,7 +76,9 @@ int ordered(const Value& v, CallArgs& args, const char* test) {
 }
 
 bool test_less(const Value& v, CallArgs& args, Renderer&) { return ordered(v, args, "lt") < 0; }
-bool test_less_equal(const Value& v, CallArgs& args, Renderer&) { return ordered(v, args, "le") <= 0; }
+bool test_less_equal(const Value& v, CallArgs& args, Renderer&) {
+  return ordered(v, args, "le") <= 0;
+}
 bool test_greater(const Value& v, CallArgs& args, Renderer&) { return ordered(v, args, "gt") > 0; }
 bool test_greater_equal(const Value& v, CallArgs& args, Renderer&) {
   return ordered(v, args, "ge") >= 0;
@@ -86,16 +90,15 @@ bool test_sameas(const Value& v, CallArgs& args, Renderer&) {
   const Value other = only_arg("sameas", args);
   if (v.type() != other.type()) return false;
   switch (v.type()) {
-    case Value::Type::List:
-      return &v.as_list() == &other.as_list();
-    case Value::Type::Dict:
-      return &v.as_dict() == &other.as_dict();
-    default:
-      return equals(v, other);
+    case Value::Type::List: return &v.as_list() == &other.as_list();
+    case Value::Type::Dict: return &v.as_dict() == &other.as_dict();
+    default: return equals(v, other);
   }
 }
 
-bool test_in(const Value& v, CallArgs& args, Renderer&) { return contains(only_arg("in", args), v); }
+bool test_in(const Value& v, CallArgs& args, Renderer&) {
+  return contains(only_arg("in", args), v);
+}
 
 int64_t remainder(const Value& v, const Value& divisor, const char* test) {
   require_defined(v);
@@ -173,12 +176,21 @@ const std::unordered_map<std::string_view, TestFn>& test_table() {
       {"iterable", test_iterable},
       {"sequence", test_sequence},
       {"callable", test_callable},
-      {"eq", test_equal}, {"equalto", test_equal}, {"==", test_equal},
-      {"ne", test_not_equal}, {"!=", test_not_equal},
-      {"lt", test_less}, {"lessthan", test_less}, {"<", test_less},
-      {"le", test_less_equal}, {"<=", test_less_equal},
-      {"gt", test_greater}, {"greaterthan", test_greater}, {">", test_greater},
-      {"ge", test_greater_equal}, {">=", test_greater_equal},
+      {"eq", test_equal},
+      {"equalto", test_equal},
+      {"==", test_equal},
+      {"ne", test_not_equal},
+      {"!=", test_not_equal},
+      {"lt", test_less},
+      {"lessthan", test_less},
+      {"<", test_less},
+      {"le", test_less_equal},
+      {"<=", test_less_equal},
+      {"gt", test_greater},
+      {"greaterthan", test_greater},
+      {">", test_greater},
+      {"ge", test_greater_equal},
+      {">=", test_greater_equal},
       {"sameas", test_sameas},
       {"in", test_in},
       {"divisibleby", test_divisibleby},

@@ -1,12 +1,12 @@
 #include "text/jinja/value.hpp"
 
+#include <fmt/format.h>
+#include <utf8proc.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-
-#include <fmt/format.h>
-#include <utf8proc.h>
 
 #include "bantam/error.hpp"
 #include "text/jinja/unicode.hpp"
@@ -64,8 +64,8 @@ namespace {
 uint32_t nesting_of(const Value& child) {
   const uint32_t depth = child.nesting() + 1;
   if (depth > kMaxNesting) {
-    throw Error(fmt::format("template value: lists and dicts nested more than {} deep",
-                            kMaxNesting));
+    throw Error(
+        fmt::format("template value: lists and dicts nested more than {} deep", kMaxNesting));
   }
   return depth;
 }
@@ -122,21 +122,16 @@ Value from_json_at(const nlohmann::ordered_json& json, uint32_t depth) {
   using V = Value;
   switch (json.type()) {
     case nlohmann::ordered_json::value_t::null:
-    case nlohmann::ordered_json::value_t::discarded:
-      return V::none();
-    case nlohmann::ordered_json::value_t::boolean:
-      return V::boolean(json.get<bool>());
-    case nlohmann::ordered_json::value_t::number_integer:
-      return V::integer(json.get<int64_t>());
+    case nlohmann::ordered_json::value_t::discarded: return V::none();
+    case nlohmann::ordered_json::value_t::boolean: return V::boolean(json.get<bool>());
+    case nlohmann::ordered_json::value_t::number_integer: return V::integer(json.get<int64_t>());
     case nlohmann::ordered_json::value_t::number_unsigned: {
       const auto u = json.get<uint64_t>();
       if (u <= static_cast<uint64_t>(INT64_MAX)) return V::integer(static_cast<int64_t>(u));
       return V::number(static_cast<double>(u));
     }
-    case nlohmann::ordered_json::value_t::number_float:
-      return V::number(json.get<double>());
-    case nlohmann::ordered_json::value_t::string:
-      return V::string(json.get<std::string>());
+    case nlohmann::ordered_json::value_t::number_float: return V::number(json.get<double>());
+    case nlohmann::ordered_json::value_t::string: return V::string(json.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
       List items;
       items.reserve(json.size());
@@ -150,8 +145,7 @@ Value from_json_at(const nlohmann::ordered_json& json, uint32_t depth) {
       }
       return V::dict(std::move(items));
     }
-    case nlohmann::ordered_json::value_t::binary:
-      break;
+    case nlohmann::ordered_json::value_t::binary: break;
   }
   throw Error("chat template: binary JSON values cannot be template variables");
 }
@@ -171,23 +165,15 @@ double Value::as_double() const {
 bool Value::truthy() const {
   switch (type_) {
     case Type::Undefined:
-    case Type::None:
-      return false;
-    case Type::Bool:
-      return as_bool();
-    case Type::Int:
-      return as_int() != 0;
-    case Type::Float:
-      return as_double() != 0.0;
-    case Type::String:
-      return !as_string().empty();
-    case Type::List:
-      return !as_list().empty();
-    case Type::Dict:
-      return !as_dict().empty();
+    case Type::None: return false;
+    case Type::Bool: return as_bool();
+    case Type::Int: return as_int() != 0;
+    case Type::Float: return as_double() != 0.0;
+    case Type::String: return !as_string().empty();
+    case Type::List: return !as_list().empty();
+    case Type::Dict: return !as_dict().empty();
     case Type::Callable:
-    case Type::Namespace:
-      return true;
+    case Type::Namespace: return true;
   }
   return false;
 }
@@ -245,10 +231,8 @@ bool equals(const Value& a, const Value& b) {
   if (a.type() != b.type()) return false;
   switch (a.type()) {
     case T::Undefined:
-    case T::None:
-      return true;
-    case T::String:
-      return a.as_string() == b.as_string();
+    case T::None: return true;
+    case T::String: return a.as_string() == b.as_string();
     case T::List: {
       if (a.is_tuple() != b.is_tuple()) return false;
       const auto& x = a.as_list();
@@ -269,14 +253,11 @@ bool equals(const Value& a, const Value& b) {
       }
       return true;
     }
-    case T::Callable:
-      return &a.as_callable() == &b.as_callable();
-    case T::Namespace:
-      return a.namespace_ptr() == b.namespace_ptr();
+    case T::Callable: return &a.as_callable() == &b.as_callable();
+    case T::Namespace: return a.namespace_ptr() == b.namespace_ptr();
     case T::Bool:
     case T::Int:
-    case T::Float:
-      break;  // handled as numbers above
+    case T::Float: break;  // handled as numbers above
   }
   return false;
 }
@@ -303,8 +284,8 @@ int compare(const Value& a, const Value& b, std::string_view where) {
     }
     return x.size() < y.size() ? -1 : (x.size() > y.size() ? 1 : 0);
   }
-  throw Error(fmt::format("{}: cannot order '{}' and '{}' values", where, a.type_name(),
-                          b.type_name()));
+  throw Error(
+      fmt::format("{}: cannot order '{}' and '{}' values", where, a.type_name(), b.type_name()));
 }
 
 std::string format_float(double value) {
@@ -312,8 +293,8 @@ std::string format_float(double value) {
   if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
   // Shortest round-trip digits, then Python's layout: positional for exponents -4..15.
   char buffer[64];
-  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value,
-                                    std::chars_format::scientific);
+  const auto result =
+      std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::scientific);
   const std::string scientific(buffer, result.ptr);
   const size_t e_pos = scientific.find('e');
   std::string mantissa = scientific.substr(0, e_pos);
@@ -350,12 +331,15 @@ bool is_printable(char32_t c) {
   if (c == U' ') return true;
   if (c == unicode::kInvalidChar) return false;
   switch (utf8proc_category(static_cast<utf8proc_int32_t>(c))) {
-    case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_CS:
-    case UTF8PROC_CATEGORY_CO: case UTF8PROC_CATEGORY_CN: case UTF8PROC_CATEGORY_ZL:
-    case UTF8PROC_CATEGORY_ZP: case UTF8PROC_CATEGORY_ZS:
-      return false;
-    default:
-      return true;
+    case UTF8PROC_CATEGORY_CC:
+    case UTF8PROC_CATEGORY_CF:
+    case UTF8PROC_CATEGORY_CS:
+    case UTF8PROC_CATEGORY_CO:
+    case UTF8PROC_CATEGORY_CN:
+    case UTF8PROC_CATEGORY_ZL:
+    case UTF8PROC_CATEGORY_ZP:
+    case UTF8PROC_CATEGORY_ZS: return false;
+    default: return true;
   }
 }
 
@@ -520,8 +504,8 @@ class JsonWriter {
       case Value::Type::List: write_list(value.as_list(), depth); return;
       case Value::Type::Dict: write_dict(value.as_dict(), depth); return;
       default:
-        throw Error(fmt::format("tojson: object of type '{}' is not JSON serializable",
-                                value.type_name()));
+        throw Error(
+            fmt::format("tojson: object of type '{}' is not JSON serializable", value.type_name()));
     }
   }
 
@@ -529,9 +513,12 @@ class JsonWriter {
 
  private:
   void write_float(double v) {
-    if (std::isnan(v)) out += "NaN";
-    else if (std::isinf(v)) out += v < 0 ? "-Infinity" : "Infinity";
-    else out += format_float(v);
+    if (std::isnan(v))
+      out += "NaN";
+    else if (std::isinf(v))
+      out += v < 0 ? "-Infinity" : "Infinity";
+    else
+      out += format_float(v);
   }
 
   void newline(int depth) {

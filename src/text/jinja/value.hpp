@@ -6,14 +6,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace bantam::jinja {
 
@@ -57,14 +56,16 @@ class Value {
   bool is_number() const { return is_integer() || type_ == Type::Float; }
 
   bool as_bool() const { return std::get<bool>(storage_); }
-  int64_t as_int() const;  // Int or Bool
+  int64_t as_int() const;    // Int or Bool
   double as_double() const;  // any number
   const std::string& as_string() const { return *std::get<StringPtr>(storage_); }
   const List& as_list() const { return *std::get<ListPtr>(storage_); }
   const Dict& as_dict() const { return *std::get<DictPtr>(storage_); }
   const Callable& as_callable() const { return *std::get<CallablePtr>(storage_); }
   Namespace& as_namespace() const { return *std::get<NamespacePtr>(storage_); }
-  const std::shared_ptr<Namespace>& namespace_ptr() const { return std::get<NamespacePtr>(storage_); }
+  const std::shared_ptr<Namespace>& namespace_ptr() const {
+    return std::get<NamespacePtr>(storage_);
+  }
   // Why this value is Undefined, for the error a misuse raises.
   const std::string& undefined_reason() const;
 
@@ -95,7 +96,7 @@ class Dict {
 
   const Value* find(const Value& key) const;
   const Value* find(std::string_view key) const;
-  void set(Value key, Value value);  // replaces an equal key in place, else appends
+  void set(Value key, Value value);            // replaces an equal key in place, else appends
   void append_unique(Value key, Value value);  // for keys known to be new (JSON objects)
   const std::vector<Entry>& entries() const { return entries_; }
   size_t size() const { return entries_.size(); }
@@ -137,7 +138,7 @@ std::string format_float(double value);  // Python's repr(float): 1.0, 1e+16, 1.
 // json.dumps(value, ensure_ascii=False, indent=..., separators=..., sort_keys=...), which is the
 // tojson that Hugging Face installs for chat templates (key order kept, no HTML escaping).
 struct JsonStyle {
-  std::optional<std::string> indent;  // the text of one indent level; none: one line
+  std::optional<std::string> indent;          // the text of one indent level; none: one line
   std::optional<std::string> item_separator;  // default ", " on one line, "," when indented
   std::optional<std::string> key_separator;   // default ": "
   bool sort_keys = false;
