@@ -17,5 +17,6 @@ void add_perplexity_command(CLI::App& app);
 void add_template_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_chat_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 
 }  // namespace bantam::cli

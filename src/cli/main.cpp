@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   bantam::cli::add_template_command(app);
   bantam::cli::add_run_command(app);
   bantam::cli::add_chat_command(app);
+  bantam::cli::add_serve_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

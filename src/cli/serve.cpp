@@ -1,0 +1,115 @@
+// `bantam serve -m MODEL [--host H] [--port P] [--parallel N] [-c CTX] ...`: the OpenAI-compatible
+// HTTP server. SIGTERM/SIGINT stop accepting, let running requests finish for a grace period,
+// then cancel what is left.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "bantam/bantam.hpp"
+#include "cli/commands.hpp"
+#include "serve/memory_plan.hpp"
+#include "serve/server.hpp"
+
+namespace bantam::cli {
+
+namespace {
+
+struct ServeOptions {
+  std::string model;
+  std::string alias;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int parallel = 1;
+  int64_t context = 0;
+  int threads = 0;
+  int max_queue = 64;
+  int max_body_mb = 8;
+  double grace_seconds = 10.0;
+  std::string api_key_env;
+  bool log_prompts = false;
+};
+
+constexpr int kMaxBatch = 512;
+
+void serve(const ServeOptions& o) {
+  // Signals go to one waiting thread, not to whichever thread they happen to hit.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto model = Model::load(o.model);
+  serve::ServerOptions options;
+  options.host = o.host;
+  options.port = o.port;
+  options.parallel = o.parallel;
+  options.context = o.context > 0 ? o.context : std::min<int64_t>(4096, std::max(1, model->info().n_ctx_train));
+  options.threads = o.threads;
+  options.max_queue = o.max_queue;
+  options.max_body_bytes = static_cast<size_t>(o.max_body_mb) << 20;
+  options.log_prompts = o.log_prompts;
+  options.model_id = o.alias.empty() ? std::filesystem::path(o.model).stem().string() : o.alias;
+  if (!o.api_key_env.empty()) {
+    const char* key = std::getenv(o.api_key_env.c_str());
+    if (!key || !*key) throw Error(fmt::format("--api-key-env {}: the variable is not set or empty", o.api_key_env));
+    options.api_key = key;
+  }
+
+  const serve::MemoryPlan plan = serve::plan_memory(*model, options.parallel, options.context, kMaxBatch);
+  fmt::print(stderr, "bantam serve: {}\n", serve::describe(plan));
+  if (const auto available = serve::available_memory()) {
+    fmt::print(stderr, "bantam serve: {:.1f} MiB available\n", static_cast<double>(*available) / (1024.0 * 1024.0));
+    serve::check_fits(*model, plan, *available, kMaxBatch);
+  }
+
+  serve::Server server(model, options);
+  const int port = server.bind();
+  fmt::print("bantam serve: listening on http://{}:{}\n", o.host, port);
+  std::fflush(stdout);
+
+  std::thread waiter([&] {
+    int received = 0;
+    sigwait(&signals, &received);
+    fmt::print(stderr, "bantam serve: signal {}, shutting down\n", received);
+    server.shutdown(std::chrono::milliseconds(static_cast<int64_t>(o.grace_seconds * 1000)));
+  });
+  try {
+    server.run();
+  } catch (...) {
+    pthread_kill(waiter.native_handle(), SIGTERM);
+    waiter.join();
+    throw;
+  }
+  waiter.join();
+  fmt::print(stderr, "bantam serve: stopped\n");
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app) {
+  auto o = std::make_shared<ServeOptions>();
+  auto* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
+  cmd->add_option("-m,--model", o->model, "GGUF model file")->required();
+  cmd->add_option("--alias", o->alias, "Model id clients use (default: the file name without .gguf)");
+  cmd->add_option("--host", o->host, "Address to listen on (default 127.0.0.1: this machine only)");
+  cmd->add_option("--port", o->port, "Port (0: any free port)")->check(CLI::Range(0, 65535));
+  cmd->add_option("--parallel,-n", o->parallel, "Slots generating at once")->check(CLI::Range(1, 256));
+  cmd->add_option("-c,--ctx-size", o->context, "Positions per slot (default: the model's, at most 4096)")
+      ->check(CLI::Range(int64_t{16}, int64_t{1} << 22));
+  cmd->add_option("-t,--threads", o->threads, "Compute threads (0: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--max-queue", o->max_queue, "Requests that may wait for a slot before 503")->check(CLI::Range(0, 100000));
+  cmd->add_option("--max-body-mb", o->max_body_mb, "Largest request body in MiB (413 beyond)")->check(CLI::Range(1, 1024));
+  cmd->add_option("--shutdown-grace", o->grace_seconds, "Seconds running requests get after SIGTERM")->check(CLI::Range(0.0, 3600.0));
+  cmd->add_option("--api-key-env", o->api_key_env, "Require 'Authorization: Bearer KEY' with KEY from this variable");
+  cmd->add_flag("--log-prompts", o->log_prompts, "Log prompt text (off: only routes, status and timings)");
+  cmd->callback([o] { serve(*o); });
+}
+
+}  // namespace bantam::cli

@@ -1,0 +1,64 @@
+// A JSON-Schema subset compiled to a byte-level recognizer of compact JSON (no whitespace), for
+// grammar-constrained sampling: at each step only tokens whose bytes keep the output a valid
+// prefix of some schema-valid document may be drawn.
+//
+// Supported: type (one or a list), properties, required, additionalProperties, items, minItems,
+// maxItems, enum, const, anyOf, minLength, maxLength, $defs/definitions with local $ref, and the
+// annotations (title, description, default, examples, $schema, $id, $comment). Any other keyword
+// is refused with an Error naming it: a schema is either enforced or rejected, never ignored.
+// Objects are written with their properties in declared order, optional ones skippable.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace bantam {
+
+struct JsonNode;
+
+class JsonGrammar {
+ public:
+  // Error("unsupported JSON Schema keyword 'pattern' at /properties/x") and the like.
+  static std::shared_ptr<const JsonGrammar> from_schema(const nlohmann::json& schema);
+  // Any JSON object (response_format json_object).
+  static std::shared_ptr<const JsonGrammar> any_object();
+  ~JsonGrammar();
+
+  const JsonNode* root() const { return root_; }
+
+ private:
+  JsonGrammar();
+  friend class JsonSchemaCompiler;
+  friend class JsonMatcher;
+  std::vector<std::unique_ptr<JsonNode>> nodes_;
+  const JsonNode* root_ = nullptr;
+};
+
+// The recognizer's position in one document: every parse still possible.
+class JsonMatcher {
+ public:
+  explicit JsonMatcher(std::shared_ptr<const JsonGrammar> grammar);
+  ~JsonMatcher();
+  JsonMatcher(const JsonMatcher&);
+  JsonMatcher& operator=(const JsonMatcher&);
+  JsonMatcher(JsonMatcher&&) noexcept;
+  JsonMatcher& operator=(JsonMatcher&&) noexcept;
+
+  // Appends bytes; false (and the matcher unusable) when they leave the language.
+  bool feed(std::string_view bytes);
+  bool accepts(std::string_view bytes) const;  // feed on a copy
+  bool complete() const;        // the bytes so far are one whole valid document
+  bool can_continue() const;    // some byte may still follow
+
+  struct State;
+
+ private:
+  std::shared_ptr<const JsonGrammar> grammar_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace bantam

@@ -1,0 +1,70 @@
+#include "runtime/json_token_filter.hpp"
+
+#include <algorithm>
+#include <limits>
+
+#include "api/model_impl.hpp"
+
+namespace bantam {
+
+JsonTokenFilter::JsonTokenFilter(const Model& model) : model_(model) {
+  const Tokenizer& tokenizer = model.impl().text();
+  const size_t n_vocab = static_cast<size_t>(model.impl().config.n_vocab);
+  bytes_.resize(n_vocab);
+  for (size_t id = 0; id < n_vocab && id < tokenizer.vocab_size(); ++id) {
+    const auto token = static_cast<TokenId>(id);
+    if (tokenizer.is_special(token) || tokenizer.is_skipped_when_decoding(token)) continue;
+    bytes_[id] = tokenizer.token_bytes(token);
+    if (!bytes_[id].empty()) order_.push_back(token);
+  }
+  std::sort(order_.begin(), order_.end(), [this](TokenId a, TokenId b) {
+    return bytes_[static_cast<size_t>(a)] < bytes_[static_cast<size_t>(b)];
+  });
+}
+
+size_t JsonTokenFilter::mask(const JsonMatcher& matcher, std::span<float> logits) const {
+  std::vector<bool> allowed(logits.size(), false);
+  size_t n_allowed = 0;
+  // states[k]: the matcher after the first k bytes of the previous token (while they matched).
+  std::vector<JsonMatcher> states{matcher};
+  const std::string* previous = nullptr;
+  for (TokenId id : order_) {
+    const std::string& text = bytes_[static_cast<size_t>(id)];
+    size_t common = 0;
+    if (previous) {
+      while (common < previous->size() && common < text.size() && (*previous)[common] == text[common]) ++common;
+    }
+    // states holds 1 + matched bytes of the previous token; a dead prefix stays dead.
+    if (states.size() > common + 1) states.erase(states.begin() + static_cast<std::ptrdiff_t>(common + 1), states.end());
+    const bool prefix_dead = states.size() < common + 1;
+    previous = &text;
+    if (prefix_dead) continue;
+    bool alive = true;
+    for (size_t k = states.size() - 1; k < text.size(); ++k) {
+      JsonMatcher next = states.back();
+      if (!next.feed(std::string_view(&text[k], 1))) {
+        alive = false;
+        break;
+      }
+      states.push_back(std::move(next));
+    }
+    if (alive && static_cast<size_t>(id) < allowed.size()) {
+      allowed[static_cast<size_t>(id)] = true;
+      ++n_allowed;
+    }
+  }
+  if (matcher.complete()) {
+    for (TokenId id : model_.impl().end_of_generation) {
+      if (id >= 0 && static_cast<size_t>(id) < allowed.size() && !allowed[static_cast<size_t>(id)]) {
+        allowed[static_cast<size_t>(id)] = true;
+        ++n_allowed;
+      }
+    }
+  }
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (!allowed[i]) logits[i] = -std::numeric_limits<float>::infinity();
+  }
+  return n_allowed;
+}
+
+}  // namespace bantam

@@ -1,0 +1,145 @@
+#include "serve/chat_format.hpp"
+
+#include <fmt/format.h>
+
+#include "api/model_impl.hpp"
+#include "serve/api_error.hpp"
+
+namespace bantam::serve {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+std::string tool_call_text(const std::string& name, const std::string& arguments) {
+  ojson args;
+  try {
+    args = ojson::parse(arguments);
+  } catch (const nlohmann::json::parse_error&) {
+    args = arguments;
+  }
+  return fmt::format("{}{}{}", kToolCallOpen, ojson{{"name", name}, {"arguments", args}}.dump(), kToolCallClose);
+}
+
+}  // namespace
+
+ChatFormatter::ChatFormatter(const Model& model)
+    : model_(model), template_(ChatTemplate::from_gguf(model.impl().file)) {
+  template_knows_tools_ = template_.source().find("tools") != std::string::npos;
+  template_knows_tool_calls_ = template_.source().find("tool_calls") != std::string::npos;
+}
+
+std::string ChatFormatter::prompt_text(const ChatRequest& r) const {
+  ojson messages = ojson::array();
+  const bool use_tools = !r.tools.empty() && r.tool_choice != ToolChoice::None;
+  if (use_tools && !template_knows_tools_) {
+    // The template has no place for tools: describe them in a system message of our own.
+    std::string text = fmt::format(
+        "You may call functions. To call one, reply with only {}{{\"name\": <function name>, \"arguments\": "
+        "<arguments object>}}{}. Functions:",
+        kToolCallOpen, kToolCallClose);
+    for (const ToolSpec& t : r.tools) {
+      text += "\n" + ojson{{"name", t.name}, {"description", t.description}, {"parameters", t.parameters}}.dump();
+    }
+    if (!r.messages.empty() && r.messages[0]["role"] == "system") {
+      text = r.messages[0]["content"].get<std::string>() + "\n\n" + text;
+    }
+    messages.push_back({{"role", "system"}, {"content", text}});
+  }
+  for (size_t i = 0; i < r.messages.size(); ++i) {
+    const ojson& m = r.messages[i];
+    if (i == 0 && use_tools && !template_knows_tools_ && m["role"] == "system") continue;
+    if (template_knows_tool_calls_) {
+      messages.push_back(m);
+      continue;
+    }
+    // Without a template format, tool calls and results travel as text.
+    ojson plain{{"role", m["role"]}, {"content", m["content"]}};
+    if (m.contains("tool_calls")) {
+      std::string text = m["content"].get<std::string>();
+      for (const auto& call : m["tool_calls"]) {
+        text += tool_call_text(call["function"]["name"].get<std::string>(), call["function"]["arguments"].get<std::string>());
+      }
+      plain["content"] = text;
+    }
+    if (m["role"] == "tool") {
+      plain["role"] = "user";
+      plain["content"] = fmt::format("<tool_response>{}</tool_response>", m["content"].get<std::string>());
+    }
+    messages.push_back(std::move(plain));
+  }
+  ChatRenderOptions options;
+  options.add_generation_prompt = true;
+  if (use_tools && template_knows_tools_) {
+    ojson tools = ojson::array();
+    for (const ToolSpec& t : r.tools) {
+      tools.push_back({{"type", "function"},
+                       {"function", {{"name", t.name}, {"description", t.description}, {"parameters", t.parameters}}}});
+    }
+    options.tools = tools;
+  }
+  try {
+    return template_.render(messages, options);
+  } catch (const Error& e) {
+    throw ApiError(400, fmt::format("the chat template cannot render these messages: {}", e.what()), "messages",
+                   "template_error");
+  }
+}
+
+std::vector<TokenId> ChatFormatter::prompt_tokens(const ChatRequest& r) const {
+  const Tokenizer& tokenizer = model_.impl().text();
+  std::vector<TokenId> tokens = tokenizer.encode(prompt_text(r), false, true);
+  if (tokenizer.add_bos() && tokenizer.bos() >= 0 && (tokens.empty() || tokens.front() != tokenizer.bos())) {
+    tokens.insert(tokens.begin(), tokenizer.bos());
+  }
+  return tokens;
+}
+
+std::optional<std::vector<ToolCall>> parse_tool_calls(const std::string& text, const std::vector<ToolSpec>& tools) {
+  std::vector<ToolCall> calls;
+  size_t pos = 0;
+  const auto skip_space = [&] {
+    while (pos < text.size() && std::isspace(static_cast<unsigned char>(text[pos]))) ++pos;
+  };
+  skip_space();
+  while (pos < text.size()) {
+    if (text.compare(pos, kToolCallOpen.size(), kToolCallOpen) != 0) return std::nullopt;
+    pos += kToolCallOpen.size();
+    const size_t end = text.find(kToolCallClose, pos);
+    if (end == std::string::npos) return std::nullopt;
+    nlohmann::json call;
+    try {
+      call = nlohmann::json::parse(text.substr(pos, end - pos));
+    } catch (const nlohmann::json::parse_error&) {
+      return std::nullopt;
+    }
+    if (!call.is_object() || !call.contains("name") || !call["name"].is_string() || !call.contains("arguments")) {
+      return std::nullopt;
+    }
+    const std::string name = call["name"].get<std::string>();
+    if (std::none_of(tools.begin(), tools.end(), [&](const ToolSpec& t) { return t.name == name; })) return std::nullopt;
+    const auto& args = call["arguments"];
+    calls.push_back({name, args.is_string() ? args.get<std::string>() : args.dump()});
+    pos = end + kToolCallClose.size();
+    skip_space();
+  }
+  if (calls.empty()) return std::nullopt;
+  return calls;
+}
+
+std::shared_ptr<const JsonGrammar> required_tool_grammar(const std::vector<ToolSpec>& tools) {
+  nlohmann::json options = nlohmann::json::array();
+  for (const ToolSpec& t : tools) {
+    options.push_back({{"type", "object"},
+                       {"properties", {{"name", {{"const", t.name}}}, {"arguments", t.parameters}}},
+                       {"required", {"name", "arguments"}},
+                       {"additionalProperties", false}});
+  }
+  try {
+    return JsonGrammar::from_schema({{"anyOf", options}});
+  } catch (const Error& e) {
+    throw ApiError(400, fmt::format("tools: {}", e.what()), "tools", "unsupported_schema");
+  }
+}
+
+}  // namespace bantam::serve

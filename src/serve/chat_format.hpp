@@ -1,0 +1,44 @@
+// Chat requests to prompt tokens through the model's chat template, tools included, and the
+// model's tool calls back from text.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bantam/bantam.hpp"
+#include "serve/openai_request.hpp"
+#include "text/chat_template.hpp"
+
+namespace bantam::serve {
+
+struct ToolCall {
+  std::string name;
+  std::string arguments;  // JSON text
+};
+
+// Tool calls the model writes when the template has no format of its own.
+inline constexpr std::string_view kToolCallOpen = "<tool_call>";
+inline constexpr std::string_view kToolCallClose = "</tool_call>";
+
+class ChatFormatter {
+ public:
+  explicit ChatFormatter(const Model& model);  // Error when the model has no usable template
+  std::vector<TokenId> prompt_tokens(const ChatRequest& request) const;
+  std::string prompt_text(const ChatRequest& request) const;
+
+ private:
+  const Model& model_;
+  ChatTemplate template_;
+  bool template_knows_tools_;
+  bool template_knows_tool_calls_;
+};
+
+// "<tool_call>{"name": ..., "arguments": {...}}</tool_call>" blocks naming known tools; nullopt
+// when the text is not wholly tool calls.
+std::optional<std::vector<ToolCall>> parse_tool_calls(const std::string& text, const std::vector<ToolSpec>& tools);
+
+// Output grammar for tool_choice "required": {"name": one of the tools, "arguments": its schema}.
+std::shared_ptr<const JsonGrammar> required_tool_grammar(const std::vector<ToolSpec>& tools);
+
+}  // namespace bantam::serve

@@ -1,0 +1,350 @@
+// POST /v1/chat/completions and /v1/completions: a request becomes a scheduler Job whose events
+// are either collected into one response or streamed as server-sent events.
+#include <ctime>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "api/model_impl.hpp"
+#include "serve/api_error.hpp"
+#include "serve/server.hpp"
+
+namespace bantam::serve {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+std::string random_id(std::string_view prefix) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("{}{:016x}{:08x}", prefix, rng(), static_cast<uint32_t>(rng()));
+}
+
+const char* finish_name(FinishReason reason, bool tool_calls) {
+  if (reason == FinishReason::Length) return "length";
+  return tool_calls ? "tool_calls" : "stop";
+}
+
+ojson usage_json(const Job& job) {
+  return ojson{{"prompt_tokens", job.prompt_tokens()},
+               {"completion_tokens", job.completion_tokens()},
+               {"total_tokens", job.prompt_tokens() + job.completion_tokens()},
+               {"prompt_tokens_details", {{"cached_tokens", job.reused_tokens()}}}};
+}
+
+std::string token_text(const Model& model, TokenId id) { return model.impl().text().token_bytes(id); }
+
+ojson bytes_json(const std::string& text) {
+  ojson bytes = ojson::array();
+  for (unsigned char c : text) bytes.push_back(static_cast<int>(c));
+  return bytes;
+}
+
+// One entry of chat logprobs.content.
+ojson chat_logprob(const Model& model, const JobEvent& e) {
+  const std::string text = token_text(model, e.id);
+  ojson top = ojson::array();
+  for (const TokenLogprob& alt : e.top) {
+    const std::string alt_text = token_text(model, alt.id);
+    top.push_back({{"token", alt_text}, {"logprob", alt.logprob}, {"bytes", bytes_json(alt_text)}});
+  }
+  return ojson{{"token", text}, {"logprob", e.logprob}, {"bytes", bytes_json(text)}, {"top_logprobs", top}};
+}
+
+std::string sse(const ojson& chunk) { return "data: " + dump_json(chunk) + "\n\n"; }
+
+// Drives a job until it ends, handing each batch of events to `consume`; a client that goes
+// away (or a write that fails) cancels the job.
+template <typename Consume>
+void follow(Job& job, HttpResponse& response, Consume&& consume) {
+  std::vector<JobEvent> events;
+  for (;;) {
+    const bool done = job.wait(events, std::chrono::milliseconds(50));
+    if (!events.empty()) {
+      if (!consume(events)) job.cancel();
+      events.clear();
+    }
+    if (done) return;
+    if (!job.cancelled() && response.client_gone()) job.cancel();
+  }
+}
+
+void raise_job_error(const Job& job) {
+  if (job.finish_reason() == FinishReason::Error) throw ApiError(500, fmt::format("generation failed: {}", job.error()));
+}
+
+// How a chat answer's text is delivered.
+enum class ChatMode {
+  Content,    // plain text
+  NamedTool,  // the text is the forced function's arguments
+  Required,   // the text is {"name": ..., "arguments": ...}
+  AutoTools,  // plain text unless it turns out to be <tool_call> blocks
+};
+
+std::optional<std::vector<ToolCall>> required_call(const std::string& text) {
+  try {
+    const auto call = nlohmann::json::parse(text);
+    return std::vector<ToolCall>{{call.at("name").get<std::string>(), call.at("arguments").dump()}};
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+ojson tool_calls_json(const std::vector<ToolCall>& calls, const std::vector<std::string>& ids, bool with_index) {
+  ojson list = ojson::array();
+  for (size_t i = 0; i < calls.size(); ++i) {
+    ojson call;
+    if (with_index) call["index"] = i;
+    call["id"] = ids[i];
+    call["type"] = "function";
+    call["function"] = {{"name", calls[i].name}, {"arguments", calls[i].arguments}};
+    list.push_back(std::move(call));
+  }
+  return list;
+}
+
+}  // namespace
+
+void Server::chat_completions(const HttpRequest& request, HttpResponse& response) {
+  const ChatRequest r = parse_chat_request(request.body, model_->info().n_vocab);
+  Scheduler& sched = scheduler();
+  JobRequest job_request;
+  job_request.prompt = formatter_->prompt_tokens(r);
+  if (options_.log_prompts) fmt::print(stderr, "bantam serve: prompt: {}\n", formatter_->prompt_text(r));
+  check_context(static_cast<int64_t>(job_request.prompt.size()), r.max_tokens, "the messages");
+  job_request.max_tokens = r.max_tokens;
+  job_request.sampling = r.sampling;
+  job_request.stop = r.stop;
+  job_request.logit_bias = r.logit_bias;
+  job_request.top_logprobs = r.logprobs ? r.top_logprobs : -1;
+  job_request.grammar = r.grammar;
+  ChatMode mode = ChatMode::Content;
+  std::string named;
+  if (r.tool_choice == ToolChoice::Named) {
+    mode = ChatMode::NamedTool;
+    named = r.named_tool;
+    for (const ToolSpec& t : r.tools) {
+      if (t.name == named) job_request.grammar = t.grammar;
+    }
+  } else if (r.tool_choice == ToolChoice::Required) {
+    mode = ChatMode::Required;
+    job_request.grammar = required_tool_grammar(r.tools);
+  } else if (r.tool_choice == ToolChoice::Auto) {
+    mode = ChatMode::AutoTools;
+  }
+  if (job_request.grammar) job_request.stop.clear();  // a stop string would cut the JSON short
+
+  const std::shared_ptr<Job> job = sched.submit(std::move(job_request));
+  const std::string id = random_id("chatcmpl-");
+  const int64_t created = static_cast<int64_t>(std::time(nullptr));
+  const std::string model_id = options_.model_id;
+  const std::string call_id = random_id("call_");
+
+  if (!r.stream) {
+    std::string text;
+    ojson logprobs = ojson::array();
+    follow(*job, response, [&](std::vector<JobEvent>& events) {
+      for (const JobEvent& e : events) {
+        text += e.text;
+        if (r.logprobs && e.id >= 0) logprobs.push_back(chat_logprob(*model_, e));
+      }
+      return true;
+    });
+    if (job->finish_reason() == FinishReason::Cancelled) throw ApiError(499, "the client went away");
+    raise_job_error(*job);
+    std::optional<std::vector<ToolCall>> calls;
+    if (mode == ChatMode::NamedTool) calls = std::vector<ToolCall>{{named, text}};
+    if (mode == ChatMode::Required) calls = required_call(text);
+    if (mode == ChatMode::AutoTools) calls = parse_tool_calls(text, r.tools);
+    ojson message{{"role", "assistant"}};
+    if (calls) {
+      std::vector<std::string> ids;
+      for (size_t i = 0; i < calls->size(); ++i) ids.push_back(i == 0 ? call_id : random_id("call_"));
+      message["content"] = nullptr;
+      message["tool_calls"] = tool_calls_json(*calls, ids, false);
+    } else {
+      message["content"] = text;
+    }
+    ojson choice{{"index", 0}, {"message", message}};
+    choice["logprobs"] = r.logprobs ? ojson{{"content", logprobs}} : ojson(nullptr);
+    choice["finish_reason"] = finish_name(job->finish_reason(), calls.has_value());
+    response.send(200, "application/json",
+                  dump_json(ojson{{"id", id},
+                                  {"object", "chat.completion"},
+                                  {"created", created},
+                                  {"model", model_id},
+                                  {"choices", ojson::array({choice})},
+                                  {"usage", usage_json(*job)}}));
+    return;
+  }
+
+  const auto chunk = [&](ojson delta, ojson logprobs, ojson finish) {
+    ojson choice{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", std::move(logprobs)},
+                 {"finish_reason", std::move(finish)}};
+    ojson c{{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model_id},
+            {"choices", ojson::array({choice})}};
+    if (r.include_usage) c["usage"] = nullptr;
+    return sse(c);
+  };
+  if (!response.begin_stream(200, "text/event-stream")) {
+    job->cancel();
+  } else if (mode == ChatMode::NamedTool) {
+    response.write(chunk({{"role", "assistant"}, {"content", nullptr},
+                          {"tool_calls", ojson::array({{{"index", 0}, {"id", call_id}, {"type", "function"},
+                                                        {"function", {{"name", named}, {"arguments", ""}}}}})}},
+                         nullptr, nullptr));
+  } else {
+    response.write(chunk({{"role", "assistant"}, {"content", ""}}, nullptr, nullptr));
+  }
+  // AutoTools holds text back while it may still be the start of a tool call.
+  std::string held;
+  bool deciding = mode == ChatMode::AutoTools;
+  bool holding_all = mode == ChatMode::Required;
+  const auto content_delta = [&](const std::string& text, ojson logprobs) {
+    if (mode == ChatMode::NamedTool) {
+      return chunk({{"tool_calls", ojson::array({{{"index", 0}, {"function", {{"arguments", text}}}}})}},
+                   std::move(logprobs), nullptr);
+    }
+    return chunk({{"content", text}}, std::move(logprobs), nullptr);
+  };
+  follow(*job, response, [&](std::vector<JobEvent>& events) {
+    std::string text;
+    ojson logprobs = ojson::array();
+    for (const JobEvent& e : events) {
+      text += e.text;
+      if (r.logprobs && e.id >= 0) logprobs.push_back(chat_logprob(*model_, e));
+    }
+    if (holding_all || deciding) {
+      held += text;
+      if (deciding) {
+        const size_t start = held.find_first_not_of(" \t\r\n");
+        const std::string_view trimmed = start == std::string::npos ? std::string_view() : std::string_view(held).substr(start);
+        if (trimmed.starts_with(kToolCallOpen)) {
+          deciding = false;
+          holding_all = true;
+        } else if (!kToolCallOpen.starts_with(trimmed)) {
+          deciding = false;
+          text = std::move(held);
+          held.clear();
+        }
+      }
+      if (holding_all || deciding) return true;
+    }
+    if (text.empty() && logprobs.empty()) return true;
+    return response.write(content_delta(text, r.logprobs ? ojson{{"content", logprobs}} : ojson(nullptr)));
+  });
+  if (job->finish_reason() == FinishReason::Cancelled) return;
+  if (job->finish_reason() == FinishReason::Error) {
+    response.write(sse(ojson{{"error", {{"message", fmt::format("generation failed: {}", job->error())},
+                                        {"type", "server_error"}, {"param", nullptr}, {"code", nullptr}}}}));
+    response.end_stream();
+    return;
+  }
+  bool tool_calls = mode == ChatMode::NamedTool;
+  if (!held.empty()) {
+    std::optional<std::vector<ToolCall>> calls =
+        mode == ChatMode::Required ? required_call(held) : parse_tool_calls(held, r.tools);
+    if (calls) {
+      tool_calls = true;
+      std::vector<std::string> ids;
+      for (size_t i = 0; i < calls->size(); ++i) ids.push_back(i == 0 ? call_id : random_id("call_"));
+      response.write(chunk({{"tool_calls", tool_calls_json(*calls, ids, true)}}, nullptr, nullptr));
+    } else {
+      response.write(chunk({{"content", held}}, nullptr, nullptr));
+    }
+  }
+  response.write(chunk(ojson::object(), nullptr, finish_name(job->finish_reason(), tool_calls)));
+  if (r.include_usage) {
+    response.write(sse(ojson{{"id", id}, {"object", "chat.completion.chunk"}, {"created", created},
+                             {"model", model_id}, {"choices", ojson::array()}, {"usage", usage_json(*job)}}));
+  }
+  response.write("data: [DONE]\n\n");
+  response.end_stream();
+}
+
+void Server::completions(const HttpRequest& request, HttpResponse& response) {
+  const CompletionRequest r = parse_completion_request(request.body, model_->info().n_vocab);
+  Scheduler& sched = scheduler();
+  JobRequest job_request;
+  job_request.prompt = model_->tokenize(r.prompt, true, false);
+  if (job_request.prompt.empty()) throw ApiError(400, "'prompt' has no tokens", "prompt", "invalid_value");
+  if (options_.log_prompts) fmt::print(stderr, "bantam serve: prompt: {}\n", r.prompt);
+  check_context(static_cast<int64_t>(job_request.prompt.size()), r.max_tokens, "the prompt");
+  job_request.max_tokens = r.max_tokens < 0 ? 16 : r.max_tokens;  // OpenAI's default for completions
+  if (r.max_tokens < 0) {
+    job_request.max_tokens = static_cast<int>(std::min<int64_t>(
+        job_request.max_tokens, options_.context - static_cast<int64_t>(job_request.prompt.size())));
+  }
+  job_request.sampling = r.sampling;
+  job_request.stop = r.stop;
+  job_request.logit_bias = r.logit_bias;
+  job_request.top_logprobs = r.logprobs;
+  const std::shared_ptr<Job> job = sched.submit(std::move(job_request));
+  const std::string id = random_id("cmpl-");
+  const int64_t created = static_cast<int64_t>(std::time(nullptr));
+
+  // Legacy logprobs: parallel arrays over the tokens.
+  ojson tokens = ojson::array(), token_logprobs = ojson::array(), top = ojson::array(), offsets = ojson::array();
+  size_t offset = 0;
+  const auto add_logprobs = [&](const JobEvent& e) {
+    const std::string text = token_text(*model_, e.id);
+    tokens.push_back(text);
+    token_logprobs.push_back(e.logprob);
+    ojson alternatives = ojson::object();
+    for (const TokenLogprob& alt : e.top) alternatives[token_text(*model_, alt.id)] = alt.logprob;
+    top.push_back(alternatives);
+    offsets.push_back(offset);
+    offset += e.text.size();
+  };
+  const auto logprobs_json = [&] {
+    return r.logprobs >= 0 ? ojson{{"tokens", tokens}, {"token_logprobs", token_logprobs}, {"top_logprobs", top},
+                                   {"text_offset", offsets}}
+                           : ojson(nullptr);
+  };
+  const auto body = [&](const std::string& text, ojson finish) {
+    ojson choice{{"text", text}, {"index", 0}, {"logprobs", logprobs_json()}, {"finish_reason", std::move(finish)}};
+    return ojson{{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", options_.model_id},
+                 {"choices", ojson::array({choice})}};
+  };
+
+  if (!r.stream) {
+    std::string text;
+    follow(*job, response, [&](std::vector<JobEvent>& events) {
+      for (const JobEvent& e : events) {
+        if (r.logprobs >= 0 && e.id >= 0) add_logprobs(e);
+        text += e.text;
+      }
+      return true;
+    });
+    if (job->finish_reason() == FinishReason::Cancelled) throw ApiError(499, "the client went away");
+    raise_job_error(*job);
+    ojson out = body(text, finish_name(job->finish_reason(), false));
+    out["usage"] = usage_json(*job);
+    response.send(200, "application/json", dump_json(out));
+    return;
+  }
+  if (!response.begin_stream(200, "text/event-stream")) job->cancel();
+  follow(*job, response, [&](std::vector<JobEvent>& events) {
+    std::string text;
+    tokens = token_logprobs = top = offsets = ojson::array();
+    for (const JobEvent& e : events) {
+      if (r.logprobs >= 0 && e.id >= 0) add_logprobs(e);
+      text += e.text;
+    }
+    return text.empty() && tokens.empty() ? true : response.write(sse(body(text, nullptr)));
+  });
+  if (job->finish_reason() == FinishReason::Cancelled) return;
+  if (job->finish_reason() == FinishReason::Error) {
+    response.write(sse(ojson{{"error", {{"message", fmt::format("generation failed: {}", job->error())},
+                                        {"type", "server_error"}, {"param", nullptr}, {"code", nullptr}}}}));
+  } else {
+    tokens = token_logprobs = top = offsets = ojson::array();
+    ojson last = body("", finish_name(job->finish_reason(), false));
+    if (r.include_usage) last["usage"] = usage_json(*job);
+    response.write(sse(last));
+    response.write("data: [DONE]\n\n");
+  }
+  response.end_stream();
+}
+
+}  // namespace bantam::serve

@@ -1,0 +1,56 @@
+// Server metrics in Prometheus' text exposition format: request counts by route and status,
+// token counters, latency histograms, and gauges read from the scheduler when scraped.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace bantam::serve {
+
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds);
+  void observe(double value);
+  void render(std::string& out, const std::string& name, const std::string& help) const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<double> bounds_;
+  std::vector<uint64_t> counts_;  // per bound, plus +Inf
+  double sum_ = 0;
+  uint64_t count_ = 0;
+};
+
+struct GaugeValues {
+  int queue_depth = 0;
+  int active_slots = 0;
+  int slots = 0;
+  int64_t kv_used_tokens = 0;
+  int64_t kv_capacity_tokens = 0;
+  size_t kv_bytes = 0;
+};
+
+class Metrics {
+ public:
+  Metrics();
+  void count_request(const std::string& route, int status);
+  void add_tokens(int64_t prompt, int64_t completion);
+  Histogram time_to_first_token;
+  Histogram time_per_output_token;
+  // Text for GET /metrics; gauges come from `gauges` at that moment.
+  std::string render(const GaugeValues& gauges) const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;
+  uint64_t prompt_tokens_ = 0;
+  uint64_t completion_tokens_ = 0;
+};
+
+}  // namespace bantam::serve

@@ -1,0 +1,445 @@
+#include "serve/openai_request.hpp"
+
+#include <fmt/format.h>
+
+#include "serve/api_error.hpp"
+
+namespace bantam::serve {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr int kMaxMessages = 4096;
+constexpr int kMaxStops = 4;
+constexpr size_t kMaxStopBytes = 256;
+constexpr int kMaxTools = 128;
+constexpr int64_t kMaxTokensLimit = 1 << 24;
+
+json parse_body(const std::string& body) {
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::parse_error& e) {
+    throw ApiError(400, fmt::format("the request body is not valid JSON: {}", e.what()), "", "invalid_json");
+  }
+  if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object", "", "invalid_json");
+  return j;
+}
+
+bool present(const json& j, const char* key) { return j.contains(key) && !j[key].is_null(); }
+
+double number_field(const json& j, const char* key, double lo, double hi, double fallback) {
+  if (!present(j, key)) return fallback;
+  const json& v = j[key];
+  if (!v.is_number()) throw ApiError(400, fmt::format("'{}' must be a number", key), key, "invalid_type");
+  const double x = v.get<double>();
+  if (!(x >= lo && x <= hi)) {
+    throw ApiError(400, fmt::format("'{}' is {}; it must be between {} and {}", key, v.dump(), lo, hi), key,
+                   "invalid_value");
+  }
+  return x;
+}
+
+int64_t integer_field(const json& j, const char* key, int64_t lo, int64_t hi, int64_t fallback) {
+  if (!present(j, key)) return fallback;
+  const json& v = j[key];
+  if (!v.is_number_integer()) {
+    if (v.is_number_float() && v.get<double>() == std::floor(v.get<double>()) && std::abs(v.get<double>()) < 9e15) {
+      const auto x = static_cast<int64_t>(v.get<double>());
+      if (x >= lo && x <= hi) return x;
+    }
+    if (v.is_number()) {
+      throw ApiError(400, fmt::format("'{}' is {}; it must be an integer between {} and {}", key, v.dump(), lo, hi),
+                     key, "invalid_value");
+    }
+    throw ApiError(400, fmt::format("'{}' must be an integer", key), key, "invalid_type");
+  }
+  // Unsigned values above INT64_MAX are "huge" too.
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi)) {
+    throw ApiError(400, fmt::format("'{}' is {}; it must be between {} and {}", key, v.dump(), lo, hi), key,
+                   "invalid_value");
+  }
+  const int64_t x = v.get<int64_t>();
+  if (x < lo || x > hi) {
+    throw ApiError(400, fmt::format("'{}' is {}; it must be between {} and {}", key, x, lo, hi), key, "invalid_value");
+  }
+  return x;
+}
+
+bool bool_field(const json& j, const char* key, bool fallback) {
+  if (!present(j, key)) return fallback;
+  if (!j[key].is_boolean()) throw ApiError(400, fmt::format("'{}' must be a boolean", key), key, "invalid_type");
+  return j[key].get<bool>();
+}
+
+std::string string_field(const json& j, const char* key, const std::string& param) {
+  if (!present(j, key)) return {};
+  if (!j[key].is_string()) throw ApiError(400, fmt::format("'{}' must be a string", param), param, "invalid_type");
+  return j[key].get<std::string>();
+}
+
+void parse_generation_fields(const json& j, int n_vocab, GenerationFields& g) {
+  g.model = string_field(j, "model", "model");
+  g.stream = bool_field(j, "stream", false);
+  if (present(j, "stream_options")) {
+    if (!j["stream_options"].is_object()) {
+      throw ApiError(400, "'stream_options' must be an object", "stream_options", "invalid_type");
+    }
+    g.include_usage = bool_field(j["stream_options"], "include_usage", false);
+  }
+  if (present(j, "max_completion_tokens")) {
+    g.max_tokens = static_cast<int>(integer_field(j, "max_completion_tokens", 1, kMaxTokensLimit, -1));
+  } else {
+    g.max_tokens = static_cast<int>(integer_field(j, "max_tokens", 1, kMaxTokensLimit, -1));
+  }
+  SamplingOptions& s = g.sampling;
+  s.temperature = static_cast<float>(number_field(j, "temperature", 0.0, 2.0, 1.0));
+  s.top_p = static_cast<float>(number_field(j, "top_p", 0.0, 1.0, 1.0));
+  s.presence_penalty = static_cast<float>(number_field(j, "presence_penalty", -2.0, 2.0, 0.0));
+  s.frequency_penalty = static_cast<float>(number_field(j, "frequency_penalty", -2.0, 2.0, 0.0));
+  s.top_k = 0;
+  s.min_p = 0.0f;
+  s.repeat_penalty = 1.0f;
+  s.penalty_last_n = -1;  // OpenAI's penalties count every generated token
+  if (present(j, "seed")) {
+    // Sampler seed 0 means "random", so a client's seed s maps to s + 1.
+    s.seed = static_cast<uint64_t>(integer_field(j, "seed", 0, INT64_MAX, 0)) + 1;
+  }
+  const int64_t n = integer_field(j, "n", 1, 128, 1);
+  if (n != 1) throw ApiError(400, fmt::format("'n' is {}; only n = 1 is supported", n), "n", "unsupported_value");
+
+  if (present(j, "stop")) {
+    const json& stop = j["stop"];
+    std::vector<json> items;
+    if (stop.is_string()) {
+      items.push_back(stop);
+    } else if (stop.is_array()) {
+      items.assign(stop.begin(), stop.end());
+    } else {
+      throw ApiError(400, "'stop' must be a string or an array of strings", "stop", "invalid_type");
+    }
+    if (items.size() > static_cast<size_t>(kMaxStops)) {
+      throw ApiError(400, fmt::format("'stop' has {} strings; at most {} are allowed", items.size(), kMaxStops), "stop",
+                     "invalid_value");
+    }
+    for (const json& item : items) {
+      if (!item.is_string()) throw ApiError(400, "'stop' must contain only strings", "stop", "invalid_type");
+      const std::string text = item.get<std::string>();
+      if (text.empty() || text.size() > kMaxStopBytes) {
+        throw ApiError(400, fmt::format("each stop string must be 1 to {} bytes", kMaxStopBytes), "stop", "invalid_value");
+      }
+      g.stop.push_back(text);
+    }
+  }
+  if (present(j, "logit_bias")) {
+    const json& bias = j["logit_bias"];
+    if (!bias.is_object()) throw ApiError(400, "'logit_bias' must be an object", "logit_bias", "invalid_type");
+    for (const auto& [key, value] : bias.items()) {
+      int64_t id = -1;
+      try {
+        size_t used = 0;
+        id = std::stoll(key, &used);
+        if (used != key.size()) id = -1;
+      } catch (const std::exception&) {
+        id = -1;
+      }
+      if (id < 0 || id >= n_vocab) {
+        throw ApiError(400, fmt::format("'logit_bias' key '{}' is not a token id of this model (0..{})", key, n_vocab - 1),
+                       "logit_bias", "invalid_value");
+      }
+      if (!value.is_number() || value.get<double>() < -100.0 || value.get<double>() > 100.0) {
+        throw ApiError(400, fmt::format("'logit_bias' value for token {} must be a number from -100 to 100", key),
+                       "logit_bias", "invalid_value");
+      }
+      g.logit_bias.emplace_back(static_cast<TokenId>(id), value.get<float>());
+    }
+  }
+}
+
+std::shared_ptr<const JsonGrammar> compile_schema(const json& schema, const std::string& param) {
+  try {
+    return JsonGrammar::from_schema(schema);
+  } catch (const Error& e) {
+    throw ApiError(400, fmt::format("{}: {}", param, e.what()), param, "unsupported_schema");
+  }
+}
+
+// Text of a message's content: a string, null, or an array of text parts.
+std::string message_content(const json& content, const std::string& param) {
+  if (content.is_null()) return {};
+  if (content.is_string()) return content.get<std::string>();
+  if (!content.is_array()) throw ApiError(400, fmt::format("'{}' must be a string or an array of parts", param), param, "invalid_type");
+  std::string text;
+  for (size_t i = 0; i < content.size(); ++i) {
+    const json& part = content[i];
+    const std::string part_param = fmt::format("{}[{}]", param, i);
+    if (!part.is_object() || !part.contains("type") || !part["type"].is_string()) {
+      throw ApiError(400, fmt::format("'{}' must be an object with a 'type'", part_param), part_param, "invalid_type");
+    }
+    const std::string type = part["type"].get<std::string>();
+    if (type != "text") {
+      throw ApiError(400, fmt::format("content part type '{}' is not supported (only 'text')", type), part_param,
+                     "unsupported_value");
+    }
+    if (!part.contains("text") || !part["text"].is_string()) {
+      throw ApiError(400, fmt::format("'{}.text' must be a string", part_param), part_param + ".text", "invalid_type");
+    }
+    text += part["text"].get<std::string>();
+  }
+  return text;
+}
+
+bool valid_function_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+nlohmann::ordered_json parse_messages(const json& j) {
+  if (!j.contains("messages")) throw ApiError(400, "'messages' is required", "messages", "missing_required_parameter");
+  const json& list = j["messages"];
+  if (!list.is_array()) throw ApiError(400, "'messages' must be an array", "messages", "invalid_type");
+  if (list.empty()) throw ApiError(400, "'messages' must not be empty", "messages", "invalid_value");
+  if (list.size() > static_cast<size_t>(kMaxMessages)) {
+    throw ApiError(400, fmt::format("'messages' has {} entries; at most {}", list.size(), kMaxMessages), "messages",
+                   "invalid_value");
+  }
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < list.size(); ++i) {
+    const json& m = list[i];
+    const std::string param = fmt::format("messages[{}]", i);
+    if (!m.is_object()) throw ApiError(400, fmt::format("'{}' must be an object", param), param, "invalid_type");
+    if (!m.contains("role") || !m["role"].is_string()) {
+      throw ApiError(400, fmt::format("'{}.role' must be a string", param), param + ".role", "invalid_type");
+    }
+    std::string role = m["role"].get<std::string>();
+    if (role == "developer") role = "system";
+    if (role != "system" && role != "user" && role != "assistant" && role != "tool") {
+      throw ApiError(400, fmt::format("'{}.role' is '{}'; it must be system, developer, user, assistant or tool", param, role),
+                     param + ".role", "invalid_value");
+    }
+    nlohmann::ordered_json message;
+    message["role"] = role;
+    const bool has_tool_calls = role == "assistant" && present(m, "tool_calls");
+    if (!m.contains("content") && !has_tool_calls) {
+      throw ApiError(400, fmt::format("'{}.content' is required", param), param + ".content", "missing_required_parameter");
+    }
+    message["content"] = message_content(m.value("content", json()), param + ".content");
+    if (has_tool_calls) {
+      const json& calls = m["tool_calls"];
+      if (!calls.is_array()) throw ApiError(400, fmt::format("'{}.tool_calls' must be an array", param), param + ".tool_calls", "invalid_type");
+      nlohmann::ordered_json parsed = nlohmann::ordered_json::array();
+      for (size_t k = 0; k < calls.size(); ++k) {
+        const json& call = calls[k];
+        const std::string call_param = fmt::format("{}.tool_calls[{}]", param, k);
+        if (!call.is_object() || !call.contains("function") || !call["function"].is_object() ||
+            !call["function"].contains("name") || !call["function"]["name"].is_string()) {
+          throw ApiError(400, fmt::format("'{}' must have function.name", call_param), call_param, "invalid_type");
+        }
+        const json& fn = call["function"];
+        std::string arguments = "{}";
+        if (present(fn, "arguments")) {
+          if (!fn["arguments"].is_string()) {
+            throw ApiError(400, fmt::format("'{}.function.arguments' must be a string", call_param),
+                           call_param + ".function.arguments", "invalid_type");
+          }
+          arguments = fn["arguments"].get<std::string>();
+        }
+        parsed.push_back({{"id", call.value("id", "")},
+                          {"type", "function"},
+                          {"function", {{"name", fn["name"]}, {"arguments", arguments}}}});
+      }
+      message["tool_calls"] = parsed;
+    }
+    if (role == "tool") {
+      message["tool_call_id"] = string_field(m, "tool_call_id", param + ".tool_call_id");
+    }
+    if (present(m, "name")) message["name"] = string_field(m, "name", param + ".name");
+    out.push_back(std::move(message));
+  }
+  return out;
+}
+
+void parse_tools(const json& j, ChatRequest& r) {
+  if (present(j, "tools")) {
+    const json& tools = j["tools"];
+    if (!tools.is_array()) throw ApiError(400, "'tools' must be an array", "tools", "invalid_type");
+    if (tools.size() > static_cast<size_t>(kMaxTools)) {
+      throw ApiError(400, fmt::format("'tools' has {} entries; at most {}", tools.size(), kMaxTools), "tools", "invalid_value");
+    }
+    for (size_t i = 0; i < tools.size(); ++i) {
+      const json& t = tools[i];
+      const std::string param = fmt::format("tools[{}]", i);
+      if (!t.is_object() || t.value("type", "") != "function" || !t.contains("function") || !t["function"].is_object()) {
+        throw ApiError(400, fmt::format("'{}' must be {{\"type\": \"function\", \"function\": {{...}}}}", param), param,
+                       "invalid_type");
+      }
+      const json& fn = t["function"];
+      ToolSpec spec;
+      spec.name = string_field(fn, "name", param + ".function.name");
+      if (!valid_function_name(spec.name)) {
+        throw ApiError(400, fmt::format("'{}.function.name' must be 1-64 letters, digits, '_' or '-'", param),
+                       param + ".function.name", "invalid_value");
+      }
+      spec.description = string_field(fn, "description", param + ".function.description");
+      spec.parameters = present(fn, "parameters") ? fn["parameters"] : json{{"type", "object"}, {"properties", json::object()}};
+      if (!spec.parameters.is_object()) {
+        throw ApiError(400, fmt::format("'{}.function.parameters' must be a JSON schema object", param),
+                       param + ".function.parameters", "invalid_type");
+      }
+      spec.grammar = compile_schema(spec.parameters, param + ".function.parameters");
+      r.tools.push_back(std::move(spec));
+    }
+  }
+  r.tool_choice = r.tools.empty() ? ToolChoice::None : ToolChoice::Auto;
+  if (!present(j, "tool_choice")) return;
+  const json& choice = j["tool_choice"];
+  if (choice.is_string()) {
+    const std::string mode = choice.get<std::string>();
+    if (mode == "none") {
+      r.tool_choice = ToolChoice::None;
+    } else if (mode == "auto" || mode == "required") {
+      if (r.tools.empty()) throw ApiError(400, fmt::format("tool_choice '{}' needs 'tools'", mode), "tool_choice", "invalid_value");
+      r.tool_choice = mode == "auto" ? ToolChoice::Auto : ToolChoice::Required;
+    } else {
+      throw ApiError(400, fmt::format("'tool_choice' is '{}'; it must be none, auto or required", mode), "tool_choice",
+                     "invalid_value");
+    }
+    return;
+  }
+  if (!choice.is_object() || !choice.contains("function") || !choice["function"].is_object()) {
+    throw ApiError(400, "'tool_choice' must be a string or {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                   "tool_choice", "invalid_type");
+  }
+  r.named_tool = string_field(choice["function"], "name", "tool_choice.function.name");
+  const bool known = std::any_of(r.tools.begin(), r.tools.end(), [&](const ToolSpec& t) { return t.name == r.named_tool; });
+  if (!known) {
+    throw ApiError(400, fmt::format("tool_choice names '{}', which is not in 'tools'", r.named_tool),
+                   "tool_choice.function.name", "invalid_value");
+  }
+  r.tool_choice = ToolChoice::Named;
+}
+
+}  // namespace
+
+ChatRequest parse_chat_request(const std::string& body, int n_vocab) {
+  const json j = parse_body(body);
+  ChatRequest r;
+  parse_generation_fields(j, n_vocab, r);
+  r.messages = parse_messages(j);
+  r.logprobs = bool_field(j, "logprobs", false);
+  r.top_logprobs = static_cast<int>(integer_field(j, "top_logprobs", 0, 20, 0));
+  if (present(j, "top_logprobs") && !r.logprobs) {
+    throw ApiError(400, "'top_logprobs' needs 'logprobs': true", "top_logprobs", "invalid_value");
+  }
+  if (present(j, "response_format")) {
+    const json& format = j["response_format"];
+    if (!format.is_object() || !format.contains("type") || !format["type"].is_string()) {
+      throw ApiError(400, "'response_format' must be an object with a 'type'", "response_format", "invalid_type");
+    }
+    const std::string type = format["type"].get<std::string>();
+    if (type == "json_object") {
+      r.grammar = JsonGrammar::any_object();
+    } else if (type == "json_schema") {
+      if (!format.contains("json_schema") || !format["json_schema"].is_object()) {
+        throw ApiError(400, "'response_format.json_schema' must be an object", "response_format.json_schema", "invalid_type");
+      }
+      const json& spec = format["json_schema"];
+      if (!spec.contains("schema") || !spec["schema"].is_object()) {
+        throw ApiError(400, "'response_format.json_schema.schema' must be a JSON schema object",
+                       "response_format.json_schema.schema", "invalid_type");
+      }
+      r.grammar = compile_schema(spec["schema"], "response_format.json_schema.schema");
+    } else if (type != "text") {
+      throw ApiError(400, fmt::format("'response_format.type' is '{}'; it must be text, json_object or json_schema", type),
+                     "response_format.type", "invalid_value");
+    }
+  }
+  parse_tools(j, r);
+  if (r.grammar && (r.tool_choice == ToolChoice::Required || r.tool_choice == ToolChoice::Named)) {
+    throw ApiError(400, "'response_format' cannot be combined with a forced tool call", "response_format", "invalid_value");
+  }
+  return r;
+}
+
+CompletionRequest parse_completion_request(const std::string& body, int n_vocab) {
+  const json j = parse_body(body);
+  CompletionRequest r;
+  parse_generation_fields(j, n_vocab, r);
+  if (!j.contains("prompt")) throw ApiError(400, "'prompt' is required", "prompt", "missing_required_parameter");
+  const json& prompt = j["prompt"];
+  if (prompt.is_string()) {
+    r.prompt = prompt.get<std::string>();
+  } else if (prompt.is_array() && prompt.size() == 1 && prompt[0].is_string()) {
+    r.prompt = prompt[0].get<std::string>();
+  } else {
+    throw ApiError(400, "'prompt' must be a string (or an array of one string)", "prompt", "invalid_type");
+  }
+  if (bool_field(j, "echo", false)) throw ApiError(400, "'echo' is not supported", "echo", "unsupported_value");
+  if (!string_field(j, "suffix", "suffix").empty()) throw ApiError(400, "'suffix' is not supported", "suffix", "unsupported_value");
+  if (integer_field(j, "best_of", 1, 1, 1) != 1) throw ApiError(400, "'best_of' must be 1", "best_of", "unsupported_value");
+  r.logprobs = static_cast<int>(integer_field(j, "logprobs", 0, 5, -1));
+  return r;
+}
+
+EmbeddingRequest parse_embedding_request(const std::string& body, int n_vocab, int n_embd) {
+  const json j = parse_body(body);
+  EmbeddingRequest r;
+  r.model = string_field(j, "model", "model");
+  if (!j.contains("input")) throw ApiError(400, "'input' is required", "input", "missing_required_parameter");
+  const json& input = j["input"];
+  const auto token_list = [&](const json& list, const std::string& param) {
+    std::vector<TokenId> ids;
+    for (const json& v : list) {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= n_vocab) {
+        throw ApiError(400, fmt::format("'{}' must hold token ids from 0 to {}", param, n_vocab - 1), param, "invalid_value");
+      }
+      ids.push_back(static_cast<TokenId>(v.get<int64_t>()));
+    }
+    if (ids.empty()) throw ApiError(400, fmt::format("'{}' is empty", param), param, "invalid_value");
+    return ids;
+  };
+  if (input.is_string()) {
+    r.texts.push_back(input.get<std::string>());
+  } else if (input.is_array() && !input.empty()) {
+    if (input.size() > 2048) throw ApiError(400, "'input' has more than 2048 entries", "input", "invalid_value");
+    if (input[0].is_number()) {
+      r.token_inputs.push_back(token_list(input, "input"));
+    } else {
+      for (size_t i = 0; i < input.size(); ++i) {
+        const std::string param = fmt::format("input[{}]", i);
+        if (input[i].is_string()) {
+          if (!r.token_inputs.empty()) throw ApiError(400, "'input' mixes strings and token arrays", "input", "invalid_type");
+          r.texts.push_back(input[i].get<std::string>());
+        } else if (input[i].is_array()) {
+          if (!r.texts.empty()) throw ApiError(400, "'input' mixes strings and token arrays", "input", "invalid_type");
+          r.token_inputs.push_back(token_list(input[i], param));
+        } else {
+          throw ApiError(400, fmt::format("'{}' must be a string or an array of token ids", param), param, "invalid_type");
+        }
+      }
+    }
+  } else {
+    throw ApiError(400, "'input' must be a string or a non-empty array", "input", "invalid_type");
+  }
+  for (size_t i = 0; i < r.texts.size(); ++i) {
+    if (r.texts[i].empty()) throw ApiError(400, fmt::format("input {} is an empty string", i), "input", "invalid_value");
+  }
+  const std::string format = string_field(j, "encoding_format", "encoding_format");
+  if (!format.empty() && format != "float" && format != "base64") {
+    throw ApiError(400, fmt::format("'encoding_format' is '{}'; it must be float or base64", format), "encoding_format",
+                   "invalid_value");
+  }
+  r.base64 = format == "base64";
+  const int64_t dimensions = integer_field(j, "dimensions", 1, 1 << 20, n_embd);
+  if (dimensions != n_embd) {
+    throw ApiError(400, fmt::format("'dimensions' is {}; this model's embeddings have {}", dimensions, n_embd),
+                   "dimensions", "unsupported_value");
+  }
+  return r;
+}
+
+}  // namespace bantam::serve

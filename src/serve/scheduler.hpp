@@ -1,0 +1,145 @@
+// Continuous batching: requests wait in a bounded queue for one of N slots; a scheduler thread
+// advances every busy slot by one forward pass per step (prompt chunks and sampled tokens side
+// by side), samples each slot with its own sampler (and JSON grammar), and streams the tokens to
+// the request's Job. A free slot keeps its cache, so a request continuing the same conversation
+// lands on the slot holding the longest common prefix.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "bantam/bantam.hpp"
+#include "runtime/json_grammar.hpp"
+#include "serve/metrics.hpp"
+
+namespace bantam::serve {
+
+struct JobRequest {
+  std::vector<TokenId> prompt;
+  int max_tokens = -1;  // < 0: until the context is full
+  SamplingOptions sampling;
+  std::vector<std::string> stop;
+  std::shared_ptr<const JsonGrammar> grammar;  // null: unconstrained
+  std::vector<std::pair<TokenId, float>> logit_bias;
+  int top_logprobs = -1;  // < 0: no logprobs; else how many alternatives per token
+};
+
+struct TokenLogprob {
+  TokenId id = -1;
+  float logprob = 0;
+};
+
+struct JobEvent {
+  std::string text;  // new text (may be empty)
+  TokenId id = -1;   // -1: held-back text released at the end
+  float logprob = 0;
+  std::vector<TokenLogprob> top;
+};
+
+enum class FinishReason { None, Stop, Length, Cancelled, Error };
+
+class Job {
+ public:
+  // Waits up to `timeout` for events or the end; moves pending events into `out`.
+  // Returns true once the job has finished and every event was taken.
+  bool wait(std::vector<JobEvent>& out, std::chrono::milliseconds timeout);
+  void cancel() { cancelled_.store(true); }
+  bool cancelled() const { return cancelled_.load(); }
+
+  // Valid once wait() returned true.
+  FinishReason finish_reason() const { return finish_; }
+  const std::string& error() const { return error_; }
+  int64_t prompt_tokens() const { return prompt_tokens_; }
+  int64_t completion_tokens() const { return completion_tokens_; }
+  int64_t reused_tokens() const { return reused_tokens_; }
+
+ private:
+  friend class Scheduler;
+  void push(JobEvent event);
+  void finish(FinishReason reason, std::string error = {});
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<JobEvent> events_;
+  bool done_ = false;
+  std::atomic<bool> cancelled_{false};
+  FinishReason finish_ = FinishReason::None;
+  std::string error_;
+  int64_t prompt_tokens_ = 0;
+  int64_t completion_tokens_ = 0;
+  int64_t reused_tokens_ = 0;
+};
+
+struct SchedulerOptions {
+  int slots = 1;
+  int64_t context = 2048;  // per slot
+  int threads = 0;
+  int max_batch = 512;
+  int max_queue = 64;
+};
+
+class QueueFull : public Error {
+ public:
+  using Error::Error;
+};
+
+class Scheduler {
+ public:
+  Scheduler(std::shared_ptr<const Model> model, const SchedulerOptions& options, Metrics& metrics);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // QueueFull when max_queue requests already wait; Error once shutting down.
+  std::shared_ptr<Job> submit(JobRequest request);
+  // Runs on the scheduler thread between steps; blocks the caller.
+  std::vector<std::vector<float>> embed(std::vector<std::vector<TokenId>> inputs);
+  // Stops taking requests, lets running ones finish until `deadline`, then cancels the rest.
+  void drain(std::chrono::steady_clock::time_point deadline);
+
+  GaugeValues gauges() const;
+  int64_t context() const { return options_.context; }
+
+ private:
+  struct Slot;
+  struct EmbedTask;
+  void loop();
+  void admit_locked();
+  void run_step();
+  void sample_slot(Slot& slot, std::span<const float> logits);
+  void finish_slot(Slot& slot, FinishReason reason, std::string error = {});
+
+  std::shared_ptr<const Model> model_;
+  SchedulerOptions options_;
+  Metrics& metrics_;
+  struct Engine;
+  std::unique_ptr<Engine> engine_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable idle_;
+  struct Pending {
+    std::shared_ptr<Job> job;
+    JobRequest request;
+    std::chrono::steady_clock::time_point arrival;
+  };
+  std::deque<Pending> queue_;
+  std::deque<std::shared_ptr<EmbedTask>> embeds_;
+  bool accepting_ = true;
+  bool quit_ = false;
+  int active_ = 0;
+  int64_t kv_used_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace bantam::serve
