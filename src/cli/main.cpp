@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   bantam::cli::add_quantize_command(app);
   bantam::cli::add_bench_command(app);
   bantam::cli::add_perplexity_command(app);
+  bantam::cli::add_eval_command(app);
   bantam::cli::add_template_command(app);
   bantam::cli::add_run_command(app);
   bantam::cli::add_chat_command(app);
