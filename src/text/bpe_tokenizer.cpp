@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdlib>
-#include <queue>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -12,25 +12,25 @@
 
 namespace bantam {
 
-// (left symbol, right symbol) -> merge, open addressing: the merge loop looks pairs up a lot.
+// (left symbol, right symbol) -> merge, open addressing: the merge loop looks pairs up a lot, and
+// key and value share a cache line.
 class BpeTokenizer::MergeTable {
  public:
   explicit MergeTable(size_t count) {
     size_t capacity = 16;
     while (capacity < count * 2) capacity *= 2;
     shift_ = 64 - static_cast<int>(std::countr_zero(capacity));
-    keys_.assign(capacity, kEmpty);
-    values_.resize(capacity);
+    entries_.assign(capacity, Entry{});
   }
 
   // Keeps an existing entry: the first (lowest-rank) merge of a pair wins.
   void insert(int32_t left, int32_t right, Merge merge) {
     const uint64_t key = pack(left, right);
-    for (size_t i = slot(key);; i = (i + 1) & (keys_.size() - 1)) {
-      if (keys_[i] == key) return;
-      if (keys_[i] == kEmpty) {
-        keys_[i] = key;
-        values_[i] = merge;
+    for (size_t i = slot(key);; i = (i + 1) & (entries_.size() - 1)) {
+      Entry& e = entries_[i];
+      if (e.key == key) return;
+      if (e.key == kEmpty) {
+        e = {key, merge};
         return;
       }
     }
@@ -38,14 +38,19 @@ class BpeTokenizer::MergeTable {
 
   const Merge* find(int32_t left, int32_t right) const {
     const uint64_t key = pack(left, right);
-    for (size_t i = slot(key);; i = (i + 1) & (keys_.size() - 1)) {
-      if (keys_[i] == key) return &values_[i];
-      if (keys_[i] == kEmpty) return nullptr;
+    for (size_t i = slot(key);; i = (i + 1) & (entries_.size() - 1)) {
+      const Entry& e = entries_[i];
+      if (e.key == key) return &e.merge;
+      if (e.key == kEmpty) return nullptr;
     }
   }
 
  private:
   static constexpr uint64_t kEmpty = ~uint64_t{0};  // symbol ids are non-negative int32
+  struct Entry {
+    uint64_t key = kEmpty;
+    Merge merge;
+  };
   static uint64_t pack(int32_t left, int32_t right) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
   }
@@ -54,11 +59,16 @@ class BpeTokenizer::MergeTable {
   }
 
   int shift_ = 60;
-  std::vector<uint64_t> keys_;
-  std::vector<Merge> values_;
+  std::vector<Entry> entries_;
 };
 
 namespace {
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using TextMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
 std::string byte_level_decode(std::string_view text) {
   std::string out;
@@ -101,7 +111,7 @@ BpeTokenizer::BpeTokenizer(const gguf::File& file) {
   merges_ = std::make_unique<MergeTable>(merges->size());
   TextMap extra;  // merge texts that are not tokens
   auto intern = [&](std::string_view text) -> int32_t {
-    if (const auto it = text_to_id_.find(text); it != text_to_id_.end()) return it->second;
+    if (const TokenId id = find(text); id >= 0) return id;
     if (const auto it = extra.find(text); it != extra.end()) return it->second;
     const auto id = static_cast<int32_t>(texts_.size() + extra.size());
     extra.emplace(std::string(text), id);

@@ -162,9 +162,9 @@ void SpmTokenizer::merge(std::string_view text, std::vector<TokenId>& out) const
     if (left < 0 || right < 0) return;
     const auto& l = symbols[static_cast<size_t>(left)];
     const uint32_t len = l.len + symbols[static_cast<size_t>(right)].len;
-    const auto it = text_to_id_.find(text.substr(l.start, len));
-    if (it == text_to_id_.end()) return;
-    heap.push_back({scores_[static_cast<size_t>(it->second)], left, right, len});
+    const TokenId id = find(text.substr(l.start, len));
+    if (id < 0) return;
+    heap.push_back({scores_[static_cast<size_t>(id)], left, right, len});
     std::push_heap(heap.begin(), heap.end(), worse);
   };
   for (size_t i = 1; i < symbols.size(); ++i) {
@@ -189,8 +189,8 @@ void SpmTokenizer::merge(std::string_view text, std::vector<TokenId>& out) const
   for (int32_t i = 0; i >= 0; i = symbols[static_cast<size_t>(i)].next) {
     const auto& s = symbols[static_cast<size_t>(i)];
     const std::string_view piece = text.substr(s.start, s.len);
-    if (const auto it = text_to_id_.find(piece); it != text_to_id_.end()) {
-      out.push_back(it->second);
+    if (const TokenId id = find(piece); id >= 0) {
+      out.push_back(id);
       continue;
     }
     for (const char byte : piece) {

@@ -57,8 +57,7 @@ bool Tokenizer::is_end_of_generation(TokenId id) const {
 }
 
 TokenId Tokenizer::find(std::string_view text) const {
-  const auto it = text_to_id_.find(text);
-  return it == text_to_id_.end() ? -1 : it->second;
+  return index_.find(text, texts_);
 }
 
 namespace {
@@ -86,15 +85,14 @@ void Tokenizer::load_common(const gguf::File& file, const std::string& model,
     throw Error(key_error(file, "tokenizer.ggml.tokens", fmt::format("has {} tokens", n)));
   }
   texts_.reserve(n);
-  text_to_id_.reserve(n);
   for (const auto& v : *tokens) {
     if (v.type() != gguf::ValueType::STRING) {
       throw Error(key_error(file, "tokenizer.ggml.tokens", "is not an array of strings"));
     }
     texts_.push_back(v.as_string());
-    // The first of duplicate texts wins (llama.cpp refuses such files; nothing depends on it).
-    text_to_id_.emplace(texts_.back(), static_cast<TokenId>(texts_.size() - 1));
   }
+  // The first of duplicate texts wins (llama.cpp refuses such files; nothing depends on it).
+  index_.build(texts_);
 
   types_.assign(n, kNormal);
   if (const auto* types = file.get_array("tokenizer.ggml.token_type")) {

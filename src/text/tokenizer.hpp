@@ -15,10 +15,10 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "format/gguf.hpp"
+#include "text/tokenizer_index.hpp"
 
 namespace bantam {
 
@@ -81,12 +81,6 @@ class Tokenizer {
   // always), as llama.cpp does: longer tokens first, leftmost first.
   std::vector<Fragment> split_special(std::string_view text, bool parse_special) const;
 
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  using TextMap = std::unordered_map<std::string, TokenId, StringHash, std::equal_to<>>;
-
   std::vector<std::string> texts_;
   std::vector<int32_t> types_;  // tokenizer.ggml.token_type (1 normal, 2 unknown, 3 control,
                                 // 4 user-defined, 5 unused, 6 byte)
@@ -97,7 +91,7 @@ class Tokenizer {
   TokenId eot_ = -1, eom_ = -1, unk_ = -1, pad_ = -1, sep_ = -1;
   bool add_space_prefix_ = false;
   std::string model_, pre_;
-  TextMap text_to_id_;
+  TokenIndex index_;  // texts_ -> id
 
  private:
   struct SpecialTrie;
