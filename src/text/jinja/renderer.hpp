@@ -112,8 +112,8 @@ bool apply_test(const std::string& name, const Value& operand, CallArgs args, Re
 bool is_known_filter(std::string_view name);
 bool is_known_test(std::string_view name);
 
-// Methods on strings and dicts (`s.startswith('x')`, `d.items()`), as bound callables; Undefined
-// when the type has no such method.
+// Methods on strings, dicts and lists (`s.startswith(...)`, `d.items()`), as bound callables;
+// Undefined when the type has no such method.
 Value method(const Value& object, const std::string& name);
 // range, dict, namespace.
 void add_builtin_globals(Scope& scope);
