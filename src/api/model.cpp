@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "api/model_impl.hpp"
+#include "hub/store.hpp"
 
 namespace bantam {
 
@@ -8,7 +9,8 @@ Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
 std::shared_ptr<const Model> Model::load(const std::string& path) {
-  auto impl = std::make_unique<Impl>(gguf::File::open(path));
+  // A path, or NAME[:VERSION] of a model installed in the store (`bantam pull`).
+  auto impl = std::make_unique<Impl>(gguf::File::open(hub::resolve_model(path).string()));
   impl->config = ModelConfig::from_gguf(impl->file);
   impl->weights = Weights::bind(impl->file, impl->config);
   const ModelConfig& c = impl->config;
