@@ -92,7 +92,7 @@ void attend_vector(const AttentionParams& params, const KvLayerView& kv, const F
     } else {
       for (int i = 0; i < dv; ++i) acc[i] = std::fma(value[i], vs, acc[i]);
     }
-    sum = sum * ms + vs;
+    sum = std::fma(sum, ms, vs);  // ggml's S*ms + vs, contracted by the compiler
   }
   if (f16_accumulator) {
     for (int i = 0; i < dv; ++i) acc[i] = quant::fp16_to_fp32(acc16[i]);
