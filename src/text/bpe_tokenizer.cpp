@@ -162,10 +162,7 @@ std::string BpeTokenizer::piece_of(size_t id) const {
   }
 }
 
-std::string BpeTokenizer::token_bytes(TokenId id) const {
-  check_id(id);
-  return pieces_[static_cast<size_t>(id)];
-}
+std::string BpeTokenizer::token_bytes(TokenId id) const { return bytes_of(id); }
 
 std::vector<TokenId> BpeTokenizer::encode(std::string_view text, bool add_special,
                                           bool parse_special) const {

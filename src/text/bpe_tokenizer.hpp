@@ -42,7 +42,6 @@ class BpeTokenizer final : public Tokenizer {
   // intermediates that are not tokens get ids above it.
   std::unique_ptr<MergeTable> merges_;
   std::array<int32_t, 256> byte_symbols_{};
-  std::vector<std::string> pieces_;  // token_bytes() of every token
 
   mutable PieceCache cache_;
 };

@@ -77,10 +77,7 @@ std::string SpmTokenizer::piece_of(size_t id) const {
   }
 }
 
-std::string SpmTokenizer::token_bytes(TokenId id) const {
-  check_id(id);
-  return pieces_[static_cast<size_t>(id)];
-}
+std::string SpmTokenizer::token_bytes(TokenId id) const { return bytes_of(id); }
 
 std::vector<TokenId> SpmTokenizer::encode(std::string_view text, bool add_special,
                                           bool parse_special) const {

@@ -29,7 +29,6 @@ class SpmTokenizer final : public Tokenizer {
   std::string piece_of(size_t id) const;
 
   std::vector<float> scores_;
-  std::vector<std::string> pieces_;      // token_bytes() of every token
   std::array<TokenId, 256> byte_tokens_;  // byte-fallback token per byte, -1 when none
   // True when no token has U+2581 after anything but U+2581: then no merge can cross the start
   // of a word (an escaped space after a non-space), so words are tokenized, and cached, alone.

@@ -31,6 +31,11 @@ void Tokenizer::check_id(TokenId id) const {
   }
 }
 
+const std::string& Tokenizer::bytes_of(TokenId id) const {
+  check_id(id);
+  return pieces_[static_cast<size_t>(id)];
+}
+
 const std::string& Tokenizer::token_text(TokenId id) const {
   check_id(id);
   return texts_[static_cast<size_t>(id)];
@@ -217,7 +222,7 @@ struct Tokenizer::SpecialTrie {
 void Tokenizer::build_special_tries(const std::string& general_name) {
   auto all = std::make_shared<SpecialTrie>();
   auto user = std::make_shared<SpecialTrie>();
-  strip_.assign(texts_.size(), 0);
+  rstrip_.assign(texts_.size(), false);
   std::string name = general_name;
   std::transform(name.begin(), name.end(), name.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -229,10 +234,10 @@ void Tokenizer::build_special_tries(const std::string& general_name) {
     if (text.empty() || (type != kControl && type != kUserDefined && type != kUnknown)) continue;
     all->insert(text, static_cast<TokenId>(i));
     if (type == kUserDefined) user->insert(text, static_cast<TokenId>(i));
-    if (phi3 && text != "<unk>" && text != "<s>" && text != "<|endoftext|>") strip_[i] = 2;
+    if (phi3 && text != "<unk>" && text != "<s>" && text != "<|endoftext|>") rstrip_[i] = true;
   }
   if (phi3) {
-    if (const TokenId id = find("</s>"); id >= 0) strip_[static_cast<size_t>(id)] = 2;
+    if (const TokenId id = find("</s>"); id >= 0) rstrip_[static_cast<size_t>(id)] = true;
   }
   specials_ = std::move(all);
   user_defined_ = std::move(user);
@@ -277,13 +282,7 @@ std::vector<Tokenizer::Fragment> Tokenizer::split_special(std::string_view text,
     }
     std::fill_n(cover.begin() + static_cast<ptrdiff_t>(o.pos), o.len, kToken);
     accepted.push_back(o);
-    const uint8_t strip = strip_[static_cast<size_t>(o.id)];
-    if (strip & 1) {
-      for (size_t i = o.pos; i > 0 && cover[i - 1] == kRaw && is_space(i - 1); --i) {
-        cover[i - 1] = kStripped;
-      }
-    }
-    if (strip & 2) {
+    if (rstrip_[static_cast<size_t>(o.id)]) {
       for (size_t i = o.pos + o.len; i < text.size() && cover[i] == kRaw && is_space(i); ++i) {
         cover[i] = kStripped;
       }
@@ -330,9 +329,8 @@ std::string Tokenizer::decode(std::span<const TokenId> ids, bool skip_special) c
     check_id(id);
     const bool skipped = skip_special && is_skipped_when_decoding(id);
     if (!skipped) {
-      const std::string piece = token_bytes(id);
-      out.append(remove_space && !piece.empty() && piece[0] == ' ' ? std::string_view(piece).substr(1)
-                                                                    : std::string_view(piece));
+      const std::string_view p = bytes_of(id);
+      out.append(remove_space && p.starts_with(' ') ? p.substr(1) : p);
     }
     remove_space = false;
   }

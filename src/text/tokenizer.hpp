@@ -75,6 +75,7 @@ class Tokenizer {
 
   Tokenizer() = default;
   void check_id(TokenId id) const;  // Error when out of range
+  const std::string& bytes_of(TokenId id) const;  // token_bytes() without a copy
   // Reads texts, types, special ids and flags; `model` selects llama.cpp's defaults.
   void load_common(const gguf::File& file, const std::string& model, bool default_add_bos);
   // Splits `text` at special tokens (control/unknown only when parse_special; user-defined
@@ -92,12 +93,13 @@ class Tokenizer {
   bool add_space_prefix_ = false;
   std::string model_, pre_;
   TokenIndex index_;  // texts_ -> id
+  std::vector<std::string> pieces_;  // token_bytes() of every token, filled by the subclass
 
  private:
   struct SpecialTrie;
   std::shared_ptr<const SpecialTrie> specials_;       // all special tokens
   std::shared_ptr<const SpecialTrie> user_defined_;   // user-defined tokens only
-  std::vector<uint8_t> strip_;  // per special token: 1 lstrip, 2 rstrip (llama.cpp's Phi-3 rule)
+  std::vector<bool> rstrip_;  // drop the whitespace after this special token (Phi-3, as llama.cpp)
   void build_special_tries(const std::string& general_name);
 };
 

@@ -75,10 +75,7 @@ WordPieceTokenizer::WordPieceTokenizer(const gguf::File& file) {
   }
 }
 
-std::string WordPieceTokenizer::token_bytes(TokenId id) const {
-  check_id(id);
-  return pieces_[static_cast<size_t>(id)];
-}
+std::string WordPieceTokenizer::token_bytes(TokenId id) const { return bytes_of(id); }
 
 std::vector<TokenId> WordPieceTokenizer::encode(std::string_view text, bool add_special,
                                                 bool parse_special) const {

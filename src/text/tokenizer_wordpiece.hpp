@@ -27,7 +27,6 @@ class WordPieceTokenizer final : public Tokenizer {
   bool strip_accents_ = true;
   bool add_sep_ = true;
   size_t max_token_bytes_ = 0;
-  std::vector<std::string> pieces_;  // token_bytes() of every token
 };
 
 }  // namespace bantam
