@@ -371,11 +371,14 @@ void Scheduler::finish_slot(Slot& slot, FinishReason reason, std::string error) 
       if (!tail.empty()) slot.job->push(JobEvent{tail, -1, 0.0f, {}});
     }
   }
+  // The slot counts as free before the client hears the end, so its next request finds room.
+  {
+    std::lock_guard lock(mutex_);
+    --active_;
+  }
   slot.job->finish(reason, std::move(error));
   slot.job.reset();
   slot.pending = -1;
-  std::lock_guard lock(mutex_);
-  --active_;
 }
 
 }  // namespace bantam::serve
