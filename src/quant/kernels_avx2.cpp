@@ -10,8 +10,12 @@
 #include "quant/blocks.hpp"
 #include "quant/kernels.hpp"
 
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#endif
 
 namespace bantam::quant::kernels {
 namespace {
@@ -406,6 +410,10 @@ void add_avx2(Table& table) {
 
 }  // namespace bantam::quant::kernels
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 #endif  // x86

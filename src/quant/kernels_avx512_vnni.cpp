@@ -7,6 +7,10 @@
 #include "quant/blocks.hpp"
 #include "quant/kernels.hpp"
 
+// The kernels below are compiled for the ISA they serve; dispatch only calls them where it runs.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 // GCC 12 flags the deliberately undefined pass-through operands inside its own AVX-512
 // intrinsics (_mm512_cvtepi32_ps, _mm512_inserti64x4, ...) as uninitialized: a false positive.
@@ -14,6 +18,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
+#endif
 #define BANTAM_AVX512_VNNI true
 #include "quant/kernels_avx512_impl.hpp"
 #undef BANTAM_AVX512_VNNI
@@ -22,7 +27,11 @@ namespace bantam::quant::kernels {
 void add_avx512_vnni(Table& table) { add_avx512_kernels(table); }
 }  // namespace bantam::quant::kernels
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC diagnostic pop
 #pragma GCC pop_options
+#endif
 
 #endif  // x86
