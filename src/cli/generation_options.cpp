@@ -35,7 +35,8 @@ void print_timings(const GenerateResult& result) {
   const size_t generated = result.tokens.size();
   const double generation_rate = result.generation_seconds > 0 ? generated / result.generation_seconds : 0.0;
   fmt::print(stderr,
-             "prompt: {} tokens ({} reused), {:.1f} tok/s | generation: {} tokens, {:.1f} tok/s | "
+             // On a terminal the streamed text has no newline of its own yet.
+             "\nprompt: {} tokens ({} reused), {:.1f} tok/s | generation: {} tokens, {:.1f} tok/s | "
              "first token: {:.1f} ms | stop: {}\n",
              result.prompt_tokens, result.reused_tokens, prompt_rate, generated, generation_rate,
              result.first_token_seconds * 1000.0, stop_reason_name(result.stop_reason));
