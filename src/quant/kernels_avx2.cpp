@@ -11,6 +11,9 @@
 #include "quant/kernels.hpp"
 
 #if defined(__clang__)
+// Functions declared before this point (the registration hooks in kernels.hpp) keep no target.
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wignored-attributes"
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 #else
 #pragma GCC push_options
@@ -412,6 +415,7 @@ void add_avx2(Table& table) {
 
 #if defined(__clang__)
 #pragma clang attribute pop
+#pragma clang diagnostic pop
 #else
 #pragma GCC pop_options
 #endif

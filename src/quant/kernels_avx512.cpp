@@ -9,6 +9,9 @@
 
 // The kernels below are compiled for the ISA they serve; dispatch only calls them where it runs.
 #if defined(__clang__)
+// Functions declared before this point (the registration hooks in kernels.hpp) keep no target.
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wignored-attributes"
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c"))), apply_to = function)
 #else
 #pragma GCC push_options
@@ -21,14 +24,17 @@
 #endif
 #define BANTAM_AVX512_VNNI false
 #include "quant/kernels_avx512_impl.hpp"
+#include "quant/gemm_avx512_impl.hpp"
 #undef BANTAM_AVX512_VNNI
 
 namespace bantam::quant::kernels {
 void add_avx512(Table& table) { add_avx512_kernels(table); }
+void add_avx512_gemm(Table& table) { add_avx512_gemm_kernels(table); }
 }  // namespace bantam::quant::kernels
 
 #if defined(__clang__)
 #pragma clang attribute pop
+#pragma clang diagnostic pop
 #else
 #pragma GCC diagnostic pop
 #pragma GCC pop_options
