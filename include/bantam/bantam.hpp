@@ -65,6 +65,34 @@ class Model {
   std::unique_ptr<Impl> impl_;
 };
 
+// A LoRA adapter (GGUF with general.type "adapter", adapter.type "lora") checked against one
+// model. Sessions apply it beside the base weights (never merged), each with its own scale:
+//   auto lora = bantam::Adapter::load("style.gguf", *model);
+//   bantam::Session session(model, {.adapters = {{lora, 0.5f}}});
+class Adapter {
+ public:
+  // Error naming the file and the tensor when the adapter does not fit `model` (architecture,
+  // target tensors, shapes, ranks); the model is untouched either way.
+  static std::shared_ptr<const Adapter> load(const std::string& path, const Model& model);
+  ~Adapter();
+
+  const std::string& path() const;
+  float alpha() const;          // adapter.lora.alpha (0: none given)
+  size_t tensor_pairs() const;  // adapted matrices
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  explicit Adapter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+struct AdapterUse {
+  std::shared_ptr<const Adapter> adapter;
+  float scale = 1.0f;  // the low-rank term is scale * alpha / rank * B A x
+};
+
 enum class KvCacheType { F16, F32, Q8_0 };
 
 struct SessionOptions {
@@ -72,6 +100,7 @@ struct SessionOptions {
   int threads = 0;                // 0: all cores
   KvCacheType kv_type = KvCacheType::F16;
   int batch_size = 512;           // prompt tokens per forward pass
+  std::vector<AdapterUse> adapters = {};  // LoRA adapters loaded for this session's model
 };
 
 struct SamplingOptions {

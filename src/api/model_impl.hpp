@@ -9,6 +9,7 @@
 #include "bantam/bantam.hpp"
 #include "format/gguf.hpp"
 #include "model/config.hpp"
+#include "model/lora.hpp"
 #include "model/weights.hpp"
 #include "text/chat_template.hpp"
 #include "text/tokenizer.hpp"
@@ -37,6 +38,10 @@ struct Model::Impl {
     return std::find(end_of_generation.begin(), end_of_generation.end(), id) != end_of_generation.end();
   }
   const Tokenizer& text() const;  // Error with tokenizer_error when there is none
+};
+
+struct Adapter::Impl {
+  LoraAdapterFile lora;
 };
 
 // Fills the text side of a freshly loaded model (tokenizer, end-of-generation ids).

@@ -1,5 +1,7 @@
 #include "cli/generation_options.hpp"
 
+#include <cmath>
+#include <cstdlib>
 #include <map>
 
 #include <fmt/format.h>
@@ -27,6 +29,31 @@ void add_engine_options(CLI::App& cmd, EngineOptions& options) {
   cmd.add_option("--presence-penalty", sampling.presence_penalty, "Subtract this from seen tokens");
   cmd.add_option("--seed", sampling.seed, "Sampling seed (0: random)");
   cmd.add_option("--stop", options.generate.stop, "Stop before this string (repeatable)");
+}
+
+void add_lora_option(CLI::App& cmd, std::vector<std::string>& specs) {
+  cmd.add_option("--lora", specs, "LoRA adapter FILE[:SCALE] applied beside the weights (repeatable)");
+}
+
+std::pair<std::string, float> parse_lora_spec(const std::string& spec) {
+  const size_t colon = spec.rfind(':');
+  if (colon == std::string::npos) return {spec, 1.0f};
+  const std::string scale_text = spec.substr(colon + 1);
+  char* end = nullptr;
+  const float scale = std::strtof(scale_text.c_str(), &end);
+  // A colon without a number after it belongs to the path.
+  if (scale_text.empty() || end != scale_text.c_str() + scale_text.size()) return {spec, 1.0f};
+  if (!std::isfinite(scale)) throw Error(fmt::format("--lora {}: the scale is not a finite number", spec));
+  return {spec.substr(0, colon), scale};
+}
+
+std::vector<AdapterUse> load_adapters(const std::vector<std::string>& specs, const Model& model) {
+  std::vector<AdapterUse> adapters;
+  for (const std::string& spec : specs) {
+    const auto [path, scale] = parse_lora_spec(spec);
+    adapters.push_back({Adapter::load(path, model), scale});
+  }
+  return adapters;
 }
 
 void print_timings(const GenerateResult& result) {

@@ -1,6 +1,10 @@
 // Options shared by `run` and `chat`: context, threads, KV cache type and the sampler.
 #pragma once
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include <CLI/CLI.hpp>
 
 #include "bantam/bantam.hpp"
@@ -13,6 +17,13 @@ struct EngineOptions {
 };
 
 void add_engine_options(CLI::App& cmd, EngineOptions& options);
+
+// `--lora FILE[:SCALE]` (repeatable) collected into `specs`.
+void add_lora_option(CLI::App& cmd, std::vector<std::string>& specs);
+// FILE[:SCALE] as a path and a scale (1 when none is given); Error for a bad scale.
+std::pair<std::string, float> parse_lora_spec(const std::string& spec);
+// Each spec's adapter loaded and checked against `model`.
+std::vector<AdapterUse> load_adapters(const std::vector<std::string>& specs, const Model& model);
 // One line on stderr: prompt and generation speed, time to first token, why generation stopped.
 void print_timings(const GenerateResult& result);
 

@@ -1,8 +1,9 @@
 // `bantam perplexity -m MODEL -f TEXT [-c 512] [-b N] [--chunks K] [--save-logits FILE]
-//                    [--kl-base FILE] [-o text|json]`
+//                    [--kl-base FILE] [--lora FILE[:SCALE]]... [-o text|json]`
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/generation_options.hpp"
 #include "eval/perplexity.hpp"
 
 namespace bantam::cli {
@@ -10,6 +11,7 @@ namespace bantam::cli {
 void add_perplexity_command(CLI::App& app) {
   auto opts = std::make_shared<PerplexityOptions>();
   auto output = std::make_shared<std::string>("text");
+  auto lora = std::make_shared<std::vector<std::string>>();
   auto* cmd = app.add_subcommand("perplexity", "Perplexity (and KL divergence) on a text file");
   cmd->add_option("-m,--model", opts->model, "GGUF model")->required();
   cmd->add_option("-f,--file", opts->text_file, "Text file")->required();
@@ -22,7 +24,9 @@ void add_perplexity_command(CLI::App& app) {
   cmd->add_option("--kl-base", opts->kl_base, "KL divergence against distributions saved earlier");
   cmd->add_option("--top-k", opts->saved_top_k, "Log-probabilities saved per token")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("-o,--output", *output, "text or json")->check(CLI::IsMember({"text", "json"}));
-  cmd->callback([opts, output] {
+  add_lora_option(*cmd, *lora);
+  cmd->callback([opts, output, lora] {
+    for (const std::string& spec : *lora) opts->adapters.push_back(parse_lora_spec(spec));
     opts->progress = [](int chunk, int n, double ppl) {
       fmt::print(stderr, "[{}/{}] ppl {:.4f}\n", chunk, n, ppl);
     };

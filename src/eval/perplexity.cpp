@@ -155,9 +155,12 @@ PerplexityResult compute_perplexity(const PerplexityOptions& o) {
   int n_chunks = static_cast<int>(static_cast<int64_t>(tokens.size()) / ctx);
   if (o.max_chunks >= 0) n_chunks = std::min(n_chunks, o.max_chunks);
 
+  std::vector<AdapterUse> adapters;
+  for (const auto& [path, scale] : o.adapters) adapters.push_back({Adapter::load(path, *model), scale});
   Session session(model, {.context_length = ctx,
                           .threads = o.threads,
-                          .batch_size = o.batch_size > 0 ? o.batch_size : static_cast<int>(ctx)});
+                          .batch_size = o.batch_size > 0 ? o.batch_size : static_cast<int>(ctx),
+                          .adapters = std::move(adapters)});
   std::optional<LogitsWriter> writer;
   std::optional<LogitsReader> reader;
   if (!o.save_logits.empty()) writer.emplace(o.save_logits, ctx, o.saved_top_k);

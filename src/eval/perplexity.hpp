@@ -6,6 +6,8 @@
 
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +16,7 @@ namespace bantam {
 struct PerplexityOptions {
   std::string model;
   std::string text_file;
+  std::vector<std::pair<std::string, float>> adapters;  // LoRA files and their scales
   int64_t context = 512;
   int batch_size = 0;  // 0: the context
   int threads = 0;

@@ -45,6 +45,12 @@ ops::RopeParams Decoder::rope_params(int64_t context) const {
                          .freq_factors = factors};
 }
 
+void Decoder::project(const ops::Matrix& w, const float* x, int64_t n, float* y, int64_t y_stride,
+                      ForwardBuffers& b, ops::ThreadPool& pool) const {
+  ops::matmul(w, x, n, y, y_stride, pool);
+  if (lora_) ops::add_lora(lora_->terms(w), x, n, y, y_stride, b.lora, pool);
+}
+
 void Decoder::forward(std::span<const int32_t> tokens, int64_t first_pos, KvCache& cache,
                       ForwardBuffers& b, ops::ThreadPool& pool, bool all_logits,
                       std::vector<float>& logits) const {
@@ -82,7 +88,7 @@ void Decoder::forward(std::span<const int32_t> tokens, int64_t first_pos, KvCach
   const int64_t n_out = n - first_row;
   norm_rows(b.x.data() + first_row * width, weights_.output_norm, b.normed.data(), n_out, width, c.rms_eps, pool);
   logits.resize(static_cast<size_t>(n_out * c.n_vocab));
-  ops::matmul(weights_.output, b.normed.data(), n_out, logits.data(), c.n_vocab, pool);
+  project(weights_.output, b.normed.data(), n_out, logits.data(), c.n_vocab, b, pool);
   if (c.final_softcap != 0.0f) ops::softcap(logits.data(), n_out * c.n_vocab, c.final_softcap);
 }
 
@@ -103,7 +109,7 @@ void Decoder::attention_block(int il, int64_t n, int64_t first_pos, KvCache& cac
   if (c.traits.fused_qkv) {
     const int64_t qkv_width = q_width + k_width + v_width;
     resize(b.qkv, n * qkv_width);
-    ops::matmul(w.wqkv, b.normed.data(), n, b.qkv.data(), qkv_width, pool);
+    project(w.wqkv, b.normed.data(), n, b.qkv.data(), qkv_width, b, pool);
     for (int64_t t = 0; t < n; ++t) {
       const float* row = b.qkv.data() + t * qkv_width;
       std::copy(row, row + q_width, b.q.data() + t * q_width);
@@ -111,9 +117,9 @@ void Decoder::attention_block(int il, int64_t n, int64_t first_pos, KvCache& cac
       std::copy(row + q_width + k_width, row + qkv_width, b.v.data() + t * v_width);
     }
   } else {
-    ops::matmul(w.wq, b.normed.data(), n, b.q.data(), q_width, pool);
-    ops::matmul(w.wk, b.normed.data(), n, b.k.data(), k_width, pool);
-    ops::matmul(w.wv, b.normed.data(), n, b.v.data(), v_width, pool);
+    project(w.wq, b.normed.data(), n, b.q.data(), q_width, b, pool);
+    project(w.wk, b.normed.data(), n, b.k.data(), k_width, b, pool);
+    project(w.wv, b.normed.data(), n, b.v.data(), v_width, b, pool);
     add_bias(b.q.data(), w.bq, n, q_width);
     add_bias(b.k.data(), w.bk, n, k_width);
     add_bias(b.v.data(), w.bv, n, v_width);
@@ -137,7 +143,7 @@ void Decoder::attention_block(int il, int64_t n, int64_t first_pos, KvCache& cac
                                     .window = c.layer_sliding[il] ? c.sliding_window : 0};
   ops::attention(params, cache.view(il), b.q.data(), b.positions.data(), n, b.attn.data(), pool);
 
-  ops::matmul(w.wo, b.attn.data(), n, b.proj.data(), width, pool);
+  project(w.wo, b.attn.data(), n, b.proj.data(), width, b, pool);
   if (w.post_attn_norm) norm_rows(b.proj.data(), w.post_attn_norm, b.proj.data(), n, width, c.rms_eps, pool);
   ops::add_inplace(b.x.data(), b.proj.data(), n * width);
 }
@@ -156,15 +162,15 @@ void Decoder::ffn_block(int il, int64_t n, ForwardBuffers& b, ops::ThreadPool& p
   int64_t stride;
   if (c.traits.fused_gate_up) {
     resize(b.gate, n * 2 * ff);
-    ops::matmul(w.w_up, b.normed.data(), n, b.gate.data(), 2 * ff, pool);
+    project(w.w_up, b.normed.data(), n, b.gate.data(), 2 * ff, b, pool);
     gate = b.gate.data();
     up = b.gate.data() + ff;
     stride = 2 * ff;
   } else {
     resize(b.gate, n * ff);
     resize(b.up, n * ff);
-    ops::matmul(w.w_gate, b.normed.data(), n, b.gate.data(), ff, pool);
-    ops::matmul(w.w_up, b.normed.data(), n, b.up.data(), ff, pool);
+    project(w.w_gate, b.normed.data(), n, b.gate.data(), ff, b, pool);
+    project(w.w_up, b.normed.data(), n, b.up.data(), ff, b, pool);
     gate = b.gate.data();
     up = b.up.data();
     stride = ff;
@@ -178,7 +184,7 @@ void Decoder::ffn_block(int il, int64_t n, ForwardBuffers& b, ops::ThreadPool& p
     }
   }
 
-  ops::matmul(w.w_down, b.act.data(), n, b.proj.data(), width, pool);
+  project(w.w_down, b.act.data(), n, b.proj.data(), width, b, pool);
   if (w.post_ffn_norm) norm_rows(b.proj.data(), w.post_ffn_norm, b.proj.data(), n, width, c.rms_eps, pool);
   ops::add_inplace(b.x.data(), b.proj.data(), n * width);
 }

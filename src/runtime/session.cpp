@@ -40,6 +40,7 @@ struct Session::Impl {
   SessionOptions options;
   ops::ThreadPool pool;
   KvCache cache;
+  LoraSet lora;
   Decoder decoder;
   ForwardBuffers buffers;
   std::vector<TokenId> tokens;     // the sequence whose keys and values are in the cache
@@ -49,7 +50,16 @@ struct Session::Impl {
   Impl(std::shared_ptr<const Model> model_in, const SessionOptions& opts)
       : model(std::move(model_in)), m(model->impl()), options(opts), pool(opts.threads),
         cache(m.config, opts.context_length, std::max(1, opts.batch_size), cache_type(opts.kv_type)),
-        decoder(m.config, m.weights) {}
+        lora(adapters(opts, m)), decoder(m.config, m.weights, &lora) {}
+
+  static LoraSet adapters(const SessionOptions& opts, const Model::Impl& model) {
+    LoraSet set;
+    for (const AdapterUse& use : opts.adapters) {
+      if (!use.adapter) throw Error("session: an adapter entry holds no adapter");
+      set.add(use.adapter->impl().lora, use.scale, model.weights);
+    }
+    return set;
+  }
 
   // How many leading prompt tokens can stay: a common prefix whose sliding-window keys the
   // ring buffers still hold.
