@@ -1,0 +1,238 @@
+#include "hybrid/cloud_client.hpp"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace bantam::hybrid {
+
+namespace {
+
+constexpr size_t kMaxBodyBytes = 64u << 20;  // a larger answer is garbage, not a completion
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// What one transfer collects; the write callback feeds it.
+struct Transfer {
+  CURL* curl = nullptr;
+  bool streaming = false;
+  const std::function<bool(const std::string&)>* on_event = nullptr;
+  std::string raw;      // the body when not streaming, or when the status is not 200
+  std::string pending;  // stream text not yet split into events
+  bool delivered = false;
+  bool done = false;     // "[DONE]" seen
+  bool stopped = false;  // the caller asked to stop
+  std::string garbage;   // why the stream is unusable
+
+  long status() const {
+    long code = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+    return code;
+  }
+
+  // Handles one event's lines; false stops the transfer.
+  bool event(std::string_view text) {
+    std::string data;
+    bool any = false;
+    size_t at = 0;
+    while (at <= text.size()) {
+      size_t end = text.find('\n', at);
+      if (end == std::string_view::npos) end = text.size();
+      std::string_view line = text.substr(at, end - at);
+      if (line.substr(0, 5) == "data:") {
+        std::string_view value = line.substr(5);
+        if (!value.empty() && value[0] == ' ') value.remove_prefix(1);
+        if (any) data += '\n';
+        data.append(value);
+        any = true;
+      }
+      at = end + 1;
+    }
+    if (!any) return true;  // comments and keep-alives
+    if (data == "[DONE]") {
+      done = true;
+      return true;
+    }
+    if (done || !nlohmann::json::accept(data)) {
+      garbage = fmt::format("an event is not JSON: {}", data.substr(0, 200));
+      return false;
+    }
+    delivered = true;
+    if (!(*on_event)(data)) {
+      stopped = true;
+      return false;
+    }
+    return true;
+  }
+
+  bool feed(const char* data, size_t size) {
+    if (!streaming || status() != 200) {
+      if (raw.size() + size > kMaxBodyBytes) {
+        garbage = "the answer is too large";
+        return false;
+      }
+      raw.append(data, size);
+      return true;
+    }
+    for (size_t i = 0; i < size; ++i)
+      if (data[i] != '\r') pending += data[i];
+    size_t split;
+    while ((split = pending.find("\n\n")) != std::string::npos) {
+      std::string text = pending.substr(0, split);
+      pending.erase(0, split + 2);
+      if (!event(text)) return false;
+    }
+    if (pending.size() > kMaxBodyBytes) {
+      garbage = "an event is too large";
+      return false;
+    }
+    return true;
+  }
+};
+
+size_t write_callback(char* data, size_t size, size_t count, void* user) {
+  auto* transfer = static_cast<Transfer*>(user);
+  return transfer->feed(data, size * count) ? size * count : 0;
+}
+
+bool retryable(const CloudError& error) {
+  if (error.streamed()) return false;
+  int status = error.status();
+  return status == 0 || status == 200 || status == 408 || status == 429 || status >= 500;
+}
+
+}  // namespace
+
+CloudClient::CloudClient(CloudOptions options) : options_(std::move(options)) {
+  if (options_.url.rfind("http://", 0) != 0 && options_.url.rfind("https://", 0) != 0)
+    throw Error(fmt::format("cloud url '{}' must start with http:// or https://", options_.url));
+  endpoint_ = options_.url;
+  if (!ends_with(endpoint_, "/chat/completions")) {
+    while (!endpoint_.empty() && endpoint_.back() == '/') endpoint_.pop_back();
+    endpoint_ += ends_with(endpoint_, "/v1") ? "/chat/completions" : "/v1/chat/completions";
+  }
+  if (!options_.api_key_env.empty()) {
+    const char* key = std::getenv(options_.api_key_env.c_str());
+    if (!key || !*key)
+      throw Error(fmt::format("cloud key: environment variable {} is not set", options_.api_key_env));
+    api_key_ = key;
+  }
+  options_.max_attempts = std::max(1, options_.max_attempts);
+  global_init();
+}
+
+void CloudClient::attempt(const std::string& body, bool streaming,
+                          const std::function<bool(const std::string& data)>& on_event,
+                          std::string* whole, bool* delivered) const {
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (!curl) throw CloudError("cloud: cannot create a curl handle", 0, false);
+  curl_slist* headers = nullptr;
+  headers = curl_slist_append(headers, "Content-Type: application/json");
+  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+  headers = curl_slist_append(headers, streaming ? "Accept: text/event-stream" : "Accept: application/json");
+  std::string authorization = "Authorization: Bearer " + api_key_;
+  if (!api_key_.empty()) headers = curl_slist_append(headers, authorization.c_str());
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_list(headers, curl_slist_free_all);
+
+  Transfer transfer;
+  transfer.curl = curl.get();
+  transfer.streaming = streaming;
+  transfer.on_event = &on_event;
+  CURL* c = curl.get();
+  curl_easy_setopt(c, CURLOPT_URL, endpoint_.c_str());
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.total_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_callback);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
+  CURLcode rc = curl_easy_perform(c);
+  *delivered = transfer.delivered;
+  if (transfer.stopped) return;
+  if (!transfer.garbage.empty())
+    throw CloudError(fmt::format("cloud ({}): {}", endpoint_, transfer.garbage), 200, transfer.delivered);
+  if (rc != CURLE_OK)
+    throw CloudError(fmt::format("cloud ({}): {}", endpoint_, curl_easy_strerror(rc)), 0, transfer.delivered);
+  long status = transfer.status();
+  if (status != 200)
+    throw CloudError(fmt::format("cloud ({}): HTTP {}: {}", endpoint_, status, transfer.raw.substr(0, 300)),
+                     static_cast<int>(status), transfer.delivered);
+  if (streaming) {
+    if (!transfer.pending.empty()) transfer.event(transfer.pending);  // no blank line at the end
+    *delivered = transfer.delivered;
+    if (transfer.stopped) return;
+    if (!transfer.garbage.empty())
+      throw CloudError(fmt::format("cloud ({}): {}", endpoint_, transfer.garbage), 200, transfer.delivered);
+    if (!transfer.done)
+      throw CloudError(fmt::format("cloud ({}): the stream ended before [DONE]", endpoint_), 200,
+                       transfer.delivered);
+    return;
+  }
+  nlohmann::json parsed = nlohmann::json::parse(transfer.raw, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("choices") ||
+      !parsed.at("choices").is_array())
+    throw CloudError(fmt::format("cloud ({}): the answer is not a chat completion: {}", endpoint_,
+                                 transfer.raw.substr(0, 200)),
+                     200, false);
+  *whole = std::move(transfer.raw);
+}
+
+void CloudClient::run(const std::string& body, bool streaming,
+                      const std::function<bool(const std::string& data)>& on_event, std::string* whole,
+                      CloudStats* stats) const {
+  std::chrono::milliseconds backoff = options_.backoff;
+  for (int number = 1;; ++number) {
+    if (stats) {
+      ++stats->attempts;
+      stats->bytes_sent += static_cast<int64_t>(body.size());
+    }
+    bool delivered = false;
+    try {
+      attempt(body, streaming, on_event, whole, &delivered);
+      return;
+    } catch (const CloudError& error) {
+      if (number >= options_.max_attempts || delivered || !retryable(error)) throw;
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff *= 2;
+  }
+}
+
+nlohmann::json CloudClient::complete(nlohmann::json request, CloudStats* stats) const {
+  if (!options_.model.empty()) request["model"] = options_.model;
+  request["stream"] = false;
+  request.erase("stream_options");
+  std::string whole;
+  run(request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), false,
+      [](const std::string&) { return true; }, &whole, stats);
+  return nlohmann::json::parse(whole);
+}
+
+void CloudClient::stream(nlohmann::json request,
+                         const std::function<bool(const std::string& data)>& on_event,
+                         CloudStats* stats) const {
+  if (!options_.model.empty()) request["model"] = options_.model;
+  request["stream"] = true;
+  run(request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), true, on_event, nullptr,
+      stats);
+}
+
+}  // namespace bantam::hybrid
