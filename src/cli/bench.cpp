@@ -1,7 +1,9 @@
-// `bantam bench -m MODEL [-m MODEL2 ...] [-p 512] [-n 128] [-t 1,2] [-r 5] [-o table|json|csv|md]`
+// `bantam bench -m MODEL [-m MODEL2 ...] [-p 512] [-n 128] [-t 1,2] [-r 5] [--lora FILE[:SCALE]]...
+//               [-o table|json|csv|md]`
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/generation_options.hpp"
 #include "eval/bench.hpp"
 
 namespace bantam::cli {
@@ -9,6 +11,7 @@ namespace bantam::cli {
 void add_bench_command(CLI::App& app) {
   auto opts = std::make_shared<BenchOptions>();
   auto output = std::make_shared<std::string>("table");
+  auto lora = std::make_shared<std::vector<std::string>>();
   auto* cmd = app.add_subcommand("bench", "Measure prompt and generation speed (like llama-bench)");
   cmd->add_option("-m,--model", opts->models, "GGUF model (repeatable)")->required();
   cmd->add_option("-p,--n-prompt", opts->n_prompt, "Prompt lengths (comma-separated)")->delimiter(',');
@@ -19,7 +22,9 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--ctx", opts->context, "KV cache size (default: what the tests need)");
   cmd->add_option("-o,--output", *output, "table, json, csv or md")
       ->check(CLI::IsMember({"table", "json", "csv", "md"}));
-  cmd->callback([opts, output] {
+  add_lora_option(*cmd, *lora);
+  cmd->callback([opts, output, lora] {
+    for (const std::string& spec : *lora) opts->adapters.push_back(parse_lora_spec(spec));
     opts->progress = [](const std::string& what) { fmt::print(stderr, "bench: {}\n", what); };
     const auto results = run_bench(*opts);
     if (*output == "json") {

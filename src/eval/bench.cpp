@@ -164,11 +164,13 @@ ordered_json run_bench(const BenchOptions& o) {
     }
     const std::string ftype = file_type_label(file);
     const auto model = Model::load(path);
+    std::vector<AdapterUse> adapters;
+    for (const auto& [adapter, scale] : o.adapters) adapters.push_back({Adapter::load(adapter, *model), scale});
     const double load_seconds = std::chrono::duration<double>(Clock::now() - load_start).count();
     const int n_vocab = model->info().n_vocab;
     const int ttft_prompt = std::max(1, o.n_prompt.empty() ? 512 : o.n_prompt.front());
-    const std::string model_type =
-        fmt::format("{} {} {}", model->info().architecture, size_label(params), ftype);
+    std::string model_type = fmt::format("{} {} {}", model->info().architecture, size_label(params), ftype);
+    if (!adapters.empty()) model_type += fmt::format(" + {} LoRA", adapters.size());
 
     struct Test {
       int n_prompt, n_gen;
@@ -186,7 +188,8 @@ ordered_json run_bench(const BenchOptions& o) {
                                                    *std::max_element(o.n_gen.begin(), o.n_gen.end())) + 1;
       Session session(model, {.context_length = std::max<int64_t>(ctx, ttft_prompt + 1),
                               .threads = threads,
-                              .batch_size = o.batch_size});
+                              .batch_size = o.batch_size,
+                              .adapters = adapters});
       // The first prompt doubles as llama-bench's warm-up and as the cold first token.
       const auto ttft_prompt_tokens = random_tokens(ttft_prompt, n_vocab, rng);
       time_prompt(session, ttft_prompt_tokens);
@@ -226,6 +229,10 @@ ordered_json run_bench(const BenchOptions& o) {
         row["model_type"] = model_type;
         row["model_size"] = size;
         row["model_n_params"] = params;
+        if (!o.adapters.empty()) {
+          auto& lora = row["lora"] = ordered_json::array();
+          for (const auto& [adapter, scale] : o.adapters) lora.push_back({{"path", adapter}, {"scale", scale}});
+        }
         row["n_batch"] = o.batch_size;
         row["n_threads"] = threads;
         row["type_k"] = "f16";

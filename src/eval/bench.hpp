@@ -12,6 +12,7 @@ namespace bantam {
 
 struct BenchOptions {
   std::vector<std::string> models;
+  std::vector<std::pair<std::string, float>> adapters;  // LoRA files and scales, applied to every model
   std::vector<int> n_prompt = {512};
   std::vector<int> n_gen = {128};
   std::vector<int> threads = {1, 2};

@@ -111,6 +111,20 @@ TEST(LoraCli, RefusedAdapterIsAnError) {
   EXPECT_NE(run.err.find("architecture"), std::string::npos) << run.err;
 }
 
+TEST(LoraCli, BenchRecordsTheAdapters) {
+  const std::string adapter = adapter_path("stories260K-lora-kogu-r4-f16.gguf");
+  const auto run = test::run_cli({"bench", "-m", model_path("stories260K.gguf"), "--lora", adapter + ":0.5", "-p", "16",
+                                  "-n", "4", "-t", "1", "-r", "1", "-o", "json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto rows = nlohmann::json::parse(run.out);
+  ASSERT_EQ(rows.size(), 2u);
+  for (const auto& row : rows) {
+    EXPECT_EQ(row.at("lora").at(0).at("path"), adapter);
+    EXPECT_EQ(row.at("lora").at(0).at("scale"), 0.5);
+    EXPECT_TRUE(row.at("model_type").get<std::string>().ends_with("+ 1 LoRA")) << row.at("model_type");
+  }
+}
+
 // A scale of 0 is the base model; two adapters at once differ from either alone.
 TEST(Lora, ScalesAndStacking) {
   const auto model = Model::load(model_path("stories260K.gguf"));
