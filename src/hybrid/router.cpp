@@ -224,6 +224,13 @@ bool CircuitBreaker::allow() {
   return false;
 }
 
+bool CircuitBreaker::available() const {
+  std::lock_guard lock(mutex_);
+  if (state_ == State::Closed) return true;
+  if (state_ == State::Open) return clock_() - opened_at_ >= cool_down_;
+  return !trial_in_flight_;
+}
+
 void CircuitBreaker::success() {
   std::lock_guard lock(mutex_);
   state_ = State::Closed;

@@ -100,6 +100,7 @@ class CircuitBreaker {
 
   CircuitBreaker(int threshold, std::chrono::milliseconds cool_down, Clock clock = {});
   bool allow();  // true: make the call (and then report success() or failure())
+  bool available() const;  // whether allow() would say yes now, without taking the trial call
   void success();
   void failure();
   State state() const;

@@ -199,9 +199,13 @@ TEST(CircuitBreaker, OpensHalfOpensAndCloses) {
   EXPECT_EQ(breaker.state(), CircuitBreaker::State::Open);
   EXPECT_FALSE(breaker.allow());
   now += 9s;
+  EXPECT_FALSE(breaker.available());
   EXPECT_FALSE(breaker.allow());
   now += 1s;
+  EXPECT_TRUE(breaker.available());
+  EXPECT_TRUE(breaker.available());  // asking does not take the trial
   EXPECT_TRUE(breaker.allow());  // the one trial call
+  EXPECT_FALSE(breaker.available());
   EXPECT_EQ(breaker.state(), CircuitBreaker::State::HalfOpen);
   EXPECT_FALSE(breaker.allow());  // only one at a time
   breaker.failure();               // the trial failed: open again, cool-down restarts

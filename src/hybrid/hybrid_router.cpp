@@ -1,0 +1,222 @@
+#include "hybrid/hybrid_router.hpp"
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+namespace bantam::hybrid {
+
+namespace {
+
+using nlohmann::json;
+
+// Applies fn to every text a chat request or response carries for a person to read.
+template <typename Fn>
+void for_each_text(json& messages, Fn&& fn) {
+  if (!messages.is_array()) return;
+  for (json& message : messages) {
+    if (!message.is_object()) continue;
+    if (message.contains("content")) {
+      json& content = message["content"];
+      if (content.is_string()) {
+        content = fn(content.get<std::string>());
+      } else if (content.is_array()) {
+        for (json& part : content)
+          if (part.is_object() && part.contains("text") && part["text"].is_string())
+            part["text"] = fn(part["text"].get<std::string>());
+      }
+    }
+    if (message.contains("tool_calls") && message["tool_calls"].is_array()) {
+      for (json& call : message["tool_calls"]) {
+        if (call.is_object() && call.contains("function") && call["function"].is_object() &&
+            call["function"].contains("arguments") && call["function"]["arguments"].is_string())
+          call["function"]["arguments"] = fn(call["function"]["arguments"].get<std::string>());
+      }
+    }
+  }
+}
+
+int refusal_status(const Decision& decision) {
+  if (decision.rule == "local-failure" || decision.rule == "cloud-failure") return 503;
+  if (decision.rule == "prompt-too-long") return 400;
+  return 403;
+}
+
+int64_t usage_field(const json& response, const char* field) {
+  if (!response.contains("usage") || !response["usage"].is_object()) return 0;
+  const json& usage = response["usage"];
+  return usage.contains(field) && usage[field].is_number_integer() ? usage[field].get<int64_t>() : 0;
+}
+
+}  // namespace
+
+HybridRouter::HybridRouter(HybridOptions options)
+    : options_(std::move(options)),
+      redactor_(options_.extra_patterns),
+      breaker_(options_.breaker_threshold, options_.breaker_cool_down, options_.clock),
+      audit_(options_.audit_path, options_.audit_prompts) {
+  // Under local-only nothing may leave the device, so there is no client that could send it.
+  if (options_.router.policy != Policy::LocalOnly && options_.router.consent != Consent::Never)
+    cloud_ = std::make_unique<CloudClient>(options_.cloud);
+}
+
+void HybridRouter::count(const std::string& route, const std::string& reason, bool escalated,
+                         bool fallback) {
+  std::lock_guard lock(stats_mutex_);
+  ++routes_[route];
+  ++reasons_[reason];
+  escalations_ += escalated ? 1 : 0;
+  fallbacks_ += fallback ? 1 : 0;
+}
+
+json HybridRouter::complete(const HybridRequest& request, const LocalRunner& local) {
+  const auto start = std::chrono::steady_clock::now();
+  RequestFacts facts;
+  facts.overrides = parse_overrides(request.body, request.route_header);
+  facts.prompt_tokens = request.prompt_tokens;
+  facts.expected_queue_wait_ms = request.expected_queue_wait_ms;
+  if (request.body.is_object() && request.body.contains("model") && request.body["model"].is_string())
+    facts.model = request.body["model"].get<std::string>();
+
+  json plain_body = request.body;
+  if (plain_body.is_object()) plain_body.erase("bantam");
+  json redacted_body = plain_body;
+  Redaction redaction(redactor_);
+  if (redacted_body.is_object() && redacted_body.contains("messages"))
+    for_each_text(redacted_body["messages"], [&](const std::string& text) { return redaction.redact(text); });
+  facts.sensitive = !redaction.empty();
+
+  AuditEntry entry;
+  entry.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count();
+  entry.sensitive = redaction.classes();
+  if (options_.audit_prompts && plain_body.is_object() && plain_body.contains("messages"))
+    entry.prompt = plain_body["messages"].dump(-1, ' ', false, json::error_handler_t::replace);
+
+  std::string local_error, cloud_error;
+  auto try_local = [&]() -> std::optional<LocalAnswer> {
+    try {
+      return local(plain_body);
+    } catch (const std::exception& error) {
+      local_error = error.what();
+      return std::nullopt;
+    }
+  };
+  auto try_cloud = [&](const Decision& decision) -> std::optional<json> {
+    if (!cloud_ || !breaker_.allow()) {
+      cloud_error = "the cloud circuit breaker is open";
+      return std::nullopt;
+    }
+    CloudStats stats;
+    try {
+      json answer = cloud_->complete(decision.redact ? redacted_body : plain_body, &stats);
+      breaker_.success();
+      entry.bytes_sent += stats.bytes_sent;
+      return answer;
+    } catch (const CloudError& error) {
+      breaker_.failure();
+      entry.bytes_sent += stats.bytes_sent;
+      cloud_error = error.what();
+      return std::nullopt;
+    }
+  };
+  auto finish_audit = [&](const std::string& route, const std::string& rule) {
+    entry.route = route;
+    entry.rule = rule;
+    entry.latency_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    audit_.record(entry);
+  };
+  auto refuse = [&](const Decision& decision, const std::string& detail) {
+    finish_audit("refused", decision.rule);
+    count("refused", decision.rule, false, false);
+    throw RouteRefused(detail.empty() ? decision.message : decision.message + ": " + detail,
+                       refusal_status(decision));
+  };
+
+  Decision decision = first_route(options_.router, facts, cloud_ && breaker_.available());
+  std::string reason = decision.rule;
+  bool escalated = false, fallback = false;
+  std::optional<LocalAnswer> local_answer;
+  std::optional<json> cloud_answer;
+
+  if (decision.route == Route::Local) {
+    local_answer = try_local();
+    LocalOutcome outcome = local_answer ? local_answer->outcome : LocalOutcome{true, {}, {}};
+    Decision after = after_local(options_.router, facts, outcome, cloud_ && breaker_.available());
+    if (after.route == Route::Refuse) refuse(after, local_error);
+    if (after.route == Route::Cloud) {
+      escalated = true;
+      decision = after;
+    }
+    if (after.rule != "local-first") reason = after.rule;
+  }
+  if (decision.route == Route::Refuse) refuse(decision, {});
+  if (decision.route == Route::Cloud) {
+    cloud_answer = try_cloud(decision);
+    if (!cloud_answer) {
+      Decision after = after_cloud_failure(decision);
+      if (after.route == Route::Refuse) refuse(after, cloud_error);
+      fallback = true;
+      reason = after.rule;
+      if (!local_answer) local_answer = try_local();
+      if (!local_answer) {
+        Decision failed;
+        failed.route = Route::Refuse;
+        failed.rule = "cloud-failure";
+        failed.message = fmt::format("the cloud failed ({}) and so did the local model", cloud_error);
+        refuse(failed, local_error);
+      }
+    }
+  }
+
+  json response;
+  std::string route;
+  if (cloud_answer) {
+    response = std::move(*cloud_answer);
+    if (response.contains("choices") && response["choices"].is_array()) {
+      for (json& choice : response["choices"]) {
+        if (!choice.is_object() || !choice.contains("message")) continue;
+        json messages = json::array({choice["message"]});
+        for_each_text(messages, [&](const std::string& text) { return redaction.restore(text); });
+        choice["message"] = messages[0];
+      }
+    }
+    route = "cloud";
+    entry.tokens_in = usage_field(response, "prompt_tokens");
+    entry.tokens_out = usage_field(response, "completion_tokens");
+  } else {
+    response = std::move(local_answer->response);
+    route = "local";
+    entry.tokens_in = local_answer->tokens_in;
+    entry.tokens_out = local_answer->tokens_out;
+  }
+  json meta{{"route", route}, {"reason", reason}, {"escalated_from", escalated ? json("local") : json()}};
+  if (fallback) meta["fallback_from"] = "cloud";
+  response["bantam"] = meta;
+  finish_audit(route, reason);
+  count(route, reason, escalated, fallback);
+  return response;
+}
+
+json HybridRouter::stats() const {
+  std::lock_guard lock(stats_mutex_);
+  auto routed = [&](const char* route) {
+    auto it = routes_.find(route);
+    return it == routes_.end() ? int64_t{0} : it->second;
+  };
+  const char* breaker = "closed";
+  if (breaker_.state() == CircuitBreaker::State::Open) breaker = "open";
+  if (breaker_.state() == CircuitBreaker::State::HalfOpen) breaker = "half-open";
+  return json{{"policy", to_string(options_.router.policy)},
+              {"cloud_enabled", cloud_ != nullptr},
+              {"local", routed("local")},
+              {"cloud", routed("cloud")},
+              {"refused", routed("refused")},
+              {"escalations", escalations_},
+              {"fallbacks", fallbacks_},
+              {"by_reason", reasons_},
+              {"breaker", cloud_ ? json(breaker) : json()}};
+}
+
+}  // namespace bantam::hybrid

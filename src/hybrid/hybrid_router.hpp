@@ -1,0 +1,91 @@
+// The hybrid deployment in one place: redacts, decides the route, runs the local model through a
+// callback, escalates to the cloud client or falls back from it, restores placeholders, records
+// the decision in the audit log and keeps counts for /v1/router/stats. The server supplies the local
+// runner, so this part is tested without a model.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "bantam/error.hpp"
+#include "hybrid/audit_log.hpp"
+#include "hybrid/cloud_client.hpp"
+#include "hybrid/redactor.hpp"
+#include "hybrid/router.hpp"
+
+namespace bantam::hybrid {
+
+struct HybridOptions {
+  RouterConfig router;
+  CloudOptions cloud;  // not used (no client is built) under local-only
+  std::vector<ExtraPattern> extra_patterns;
+  std::string audit_path = ":memory:";
+  bool audit_prompts = false;
+  int breaker_threshold = 3;
+  std::chrono::milliseconds breaker_cool_down{30000};
+  CircuitBreaker::Clock clock;  // empty: the steady clock
+};
+
+// What the local model produced for a chat request: an OpenAI chat.completion object plus the
+// statistics the confidence rules use.
+struct LocalAnswer {
+  nlohmann::json response;
+  LocalOutcome outcome;
+  int64_t tokens_in = 0;
+  int64_t tokens_out = 0;
+};
+// Runs the request on the device; throws on failure.
+using LocalRunner = std::function<LocalAnswer(const nlohmann::json& request)>;
+
+struct HybridRequest {
+  nlohmann::json body;         // the chat completion request
+  std::string route_header;    // X-Bantam-Route, "" when absent
+  int64_t prompt_tokens = 0;   // as the local tokenizer counts them
+  double expected_queue_wait_ms = 0;
+};
+
+// A request no route may answer; status is the HTTP status to send (403 for privacy settings, 503
+// when every allowed route failed).
+class RouteRefused : public Error {
+ public:
+  RouteRefused(const std::string& message, int status) : Error(message), status_(status) {}
+  int status() const { return status_; }
+ private:
+  int status_;
+};
+
+class HybridRouter {
+ public:
+  explicit HybridRouter(HybridOptions options);
+
+  bool has_cloud() const { return cloud_ != nullptr; }
+  // The chat completion with "bantam": {"route", "reason", "escalated_from"} added. Throws
+  // bantam::Error for a malformed "bantam" field or header, RouteRefused when nothing may answer.
+  nlohmann::json complete(const HybridRequest& request, const LocalRunner& local);
+  // {"policy", "local", "cloud", "refused", "fallbacks", "escalations", "by_reason", "breaker"}.
+  nlohmann::json stats() const;
+  AuditLog& audit() { return audit_; }
+
+ private:
+  void count(const std::string& route, const std::string& reason, bool escalated, bool fallback);
+
+  HybridOptions options_;
+  Redactor redactor_;
+  std::unique_ptr<CloudClient> cloud_;
+  CircuitBreaker breaker_;
+  AuditLog audit_;
+  mutable std::mutex stats_mutex_;
+  std::map<std::string, int64_t> routes_;
+  std::map<std::string, int64_t> reasons_;
+  int64_t escalations_ = 0;
+  int64_t fallbacks_ = 0;
+};
+
+}  // namespace bantam::hybrid

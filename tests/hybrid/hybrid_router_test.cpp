@@ -1,0 +1,196 @@
+#include "hybrid/hybrid_router.hpp"
+
+#include <gtest/gtest.h>
+
+#include "hybrid/loopback_server.hpp"
+
+namespace bantam::hybrid {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using test::LoopbackServer;
+using test::ScriptedResponse;
+
+json chat(const std::string& text, const char* object = "chat.completion") {
+  return json{{"object", object},
+              {"choices", json::array({json{{"index", 0},
+                                            {"message", {{"role", "assistant"}, {"content", text}}},
+                                            {"finish_reason", "stop"}}})},
+              {"usage", {{"prompt_tokens", 7}, {"completion_tokens", 5}}}};
+}
+
+ScriptedResponse cloud_says(const std::string& text) {
+  return ScriptedResponse{200, "application/json", {chat(text).dump()}, 0ms, 0ms};
+}
+ScriptedResponse cloud_fails() { return ScriptedResponse{500, "application/json", {"{}"}, 0ms, 0ms}; }
+
+HybridOptions options(Policy policy, const std::string& url, Consent consent = Consent::Always,
+                      SensitiveHandling sensitive = SensitiveHandling::Redact) {
+  HybridOptions o;
+  o.router.policy = policy;
+  o.router.consent = consent;
+  o.router.sensitive = sensitive;
+  o.router.local_context = 100;
+  o.cloud.url = url;
+  o.cloud.max_attempts = 1;
+  o.cloud.total_timeout = 5000ms;
+  o.breaker_threshold = 2;
+  return o;
+}
+
+HybridRequest request(const std::string& content, json bantam = nullptr) {
+  HybridRequest r;
+  r.body = json{{"model", "local"}, {"messages", json::array({json{{"role", "user"}, {"content", content}}})}};
+  if (!bantam.is_null()) r.body["bantam"] = bantam;
+  r.prompt_tokens = 10;
+  return r;
+}
+
+// A local model with fixed confidence; counts its calls.
+struct FakeLocal {
+  float logprob = -0.1f;
+  bool fail = false;
+  int calls = 0;
+  LocalRunner runner() {
+    return [this](const json& body) {
+      ++calls;
+      EXPECT_FALSE(body.contains("bantam"));
+      if (fail) throw Error("local model failed");
+      return LocalAnswer{chat("local answer"), LocalOutcome{false, {logprob, logprob}, {}}, 10, 2};
+    };
+  }
+};
+
+std::string sent_body(const LoopbackServer& server, size_t index) {
+  std::string raw = server.requests().at(index);
+  return raw.substr(raw.find("\r\n\r\n") + 4);
+}
+
+TEST(HybridRouter, LocalOnlyNeverBuildsACloudClient) {
+  LoopbackServer server({cloud_says("cloud")});
+  HybridRouter router(options(Policy::LocalOnly, server.url()));
+  EXPECT_FALSE(router.has_cloud());
+  FakeLocal local{-9.0f};
+  json answer = router.complete(request("hi a@b.io", json{{"route", "auto"}}), local.runner());
+  EXPECT_EQ(answer["bantam"]["route"], "local");
+  EXPECT_THROW(router.complete(request("hi", json{{"route", "cloud"}}), local.runner()), RouteRefused);
+  EXPECT_TRUE(server.requests().empty());
+  EXPECT_EQ(router.audit().recent(10).size(), 2u);
+  EXPECT_EQ(router.audit().recent(1)[0].route, "refused");
+}
+
+TEST(HybridRouter, LowConfidenceEscalatesWithRedactionAndRestore) {
+  LoopbackServer server({cloud_says("I will mail [EMAIL_1] about [IBAN_1].")});
+  HybridRouter router(options(Policy::Auto, server.url()));
+  FakeLocal local{-5.0f};
+  json answer = router.complete(request("mail ann@example.com about DE89370400440532013000"), local.runner());
+  EXPECT_EQ(local.calls, 1);
+  EXPECT_EQ(answer["choices"][0]["message"]["content"],
+            "I will mail ann@example.com about DE89370400440532013000.");
+  EXPECT_EQ(answer["bantam"], (json{{"route", "cloud"}, {"reason", "low-confidence"}, {"escalated_from", "local"}}));
+  std::string sent = sent_body(server, 0);
+  EXPECT_EQ(sent.find("ann@example.com"), std::string::npos) << sent;
+  EXPECT_EQ(sent.find("DE8937"), std::string::npos) << sent;
+  EXPECT_NE(sent.find("[EMAIL_1]"), std::string::npos) << sent;
+  AuditEntry row = router.audit().recent(1).at(0);
+  EXPECT_EQ(row.route, "cloud");
+  EXPECT_EQ(row.rule, "low-confidence");
+  EXPECT_EQ(row.sensitive, "EMAIL,IBAN");
+  EXPECT_EQ(row.bytes_sent, static_cast<int64_t>(sent.size()));
+  EXPECT_EQ(row.tokens_out, 5);
+  EXPECT_EQ(router.stats()["escalations"], 1);
+}
+
+TEST(HybridRouter, ConfidentLocalAnswerStays) {
+  LoopbackServer server({cloud_says("cloud")});
+  HybridRouter router(options(Policy::Auto, server.url()));
+  FakeLocal local;
+  json answer = router.complete(request("hi"), local.runner());
+  EXPECT_EQ(answer["bantam"]["route"], "local");
+  EXPECT_EQ(answer["bantam"]["reason"], "local-first");
+  EXPECT_TRUE(answer["bantam"]["escalated_from"].is_null());
+  EXPECT_TRUE(server.requests().empty());
+}
+
+TEST(HybridRouter, ConsentAskNeedsOptIn) {
+  LoopbackServer server({cloud_says("cloud")});
+  HybridRouter router(options(Policy::Auto, server.url(), Consent::Ask));
+  FakeLocal local{-5.0f};
+  EXPECT_EQ(router.complete(request("hi"), local.runner())["bantam"]["route"], "local");
+  EXPECT_TRUE(server.requests().empty());
+  json answer = router.complete(request("hi", json{{"cloud_consent", true}}), local.runner());
+  EXPECT_EQ(answer["bantam"]["route"], "cloud");
+  EXPECT_EQ(server.requests().size(), 1u);
+}
+
+TEST(HybridRouter, SensitiveKeepLocalAndBlock) {
+  LoopbackServer server({cloud_says("cloud")});
+  FakeLocal local;
+  HybridRouter keep(options(Policy::CloudPreferred, server.url(), Consent::Always, SensitiveHandling::KeepLocal));
+  json answer = keep.complete(request("card 4111 1111 1111 1111"), local.runner());
+  EXPECT_EQ(answer["bantam"]["route"], "local");
+  HybridRouter block(options(Policy::CloudPreferred, server.url(), Consent::Always, SensitiveHandling::Block));
+  try {
+    block.complete(request("card 4111 1111 1111 1111"), local.runner());
+    FAIL() << "not refused";
+  } catch (const RouteRefused& refused) {
+    EXPECT_EQ(refused.status(), 403);
+  }
+  EXPECT_EQ(block.complete(request("nothing personal"), local.runner())["bantam"]["route"], "cloud");
+  EXPECT_EQ(server.requests().size(), 1u);
+}
+
+TEST(HybridRouter, CloudFailureFallsBackLocallyAndOpensTheBreaker) {
+  LoopbackServer server({cloud_fails()});
+  HybridRouter router(options(Policy::CloudPreferred, server.url()));
+  FakeLocal local;
+  for (int i = 0; i < 2; ++i) {
+    json answer = router.complete(request("hi"), local.runner());
+    EXPECT_EQ(answer["bantam"]["route"], "local");
+    EXPECT_EQ(answer["bantam"]["reason"], "cloud-failure");
+    EXPECT_EQ(answer["bantam"]["fallback_from"], "cloud");
+  }
+  EXPECT_EQ(router.stats()["breaker"], "open");
+  json answer = router.complete(request("hi"), local.runner());  // the breaker keeps it local
+  EXPECT_EQ(answer["bantam"]["route"], "local");
+  EXPECT_EQ(server.requests().size(), 2u);
+  EXPECT_EQ(router.stats()["fallbacks"], 2);
+  EXPECT_EQ(router.stats()["local"], 3);
+}
+
+TEST(HybridRouter, LocalFailureEscalatesOrIsRefused) {
+  LoopbackServer server({cloud_says("rescued")});
+  FakeLocal local;
+  local.fail = true;
+  HybridRouter router(options(Policy::Auto, server.url()));
+  json answer = router.complete(request("hi"), local.runner());
+  EXPECT_EQ(answer["bantam"]["reason"], "local-failure");
+  EXPECT_EQ(answer["choices"][0]["message"]["content"], "rescued");
+  HybridRouter local_only(options(Policy::LocalOnly, server.url()));
+  try {
+    local_only.complete(request("hi"), local.runner());
+    FAIL() << "not refused";
+  } catch (const RouteRefused& refused) {
+    EXPECT_EQ(refused.status(), 503);
+  }
+}
+
+TEST(HybridRouter, LongPromptGoesToTheCloudAndBadOverridesAreErrors) {
+  LoopbackServer server({cloud_says("long")});
+  HybridRouter router(options(Policy::Auto, server.url()));
+  FakeLocal local;
+  HybridRequest long_prompt = request("a long one");
+  long_prompt.prompt_tokens = 1000;
+  json answer = router.complete(long_prompt, local.runner());
+  EXPECT_EQ(answer["bantam"]["reason"], "prompt-too-long");
+  EXPECT_EQ(local.calls, 0);
+  HybridRequest bad = request("hi");
+  bad.route_header = "sideways";
+  EXPECT_THROW(router.complete(bad, local.runner()), Error);
+  EXPECT_EQ(router.stats()["policy"], "auto");
+  EXPECT_EQ(router.stats()["by_reason"]["prompt-too-long"], 1);
+}
+
+}  // namespace
+}  // namespace bantam::hybrid
