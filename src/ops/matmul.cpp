@@ -36,14 +36,13 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, int64_t
   // Enough rows per thread that a job outweighs waking the pool.
   const int64_t min_rows = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, k * n_tokens));
   pool.parallel_for(w.rows, min_rows, [&](int64_t begin, int64_t end) {
-    // Blocks of rows small enough to stay in cache while every token passes over them.
-    constexpr int64_t kBlock = 32;
-    for (int64_t r = begin; r < end; r += kBlock) {
-      const int64_t r_end = std::min(end, r + kBlock);
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        quant::gemv(w.type, k, w.data, w.row_bytes, r, r_end, act_data + t * act_bytes, y + t * y_stride);
-      }
+    if (n_tokens > 1) {
+      // Multi-token kernels unpack each weight block once for several tokens.
+      quant::gemm(w.type, k, w.data, w.row_bytes, begin, end, act_data, act_bytes, n_tokens, y,
+                  static_cast<size_t>(y_stride));
+      return;
     }
+    quant::gemv(w.type, k, w.data, w.row_bytes, begin, end, act_data, y);
   });
 }
 

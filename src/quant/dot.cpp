@@ -79,8 +79,14 @@ kernels::Table build_table(Isa isa) {
   kernels::add_scalar(table);
 #if defined(__x86_64__) || defined(__i386__)
   if (isa >= Isa::Avx2) kernels::add_avx2(table);
-  if (isa >= Isa::Avx512) kernels::add_avx512(table);
-  if (isa >= Isa::Avx512Vnni) kernels::add_avx512_vnni(table);
+  if (isa >= Isa::Avx512) {
+    kernels::add_avx512(table);
+    kernels::add_avx512_gemm(table);
+  }
+  if (isa >= Isa::Avx512Vnni) {
+    kernels::add_avx512_vnni(table);
+    kernels::add_avx512_vnni_gemm(table);
+  }
 #elif defined(__aarch64__)
   if (isa >= Isa::Neon) kernels::add_neon(table);
   if (isa >= Isa::NeonDotprod) kernels::add_neon_dotprod(table);
@@ -220,6 +226,32 @@ void gemv(GgmlType weight_type, int64_t n, const void* weights, size_t row_strid
   const auto* first = static_cast<const uint8_t*>(weights) + static_cast<size_t>(row_begin) * row_stride_bytes;
   dispatch().table.gemv[slot(weight_type)](n, first, row_stride_bytes, row_end - row_begin, activations,
                                            out + row_begin);
+}
+
+void gemm(GgmlType weight_type, int64_t n, const void* weights, size_t row_stride_bytes, int64_t row_begin,
+          int64_t row_end, const void* activations, size_t act_stride_bytes, int64_t n_tokens, float* out,
+          size_t out_stride) {
+  if (!can_dot(weight_type)) throw Error(fmt::format("no dot product for weights of type {}", type_name(weight_type)));
+  check_n(weight_type, n, "gemm");
+  if (row_end <= row_begin || n_tokens <= 0) return;
+  const auto* first = static_cast<const uint8_t*>(weights) + static_cast<size_t>(row_begin) * row_stride_bytes;
+  const kernels::Table& table = dispatch().table;
+  if (const kernels::Gemm fn = table.gemm[slot(weight_type)]) {
+    fn(n, first, row_stride_bytes, row_end - row_begin, activations, act_stride_bytes, n_tokens, out + row_begin,
+       out_stride);
+    return;
+  }
+  // Blocks of rows small enough to stay in cache while every token passes over them.
+  constexpr int64_t kRowBlock = 32;
+  const auto* acts = static_cast<const uint8_t*>(activations);
+  for (int64_t r = 0; r < row_end - row_begin; r += kRowBlock) {
+    const int64_t rows = std::min(kRowBlock, row_end - row_begin - r);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      table.gemv[slot(weight_type)](n, first + static_cast<size_t>(r) * row_stride_bytes, row_stride_bytes, rows,
+                                    acts + static_cast<size_t>(t) * act_stride_bytes,
+                                    out + static_cast<size_t>(t) * out_stride + row_begin + r);
+    }
+  }
 }
 
 }  // namespace bantam::quant

@@ -15,14 +15,25 @@ using VecDot = float (*)(int64_t n, const void* weights, const void* activations
 using Gemv = void (*)(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
                       float* out);
 
+// out[t * out_stride + r] for rows [0, rows) and tokens [0, n_tokens); token t's activations
+// start at activations + t * act_stride bytes.
+using Gemm = void (*)(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                      size_t act_stride, int64_t n_tokens, float* out, size_t out_stride);
+
 inline constexpr size_t kTypeSlots = 40;  // ggml type ids are below this
 
 struct Table {
   VecDot dot[kTypeSlots] = {};
   Gemv gemv[kTypeSlots] = {};
+  Gemm gemm[kTypeSlots] = {};  // null: gemm runs gemv once per token
 
   void set_dot(GgmlType type, VecDot fn) { dot[static_cast<size_t>(type)] = fn; }
-  void set_gemv(GgmlType type, Gemv fn) { gemv[static_cast<size_t>(type)] = fn; }
+  // A new gemv drops the gemm of a lower level, so a gemm always matches its level's gemv bit for bit.
+  void set_gemv(GgmlType type, Gemv fn) {
+    gemv[static_cast<size_t>(type)] = fn;
+    gemm[static_cast<size_t>(type)] = nullptr;
+  }
+  void set_gemm(GgmlType type, Gemm fn) { gemm[static_cast<size_t>(type)] = fn; }
 };
 
 // Each fills the entries it accelerates and leaves the others as they are, so tables are built
@@ -34,6 +45,8 @@ void add_avx512(Table& table);
 void add_avx512_vnni(Table& table);
 void add_neon(Table& table);
 void add_neon_dotprod(Table& table);
+void add_avx512_gemm(Table& table);
+void add_avx512_vnni_gemm(Table& table);
 
 // A gemv that calls `Dot` per row, for kernels without a multi-row version.
 template <VecDot Dot>

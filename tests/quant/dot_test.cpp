@@ -16,7 +16,9 @@
 namespace bantam::quant {
 namespace {
 
+using test::activations;
 using test::gaussian;
+using test::weight_row;
 
 constexpr GgmlType kWeightTypes[] = {
     GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1,   GgmlType::Q5_0,
@@ -28,44 +30,6 @@ class DotTest : public ::testing::Test {
  protected:
   void TearDown() override { set_isa_for_testing(available_isas().back()); }
 };
-
-// Byte offsets of the fp16 scale fields inside one block, so random payload bytes can be given
-// sane scales; an empty list means "quantize gaussian data instead" (float types).
-std::vector<size_t> half_fields(GgmlType type) {
-  switch (type) {
-    case GgmlType::Q4_0: case GgmlType::Q5_0: case GgmlType::Q8_0: case GgmlType::IQ4_NL: case GgmlType::IQ4_XS:
-      return {0};
-    case GgmlType::Q4_1: case GgmlType::Q5_1: case GgmlType::Q4_K: case GgmlType::Q5_K: return {0, 2};
-    case GgmlType::Q2_K: return {80, 82};
-    case GgmlType::Q3_K: return {108};
-    case GgmlType::Q6_K: return {208};
-    default: return {};
-  }
-}
-
-// A weight row: random bytes with random scales in [0.001, 0.1) (all level patterns, including
-// extremes llama-quantize never writes), or quantized gaussian data when `realistic`.
-std::vector<uint8_t> weight_row(GgmlType type, int64_t n, uint32_t seed, bool realistic) {
-  const auto fields = half_fields(type);
-  if (realistic || (fields.empty() && type != GgmlType::Q8_K)) return test::quantize(type, gaussian(n, seed, 0.05f));
-  std::mt19937 rng(seed);
-  std::vector<uint8_t> row(row_bytes(type, n));
-  for (auto& b : row) b = static_cast<uint8_t>(rng());
-  std::uniform_real_distribution<float> scale(0.001f, 0.1f);
-  const auto& info = type_info(type);
-  for (size_t block = 0; block < row.size(); block += info.bytes_per_block) {
-    if (type == GgmlType::Q8_K) {
-      const float d = scale(rng);
-      std::memcpy(&row[block], &d, 4);
-      continue;
-    }
-    for (size_t off : fields) {
-      const uint16_t h = fp32_to_fp16(scale(rng));
-      std::memcpy(&row[block + off], &h, 2);
-    }
-  }
-  return row;
-}
 
 struct Expected {
   double value = 0;
@@ -98,14 +62,6 @@ Expected reference_dot(GgmlType type, int64_t n, const std::vector<uint8_t>& w, 
     }
   }
   return e;
-}
-
-std::vector<uint8_t> activations(GgmlType type, int64_t n, uint32_t seed) {
-  auto x = gaussian(n, seed);
-  std::fill(x.begin(), x.begin() + std::min<int64_t>(n, 32), 0.0f);  // an all-zero block too
-  std::vector<uint8_t> out(activation_bytes(vec_dot_type(type), n));
-  quantize_activations(vec_dot_type(type), x.data(), out.data(), n);
-  return out;
 }
 
 // Lengths: several blocks, an odd number of 32-blocks, and float tails.

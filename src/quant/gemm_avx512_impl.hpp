@@ -1,0 +1,338 @@
+// AVX-512 multi-token (gemm) kernels, included right after kernels_avx512_impl.hpp by both
+// AVX-512 levels. A tile of R rows x T tokens unpacks each weight block once for its T tokens
+// and prepares each token's activations once for its R rows. Every (row, token) pair runs the
+// same operations in the same order as the gemv kernels of kernels_avx512_impl.hpp, so results
+// equal gemv's bit for bit. Internal to src/quant.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "quant/blocks.hpp"
+#include "quant/kernels.hpp"
+
+namespace bantam::quant::kernels {
+namespace {
+
+// The T token activation rows of a tile, `act_stride` bytes apart.
+template <typename Block, int T>
+inline void token_pointers(const void* acts, size_t act_stride, const Block* (&tokens)[T]) {
+  for (int t = 0; t < T; ++t) {
+    tokens[t] = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(acts) + static_cast<size_t>(t) * act_stride);
+  }
+}
+
+template <int R, int T>
+inline void store_tile(const float (&result)[R][T], float* out, size_t out_stride) {
+  for (int t = 0; t < T; ++t) {
+    for (int r = 0; r < R; ++r) out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] = result[r][t];
+  }
+}
+
+// Tile kernel signature: (n, weights, stride, acts, act_stride, out, out_stride).
+struct Q8_0Tile {
+  static constexpr int kRows = 4, kTokens = 4;
+  template <int R, int T>
+  static void run(int64_t n, const void* weights, size_t stride, const void* acts, size_t act_stride, float* out,
+                  size_t out_stride) {
+    const BlockQ8_0* w[R];
+    row_pointers(weights, stride, w);
+    const BlockQ8_0* a[T];
+    token_pointers(acts, act_stride, a);
+    const int64_t blocks = n / kQK;
+    __m512 acc[R][T];
+    for (int r = 0; r < R; ++r) {
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+    }
+    // The same integer sums as dot_s8s8: with VNNI through w + 128 (unsigned) minus 128 * sum(a),
+    // which needs no per-pair sign fix; without it (vpmaddubsw saturates) through dot_s8s8.
+    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+    auto accumulate = [&](auto load_w, auto load_a, auto scale_w, auto scale_a) {
+      __m512i wq[R];
+      __m512 dw[R];
+      for (int r = 0; r < R; ++r) {
+        wq[r] = load_w(r);
+        if constexpr (kVnni) wq[r] = _mm512_xor_si512(wq[r], bias);
+        dw[r] = scale_w(r);
+      }
+      for (int t = 0; t < T; ++t) {
+        const __m512i act = load_a(t);
+        const __m512 da = scale_a(t);
+        __m512i offset = _mm512_setzero_si512();
+        if constexpr (kVnni) offset = _mm512_dpbusd_epi32(offset, bias, act);
+        for (int r = 0; r < R; ++r) {
+          __m512i p;
+          if constexpr (kVnni) {
+            p = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[r], act), offset);
+          } else {
+            p = dot_s8s8(_mm512_setzero_si512(), wq[r], act);
+          }
+          acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], da), _mm512_cvtepi32_ps(p), acc[r][t]);
+        }
+      }
+    };
+    int64_t i = 0;
+    for (; i + 2 <= blocks; i += 2) {
+      accumulate([&](int r) { return join(load256(w[r][i].qs), load256(w[r][i + 1].qs)); },
+                 [&](int t) { return join(load256(a[t][i].qs), load256(a[t][i + 1].qs)); },
+                 [&](int r) { return two_scales(half(w[r][i].d), half(w[r][i + 1].d)); },
+                 [&](int t) { return two_scales(half(a[t][i].d), half(a[t][i + 1].d)); });
+    }
+    if (i < blocks) {  // odd block count: the upper half is zeros with a zero scale
+      accumulate([&](int r) { return _mm512_zextsi256_si512(load256(w[r][i].qs)); },
+                 [&](int t) { return _mm512_zextsi256_si512(load256(a[t][i].qs)); },
+                 [&](int r) { return two_scales(half(w[r][i].d), 0); },
+                 [&](int t) { return two_scales(half(a[t][i].d), 0); });
+    }
+    float result[R][T];
+    for (int r = 0; r < R; ++r) {
+      for (int t = 0; t < T; ++t) result[r][t] = _mm512_reduce_add_ps(acc[r][t]);
+    }
+    store_tile(result, out, out_stride);
+  }
+};
+
+struct Q4_0Tile {
+  static constexpr int kRows = 4, kTokens = 4;
+  template <int R, int T>
+  static void run(int64_t n, const void* weights, size_t stride, const void* acts, size_t act_stride, float* out,
+                  size_t out_stride) {
+    const BlockQ4_0* w[R];
+    row_pointers(weights, stride, w);
+    const BlockQ8_0* a[T];
+    token_pointers(acts, act_stride, a);
+    const int64_t blocks = n / kQK;
+    const __m512i low4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
+    const __m512i lane_of_block = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    __m512 acc[R][T];
+    for (int r = 0; r < R; ++r) {
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+    }
+    for (int64_t i = 0; i < blocks; i += 4) {
+      __m512i lo[R], hi[R];
+      __m512 dw[R];
+      for (int r = 0; r < R; ++r) {
+        const BlockQ4_0* wb[4];
+        for (int k = 0; k < 4; ++k) wb[k] = i + k < blocks ? &w[r][i + k] : &kZeroQ4_0;
+        const __m512i q = four_lanes(wb[0]->qs, wb[1]->qs, wb[2]->qs, wb[3]->qs);
+        lo[r] = _mm512_and_si512(q, low4);
+        hi[r] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+        dw[r] = _mm512_permutexvar_ps(lane_of_block,
+                                      _mm512_castps128_ps512(four_halves(wb[0]->d, wb[1]->d, wb[2]->d, wb[3]->d)));
+      }
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_0* ab[4];
+        for (int k = 0; k < 4; ++k) ab[k] = i + k < blocks ? &a[t][i + k] : &kZeroQ8_0;
+        const __m512i act_lo = four_lanes(ab[0]->qs, ab[1]->qs, ab[2]->qs, ab[3]->qs);
+        const __m512i act_hi = four_lanes(ab[0]->qs + 16, ab[1]->qs + 16, ab[2]->qs + 16, ab[3]->qs + 16);
+        const __m512i offset = dot_u8s8(dot_u8s8(_mm512_setzero_si512(), eight, act_lo), eight, act_hi);
+        const __m512 da = _mm512_permutexvar_ps(
+            lane_of_block, _mm512_castps128_ps512(four_halves(ab[0]->d, ab[1]->d, ab[2]->d, ab[3]->d)));
+        for (int r = 0; r < R; ++r) {
+          const __m512i p =
+              _mm512_sub_epi32(dot_u8s8(dot_u8s8(_mm512_setzero_si512(), lo[r], act_lo), hi[r], act_hi), offset);
+          acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], da), _mm512_cvtepi32_ps(p), acc[r][t]);
+        }
+      }
+    }
+    float result[R][T];
+    for (int r = 0; r < R; ++r) {
+      for (int t = 0; t < T; ++t) result[r][t] = _mm512_reduce_add_ps(acc[r][t]);
+    }
+    store_tile(result, out, out_stride);
+  }
+};
+
+// Q4_K/Q5_K: the rows' levels and int16 scales are unpacked once per super-block for T tokens.
+template <bool kFiveBits, typename Block>
+struct K4Tile {
+  static constexpr int kRows = 2, kTokens = 4;
+  template <int R, int T>
+  static void run(int64_t n, const void* weights, size_t stride, const void* acts, size_t act_stride, float* out,
+                  size_t out_stride) {
+    const Block* w[R];
+    row_pointers(weights, stride, w);
+    const BlockQ8_K* a[T];
+    token_pointers(acts, act_stride, a);
+    __m512 acc[R][T];
+    float mins_total[R][T];
+    for (int r = 0; r < R; ++r) {
+      for (int t = 0; t < T; ++t) {
+        acc[r][t] = _mm512_setzero_ps();
+        mins_total[r][t] = 0;
+      }
+    }
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    for (int64_t i = 0; i < n / kQK_K; ++i) {
+      __m512i levels[R][4], scale16[R][4];
+      __m128i mins16[R];
+      for (int r = 0; r < R; ++r) {
+        const Block& b = w[r][i];
+        uint8_t scales[8], mins[8];
+        k4_unpack(b.scales, scales, mins);
+        __m256i qh;
+        if constexpr (kFiveBits) qh = load256(b.qh);
+        for (int c = 0; c < 4; ++c) {
+          const __m256i q = load256(b.qs + 32 * c);
+          __m256i lo = _mm256_and_si256(q, low4);
+          __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+          if constexpr (kFiveBits) {
+            const __m256i one = _mm256_set1_epi8(1);
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
+          }
+          levels[r][c] = join(lo, hi);
+          scale16[r][c] = half_scales(scales[2 * c], scales[2 * c + 1]);
+        }
+        uint64_t m8;
+        std::memcpy(&m8, mins, 8);
+        mins16[r] = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m8)));
+      }
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_K& at = a[t][i];
+        const __m128i bsum_pairs = _mm_hadd_epi16(load128(at.bsums), load128(at.bsums + 8));
+        for (int r = 0; r < R; ++r) {
+          __m512i isum = _mm512_setzero_si512();
+          for (int c = 0; c < 4; ++c) {
+            isum = dot_s16(isum, _mm512_maddubs_epi16(levels[r][c], load512(at.qs + 64 * c)), scale16[r][c]);
+          }
+          const Block& b = w[r][i];
+          acc[r][t] = _mm512_fmadd_ps(_mm512_set1_ps(at.d * half(b.d)), _mm512_cvtepi32_ps(isum), acc[r][t]);
+          mins_total[r][t] +=
+              at.d * half(b.dmin) * static_cast<float>(hsum_epi32(_mm_madd_epi16(bsum_pairs, mins16[r])));
+        }
+      }
+    }
+    float result[R][T];
+    for (int r = 0; r < R; ++r) {
+      for (int t = 0; t < T; ++t) result[r][t] = _mm512_reduce_add_ps(acc[r][t]) - mins_total[r][t];
+    }
+    store_tile(result, out, out_stride);
+  }
+};
+
+// Q6_K: the rows' 6-bit levels and spread int16 scales are unpacked once per super-block.
+struct Q6_KTile {
+  static constexpr int kRows = 2, kTokens = 4;
+  template <int R, int T>
+  static void run(int64_t n, const void* weights, size_t stride, const void* acts, size_t act_stride, float* out,
+                  size_t out_stride) {
+    const BlockQ6_K* w[R];
+    row_pointers(weights, stride, w);
+    const BlockQ8_K* a[T];
+    token_pointers(acts, act_stride, a);
+    const __m512i low4 = _mm512_set1_epi8(0x0F), two_bits = _mm512_set1_epi8(3);
+    const __m512i shift_01 = join(_mm256_set1_epi16(0), _mm256_set1_epi16(2));
+    const __m512i shift_23 = join(_mm256_set1_epi16(4), _mm256_set1_epi16(6));
+    __m512i spread[4];
+    for (int q = 0; q < 4; ++q) {
+      alignas(64) int16_t idx[32];
+      for (int l = 0; l < 32; ++l) idx[l] = static_cast<int16_t>(4 * q + l / 8);
+      spread[q] = _mm512_load_si512(idx);
+    }
+    __m512 acc[R][T];
+    for (int r = 0; r < R; ++r) {
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+    }
+    for (int64_t i = 0; i < n / kQK_K; ++i) {
+      __m512i levels[R][4], scale16[R][4];
+      __m256i sc16[R];
+      for (int r = 0; r < R; ++r) {
+        const BlockQ6_K& b = w[r][i];
+        sc16[r] = _mm256_cvtepi8_epi16(load128(b.scales));
+        const __m512i sc = _mm512_castsi256_si512(sc16[r]);
+        for (int h = 0; h < 2; ++h) {
+          const __m512i ql = load512(b.ql + 64 * h);
+          const __m512i qh = _mm512_broadcast_i64x4(load256(b.qh + 32 * h));
+          const __m512i high01 = _mm512_and_si512(_mm512_srlv_epi16(qh, shift_01), two_bits);
+          const __m512i high23 = _mm512_and_si512(_mm512_srlv_epi16(qh, shift_23), two_bits);
+          levels[r][2 * h] = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_slli_epi16(high01, 4));
+          levels[r][2 * h + 1] =
+              _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4), _mm512_slli_epi16(high23, 4));
+          scale16[r][2 * h] = _mm512_permutexvar_epi16(spread[2 * h], sc);
+          scale16[r][2 * h + 1] = _mm512_permutexvar_epi16(spread[2 * h + 1], sc);
+        }
+      }
+      for (int t = 0; t < T; ++t) {
+        const BlockQ8_K& at = a[t][i];
+        const __m256i bsums = load256(at.bsums);
+        for (int r = 0; r < R; ++r) {
+          const __m256i offset = _mm256_madd_epi16(bsums, sc16[r]);
+          __m512i isum =
+              _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5)));
+          for (int q = 0; q < 4; ++q) {
+            isum = dot_s16(isum, _mm512_maddubs_epi16(levels[r][q], load512(at.qs + 64 * q)), scale16[r][q]);
+          }
+          acc[r][t] =
+              _mm512_fmadd_ps(_mm512_set1_ps(at.d * half(w[r][i].d)), _mm512_cvtepi32_ps(isum), acc[r][t]);
+        }
+      }
+    }
+    float result[R][T];
+    for (int r = 0; r < R; ++r) {
+      for (int t = 0; t < T; ++t) result[r][t] = _mm512_reduce_add_ps(acc[r][t]);
+    }
+    store_tile(result, out, out_stride);
+  }
+};
+
+// Tokens [0, n_tokens) for the R rows at `weights`: full tiles, then one narrower tile.
+template <typename Tile, int R>
+void gemm_row_group(int64_t n, const uint8_t* weights, size_t stride, const uint8_t* acts, size_t act_stride,
+                    int64_t n_tokens, float* out, size_t out_stride) {
+  constexpr int T = Tile::kTokens;
+  static_assert(T == 4, "the leftover dispatch below covers 1..3 tokens");
+  int64_t t = 0;
+  for (; t + T <= n_tokens; t += T) {
+    Tile::template run<R, T>(n, weights, stride, acts + static_cast<size_t>(t) * act_stride, act_stride,
+                             out + static_cast<size_t>(t) * out_stride, out_stride);
+  }
+  const uint8_t* a = acts + static_cast<size_t>(t) * act_stride;
+  float* o = out + static_cast<size_t>(t) * out_stride;
+  switch (n_tokens - t) {
+    case 1: Tile::template run<R, 1>(n, weights, stride, a, act_stride, o, out_stride); break;
+    case 2: Tile::template run<R, 2>(n, weights, stride, a, act_stride, o, out_stride); break;
+    case 3: Tile::template run<R, 3>(n, weights, stride, a, act_stride, o, out_stride); break;
+    default: break;
+  }
+}
+
+// Tokens go in chunks whose activations stay in L2 while every row passes over them; within a
+// chunk, rows go in groups of Tile::kRows (single rows for the rest).
+template <typename Tile>
+void gemm_in_tiles(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                   size_t act_stride, int64_t n_tokens, float* out, size_t out_stride) {
+  constexpr int R = Tile::kRows;
+  constexpr size_t kChunkBytes = 256 * 1024;
+  const int64_t chunk = std::max<int64_t>(Tile::kTokens, static_cast<int64_t>(kChunkBytes / std::max<size_t>(1, act_stride)) /
+                                                             Tile::kTokens * Tile::kTokens);
+  const auto* w = static_cast<const uint8_t*>(weights);
+  const auto* acts = static_cast<const uint8_t*>(activations);
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += chunk) {
+    const int64_t tokens = std::min(chunk, n_tokens - t0);
+    const uint8_t* a = acts + static_cast<size_t>(t0) * act_stride;
+    float* o = out + static_cast<size_t>(t0) * out_stride;
+    int64_t r = 0;
+    for (; r + R <= rows; r += R) {
+      gemm_row_group<Tile, R>(n, w + static_cast<size_t>(r) * stride, stride, a, act_stride, tokens, o + r,
+                              out_stride);
+    }
+    for (; r < rows; ++r) {
+      gemm_row_group<Tile, 1>(n, w + static_cast<size_t>(r) * stride, stride, a, act_stride, tokens, o + r,
+                              out_stride);
+    }
+  }
+}
+
+void add_avx512_gemm_kernels(Table& table) {
+  table.set_gemm(GgmlType::Q8_0, gemm_in_tiles<Q8_0Tile>);
+  table.set_gemm(GgmlType::Q4_0, gemm_in_tiles<Q4_0Tile>);
+  table.set_gemm(GgmlType::Q4_K, gemm_in_tiles<K4Tile<false, BlockQ4_K>>);
+  table.set_gemm(GgmlType::Q5_K, gemm_in_tiles<K4Tile<true, BlockQ5_K>>);
+  table.set_gemm(GgmlType::Q6_K, gemm_in_tiles<Q6_KTile>);
+}
+
+}  // namespace
+}  // namespace bantam::quant::kernels
