@@ -69,29 +69,50 @@ void HybridRouter::count(const std::string& route, const std::string& reason, bo
   fallbacks_ += fallback ? 1 : 0;
 }
 
-json HybridRouter::complete(const HybridRequest& request, const LocalRunner& local) {
-  const auto start = std::chrono::steady_clock::now();
-  RequestFacts facts;
-  facts.overrides = parse_overrides(request.body, request.route_header);
-  facts.prompt_tokens = request.prompt_tokens;
-  facts.expected_queue_wait_ms = request.expected_queue_wait_ms;
+HybridRouter::Prepared HybridRouter::prepare(const HybridRequest& request) {
+  Prepared p;
+  p.start = std::chrono::steady_clock::now();
+  p.facts.overrides = parse_overrides(request.body, request.route_header);
+  p.facts.prompt_tokens = request.prompt_tokens;
+  p.facts.expected_queue_wait_ms = request.expected_queue_wait_ms;
   if (request.body.is_object() && request.body.contains("model") && request.body["model"].is_string())
-    facts.model = request.body["model"].get<std::string>();
+    p.facts.model = request.body["model"].get<std::string>();
+  p.plain_body = request.body;
+  if (p.plain_body.is_object()) p.plain_body.erase("bantam");
+  p.redacted_body = p.plain_body;
+  p.redaction = std::make_unique<Redaction>(redactor_);
+  if (p.redacted_body.is_object() && p.redacted_body.contains("messages"))
+    for_each_text(p.redacted_body["messages"], [&](const std::string& text) { return p.redaction->redact(text); });
+  p.facts.sensitive = !p.redaction->empty();
+  p.entry.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch()).count();
+  p.entry.sensitive = p.redaction->classes();
+  if (options_.audit_prompts && p.plain_body.is_object() && p.plain_body.contains("messages"))
+    p.entry.prompt = p.plain_body["messages"].dump(-1, ' ', false, json::error_handler_t::replace);
+  return p;
+}
 
-  json plain_body = request.body;
-  if (plain_body.is_object()) plain_body.erase("bantam");
-  json redacted_body = plain_body;
-  Redaction redaction(redactor_);
-  if (redacted_body.is_object() && redacted_body.contains("messages"))
-    for_each_text(redacted_body["messages"], [&](const std::string& text) { return redaction.redact(text); });
-  facts.sensitive = !redaction.empty();
+void HybridRouter::finish(Prepared& p, const std::string& route, const std::string& rule) {
+  p.entry.route = route;
+  p.entry.rule = rule;
+  p.entry.latency_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - p.start).count();
+  audit_.record(p.entry);
+}
 
-  AuditEntry entry;
-  entry.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch()).count();
-  entry.sensitive = redaction.classes();
-  if (options_.audit_prompts && plain_body.is_object() && plain_body.contains("messages"))
-    entry.prompt = plain_body["messages"].dump(-1, ' ', false, json::error_handler_t::replace);
+void HybridRouter::refuse(Prepared& p, const Decision& decision, const std::string& detail) {
+  finish(p, "refused", decision.rule);
+  count("refused", decision.rule, false, false);
+  throw RouteRefused(detail.empty() ? decision.message : decision.message + ": " + detail,
+                     refusal_status(decision));
+}
+
+json HybridRouter::complete(const HybridRequest& request, const LocalRunner& local) {
+  Prepared p = prepare(request);
+  const RequestFacts& facts = p.facts;
+  const json& plain_body = p.plain_body;
+  const json& redacted_body = p.redacted_body;
+  Redaction& redaction = *p.redaction;
+  AuditEntry& entry = p.entry;
 
   std::string local_error, cloud_error;
   auto try_local = [&]() -> std::optional<LocalAnswer> {
@@ -120,19 +141,7 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
       return std::nullopt;
     }
   };
-  auto finish_audit = [&](const std::string& route, const std::string& rule) {
-    entry.route = route;
-    entry.rule = rule;
-    entry.latency_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    audit_.record(entry);
-  };
-  auto refuse = [&](const Decision& decision, const std::string& detail) {
-    finish_audit("refused", decision.rule);
-    count("refused", decision.rule, false, false);
-    throw RouteRefused(detail.empty() ? decision.message : decision.message + ": " + detail,
-                       refusal_status(decision));
-  };
+  auto refuse = [&](const Decision& decision, const std::string& detail) { this->refuse(p, decision, detail); };
 
   Decision decision = first_route(options_.router, facts, cloud_ && breaker_.available());
   std::string reason = decision.rule;
@@ -194,9 +203,95 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
   json meta{{"route", route}, {"reason", reason}, {"escalated_from", escalated ? json("local") : json()}};
   if (fallback) meta["fallback_from"] = "cloud";
   response["bantam"] = meta;
-  finish_audit(route, reason);
+  finish(p, route, reason);
   count(route, reason, escalated, fallback);
   return response;
+}
+
+void HybridRouter::stream(const HybridRequest& request,
+                          const std::function<void(const json& meta)>& on_route,
+                          const std::function<bool(const std::string& data)>& on_event,
+                          const std::function<void()>& stream_local) {
+  Prepared p = prepare(request);
+  Decision decision = first_route(options_.router, p.facts, cloud_ && breaker_.available());
+  if (decision.route == Route::Refuse) refuse(p, decision, {});
+  auto run_local = [&](const std::string& reason, bool fallback) {
+    json meta{{"route", "local"}, {"reason", reason}, {"escalated_from", nullptr}};
+    if (fallback) meta["fallback_from"] = "cloud";
+    on_route(meta);
+    try {
+      stream_local();
+    } catch (...) {
+      finish(p, "local", "local-failure");
+      count("local", "local-failure", false, fallback);
+      throw;
+    }
+    finish(p, "local", reason);
+    count("local", reason, false, fallback);
+  };
+  if (decision.route == Route::Local) return run_local(decision.rule, false);
+
+  std::string cloud_error = "the cloud circuit breaker is open";
+  if (cloud_ && breaker_.allow()) {
+    std::map<int64_t, StreamRestorer> restorers;
+    bool announced = false;
+    auto announce = [&] {
+      if (!announced) on_route(json{{"route", "cloud"}, {"reason", decision.rule}, {"escalated_from", nullptr}});
+      announced = true;
+    };
+    auto relay = [&](const std::string& data) {
+      announce();
+      json chunk = json::parse(data);  // the client passes only JSON events
+      if (chunk.is_object() && chunk.contains("usage") && chunk["usage"].is_object()) {
+        p.entry.tokens_in = usage_field(chunk, "prompt_tokens");
+        p.entry.tokens_out = usage_field(chunk, "completion_tokens");
+      }
+      if (chunk.is_object() && chunk.contains("choices") && chunk["choices"].is_array()) {
+        for (json& choice : chunk["choices"]) {
+          if (!choice.is_object()) continue;
+          int64_t index = choice.contains("index") && choice["index"].is_number_integer() ? choice["index"].get<int64_t>() : 0;
+          StreamRestorer& restorer = restorers.try_emplace(index, *p.redaction).first->second;
+          bool finished = choice.contains("finish_reason") && !choice["finish_reason"].is_null();
+          if (!choice.contains("delta") || !choice["delta"].is_object()) continue;
+          json& delta = choice["delta"];
+          bool has_text = delta.contains("content") && delta["content"].is_string();
+          std::string text = has_text ? restorer.push(delta["content"].get<std::string>()) : std::string();
+          if (finished) text += restorer.finish();
+          if (has_text || !text.empty()) delta["content"] = text;
+        }
+      }
+      return on_event(chunk.dump(-1, ' ', false, json::error_handler_t::replace));
+    };
+    CloudStats stats;
+    try {
+      cloud_->stream(decision.redact ? p.redacted_body : p.plain_body, relay, &stats);
+      breaker_.success();
+      p.entry.bytes_sent += stats.bytes_sent;
+      announce();
+      for (auto& [index, restorer] : restorers) {
+        std::string rest = restorer.finish();
+        if (rest.empty()) continue;
+        json chunk{{"object", "chat.completion.chunk"},
+                   {"choices", json::array({json{{"index", index}, {"delta", {{"content", rest}}}, {"finish_reason", nullptr}}})}};
+        on_event(chunk.dump(-1, ' ', false, json::error_handler_t::replace));
+      }
+      finish(p, "cloud", decision.rule);
+      count("cloud", decision.rule, false, false);
+      return;
+    } catch (const CloudError& error) {
+      breaker_.failure();
+      p.entry.bytes_sent += stats.bytes_sent;
+      if (error.streamed() || announced) {
+        finish(p, "cloud", "cloud-failure");
+        count("cloud", "cloud-failure", false, false);
+        throw;
+      }
+      cloud_error = error.what();
+    }
+  }
+  Decision after = after_cloud_failure(decision);
+  if (after.route == Route::Refuse) refuse(p, after, cloud_error);
+  run_local(after.rule, true);
 }
 
 json HybridRouter::stats() const {

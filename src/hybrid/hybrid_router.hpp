@@ -69,11 +69,33 @@ class HybridRouter {
   // The chat completion with "bantam": {"route", "reason", "escalated_from"} added. Throws
   // bantam::Error for a malformed "bantam" field or header, RouteRefused when nothing may answer.
   nlohmann::json complete(const HybridRequest& request, const LocalRunner& local);
+  // A streaming request: tokens reach the client as they come, so confidence rules cannot apply
+  // and a cloud failure falls back locally only before the first event. stream_local streams the
+  // local answer itself; on_event gets each cloud chunk's data with placeholders restored (a final
+  // chunk carries any text held back). on_route is called once, before anything is streamed, with
+  // {"route", "reason", "escalated_from"}. Throws like complete(), and CloudError when the cloud
+  // fails after events were sent.
+  void stream(const HybridRequest& request, const std::function<void(const nlohmann::json& meta)>& on_route,
+              const std::function<bool(const std::string& data)>& on_event,
+              const std::function<void()>& stream_local);
   // {"policy", "local", "cloud", "refused", "fallbacks", "escalations", "by_reason", "breaker"}.
   nlohmann::json stats() const;
   AuditLog& audit() { return audit_; }
 
  private:
+  // What both paths need before deciding: facts, the request with and without redaction, the
+  // started audit row.
+  struct Prepared {
+    std::chrono::steady_clock::time_point start;
+    RequestFacts facts;
+    nlohmann::json plain_body;
+    nlohmann::json redacted_body;
+    std::unique_ptr<Redaction> redaction;
+    AuditEntry entry;
+  };
+  Prepared prepare(const HybridRequest& request);
+  void finish(Prepared& prepared, const std::string& route, const std::string& rule);
+  [[noreturn]] void refuse(Prepared& prepared, const Decision& decision, const std::string& detail);
   void count(const std::string& route, const std::string& reason, bool escalated, bool fallback);
 
   HybridOptions options_;

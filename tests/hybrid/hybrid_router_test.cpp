@@ -192,5 +192,81 @@ TEST(HybridRouter, LongPromptGoesToTheCloudAndBadOverridesAreErrors) {
   EXPECT_EQ(router.stats()["by_reason"]["prompt-too-long"], 1);
 }
 
+std::string sse(const std::string& content, bool last = false) {
+  json chunk{{"object", "chat.completion.chunk"},
+             {"choices", json::array({json{{"index", 0}, {"delta", {{"content", content}}},
+                                           {"finish_reason", last ? json("stop") : json()}}})}};
+  return "data: " + chunk.dump() + "\n\n";
+}
+
+// Everything one stream() call did, in order.
+struct StreamLog {
+  std::vector<json> metas;
+  std::string text;  // the relayed delta contents
+  int events = 0;
+  int local_streams = 0;
+  bool meta_before_events = true;
+
+  void run(HybridRouter& router, const HybridRequest& request) {
+    router.stream(
+        request, [&](const json& meta) { metas.push_back(meta); },
+        [&](const std::string& data) {
+          if (metas.empty()) meta_before_events = false;
+          ++events;
+          json chunk = json::parse(data);
+          for (const json& choice : chunk["choices"])
+            if (choice["delta"].contains("content")) text += choice["delta"]["content"].get<std::string>();
+          return true;
+        },
+        [&] { ++local_streams; });
+  }
+};
+
+TEST(HybridRouter, StreamsTheCloudRestoringSplitPlaceholders) {
+  LoopbackServer server({ScriptedResponse{
+      200, "text/event-stream", {sse("Mail [EMA"), sse("IL_1] now [PHO"), sse("NE_1]", true), "data: [DONE]\n\n"}, 0ms, 2ms}});
+  HybridRouter router(options(Policy::CloudPreferred, server.url()));
+  StreamLog log;
+  log.run(router, request("reach ann@example.com or +1 555 123 4567"));
+  ASSERT_EQ(log.metas.size(), 1u);
+  EXPECT_EQ(log.metas[0]["route"], "cloud");
+  EXPECT_TRUE(log.meta_before_events);
+  EXPECT_EQ(log.text, "Mail ann@example.com now +1 555 123 4567");
+  EXPECT_EQ(log.local_streams, 0);
+  std::string sent = sent_body(server, 0);
+  EXPECT_EQ(sent.find("ann@example.com"), std::string::npos);
+  EXPECT_EQ(json::parse(sent)["stream"], true);
+  EXPECT_EQ(router.audit().recent(1).at(0).route, "cloud");
+}
+
+TEST(HybridRouter, StreamFallsBackLocallyOnlyBeforeTheFirstEvent) {
+  LoopbackServer failing({cloud_fails()});
+  HybridRouter router(options(Policy::CloudPreferred, failing.url()));
+  StreamLog fallback;
+  fallback.run(router, request("hi"));
+  EXPECT_EQ(fallback.local_streams, 1);
+  ASSERT_EQ(fallback.metas.size(), 1u);
+  EXPECT_EQ(fallback.metas[0]["reason"], "cloud-failure");
+  EXPECT_EQ(fallback.metas[0]["fallback_from"], "cloud");
+
+  LoopbackServer cut_off({ScriptedResponse{200, "text/event-stream", {sse("half")}, 0ms, 0ms}});
+  HybridRouter cut_router(options(Policy::CloudPreferred, cut_off.url()));
+  StreamLog cut;
+  EXPECT_THROW(cut.run(cut_router, request("hi")), CloudError);
+  EXPECT_EQ(cut.local_streams, 0);
+  EXPECT_EQ(cut.text, "half");
+}
+
+TEST(HybridRouter, LocalOnlyStreamsLocally) {
+  LoopbackServer server({cloud_says("cloud")});
+  HybridRouter router(options(Policy::LocalOnly, server.url()));
+  StreamLog log;
+  log.run(router, request("hi", json{{"route", "auto"}}));
+  EXPECT_EQ(log.local_streams, 1);
+  EXPECT_EQ(log.metas.at(0)["route"], "local");
+  EXPECT_THROW(log.run(router, request("hi", json{{"route", "cloud"}})), RouteRefused);
+  EXPECT_TRUE(server.requests().empty());
+}
+
 }  // namespace
 }  // namespace bantam::hybrid
