@@ -14,6 +14,7 @@
 #include "bantam/bantam.hpp"
 #include "eval/perplexity.hpp"
 #include "format/gguf_writer.hpp"
+#include "quant/quant.hpp"
 #include "test_support.hpp"
 
 namespace bantam {
@@ -141,6 +142,19 @@ TEST(Lora, ScalesAndStacking) {
   EXPECT_NE(both, one);
 }
 
+// An adapter checked against one model is refused by a session on another of the same family.
+TEST(Lora, SessionRefusesAnAdapterOfAnotherModel) {
+  const auto stories = Model::load(model_path("stories260K.gguf"));
+  const auto tiny = Model::load(model_path("llama-2-tiny-random.gguf"));
+  const auto adapter = Adapter::load(adapter_path("stories260K-lora-qvd-r8-f32.gguf"), *stories);
+  try {
+    Session session(tiny, {.context_length = 64, .threads = 1, .adapters = {{adapter, 1.0f}}});
+    ADD_FAILURE() << "the session accepted an adapter of another model";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("stories260K-lora-qvd-r8-f32.gguf"), std::string::npos) << error.what();
+  }
+}
+
 TEST(LoraPerplexity, MatchesLlamaCpp) {
   std::ifstream in(test::shared("ref/perplexity.json"));
   const std::string row_name = "stories260K.gguf+stories260K-lora-qvd-r8-f32.gguf@1.0";
@@ -161,8 +175,9 @@ TEST(LoraPerplexity, MatchesLlamaCpp) {
   FAIL() << row_name << " is not in ref/perplexity.json";
 }
 
-// Malformed adapters, written from the valid rank-8 F32 one with one thing changed each.
-class MalformedLora : public testing::Test {
+// Adapters written from the valid rank-8 F32 one with one thing changed each: malformed ones are
+// refused, a quantized lora_a is used as stored.
+class AdapterFiles : public testing::Test {
  protected:
   using Edit = std::function<void(gguf::Writer&)>;
 
@@ -215,42 +230,42 @@ class MalformedLora : public testing::Test {
   static inline std::unique_ptr<gguf::File> source_;
 };
 
-TEST_F(MalformedLora, NotALora) {
+TEST_F(AdapterFiles, NotALora) {
   expect_refused("ia3.gguf", variant({}, [](gguf::Writer& w) { w.set("adapter.type", gguf::Value::string("ia3")); }),
                  {"not a LoRA", "ia3"});
 }
 
-TEST_F(MalformedLora, NotAnAdapter) {
+TEST_F(AdapterFiles, NotAnAdapter) {
   expect_refused("model.gguf", variant({}, [](gguf::Writer& w) { w.set("general.type", gguf::Value::string("model")); }),
                  {"not an adapter"});
 }
 
-TEST_F(MalformedLora, ArchitectureDiffers) {
+TEST_F(AdapterFiles, ArchitectureDiffers) {
   expect_refused("qwen2.gguf",
                  variant({}, [](gguf::Writer& w) { w.set("general.architecture", gguf::Value::string("qwen2")); }),
                  {"architecture", "qwen2", "llama"});
 }
 
-TEST_F(MalformedLora, UnknownTarget) {
+TEST_F(AdapterFiles, UnknownTarget) {
   const auto rename = [](const std::string& name) {
     return name.starts_with("blk.0.attn_q.") ? "blk.9" + name.substr(5) : name;
   };
   expect_refused("unknown.gguf", variant(rename, {}), {"blk.9.attn_q.weight", "no matrix"});
 }
 
-TEST_F(MalformedLora, NotALoraTensor) {
+TEST_F(AdapterFiles, NotALoraTensor) {
   const auto rename = [](const std::string& name) {
     return name == "blk.0.attn_q.weight.lora_a" ? std::string("blk.0.attn_q.weight.lora_c") : name;
   };
   expect_refused("lora_c.gguf", variant(rename, {}), {"blk.0.attn_q.weight.lora_c"});
 }
 
-TEST_F(MalformedLora, MissingPartner) {
+TEST_F(AdapterFiles, MissingPartner) {
   const auto drop = [](const std::string& name) { return name == "blk.1.attn_v.weight.lora_b" ? "" : name; };
   expect_refused("partner.gguf", variant(drop, {}), {"blk.1.attn_v.weight.lora_a", "blk.1.attn_v.weight.lora_b", "missing"});
 }
 
-TEST_F(MalformedLora, ShapeMismatch) {
+TEST_F(AdapterFiles, ShapeMismatch) {
   // lora_a reads 32 inputs where attn_q takes 64.
   const auto rename = [](const std::string& name) { return name == "blk.2.attn_q.weight.lora_a" ? "" : name; };
   expect_refused("shape.gguf", variant(rename, [](gguf::Writer& w) {
@@ -259,7 +274,7 @@ TEST_F(MalformedLora, ShapeMismatch) {
                  {"blk.2.attn_q.weight.lora_a", "[32, 8]", "does not fit"});
 }
 
-TEST_F(MalformedLora, RankMismatch) {
+TEST_F(AdapterFiles, RankMismatch) {
   const auto rename = [](const std::string& name) { return name == "blk.3.ffn_down.weight.lora_b" ? "" : name; };
   expect_refused("rank.gguf", variant(rename, [](gguf::Writer& w) {
                    w.add_tensor("blk.3.ffn_down.weight.lora_b", GgmlType::F32, {4, 64}, zeros_f32(4 * 64));
@@ -267,7 +282,44 @@ TEST_F(MalformedLora, RankMismatch) {
                  {"blk.3.ffn_down.weight.lora_b", "rank 4", "rank 8"});
 }
 
-TEST_F(MalformedLora, Truncated) {
+// A quantized lora_a is used in its stored type: the logits stay close to the F32 adapter's.
+// (Those of whole Q8_0 blocks: ffn_down's lora_a rows of 172 stay F32.)
+TEST_F(AdapterFiles, QuantizedLoraAIsAccepted) {
+  const auto quantizable = [](const std::string& name) {
+    return name.ends_with(".lora_a") && source_->find_tensor(name)->shape[0] % 32 == 0;
+  };
+  const auto quantize = [&](gguf::Writer& w) {
+    for (const gguf::TensorInfo& info : source_->tensors()) {
+      if (!quantizable(info.name)) continue;
+      std::vector<uint8_t> blocks(row_bytes(GgmlType::Q8_0, info.shape[0]) * static_cast<size_t>(info.shape[1]));
+      const auto* values = reinterpret_cast<const float*>(source_->tensor_data(info).data());
+      const size_t row = row_bytes(GgmlType::Q8_0, info.shape[0]);
+      for (int64_t r = 0; r < info.shape[1]; ++r) {
+        quant::quantize_row(GgmlType::Q8_0, values + r * info.shape[0], blocks.data() + r * row, info.shape[0]);
+      }
+      w.add_tensor(info.name, GgmlType::Q8_0, info.shape, std::move(blocks));
+    }
+  };
+  const auto keep_rest = [&](const std::string& name) { return quantizable(name) ? std::string() : name; };
+  const std::string path = (test::temp_dir() / "q8-a.gguf").string();
+  variant(keep_rest, quantize).write(path);
+  const auto q8 = Adapter::load(path, *model_);
+  const auto f32 = Adapter::load(source_->path(), *model_);
+  const std::vector<TokenId> prompt = {1, 403, 407, 261, 378};
+  Session with_q8(model_, {.context_length = 64, .threads = 1, .adapters = {{q8, 1.0f}}});
+  Session with_f32(model_, {.context_length = 64, .threads = 1, .adapters = {{f32, 1.0f}}});
+  Session base(model_, {.context_length = 64, .threads = 1});
+  const auto a = with_q8.evaluate(prompt), b = with_f32.evaluate(prompt), c = base.evaluate(prompt);
+  double q8_error = 0, adapter_effect = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    q8_error = std::max(q8_error, std::fabs(static_cast<double>(a[i]) - b[i]));
+    adapter_effect = std::max(adapter_effect, std::fabs(static_cast<double>(b[i]) - c[i]));
+  }
+  EXPECT_GT(adapter_effect, 0.1);
+  EXPECT_LT(q8_error, adapter_effect * 0.05) << "quantizing lora_a moved the logits by " << q8_error;
+}
+
+TEST_F(AdapterFiles, Truncated) {
   const std::vector<uint8_t> bytes = variant({}, {}).to_bytes();
   for (const size_t size : {bytes.size() / 2, bytes.size() - 1, size_t{40}}) {
     const std::string path = (test::temp_dir() / fmt::format("truncated-{}.gguf", size)).string();
