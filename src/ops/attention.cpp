@@ -16,6 +16,14 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+// The portable x86-64 build has no FMA instruction, so std::fma becomes a libm call; these
+// clones use the hardware one where the CPU has it (both round once: results are identical).
+#if defined(__x86_64__)
+#define BANTAM_FMA_CLONES __attribute__((target_clones("fma", "default")))
+#else
+#define BANTAM_FMA_CLONES
+#endif
+
 // Keys visible to a query at `pos`: [first, pos].
 int64_t first_visible(const AttentionParams& params, int64_t pos) {
   return params.window > 0 ? std::max<int64_t>(0, pos - params.window + 1) : 0;
@@ -43,7 +51,7 @@ struct FloatRows {
 
 // One query against its visible keys, online softmax as ggml's vector flash-attention kernel:
 // Q in the key's dot type, V accumulated in F16 when the cache is F16.
-void attend_vector(const AttentionParams& params, const KvLayerView& kv, const FloatRows& rows,
+BANTAM_FMA_CLONES void attend_vector(const AttentionParams& params, const KvLayerView& kv, const FloatRows& rows,
                    const float* q, int64_t pos, int kv_head, float* out, std::vector<float>& scratch) {
   const int dk = kv.head_dim_k;
   const int dv = kv.head_dim_v;
@@ -102,7 +110,7 @@ void attend_vector(const AttentionParams& params, const KvLayerView& kv, const F
 }
 
 // One query in F32 over key tiles of kAttentionTileRows, as ggml's tiled kernel for large batches.
-void attend_tiled(const AttentionParams& params, const KvLayerView& kv, const FloatRows& rows,
+BANTAM_FMA_CLONES void attend_tiled(const AttentionParams& params, const KvLayerView& kv, const FloatRows& rows,
                   const float* q, int64_t pos, int kv_head, float* out, std::vector<float>& scratch) {
   constexpr int64_t kTile = kAttentionTileRows;
   const int dk = kv.head_dim_k;
@@ -118,14 +126,27 @@ void attend_tiled(const AttentionParams& params, const KvLayerView& kv, const Fl
     const int64_t begin = std::max(first, tile);
     const int64_t end = std::min(pos + 1, tile + kTile);
     const int64_t n = end - begin;
-    float tile_max = kNegInf;
-    for (int64_t j = 0; j < n; ++j) {
+    // Each key's dot is one serial FMA chain (ggml's order); running kChains keys' chains side
+    // by side hides the FMA latency without changing any result.
+    constexpr int kChains = 8;
+    int64_t j = 0;
+    for (; j + kChains <= n; j += kChains) {
+      const float* keys[kChains];
+      float dots[kChains] = {};
+      for (int c = 0; c < kChains; ++c) keys[c] = rows.key(kv, begin + j + c, kv_head);
+      for (int i = 0; i < dk; ++i) {
+        for (int c = 0; c < kChains; ++c) dots[c] = std::fma(q[i], keys[c][i], dots[c]);
+      }
+      for (int c = 0; c < kChains; ++c) scores[j + c] = capped_score(params, dots[c]);
+    }
+    for (; j < n; ++j) {
       const float* key = rows.key(kv, begin + j, kv_head);
       float dot = 0.0f;
       for (int i = 0; i < dk; ++i) dot = std::fma(q[i], key[i], dot);
       scores[j] = capped_score(params, dot);
-      tile_max = std::max(tile_max, scores[j]);
     }
+    float tile_max = kNegInf;
+    for (int64_t k = 0; k < n; ++k) tile_max = std::max(tile_max, scores[k]);
     const float new_max = std::max(max_score, tile_max);
     if (new_max > max_score) {
       const float ms = std::exp(max_score - new_max);
