@@ -43,6 +43,7 @@ void add_chat_command(CLI::App& app) {
   cmd->callback([opts] {
     const bool interactive = isatty(STDIN_FILENO) != 0;
     const auto model = Model::load(opts->model);
+    opts->engine.session.adapters = load_adapters(opts->engine.lora, *model);
     Session session(model, opts->engine.session);
     std::vector<ChatMessage> messages;
     if (!opts->system.empty()) messages.push_back({"system", opts->system});

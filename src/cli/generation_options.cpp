@@ -29,6 +29,7 @@ void add_engine_options(CLI::App& cmd, EngineOptions& options) {
   cmd.add_option("--presence-penalty", sampling.presence_penalty, "Subtract this from seen tokens");
   cmd.add_option("--seed", sampling.seed, "Sampling seed (0: random)");
   cmd.add_option("--stop", options.generate.stop, "Stop before this string (repeatable)");
+  add_lora_option(cmd, options.lora);
 }
 
 void add_lora_option(CLI::App& cmd, std::vector<std::string>& specs) {

@@ -1,4 +1,4 @@
-// Options shared by `run` and `chat`: context, threads, KV cache type and the sampler.
+// Options shared by `run` and `chat`: context, threads, KV cache type, the sampler and LoRA adapters.
 #pragma once
 
 #include <string>
@@ -14,6 +14,7 @@ namespace bantam::cli {
 struct EngineOptions {
   SessionOptions session;
   GenerateOptions generate;
+  std::vector<std::string> lora;  // FILE[:SCALE] specs: load_adapters makes session.adapters of them
 };
 
 void add_engine_options(CLI::App& cmd, EngineOptions& options);

@@ -51,7 +51,6 @@ void add_run_command(CLI::App& app) {
     std::string prompt_file;
     std::string prompt_ids;
     bool print_ids = false;
-    std::vector<std::string> lora;
     EngineOptions engine;
   };
   auto opts = std::make_shared<Options>();
@@ -64,7 +63,6 @@ void add_run_command(CLI::App& app) {
   file->excludes(ids);
   cmd->add_flag("--ids", opts->print_ids, "Print the generated token ids instead of text");
   add_engine_options(*cmd, opts->engine);
-  add_lora_option(*cmd, opts->lora);
   cmd->callback([opts, prompt, file, ids] {
     if (!*prompt && !*file && !*ids) throw Error("run: give a prompt with -p, -f or --prompt-ids");
     const auto model = Model::load(opts->model);
@@ -75,7 +73,7 @@ void add_run_command(CLI::App& app) {
       const std::string text = *file ? read_text_file(opts->prompt_file) : opts->prompt;
       tokens = model->tokenize(text, true, true);
     }
-    opts->engine.session.adapters = load_adapters(opts->lora, *model);
+    opts->engine.session.adapters = load_adapters(opts->engine.lora, *model);
     Session session(model, opts->engine.session);
     const GenerateResult result = session.generate(tokens, opts->engine.generate, [&](const TokenEvent& event) {
       if (opts->print_ids) {

@@ -105,11 +105,17 @@ TEST(LoraCli, RunWithLoraPrintsGreedyIds) {
 }
 
 TEST(LoraCli, RefusedAdapterIsAnError) {
-  const auto run = test::run_cli({"run", "-m", model_path("synth-qwen2-f16.gguf"), "--lora",
-                                  adapter_path("stories260K-lora-qvd-r8-f32.gguf"), "-p", "hi", "-n", "2"});
-  EXPECT_EQ(run.exit_code, 1);
-  EXPECT_NE(run.err.find("stories260K-lora-qvd-r8-f32.gguf"), std::string::npos) << run.err;
-  EXPECT_NE(run.err.find("architecture"), std::string::npos) << run.err;
+  const std::string adapter = adapter_path("stories260K-lora-qvd-r8-f32.gguf");
+  const std::string model = model_path("synth-qwen2-f16.gguf");
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"run", "-m", model, "--lora", adapter, "-p", "hi", "-n", "2"},
+           {"chat", "-m", model, "--lora", adapter + ":0.5", "-n", "2"},
+           {"perplexity", "-m", model, "--lora", adapter, "-f", test::shared("corpus/gpl-3.txt").string()}}) {
+    const auto run = test::run_cli(args, "hello\n");
+    EXPECT_EQ(run.exit_code, 1) << args[0];
+    EXPECT_NE(run.err.find(adapter), std::string::npos) << args[0] << ": " << run.err;
+    EXPECT_NE(run.err.find("architecture"), std::string::npos) << args[0] << ": " << run.err;
+  }
 }
 
 TEST(LoraCli, BenchRecordsTheAdapters) {
