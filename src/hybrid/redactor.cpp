@@ -214,8 +214,10 @@ Redactor::~Redactor() = default;
 std::vector<Redactor::Match> Redactor::find(std::string_view text) const {
   std::vector<Match> found;
   for (const Detector& detector : detectors_) {
-    for (auto [begin, end] : detector.pattern->all(text)) {
-      bool overlaps = std::any_of(found.begin(), found.end(), [&](const Match& m) {
+    for (const auto& span : detector.pattern->all(text)) {
+      // Plain copies: clang 14 cannot capture structured bindings in a lambda.
+      const auto begin = span.first, end = span.second;
+      const bool overlaps = std::any_of(found.begin(), found.end(), [begin, end](const Match& m) {
         return begin < m.end && m.begin < end;
       });
       if (overlaps || !detector.accept(text.substr(begin, end - begin))) continue;
