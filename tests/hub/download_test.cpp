@@ -50,9 +50,9 @@ class Download : public ::testing::Test {
 };
 
 TEST_F(Download, CorruptChunkIsFetchedAgainAlone) {
-  const uint64_t bad_offset = 5 * kTestChunk + 100;
+  constexpr uint64_t bad_offset = 5 * kTestChunk + 100;
   auto corrupted = std::make_shared<bool>(false);
-  server->set_tamper([corrupted, bad_offset](const std::string& path, uint64_t offset, std::string& data) {
+  server->set_tamper([corrupted](const std::string& path, uint64_t offset, std::string& data) {
     if (*corrupted || !path.starts_with("/blobs/") || offset > bad_offset) return;
     data[bad_offset - offset] ^= 0x55;
     *corrupted = true;
