@@ -56,6 +56,13 @@ void gemv_by_rows(int64_t n, const void* weights, size_t stride, int64_t rows, c
   for (int64_t r = 0; r < rows; ++r) out[r] = Dot(n, w + static_cast<size_t>(r) * stride, activations);
 }
 
+// Registers a one-row kernel: `Dot` for vec_dot, and a gemv that calls it per row.
+template <VecDot Dot>
+void add_row_kernel(Table& table, GgmlType type) {
+  table.set_dot(type, Dot);
+  table.set_gemv(type, gemv_by_rows<Dot>);
+}
+
 // Kernels that dot R rows at once share each activation load and per-block activation term
 // among the rows. Rows(n, weights, stride, activations, out) writes out[0..R).
 using Rows = void (*)(int64_t n, const void* weights, size_t stride, const void* activations, float* out);

@@ -385,30 +385,24 @@ float dot_bf16(int64_t n, const void* weights, const void* activations) {
       [&](int64_t i) { return scalar(w[i]) * scalar(a[i]); });
 }
 
-template <VecDot Dot>
-void add(Table& table, GgmlType type) {
-  table.set_dot(type, Dot);
-  table.set_gemv(type, gemv_by_rows<Dot>);
-}
-
 }  // namespace
 
 void add_avx2(Table& table) {
-  add<dot_f32>(table, GgmlType::F32);
-  add<dot_f16>(table, GgmlType::F16);
-  add<dot_bf16>(table, GgmlType::BF16);
-  add<dot_q4_0>(table, GgmlType::Q4_0);
-  add<dot_q4_1>(table, GgmlType::Q4_1);
-  add<dot_q5_0>(table, GgmlType::Q5_0);
-  add<dot_q5_1>(table, GgmlType::Q5_1);
-  add<dot_q8_0>(table, GgmlType::Q8_0);
-  add<dot_iq4_nl>(table, GgmlType::IQ4_NL);
-  add<dot_q2_k>(table, GgmlType::Q2_K);
-  add<dot_q3_k>(table, GgmlType::Q3_K);
-  add<dot_k4<false, BlockQ4_K>>(table, GgmlType::Q4_K);
-  add<dot_k4<true, BlockQ5_K>>(table, GgmlType::Q5_K);
-  add<dot_q6_k>(table, GgmlType::Q6_K);
-  add<dot_iq4_xs>(table, GgmlType::IQ4_XS);
+  add_row_kernel<dot_f32>(table, GgmlType::F32);
+  add_row_kernel<dot_f16>(table, GgmlType::F16);
+  add_row_kernel<dot_bf16>(table, GgmlType::BF16);
+  add_row_kernel<dot_q4_0>(table, GgmlType::Q4_0);
+  add_row_kernel<dot_q4_1>(table, GgmlType::Q4_1);
+  add_row_kernel<dot_q5_0>(table, GgmlType::Q5_0);
+  add_row_kernel<dot_q5_1>(table, GgmlType::Q5_1);
+  add_row_kernel<dot_q8_0>(table, GgmlType::Q8_0);
+  add_row_kernel<dot_iq4_nl>(table, GgmlType::IQ4_NL);
+  add_row_kernel<dot_q2_k>(table, GgmlType::Q2_K);
+  add_row_kernel<dot_q3_k>(table, GgmlType::Q3_K);
+  add_row_kernel<dot_k4<false, BlockQ4_K>>(table, GgmlType::Q4_K);
+  add_row_kernel<dot_k4<true, BlockQ5_K>>(table, GgmlType::Q5_K);
+  add_row_kernel<dot_q6_k>(table, GgmlType::Q6_K);
+  add_row_kernel<dot_iq4_xs>(table, GgmlType::IQ4_XS);
 }
 
 }  // namespace bantam::quant::kernels

@@ -248,12 +248,6 @@ float avx512_dot_q6_k(int64_t n, const void* weights, const void* activations) {
   return _mm512_reduce_add_ps(acc);
 }
 
-template <VecDot Dot>
-void add(Table& table, GgmlType type) {
-  table.set_dot(type, Dot);
-  table.set_gemv(type, gemv_by_rows<Dot>);
-}
-
 // Decoding kernels dot four rows at once (gemv) and one (vec_dot) with the same code.
 template <Rows One, Rows Four>
 void add_rows(Table& table, GgmlType type) {
@@ -268,7 +262,7 @@ void add_avx512_kernels(Table& table) {
   add_rows<avx512_q4_0_rows<1>, avx512_q4_0_rows<4>>(table, GgmlType::Q4_0);
   add_rows<avx512_k4_rows<false, BlockQ4_K, 1>, avx512_k4_rows<false, BlockQ4_K, 4>>(table, GgmlType::Q4_K);
   add_rows<avx512_k4_rows<true, BlockQ5_K, 1>, avx512_k4_rows<true, BlockQ5_K, 4>>(table, GgmlType::Q5_K);
-  add<avx512_dot_q6_k>(table, GgmlType::Q6_K);
+  add_row_kernel<avx512_dot_q6_k>(table, GgmlType::Q6_K);
 }
 
 }  // namespace

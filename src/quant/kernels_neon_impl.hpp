@@ -183,19 +183,13 @@ float neon_dot_f16(int64_t n, const void* weights, const void* activations) {
   return dot_floats(n, load, [&](int64_t i) { return half(load.w[i]) * half(load.a[i]); });
 }
 
-template <VecDot Dot>
-void add(Table& table, GgmlType type) {
-  table.set_dot(type, Dot);
-  table.set_gemv(type, gemv_by_rows<Dot>);
-}
-
 void add_neon_kernels(Table& table) {
-  add<neon_dot_f32>(table, GgmlType::F32);
-  add<neon_dot_f16>(table, GgmlType::F16);
-  add<neon_dot_q8_0>(table, GgmlType::Q8_0);
-  add<neon_dot_q4_0>(table, GgmlType::Q4_0);
-  add<neon_dot_q4_k>(table, GgmlType::Q4_K);
-  add<neon_dot_q6_k>(table, GgmlType::Q6_K);
+  add_row_kernel<neon_dot_f32>(table, GgmlType::F32);
+  add_row_kernel<neon_dot_f16>(table, GgmlType::F16);
+  add_row_kernel<neon_dot_q8_0>(table, GgmlType::Q8_0);
+  add_row_kernel<neon_dot_q4_0>(table, GgmlType::Q4_0);
+  add_row_kernel<neon_dot_q4_k>(table, GgmlType::Q4_K);
+  add_row_kernel<neon_dot_q6_k>(table, GgmlType::Q6_K);
 }
 
 }  // namespace
