@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "bantam/error.hpp"
+#include "ops/vector_math.hpp"
 #include "quant/quant.hpp"
 
 namespace bantam::ops {
@@ -15,14 +16,6 @@ namespace bantam::ops {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
-// The portable x86-64 build has no FMA instruction, so std::fma becomes a libm call; these
-// clones use the hardware one where the CPU has it (both round once: results are identical).
-#if defined(__x86_64__)
-#define BANTAM_FMA_CLONES __attribute__((target_clones("fma", "default")))
-#else
-#define BANTAM_FMA_CLONES
-#endif
 
 // Keys visible to a query at `pos`: [first, pos].
 int64_t first_visible(const AttentionParams& params, int64_t pos) {
@@ -48,6 +41,30 @@ struct FloatRows {
     return values.data() + ((pos - first) * kv.n_kv_head + h) * kv.head_dim_v;
   }
 };
+
+// ggml's F16 dot in an AVX-512 build: 64-wide steps into four 16-lane accumulators, reduced
+// pairwise (0+2, 1+3, then 0+1, then over the lanes) in F32, and the rest summed in double.
+// F16 x F16 products are exact in F32, so only the order of the sums matters.
+BANTAM_FMA_CLONES float ggml_f16_dot(const float* a, const float* b, int n) {
+  constexpr int kLanes = static_cast<int>(kVectorExpLanes), kStep = 4 * kLanes;
+  const int steps_end = n & ~(kStep - 1);
+  double sum = 0.0;
+  if (steps_end > 0) {
+    float acc[4][kLanes] = {};
+    for (int i = 0; i < steps_end; i += kStep) {
+      for (int j = 0; j < 4; ++j) {
+        for (int l = 0; l < kLanes; ++l) {
+          acc[j][l] = std::fma(a[i + j * kLanes + l], b[i + j * kLanes + l], acc[j][l]);
+        }
+      }
+    }
+    float lanes[kLanes];
+    for (int l = 0; l < kLanes; ++l) lanes[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+    sum = lane_tree_sum(lanes);
+  }
+  for (int i = steps_end; i < n; ++i) sum += static_cast<double>(a[i] * b[i]);
+  return static_cast<float>(sum);
+}
 
 // One query against its visible keys, online softmax as ggml's vector flash-attention kernel:
 // Q in the key's dot type, V accumulated in F16 when the cache is F16.
@@ -75,9 +92,7 @@ BANTAM_FMA_CLONES void attend_vector(const AttentionParams& params, const KvLaye
   float sum = 0.0f;
   for (int64_t p = first_visible(params, pos); p <= pos; ++p) {
     const float* key = rows.key(kv, p, kv_head);
-    double dot = 0.0;  // F16 x F16 products are exact; ggml sums short rows in double
-    for (int i = 0; i < dk; ++i) dot += static_cast<double>(key[i] * q_rounded[i]);
-    const float s = capped_score(params, static_cast<float>(dot));
+    const float s = capped_score(params, ggml_f16_dot(key, q_rounded, dk));
 
     float ms = 1.0f;  // rescales what was accumulated when a new maximum appears
     float vs = 1.0f;  // this key's weight exp(s - max)
@@ -154,12 +169,18 @@ BANTAM_FMA_CLONES void attend_tiled(const AttentionParams& params, const KvLayer
       sum *= ms;
     }
     max_score = new_max;
+    // ggml's vector softmax over the whole tile (masked keys give 0): lanes summed per group of
+    // 16 in F32, groups in double, and the double added to the running F32 sum in one rounding.
     double tile_sum = 0.0;
-    for (int64_t j = 0; j < n; ++j) {
-      scores[j] = std::exp(scores[j] - new_max);
-      tile_sum += scores[j];
+    for (int64_t group = 0; group < kTile; group += kVectorExpLanes) {
+      float lanes[kVectorExpLanes] = {};
+      for (int64_t l = 0; l < kVectorExpLanes; ++l) {
+        const int64_t j = tile + group + l - begin;
+        if (j >= 0 && j < n) lanes[l] = scores[j] = vector_expf(scores[j] - new_max);
+      }
+      tile_sum += lane_tree_sum(lanes);
     }
-    sum += static_cast<float>(tile_sum);
+    sum = static_cast<float>(static_cast<double>(sum) + tile_sum);
     for (int64_t j = 0; j < n; ++j) {
       const float* value = rows.value(kv, begin + j, kv_head);
       for (int i = 0; i < dv; ++i) out[i] = std::fma(scores[j], value[i], out[i]);

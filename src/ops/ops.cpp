@@ -3,6 +3,7 @@
 #include <array>
 #include <cmath>
 
+#include "ops/vector_math.hpp"
 #include "quant/quant.hpp"
 
 namespace bantam::ops {
@@ -47,10 +48,12 @@ void rope_apply(const RopeParams& params, const float* cos_sin, float* x, int n_
   }
 }
 
-void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+BANTAM_FMA_CLONES void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+  const int64_t vector_end = n - n % kVectorExpLanes;
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
-    out[i] = (g / (1.0f + std::exp(-g))) * up[i];
+    const float e = i < vector_end ? vector_expf(0.0f - g) : std::exp(-g);
+    out[i] = (g / (1.0f + e)) * up[i];
   }
 }
 

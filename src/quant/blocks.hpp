@@ -10,6 +10,12 @@ namespace bantam::quant {
 inline constexpr int kQK = 32;    // elements per block of the legacy and IQ4_NL formats
 inline constexpr int kQK_K = 256; // elements per K-quant super-block
 
+// Eight float lanes added as ggml's x86 hsum of a 256-bit vector does: l + (l+4), then pairs.
+inline float hsum8(const float lanes[8]) {
+  const float h0 = lanes[0] + lanes[4], h1 = lanes[1] + lanes[5], h2 = lanes[2] + lanes[6], h3 = lanes[3] + lanes[7];
+  return (h0 + h2) + (h1 + h3);
+}
+
 struct BlockQ4_0 {
   uint16_t d;
   uint8_t qs[16];  // element j in the low nibble of qs[j], element j+16 in the high one

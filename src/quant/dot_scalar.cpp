@@ -1,5 +1,6 @@
 // Portable reference dot kernels for every weight type: integer sums per block or group, then
 // one float multiply by the block scales, in the same order of operations as ggml's generic code.
+#include <cmath>
 #include <cstring>
 
 #include "quant/blocks.hpp"
@@ -105,16 +106,23 @@ float dot_q5_1(int64_t n, const void* weights, const void* activations) {
   return sum;
 }
 
+// In ggml's x86 order (its AVX2 vec_dot and llamafile's tinyBLAS, which llama.cpp runs for
+// every Q8_0 matmul): eight lanes, lane l summing products 4l..4l+3 of each block into its own
+// FMA chain across the row, then the lanes added as hsum8 does. Every ISA's kernel keeps this
+// order, so Q8_0 models give llama.cpp's logits bit for bit.
 float dot_q8_0(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const BlockQ8_0*>(weights);
   const auto* a = static_cast<const BlockQ8_0*>(activations);
-  float sum = 0;
+  float lanes[8] = {};
   for (int64_t i = 0; i < n / kQK; ++i) {
-    int isum = 0;
-    for (int j = 0; j < 32; ++j) isum += w[i].qs[j] * a[i].qs[j];
-    sum += static_cast<float>(isum) * fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d);
+    const float d = fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d);
+    for (int l = 0; l < 8; ++l) {
+      int isum = 0;
+      for (int j = 4 * l; j < 4 * l + 4; ++j) isum += w[i].qs[j] * a[i].qs[j];
+      lanes[l] = std::fma(d, static_cast<float>(isum), lanes[l]);
+    }
   }
-  return sum;
+  return hsum8(lanes);
 }
 
 float dot_iq4_nl(int64_t n, const void* weights, const void* activations) {

@@ -32,63 +32,57 @@ inline void store_tile(const float (&result)[R][T], float* out, size_t out_strid
 }
 
 // Tile kernel signature: (n, weights, stride, acts, act_stride, out, out_stride).
+// Q8_0 keeps ggml's 8-lane order like avx512_q8_0_rows, here with two tokens per vector.
 struct Q8_0Tile {
   static constexpr int kRows = 4, kTokens = 4;
   template <int R, int T>
   static void run(int64_t n, const void* weights, size_t stride, const void* acts, size_t act_stride, float* out,
                   size_t out_stride) {
+    constexpr int kPairs = (T + 1) / 2;
     const BlockQ8_0* w[R];
     row_pointers(weights, stride, w);
     const BlockQ8_0* a[T];
     token_pointers(acts, act_stride, a);
-    const int64_t blocks = n / kQK;
-    __m512 acc[R][T];
+    __m512 acc[R][kPairs];
     for (int r = 0; r < R; ++r) {
-      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+      for (int p = 0; p < kPairs; ++p) acc[r][p] = _mm512_setzero_ps();
     }
     // The same integer sums as dot_s8s8: with VNNI through w + 128 (unsigned) minus 128 * sum(a),
     // which needs no per-pair sign fix; without it (vpmaddubsw saturates) through dot_s8s8.
     const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-    auto accumulate = [&](auto load_w, auto load_a, auto scale_w, auto scale_a) {
+    for (int64_t i = 0; i < n / kQK; ++i) {
       __m512i wq[R];
       __m512 dw[R];
       for (int r = 0; r < R; ++r) {
-        wq[r] = load_w(r);
+        wq[r] = _mm512_broadcast_i64x4(load256(w[r][i].qs));
         if constexpr (kVnni) wq[r] = _mm512_xor_si512(wq[r], bias);
-        dw[r] = scale_w(r);
+        dw[r] = _mm512_set1_ps(half(w[r][i].d));
       }
-      for (int t = 0; t < T; ++t) {
-        const __m512i act = load_a(t);
-        const __m512 da = scale_a(t);
+      for (int p = 0; p < kPairs; ++p) {
+        const bool has_hi = 2 * p + 1 < T;  // an odd last token pairs with zeros and a zero scale
+        const __m512i act =
+            join(load256(a[2 * p][i].qs), has_hi ? load256(a[2 * p + 1][i].qs) : _mm256_setzero_si256());
+        const __m512 da = two_scales(half(a[2 * p][i].d), has_hi ? half(a[2 * p + 1][i].d) : 0.0f);
         __m512i offset = _mm512_setzero_si512();
         if constexpr (kVnni) offset = _mm512_dpbusd_epi32(offset, bias, act);
         for (int r = 0; r < R; ++r) {
-          __m512i p;
+          __m512i prod;
           if constexpr (kVnni) {
-            p = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[r], act), offset);
+            prod = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[r], act), offset);
           } else {
-            p = dot_s8s8(_mm512_setzero_si512(), wq[r], act);
+            prod = dot_s8s8(_mm512_setzero_si512(), wq[r], act);
           }
-          acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], da), _mm512_cvtepi32_ps(p), acc[r][t]);
+          acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], da), _mm512_cvtepi32_ps(prod), acc[r][p]);
         }
       }
-    };
-    int64_t i = 0;
-    for (; i + 2 <= blocks; i += 2) {
-      accumulate([&](int r) { return join(load256(w[r][i].qs), load256(w[r][i + 1].qs)); },
-                 [&](int t) { return join(load256(a[t][i].qs), load256(a[t][i + 1].qs)); },
-                 [&](int r) { return two_scales(half(w[r][i].d), half(w[r][i + 1].d)); },
-                 [&](int t) { return two_scales(half(a[t][i].d), half(a[t][i + 1].d)); });
-    }
-    if (i < blocks) {  // odd block count: the upper half is zeros with a zero scale
-      accumulate([&](int r) { return _mm512_zextsi256_si512(load256(w[r][i].qs)); },
-                 [&](int t) { return _mm512_zextsi256_si512(load256(a[t][i].qs)); },
-                 [&](int r) { return two_scales(half(w[r][i].d), 0); },
-                 [&](int t) { return two_scales(half(a[t][i].d), 0); });
     }
     float result[R][T];
     for (int r = 0; r < R; ++r) {
-      for (int t = 0; t < T; ++t) result[r][t] = _mm512_reduce_add_ps(acc[r][t]);
+      for (int p = 0; p < kPairs; ++p) {
+        float high;
+        hsum8_halves(acc[r][p], result[r][2 * p], high);
+        if (2 * p + 1 < T) result[r][2 * p + 1] = high;
+      }
     }
     store_tile(result, out, out_stride);
   }

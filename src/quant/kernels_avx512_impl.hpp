@@ -58,32 +58,40 @@ inline void row_pointers(const void* weights, size_t stride, const Block* (&rows
   }
 }
 
+// The two 8-lane halves of v, each added as ggml's x86 hsum8 does.
+inline void hsum8_halves(__m512 v, float& low, float& high) {
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, v);
+  low = hsum8(lanes);
+  high = hsum8(lanes + 8);
+}
+
+// Q8_0 keeps ggml's order (see dot_q8_0 in dot_scalar.cpp): one block per step into eight lanes,
+// so a 512-bit vector holds two rows, row 2p in lanes 0..7 and row 2p+1 in lanes 8..15.
 template <int R>
 void avx512_q8_0_rows(int64_t n, const void* weights, size_t stride, const void* activations, float* out) {
+  constexpr int kPairs = (R + 1) / 2;
   const BlockQ8_0* w[R];
   row_pointers(weights, stride, w);
   const auto* a = static_cast<const BlockQ8_0*>(activations);
-  const int64_t blocks = n / kQK;
-  __m512 acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 2 <= blocks; i += 2) {
-    const __m512i act = join(load256(a[i].qs), load256(a[i + 1].qs));
-    const float da0 = half(a[i].d), da1 = half(a[i + 1].d);
-    for (int r = 0; r < R; ++r) {
-      const __m512i p = dot_s8s8(_mm512_setzero_si512(), join(load256(w[r][i].qs), load256(w[r][i + 1].qs)), act);
-      const __m512 d = two_scales(half(w[r][i].d) * da0, half(w[r][i + 1].d) * da1);
-      acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r]);
+  __m512 acc[kPairs];
+  for (int p = 0; p < kPairs; ++p) acc[p] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m512i act = _mm512_broadcast_i64x4(load256(a[i].qs));
+    const float da = half(a[i].d);
+    for (int p = 0; p < kPairs; ++p) {
+      const BlockQ8_0& lo = w[2 * p][i];
+      const bool has_hi = 2 * p + 1 < R;  // an odd last row pairs with zeros and a zero scale
+      const __m512i wq = join(load256(lo.qs), has_hi ? load256(w[2 * p + 1][i].qs) : _mm256_setzero_si256());
+      const __m512 d = two_scales(half(lo.d) * da, has_hi ? half(w[2 * p + 1][i].d) * da : 0.0f);
+      acc[p] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(dot_s8s8(_mm512_setzero_si512(), wq, act)), acc[p]);
     }
   }
-  if (i < blocks) {  // odd block count: the upper half is zeros with a zero scale
-    const __m512i act = _mm512_zextsi256_si512(load256(a[i].qs));
-    for (int r = 0; r < R; ++r) {
-      const __m512i p = dot_s8s8(_mm512_setzero_si512(), _mm512_zextsi256_si512(load256(w[r][i].qs)), act);
-      acc[r] = _mm512_fmadd_ps(two_scales(half(w[r][i].d) * half(a[i].d), 0), _mm512_cvtepi32_ps(p), acc[r]);
-    }
+  for (int p = 0; p < kPairs; ++p) {
+    float high;
+    hsum8_halves(acc[p], out[2 * p], high);
+    if (2 * p + 1 < R) out[2 * p + 1] = high;
   }
-  for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
 // Four 16-byte pieces in one vector, one per 128-bit lane.

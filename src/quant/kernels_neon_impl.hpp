@@ -38,16 +38,31 @@ inline int32x4_t dot32(int8x16_t lo, int8x16_t hi, const int8_t* act) {
 
 inline int8x16_t as_s8(uint8x16_t v) { return vreinterpretq_s8_u8(v); }
 
+// Lane l = products 4l..4l+3 of a and b, summed.
+inline int32x4_t dot_quads(int8x16_t a, int8x16_t b) {
+#if BANTAM_NEON_DOTPROD
+  return vdotq_s32(vdupq_n_s32(0), a, b);
+#else
+  const int32x4_t low = vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+  const int32x4_t high = vpaddlq_s16(vmull_high_s8(a, b));
+  return vpaddq_s32(low, high);
+#endif
+}
+
+// ggml's x86 order (see dot_q8_0 in dot_scalar.cpp): lanes 0..3 in one vector, 4..7 in another.
 float neon_dot_q8_0(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const BlockQ8_0*>(weights);
   const auto* a = static_cast<const BlockQ8_0*>(activations);
-  // Two accumulators (even / odd blocks) keep two FMA chains in flight.
-  float32x4_t acc[2] = {vdupq_n_f32(0), vdupq_n_f32(0)};
+  float32x4_t acc_low = vdupq_n_f32(0), acc_high = vdupq_n_f32(0);
   for (int64_t i = 0; i < n / kQK; ++i) {
-    const int32x4_t p = dot32(vld1q_s8(w[i].qs), vld1q_s8(w[i].qs + 16), a[i].qs);
-    acc[i & 1] = vfmaq_n_f32(acc[i & 1], vcvtq_f32_s32(p), half(w[i].d) * half(a[i].d));
+    const float d = half(w[i].d) * half(a[i].d);
+    acc_low = vfmaq_n_f32(acc_low, vcvtq_f32_s32(dot_quads(vld1q_s8(w[i].qs), vld1q_s8(a[i].qs))), d);
+    acc_high = vfmaq_n_f32(acc_high, vcvtq_f32_s32(dot_quads(vld1q_s8(w[i].qs + 16), vld1q_s8(a[i].qs + 16))), d);
   }
-  return vaddvq_f32(vaddq_f32(acc[0], acc[1]));
+  float lanes[8];
+  vst1q_f32(lanes, acc_low);
+  vst1q_f32(lanes + 4, acc_high);
+  return hsum8(lanes);
 }
 
 float neon_dot_q4_0(int64_t n, const void* weights, const void* activations) {

@@ -3,11 +3,19 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
 #include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "model/kv_cache.hpp"
 #include "ops/attention.hpp"
 #include "ops/ops.hpp"
+#include "ops/vector_math.hpp"
 
 namespace bantam::ops {
 namespace {
@@ -83,6 +91,88 @@ TEST(Rope, AttnFactorScalesMagnitude) {
   double nx = 0, ny = 0;
   for (int i = 0; i < 8; ++i) nx += x[i] * x[i], ny += y[i] * y[i];
   EXPECT_NEAR(std::sqrt(ny / nx), 1.19, 1e-5);
+}
+
+#if defined(__x86_64__)
+// The AVX-512 exp of ggml's vector kernels, written with the intrinsics it uses, as the oracle for
+// the scalar vector_expf (run only where the CPU has AVX-512 F and DQ).
+#if !defined(__clang__)
+// GCC 12 flags the undefined pass-through operands inside its own AVX-512 intrinsics.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+__attribute__((target("avx512f,avx512dq"))) void avx512_expf16(const float* x, float* out) {
+  const __m512 v = _mm512_loadu_ps(x);
+  const __m512 shift = _mm512_set1_ps(0x1.8p23f);
+  const __m512 z = _mm512_fmadd_ps(v, _mm512_set1_ps(0x1.715476p+0f), shift);
+  const __m512 n = _mm512_sub_ps(z, shift);
+  const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                    _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), v));
+  const __mmask16 huge = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
+  const __m512 u = _mm512_mul_ps(b, b);
+  const __m512 j = _mm512_fmadd_ps(
+      _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                      _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+      u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+  const __m512 scaled = _mm512_scalef_ps(j, n);
+  const __m512 overflow = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ),
+                                               _mm512_set1_ps(std::numeric_limits<float>::infinity()),
+                                               _mm512_setzero_ps());
+  _mm512_storeu_ps(out, _mm512_mask_blend_ps(huge, scaled, overflow));
+}
+#if !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+TEST(VectorExp, EqualsGgmlAvx512ExpBitForBit) {
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512dq")) {
+    GTEST_SKIP() << "no AVX-512 DQ here to compare with";
+  }
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-110.0f, 90.0f);
+  std::vector<float> x(16 * 20000);
+  for (float& v : x) v = dist(rng);
+  // Edges: zero, denormal results, overflow, infinities.
+  const float edges[] = {0.0f, -0.0f, 1.0f, -1.0f, -87.5f, -100.0f, -103.9f, 88.7f, 89.0f, -150.0f,
+                         std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
+  std::copy(std::begin(edges), std::end(edges), x.begin());
+  std::vector<float> want(x.size());
+  for (size_t i = 0; i < x.size(); i += 16) avx512_expf16(x.data() + i, want.data() + i);
+  int mismatches = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float got = vector_expf(x[i]);
+    uint32_t a, b;
+    std::memcpy(&a, &got, 4);
+    std::memcpy(&b, &want[i], 4);
+    if (a != b && mismatches++ < 5) ADD_FAILURE() << "x=" << x[i] << " got " << got << " want " << want[i];
+  }
+  EXPECT_EQ(mismatches, 0);
+}
+#endif
+
+TEST(VectorExp, CloseToExpAndExactAtTheEdges) {
+  EXPECT_EQ(vector_expf(0.0f), 1.0f);
+  EXPECT_EQ(vector_expf(-std::numeric_limits<float>::infinity()), 0.0f);
+  EXPECT_EQ(vector_expf(std::numeric_limits<float>::infinity()), std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isnan(vector_expf(std::nanf(""))));
+  for (float x = -80.0f; x < 80.0f; x += 0.37f) {
+    EXPECT_NEAR(vector_expf(x), std::exp(x), 3e-7f * std::exp(x)) << x;  // ggml: within 1.5 ulp + rounding
+  }
+}
+
+TEST(SiluMul, VectorGroupsThenExpfTail) {
+  // 16 + 3 elements: the first group through vector_expf as ggml's vector loop, the tail through expf.
+  std::vector<float> gate(19), up(19), out(19);
+  for (int i = 0; i < 19; ++i) {
+    gate[i] = -4.0f + 0.43f * i;
+    up[i] = 1.0f + 0.1f * i;
+  }
+  silu_mul(gate.data(), up.data(), out.data(), 19);
+  for (int i = 0; i < 19; ++i) {
+    const float e = i < 16 ? vector_expf(0.0f - gate[i]) : std::exp(-gate[i]);
+    EXPECT_EQ(out[i], (gate[i] / (1.0f + e)) * up[i]) << i;
+  }
 }
 
 TEST(Softcap, BoundsAndKeepsSmallValues) {

@@ -30,7 +30,8 @@ struct KnownDivergence {
 constexpr KnownDivergence kKnownDivergences[] = {
     {"synth-llama3-Q4_0.gguf", "long", 29},   {"synth-llama3-Q4_K_M.gguf", "long", 12},
     {"synth-nemo-Q8_0.gguf", "long", 30},     {"synth-nemo-Q4_0.gguf", "long", 0},
-    {"synth-qwen2-Q4_K_M.gguf", "long", 2},   {"synth-phi3-Q4_K_M.gguf", "short", 26},
+    {"synth-nemo-Q2_K.gguf", "short", 21},    {"synth-qwen2-Q4_K_M.gguf", "long", 2},
+    {"synth-phi3-Q4_K_M.gguf", "short", 26},  {"synth-phi3-Q4_K_M.gguf", "long", 17},
     {"stories260K-Q5_0.gguf", "short", 57},
 };
 

@@ -90,6 +90,65 @@ TEST_F(DotTest, EveryTypeAtEveryIsaMatchesDequantizedDot) {
   }
 }
 
+// llama.cpp computes every Q8_0 matmul (tinyBLAS, and its AVX2 vec_dot) in eight float lanes,
+// lane l an FMA chain over products 4l..4l+3 of each block, added as (l, l+4), then pairs. The
+// activations are rounded to 8 bits afterwards, so one ulp off can change a token: every ISA
+// must give exactly this float, for gemv and gemm alike.
+float q8_0_in_ggml_order(int64_t n, const std::vector<uint8_t>& w, const std::vector<uint8_t>& a) {
+  float lanes[8] = {};
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const uint8_t* wb = w.data() + b * 34;
+    const uint8_t* ab = a.data() + b * 34;
+    uint16_t dw, da;
+    std::memcpy(&dw, wb, 2);
+    std::memcpy(&da, ab, 2);
+    const float d = fp16_to_fp32(dw) * fp16_to_fp32(da);
+    for (int l = 0; l < 8; ++l) {
+      int sum = 0;
+      for (int j = 4 * l; j < 4 * l + 4; ++j) sum += static_cast<int8_t>(wb[2 + j]) * static_cast<int8_t>(ab[2 + j]);
+      lanes[l] = std::fma(d, static_cast<float>(sum), lanes[l]);
+    }
+  }
+  const float h0 = lanes[0] + lanes[4], h1 = lanes[1] + lanes[5], h2 = lanes[2] + lanes[6], h3 = lanes[3] + lanes[7];
+  return (h0 + h2) + (h1 + h3);
+}
+
+TEST_F(DotTest, Q8_0FollowsGgmlSummationOrderBitForBit) {
+  constexpr int64_t kRows = 7, kTokens = 5;
+  for (int64_t n : {int64_t{32}, int64_t{32 * 9}, int64_t{768}}) {
+    const size_t stride = row_bytes(GgmlType::Q8_0, n);
+    std::vector<uint8_t> matrix;
+    for (int64_t r = 0; r < kRows; ++r) {
+      const auto row = weight_row(GgmlType::Q8_0, n, static_cast<uint32_t>(r) + 40, true);
+      matrix.insert(matrix.end(), row.begin(), row.end());
+    }
+    std::vector<std::vector<uint8_t>> tokens;
+    std::vector<uint8_t> acts;
+    for (int64_t t = 0; t < kTokens; ++t) {
+      tokens.push_back(activations(GgmlType::Q8_0, n, static_cast<uint32_t>(t) + 90));
+      acts.insert(acts.end(), tokens.back().begin(), tokens.back().end());
+    }
+    for (Isa isa : available_isas()) {
+      set_isa_for_testing(isa);
+      std::vector<float> out(static_cast<size_t>(kRows * kTokens));
+      gemm(GgmlType::Q8_0, n, matrix.data(), stride, 0, kRows, acts.data(), tokens[0].size(), kTokens, out.data(),
+           kRows);
+      for (int64_t t = 0; t < kTokens; ++t) {
+        std::vector<float> row_out(kRows);
+        gemv(GgmlType::Q8_0, n, matrix.data(), stride, 0, kRows, tokens[t].data(), row_out.data());
+        for (int64_t r = 0; r < kRows; ++r) {
+          const std::vector<uint8_t> w(matrix.begin() + r * static_cast<int64_t>(stride),
+                                       matrix.begin() + (r + 1) * static_cast<int64_t>(stride));
+          const float want = q8_0_in_ggml_order(n, w, tokens[t]);
+          EXPECT_EQ(row_out[r], want) << isa_name(isa) << " gemv n=" << n << " row " << r << " token " << t;
+          EXPECT_EQ(out[t * kRows + r], want) << isa_name(isa) << " gemm n=" << n << " row " << r << " token " << t;
+          EXPECT_EQ(vec_dot(GgmlType::Q8_0, n, w.data(), tokens[t].data()), want) << isa_name(isa) << " vec_dot";
+        }
+      }
+    }
+  }
+}
+
 TEST_F(DotTest, GemvFillsExactlyTheRequestedRows) {
   // Rows 2..6: one group of a multi-row kernel plus a leftover row; 1792 = 7 blocks of 256 and
   // 56 blocks of 32 (kernels taking 4 blocks at a time pad the last group).
