@@ -31,7 +31,7 @@ void rope_cos_sin(const RopeParams& params, int64_t pos, float* cos_sin) {
   }
 }
 
-void rope_apply(const RopeParams& params, const float* cos_sin, float* x, int n_heads, int head_dim) {
+BANTAM_FMA_CLONES void rope_apply(const RopeParams& params, const float* cos_sin, float* x, int n_heads, int head_dim) {
   const int half = params.n_rot / 2;
   for (int h = 0; h < n_heads; ++h) {
     float* v = x + static_cast<int64_t>(h) * head_dim;
@@ -42,8 +42,9 @@ void rope_apply(const RopeParams& params, const float* cos_sin, float* x, int n_
       const float s = cos_sin[2 * i + 1];
       const float x0 = v[a];
       const float x1 = v[b];
-      v[a] = x0 * c - x1 * s;
-      v[b] = x0 * s + x1 * c;
+      // ggml's x0*c - x1*s and x0*s + x1*c as GCC contracts them: the first product fused.
+      v[a] = std::fma(x0, c, -(x1 * s));
+      v[b] = std::fma(x0, s, x1 * c);
     }
   }
 }

@@ -236,7 +236,8 @@ void gemm(GgmlType weight_type, int64_t n, const void* weights, size_t row_strid
   if (row_end <= row_begin || n_tokens <= 0) return;
   const auto* first = static_cast<const uint8_t*>(weights) + static_cast<size_t>(row_begin) * row_stride_bytes;
   const kernels::Table& table = dispatch().table;
-  if (const kernels::Gemm fn = table.gemm[slot(weight_type)]) {
+  // One token is a gemv, as in llama.cpp (where float rows then take another summation order).
+  if (const kernels::Gemm fn = table.gemm[slot(weight_type)]; fn && n_tokens > 1) {
     fn(n, first, row_stride_bytes, row_end - row_begin, activations, act_stride_bytes, n_tokens, out + row_begin,
        out_stride);
     return;

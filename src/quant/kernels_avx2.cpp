@@ -5,6 +5,7 @@
 #if defined(__x86_64__) || defined(__i386__)  // x86 builds only; empty elsewhere
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "quant/blocks.hpp"
@@ -317,50 +318,89 @@ float dot_iq4_xs(int64_t n, const void* weights, const void* activations) {
   return hsum(acc);
 }
 
-// Float rows: four independent accumulators hide the FMA latency; a scalar loop does the tail.
-template <typename Load, typename Scalar>
-float dot_floats(int64_t n, Load load, Scalar scalar) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+// Float rows in llama.cpp's two orders (an AVX-512 build; our 256-bit registers hold 8 of its 16
+// lanes). Single token, ggml_vec_dot_f16/f32: 64-element steps into four 16-lane accumulators,
+// reduced (0+2)+(1+3), then over the lanes; the rest of the row is summed by `tail`. Several tokens,
+// tinyBLAS (rows a multiple of 16): one 16-lane accumulator, each lane one FMA chain.
+// Lane reductions are _mm512_reduce_add_ps's: lane l + lane l+8, then hsum of the eight.
+template <typename Load, typename Tail>
+float dot_floats_single(int64_t n, Load load, Tail tail) {
+  __m256 acc[4][2];
+  for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
   int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    for (int k = 0; k < 4; ++k) {
-      __m256 wv, av;
-      load(i + 8 * k, wv, av);
-      acc[k] = _mm256_fmadd_ps(wv, av, acc[k]);
+  for (; i + 64 <= n; i += 64) {
+    for (int j = 0; j < 4; ++j) {
+      for (int h = 0; h < 2; ++h) {
+        __m256 wv, av;
+        load(i + 16 * j + 8 * h, wv, av);
+        acc[j][h] = _mm256_fmadd_ps(wv, av, acc[j][h]);
+      }
     }
   }
-  for (; i + 8 <= n; i += 8) {
-    __m256 wv, av;
-    load(i, wv, av);
-    acc[0] = _mm256_fmadd_ps(wv, av, acc[0]);
+  __m256 half_sums[2];
+  for (int h = 0; h < 2; ++h) {
+    half_sums[h] = _mm256_add_ps(_mm256_add_ps(acc[0][h], acc[2][h]), _mm256_add_ps(acc[1][h], acc[3][h]));
   }
-  float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-  for (; i < n; ++i) sum += scalar(i);
-  return sum;
+  return tail(i, hsum(_mm256_add_ps(half_sums[0], half_sums[1])));
 }
 
+template <typename Load, typename Tail>
+float dot_floats_batched(int64_t n, Load load, Tail tail) {
+  if (n % 16 != 0) return dot_floats_single(n, load, tail);  // tinyBLAS declines such rows
+  __m256 low = _mm256_setzero_ps(), high = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    __m256 wv, av;
+    load(i, wv, av);
+    low = _mm256_fmadd_ps(wv, av, low);
+    load(i + 8, wv, av);
+    high = _mm256_fmadd_ps(wv, av, high);
+  }
+  return hsum(_mm256_add_ps(low, high));
+}
+
+template <bool kBatched>
 float dot_f32(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const float*>(weights);
   const auto* a = static_cast<const float*>(activations);
-  return dot_floats(
-      n,
-      [&](int64_t i, __m256& wv, __m256& av) {
-        wv = _mm256_loadu_ps(w + i);
-        av = _mm256_loadu_ps(a + i);
-      },
-      [&](int64_t i) { return w[i] * a[i]; });
+  const auto load = [&](int64_t i, __m256& wv, __m256& av) {
+    wv = _mm256_loadu_ps(w + i);
+    av = _mm256_loadu_ps(a + i);
+  };
+  const auto tail = [&](int64_t i, float sum) {  // ggml: sumf += x*y in float, contracted
+    for (; i < n; ++i) sum = std::fma(w[i], a[i], sum);
+    return sum;
+  };
+  return kBatched ? dot_floats_batched(n, load, tail) : dot_floats_single(n, load, tail);
 }
 
+template <bool kBatched>
 float dot_f16(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const uint16_t*>(weights);
   const auto* a = static_cast<const uint16_t*>(activations);
-  return dot_floats(
-      n,
-      [&](int64_t i, __m256& wv, __m256& av) {
-        wv = _mm256_cvtph_ps(load128(w + i));
-        av = _mm256_cvtph_ps(load128(a + i));
-      },
-      [&](int64_t i) { return half(w[i]) * half(a[i]); });
+  const auto load = [&](int64_t i, __m256& wv, __m256& av) {
+    wv = _mm256_cvtph_ps(load128(w + i));
+    av = _mm256_cvtph_ps(load128(a + i));
+  };
+  const auto tail = [&](int64_t i, float simd_sum) {  // ggml: the rest in double
+    double sum = simd_sum;
+    for (; i < n; ++i) sum += static_cast<double>(half(w[i]) * half(a[i]));
+    return static_cast<float>(sum);
+  };
+  return kBatched ? dot_floats_batched(n, load, tail) : dot_floats_single(n, load, tail);
+}
+
+// Several tokens of float rows: the batched order per (row, token).
+template <VecDot Dot>
+void gemm_float_rows(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                     size_t act_stride, int64_t n_tokens, float* out, size_t out_stride) {
+  const auto* w = static_cast<const uint8_t*>(weights);
+  const auto* a = static_cast<const uint8_t*>(activations);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] =
+          Dot(n, w + static_cast<size_t>(r) * stride, a + static_cast<size_t>(t) * act_stride);
+    }
+  }
 }
 
 inline __m256 bf16x8(const uint16_t* p) {
@@ -370,26 +410,31 @@ inline __m256 bf16x8(const uint16_t* p) {
 float dot_bf16(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const uint16_t*>(weights);
   const auto* a = static_cast<const uint16_t*>(activations);
-  const auto scalar = [](uint16_t h) {
+  const auto value = [](uint16_t h) {
     const uint32_t bits = static_cast<uint32_t>(h) << 16;
     float f;
     std::memcpy(&f, &bits, 4);
     return f;
   };
-  return dot_floats(
+  return dot_floats_single(
       n,
       [&](int64_t i, __m256& wv, __m256& av) {
         wv = bf16x8(w + i);
         av = bf16x8(a + i);
       },
-      [&](int64_t i) { return scalar(w[i]) * scalar(a[i]); });
+      [&](int64_t i, float sum) {
+        for (; i < n; ++i) sum += value(w[i]) * value(a[i]);
+        return sum;
+      });
 }
 
 }  // namespace
 
 void add_avx2(Table& table) {
-  add_row_kernel<dot_f32>(table, GgmlType::F32);
-  add_row_kernel<dot_f16>(table, GgmlType::F16);
+  add_row_kernel<dot_f32<false>>(table, GgmlType::F32);
+  table.set_gemm(GgmlType::F32, gemm_float_rows<dot_f32<true>>);
+  add_row_kernel<dot_f16<false>>(table, GgmlType::F16);
+  table.set_gemm(GgmlType::F16, gemm_float_rows<dot_f16<true>>);
   add_row_kernel<dot_bf16>(table, GgmlType::BF16);
   add_row_kernel<dot_q4_0>(table, GgmlType::Q4_0);
   add_row_kernel<dot_q4_1>(table, GgmlType::Q4_1);

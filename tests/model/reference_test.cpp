@@ -18,21 +18,21 @@ namespace {
 
 constexpr float kCoinTossMargin = 1e-3f;
 
-// Open defects (issue notes): entries that still leave llama.cpp's path at a step where its margin
-// is above 1e-3. They must match exactly up to that step, so any earlier divergence fails; one
-// that now goes further is reported so the table can shrink. All are quantized files, mostly
-// with the 132-token prompt, which llama.cpp computes through its batched matmul paths (llamafile
-// sgemm / repacked Q4_0 and Q4_K kernels) whose float summation order we do not reproduce yet.
+// Open defects (kernels issue): entries that still leave llama.cpp's path at a step where its
+// margin is above 1e-3. They must match exactly up to that step, so any earlier divergence fails;
+// one that now goes further is reported so the table can shrink. All are Q4/Q5/Q2 files: llama.cpp
+// runs those through repacked Q4_0/Q4_K kernels and K-quant dots whose float summation order we do
+// not reproduce yet (F32, F16 and Q8_0 follow its order, see dot_q8_0 and kernels_avx2.cpp).
 struct KnownDivergence {
   std::string_view model, prompt_name;
   int step;
 };
 constexpr KnownDivergence kKnownDivergences[] = {
     {"synth-llama3-Q4_0.gguf", "long", 29},   {"synth-llama3-Q4_K_M.gguf", "long", 12},
-    {"synth-nemo-Q8_0.gguf", "long", 30},     {"synth-nemo-Q4_0.gguf", "long", 0},
-    {"synth-nemo-Q2_K.gguf", "short", 21},    {"synth-qwen2-Q4_K_M.gguf", "long", 2},
-    {"synth-phi3-Q4_K_M.gguf", "short", 26},  {"synth-phi3-Q4_K_M.gguf", "long", 17},
-    {"stories260K-Q5_0.gguf", "short", 57},
+    {"synth-nemo-Q4_0.gguf", "long", 0},      {"synth-nemo-Q2_K.gguf", "short", 21},
+    {"synth-qwen2-Q4_K_M.gguf", "long", 2},   {"synth-phi3-Q4_K_M.gguf", "short", 26},
+    {"synth-phi3-Q4_K_M.gguf", "long", 17},   {"stories260K-Q5_0.gguf", "short", 57},
+    {"stories260K-Q5_0.gguf", "long", 19},    {"stories260K-Q4_0.gguf", "long", 16},
 };
 
 // The recorded divergence step of an entry, or -1.

@@ -1,7 +1,10 @@
 // Multi-token dot products: gemm must give, for every (row, token), exactly vec_dot's value at
-// every ISA level, for token counts that fill no whole tile, and write nothing else.
+// every ISA level, for token counts that fill no whole tile, and write nothing else. Float rows
+// are the exception, as in llama.cpp: several tokens take tinyBLAS's order (16 lanes, one FMA
+// chain each), one token ggml_vec_dot's, and each must be reproduced bit for bit.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -48,6 +51,32 @@ Problem make_problem(GgmlType type, int64_t n, int64_t rows, int64_t tokens) {
   return p;
 }
 
+// A float row's dot in tinyBLAS's order: lane l sums elements l, l+16, ... in one FMA chain; the
+// lanes are added as _mm512_reduce_add_ps does (halves, then halves again).
+float batched_float_dot(GgmlType type, int64_t n, const uint8_t* w, const uint8_t* a) {
+  const auto value = [&](const uint8_t* p, int64_t i) {
+    if (type == GgmlType::F32) {
+      float f;
+      std::memcpy(&f, p + 4 * i, 4);
+      return f;
+    }
+    uint16_t h;
+    std::memcpy(&h, p + 2 * i, 2);
+    return fp16_to_fp32(h);
+  };
+  float lanes[16] = {};
+  for (int64_t i = 0; i < n; ++i) lanes[i % 16] = std::fma(value(w, i), value(a, i), lanes[i % 16]);
+  for (int width = 8; width >= 1; width /= 2) {
+    for (int l = 0; l < width; ++l) lanes[l] += lanes[l + width];
+  }
+  return lanes[0];
+}
+
+bool batched_float_order(GgmlType type, int64_t n) {
+  return (type == GgmlType::F32 || type == GgmlType::F16) && n % 16 == 0 && active_isa() != Isa::Scalar &&
+         active_isa() != Isa::Neon && active_isa() != Isa::NeonDotprod;
+}
+
 // Runs gemm on rows [row_begin, row_end) into a padded output and checks every element.
 void check_gemm(GgmlType type, const Problem& p, int64_t row_begin, int64_t row_end, const std::string& where) {
   const size_t out_stride = static_cast<size_t>(p.rows) + 3;
@@ -62,8 +91,10 @@ void check_gemm(GgmlType type, const Problem& p, int64_t row_begin, int64_t row_
         ASSERT_EQ(got, kUntouched) << where << " wrote row " << r << " token " << t;
         continue;
       }
-      const float want = vec_dot(type, p.n, p.weights.data() + r * p.stride,
-                                 p.acts.data() + static_cast<size_t>(t) * p.act_stride);
+      const uint8_t* w = p.weights.data() + r * p.stride;
+      const uint8_t* a = p.acts.data() + static_cast<size_t>(t) * p.act_stride;
+      const float want = batched_float_order(type, p.n) && p.tokens > 1 ? batched_float_dot(type, p.n, w, a)
+                                                                        : vec_dot(type, p.n, w, a);
       ASSERT_EQ(got, want) << where << " row " << r << " token " << t;
     }
   }
