@@ -1,6 +1,7 @@
 #include "format/inspect.hpp"
 
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -42,6 +43,35 @@ ordered_json value_to_json(const gguf::Value& value, size_t max_items) {
     default: return value.as_uint();
   }
 }
+
+namespace {
+
+// What an adapter file adapts and what it costs: LoRA pairs share a rank per pair, and the
+// runtime reads the tensors in place from the mapped file, so their bytes are its memory.
+ordered_json adapter_summary(const gguf::File& file) {
+  constexpr std::string_view kSuffixA = ".weight.lora_a";
+  std::set<uint64_t> ranks;
+  std::set<std::string> kinds;  // e.g. attn_q, ffn_down, output
+  uint64_t pairs = 0, bytes = 0;
+  for (const auto& t : file.tensors()) {
+    bytes += t.nbytes;
+    if (!t.name.ends_with(kSuffixA) || t.shape.size() < 2) continue;
+    ++pairs;
+    ranks.insert(t.shape[1]);
+    std::string base = t.name.substr(0, t.name.size() - kSuffixA.size());
+    if (base.starts_with("blk.")) base = base.substr(base.find('.', 4) + 1);
+    kinds.insert(base);
+  }
+  const auto alpha = file.get_double("adapter.lora.alpha");
+  return {{"adapter_type", file.get_string("adapter.type").value_or("")},
+          {"alpha", alpha ? ordered_json(*alpha) : ordered_json(nullptr)},
+          {"ranks", ranks},
+          {"pairs", pairs},
+          {"targets", kinds},
+          {"memory_bytes", bytes}};
+}
+
+}  // namespace
 
 ordered_json inspect_gguf(const gguf::File& file, const InspectOptions& options) {
   const std::string arch = file.architecture();
@@ -109,6 +139,8 @@ ordered_json inspect_gguf(const gguf::File& file, const InspectOptions& options)
   for (const auto& [k, v] : file.metadata()) meta[k] = value_to_json(v, options.max_array_items);
   out["metadata"] = meta;
 
+  if (out.value("type", "") == "adapter") out["adapter"] = adapter_summary(file);
+
   if (options.tensors) {
     ordered_json list = ordered_json::array();
     for (const auto& t : file.tensors()) {
@@ -169,6 +201,18 @@ std::string format_inspect_text(const ordered_json& s) {
   line("tokenizer", fmt::format("{} (pre: {})", plain(s["tokenizer_model"]),
                                 plain(s["tokenizer_pre"])));
   line("chat template", s["chat_template"].get<bool>() ? "yes" : "no");
+  if (s.contains("adapter")) {
+    const auto& a = s["adapter"];
+    std::string targets, ranks;
+    for (const auto& t : a["targets"]) targets += (targets.empty() ? "" : ", ") + t.get<std::string>();
+    for (const auto& r : a["ranks"]) ranks += (ranks.empty() ? "" : "/") + r.dump();
+    line("adapter", fmt::format("{}, alpha {}, rank {}, {} pairs on {}", plain(a["adapter_type"]), plain(a["alpha"]),
+                                ranks.empty() ? "-" : ranks, a["pairs"].get<uint64_t>(),
+                                targets.empty() ? "-" : targets));
+    line("adapter memory", fmt::format("{} bytes ({:.2f} MiB), read in place from the file",
+                                       a["memory_bytes"].get<uint64_t>(),
+                                       a["memory_bytes"].get<uint64_t>() / 1048576.0));
+  }
   if (s.contains("tensors")) {
     out += "\n";
     for (const auto& t : s["tensors"]) {

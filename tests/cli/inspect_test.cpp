@@ -2,6 +2,8 @@
 // models/MANIFEST.md; legacy and invalid files fail with one clear line and exit code 1.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -131,6 +133,42 @@ TEST(InspectCli, TensorListingAndTextOutput) {
   ASSERT_EQ(text.exit_code, 0);
   EXPECT_NE(text.out.find("parameters           292800"), std::string::npos) << text.out;
   EXPECT_LT(text.out.size(), 4000u);
+}
+
+// Adapter files: what they adapt (as ../shared/README.md describes them) and their memory, which is
+// the bytes of their tensors (the runtime reads them in place).
+TEST(InspectCli, AdaptersReportTargetsRankAndMemory) {
+  struct Case {
+    std::string file;
+    double alpha;
+    int rank;
+    std::vector<std::string> targets;
+  };
+  const Case cases[] = {{"stories260K-lora-qvd-r8-f32.gguf", 16, 8, {"attn_q", "attn_v", "ffn_down"}},
+                        {"stories260K-lora-kogu-r4-f16.gguf", 4, 4, {"attn_k", "attn_output", "ffn_gate", "ffn_up"}}};
+  for (const Case& c : cases) {
+    const auto path = test::shared("models/adapters/" + c.file).string();
+    const auto r = test::run_cli({"inspect", path, "--json", "--tensors"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const json s = json::parse(r.out);
+    const json& a = s.at("adapter");
+    EXPECT_EQ(a["adapter_type"], "lora") << c.file;
+    EXPECT_EQ(a["alpha"].get<double>(), c.alpha) << c.file;
+    EXPECT_EQ(a["ranks"], json::array({c.rank})) << c.file;
+    std::vector<std::string> targets = a["targets"];
+    std::vector<std::string> want = c.targets;
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(targets, want) << c.file;
+    uint64_t bytes = 0;
+    for (const auto& t : s["tensors"]) bytes += t["bytes"].get<uint64_t>();
+    EXPECT_EQ(a["memory_bytes"].get<uint64_t>(), bytes) << c.file;
+    EXPECT_EQ(a["pairs"].get<size_t>() * 2, s["tensors"].size()) << c.file;
+    const auto text = test::run_cli({"inspect", path});
+    EXPECT_NE(text.out.find("adapter memory       " + std::to_string(bytes) + " bytes"), std::string::npos) << text.out;
+  }
+  // A model is not an adapter.
+  const auto model = test::run_cli({"inspect", test::shared("models/weights/stories260K.gguf").string(), "--json"});
+  EXPECT_FALSE(json::parse(model.out).contains("adapter"));
 }
 
 TEST(InspectCli, LegacyAndInvalidFilesFailWithOneClearLine) {
