@@ -41,6 +41,18 @@ void bantam_session_free(bantam_session* session);
 /* Thread-safe: the running bantam_generate returns early. */
 void bantam_session_cancel(bantam_session* session);
 
+/* A LoRA adapter (GGUF, general.type "adapter") checked against one model; NULL on error (the
+ * message names the file and the tensor). Sessions keep a reference: free it when you like. */
+typedef struct bantam_adapter bantam_adapter;
+bantam_adapter* bantam_adapter_load(const bantam_model* model, const char* path);
+void bantam_adapter_free(bantam_adapter* adapter);
+
+/* bantam_session_new with n_adapters adapters applied beside the base weights, adapter i at
+ * scales[i] (NULL scales: all 1). The adapters must have been loaded for this model. */
+bantam_session* bantam_session_new_with_adapters(const bantam_model* model, const bantam_session_params* params,
+                                                 const bantam_adapter* const* adapters, const float* scales,
+                                                 int32_t n_adapters);
+
 typedef struct bantam_generate_params {
   int32_t max_tokens; /* < 0: until end of generation or a full context */
   float temperature;  /* <= 0: greedy */

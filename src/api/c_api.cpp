@@ -5,10 +5,17 @@
 #include <cstring>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "bantam/bantam.hpp"
+#include "bantam/error.hpp"
 
 struct bantam_model {
   std::shared_ptr<const bantam::Model> model;
+};
+
+struct bantam_adapter {
+  std::shared_ptr<const bantam::Adapter> adapter;
 };
 
 struct bantam_session {
@@ -71,16 +78,38 @@ char* bantam_detokenize(const bantam_model* model, const int32_t* ids, int32_t n
       static_cast<char*>(nullptr));
 }
 
-bantam_session* bantam_session_new(const bantam_model* model, const bantam_session_params* params) {
+bantam_adapter* bantam_adapter_load(const bantam_model* model, const char* path) {
   return guarded(
       [&] {
+        if (!model) throw bantam::Error("bantam_adapter_load: no model given");
+        return new bantam_adapter{bantam::Adapter::load(path ? path : "", *model->model)};
+      },
+      static_cast<bantam_adapter*>(nullptr));
+}
+
+void bantam_adapter_free(bantam_adapter* adapter) { delete adapter; }
+
+bantam_session* bantam_session_new_with_adapters(const bantam_model* model, const bantam_session_params* params,
+                                                 const bantam_adapter* const* adapters, const float* scales,
+                                                 int32_t n_adapters) {
+  return guarded(
+      [&] {
+        if (!model) throw bantam::Error("bantam_session_new: no model given");
         bantam::SessionOptions options;
         if (params && params->context_length > 0) options.context_length = params->context_length;
         if (params) options.threads = params->threads;
         if (params && params->batch_size > 0) options.batch_size = params->batch_size;
+        for (int32_t i = 0; i < n_adapters; ++i) {
+          if (!adapters || !adapters[i]) throw bantam::Error(fmt::format("bantam_session_new: adapter {} is NULL", i));
+          options.adapters.push_back({adapters[i]->adapter, scales ? scales[i] : 1.0f});
+        }
         return new bantam_session{std::make_unique<bantam::Session>(model->model, options)};
       },
       static_cast<bantam_session*>(nullptr));
+}
+
+bantam_session* bantam_session_new(const bantam_model* model, const bantam_session_params* params) {
+  return bantam_session_new_with_adapters(model, params, nullptr, nullptr, 0);
 }
 
 void bantam_session_free(bantam_session* session) { delete session; }

@@ -35,6 +35,10 @@ void add_lora_command(CLI::App& app) {
       bar->update(static_cast<double>(done) / static_cast<double>(total), name);
     };
     const LoraMergeReport report = merge_lora(options);
+    for (const auto& f : report.fallbacks) {
+      fmt::print(stderr, "lora merge: {} rows are no whole number of {} blocks; written as {}\n", f.tensor,
+                 type_name(f.wanted), type_name(f.written));
+    }
     bar->finish(fmt::format("{} tensors, {} merged -> {}", report.tensors, report.merged_tensors, options.output));
   });
 }

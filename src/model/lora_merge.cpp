@@ -8,6 +8,7 @@
 #include "format/gguf_writer.hpp"
 #include "model/config.hpp"
 #include "model/lora.hpp"
+#include "quant/file_mix.hpp"
 #include "quant/quant.hpp"
 
 namespace bantam {
@@ -33,13 +34,9 @@ void check_readable(const std::string& path, const std::string& tensor, GgmlType
   }
 }
 
-void check_writable(const std::string& path, const std::string& tensor, GgmlType to, int64_t cols) {
+void check_writable(const std::string& path, const std::string& tensor, GgmlType to) {
   if (!quant::can_quantize(to)) {
     throw Error(fmt::format("{}: tensor {}: cannot write merged rows as {}", path, tensor, type_name(to)));
-  }
-  if (cols % type_info(to).block_size != 0) {
-    throw Error(fmt::format("{}: tensor {}: rows of {} are not a whole number of {} blocks", path, tensor, cols,
-                            type_name(to)));
   }
 }
 
@@ -99,9 +96,13 @@ LoraMergeReport merge_lora(const LoraMergeOptions& o) {
       continue;
     }
     const ops::Matrix& matrix = *targets.at(info.name);
-    const GgmlType type = o.type.value_or(info.type);
+    // Rows that are no whole number of the requested type's blocks get a compatible type, as
+    // `bantam quantize` does (e.g. stories260K's 172-wide ffn_down: Q8_0 -> F16).
+    const GgmlType wanted = o.type.value_or(info.type);
+    const GgmlType type = quant::block_compatible_type(wanted, matrix.cols);
+    if (type != wanted) report.fallbacks.push_back({info.name, wanted, type});
     check_readable(o.base, info.name, info.type);
-    check_writable(o.output, info.name, type, matrix.cols);
+    check_writable(o.output, info.name, type);
     for (const ScaledPair& p : merged->second) {
       check_readable(*p.adapter_path, p.pair->target + ".lora_a", p.pair->a.type);
       check_readable(*p.adapter_path, p.pair->target + ".lora_b", p.pair->b.type);

@@ -22,8 +22,13 @@ struct LoraMergeOptions {
 };
 
 struct LoraMergeReport {
+  struct Fallback {
+    std::string tensor;
+    GgmlType wanted, written;  // rows not a whole number of `wanted` blocks
+  };
   size_t tensors = 0;         // in the output
   size_t merged_tensors = 0;  // of them, adapted
+  std::vector<Fallback> fallbacks;
 };
 
 // Error naming the file and tensor for an adapter that does not fit, or a type that cannot hold
