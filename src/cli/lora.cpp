@@ -1,5 +1,6 @@
 // `bantam lora merge BASE.gguf ADAPTER.gguf[:SCALE]... OUT.gguf [--type TYPE]`: a copy of the base
-// with the adapters folded into its weights.
+// with the adapters folded into its weights. `bantam lora synth BASE.gguf OUT.gguf [--rank R]
+// [--targets attn_q,attn_v] [--alpha A] [--type T] [--seed S]`: a random adapter for benchmarks.
 #include <fmt/format.h>
 
 #include "bantam/error.hpp"
@@ -7,6 +8,7 @@
 #include "cli/generation_options.hpp"
 #include "cli/progress.hpp"
 #include "model/lora_merge.hpp"
+#include "model/lora_synth.hpp"
 
 namespace bantam::cli {
 
@@ -40,6 +42,25 @@ void add_lora_command(CLI::App& app) {
                  type_name(f.wanted), type_name(f.written));
     }
     bar->finish(fmt::format("{} tensors, {} merged -> {}", report.tensors, report.merged_tensors, options.output));
+  });
+
+  auto synth_opts = std::make_shared<LoraSynthOptions>();
+  auto synth_type = std::make_shared<std::string>("F16");
+  auto* synth = lora->add_subcommand("synth", "Write a random LoRA adapter for a model (for benchmarks)");
+  synth->add_option("base", synth_opts->base, "The model the adapter is for")->required();
+  synth->add_option("out", synth_opts->output, "Output adapter GGUF")->required();
+  synth->add_option("--rank", synth_opts->rank, "Rank")->check(CLI::Range(1, 4096));
+  synth->add_option("--alpha", synth_opts->alpha, "adapter.lora.alpha");
+  synth->add_option("--targets", synth_opts->targets, "Matrix kinds adapted in every layer")->delimiter(',');
+  synth->add_option("--type", *synth_type, "Tensor type (F32, F16, BF16)");
+  synth->add_option("--seed", synth_opts->seed, "Random seed");
+  synth->callback([synth_opts, synth_type] {
+    const auto type = type_from_name(*synth_type);
+    if (!type) throw Error(fmt::format("lora synth: unknown type {}", *synth_type));
+    synth_opts->type = *type;
+    const LoraSynthReport report = synth_lora(*synth_opts);
+    fmt::print(stderr, "lora synth: {} pairs of rank {}, {} bytes -> {}\n", report.pairs, synth_opts->rank,
+               report.bytes, synth_opts->output);
   });
 }
 
