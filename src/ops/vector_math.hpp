@@ -2,6 +2,7 @@
 // llama.cpp's numbers (activations are rounded to 8 bits afterwards, so one ulp can flip a token).
 #pragma once
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -34,7 +35,11 @@ inline float vector_expf(float x) {
   const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
                                     std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
                            u, std::fma(0x1.ffffecp-1f, b, 1.0f));
-  return std::ldexp(j, static_cast<int>(n));
+  // j * 2^n with 2^n built from its bits: one correctly rounded product, equal to ldexp's result
+  // (subnormal ones included) without a libm call; ldexp only where 2^n is no normal float.
+  const int exponent = static_cast<int>(n);
+  if (exponent < -126 || exponent > 127) return std::ldexp(j, exponent);
+  return j * std::bit_cast<float>(static_cast<uint32_t>(exponent + 127) << 23);
 }
 
 // Sum of kVectorExpLanes floats as _mm512_reduce_add_ps adds them: halves added pairwise.
