@@ -1,6 +1,7 @@
 #include "hybrid/hybrid_router.hpp"
 
 #include <chrono>
+#include <exception>
 
 #include <fmt/format.h>
 
@@ -115,11 +116,15 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
   AuditEntry& entry = p.entry;
 
   std::string local_error, cloud_error;
+  std::exception_ptr local_exception;
   auto try_local = [&]() -> std::optional<LocalAnswer> {
     try {
       return local(plain_body);
+    } catch (const ClientGone&) {
+      throw;
     } catch (const std::exception& error) {
       local_error = error.what();
+      local_exception = std::current_exception();
       return std::nullopt;
     }
   };
@@ -153,6 +158,12 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
     local_answer = try_local();
     LocalOutcome outcome = local_answer ? local_answer->outcome : LocalOutcome{true, {}, {}};
     Decision after = after_local(options_.router, facts, outcome, cloud_ && breaker_.available());
+    if (after.route == Route::Refuse && local_exception) {
+      // Nothing else may answer: the client hears the local error itself (its status included).
+      finish(p, "refused", after.rule);
+      count("refused", after.rule, false, false);
+      std::rethrow_exception(local_exception);
+    }
     if (after.route == Route::Refuse) refuse(after, local_error);
     if (after.route == Route::Cloud) {
       escalated = true;
@@ -202,6 +213,11 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
   }
   json meta{{"route", route}, {"reason", reason}, {"escalated_from", escalated ? json("local") : json()}};
   if (fallback) meta["fallback_from"] = "cloud";
+  if (local_answer && !local_answer->outcome.failed) {
+    const Confidence c = summarize(local_answer->outcome);
+    meta["confidence"] = {{"tokens", c.tokens}, {"mean_logprob", c.mean_logprob},
+                          {"min_logprob", c.min_logprob}, {"mean_entropy", c.mean_entropy}};
+  }
   response["bantam"] = meta;
   finish(p, route, reason);
   count(route, reason, escalated, fallback);
@@ -235,8 +251,9 @@ void HybridRouter::stream(const HybridRequest& request,
   if (cloud_ && breaker_.allow()) {
     std::map<int64_t, StreamRestorer> restorers;
     bool announced = false;
+    const json meta{{"route", "cloud"}, {"reason", decision.rule}, {"escalated_from", nullptr}};
     auto announce = [&] {
-      if (!announced) on_route(json{{"route", "cloud"}, {"reason", decision.rule}, {"escalated_from", nullptr}});
+      if (!announced) on_route(meta);
       announced = true;
     };
     auto relay = [&](const std::string& data) {
@@ -260,6 +277,7 @@ void HybridRouter::stream(const HybridRequest& request,
           if (has_text || !text.empty()) delta["content"] = text;
         }
       }
+      if (chunk.is_object()) chunk["bantam"] = meta;
       return on_event(chunk.dump(-1, ' ', false, json::error_handler_t::replace));
     };
     CloudStats stats;
@@ -272,7 +290,8 @@ void HybridRouter::stream(const HybridRequest& request,
         std::string rest = restorer.finish();
         if (rest.empty()) continue;
         json chunk{{"object", "chat.completion.chunk"},
-                   {"choices", json::array({json{{"index", index}, {"delta", {{"content", rest}}}, {"finish_reason", nullptr}}})}};
+                   {"choices", json::array({json{{"index", index}, {"delta", {{"content", rest}}}, {"finish_reason", nullptr}}})},
+                   {"bantam", meta}};
         on_event(chunk.dump(-1, ' ', false, json::error_handler_t::replace));
       }
       finish(p, "cloud", decision.rule);

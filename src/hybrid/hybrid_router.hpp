@@ -41,13 +41,15 @@ struct LocalAnswer {
   int64_t tokens_in = 0;
   int64_t tokens_out = 0;
 };
-// Runs the request on the device; throws on failure.
+// Runs the request on the device; throws on failure (a local failure the cloud may answer), or
+// ClientGone when the caller left (nothing is escalated or retried then).
 using LocalRunner = std::function<LocalAnswer(const nlohmann::json& request)>;
 
 struct HybridRequest {
   nlohmann::json body;         // the chat completion request
   std::string route_header;    // X-Bantam-Route, "" when absent
-  int64_t prompt_tokens = 0;   // as the local tokenizer counts them
+  int64_t prompt_tokens = 0;   // positions the local model needs: the prompt as the local tokenizer
+                               // counts it plus the room the answer needs
   double expected_queue_wait_ms = 0;
 };
 
@@ -61,18 +63,25 @@ class RouteRefused : public Error {
   int status_;
 };
 
+class ClientGone : public Error {
+ public:
+  using Error::Error;
+};
+
 class HybridRouter {
  public:
   explicit HybridRouter(HybridOptions options);
 
   bool has_cloud() const { return cloud_ != nullptr; }
-  // The chat completion with "bantam": {"route", "reason", "escalated_from"} added. Throws
-  // bantam::Error for a malformed "bantam" field or header, RouteRefused when nothing may answer.
+  // The chat completion with "bantam": {"route", "reason", "escalated_from"} added (plus
+  // "fallback_from" after a cloud failure and "confidence" when the local model answered). Throws
+  // bantam::Error for a malformed "bantam" field or header, RouteRefused when nothing may answer,
+  // and the local runner's own exception when it failed and the cloud may not take over.
   nlohmann::json complete(const HybridRequest& request, const LocalRunner& local);
   // A streaming request: tokens reach the client as they come, so confidence rules cannot apply
   // and a cloud failure falls back locally only before the first event. stream_local streams the
-  // local answer itself; on_event gets each cloud chunk's data with placeholders restored (a final
-  // chunk carries any text held back). on_route is called once, before anything is streamed, with
+  // local answer itself; on_event gets each cloud chunk's data with placeholders restored and the
+  // route's "bantam" object added (a final chunk carries any text held back). on_route is called once, before anything is streamed, with
   // {"route", "reason", "escalated_from"}. Throws like complete(), and CloudError when the cloud
   // fails after events were sent.
   void stream(const HybridRequest& request, const std::function<void(const nlohmann::json& meta)>& on_route,

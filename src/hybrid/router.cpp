@@ -167,21 +167,30 @@ Decision first_route(const RouterConfig& config, const RequestFacts& facts, bool
   return local(*rule, *denied);
 }
 
+Confidence summarize(const LocalOutcome& outcome) {
+  Confidence c;
+  const std::vector<float>& lp = outcome.token_logprobs;
+  c.tokens = lp.size();
+  if (!lp.empty()) {
+    c.mean_logprob = std::accumulate(lp.begin(), lp.end(), 0.0) / static_cast<double>(lp.size());
+    c.min_logprob = *std::min_element(lp.begin(), lp.end());
+  }
+  const std::vector<float>& h = outcome.token_entropies;
+  if (!h.empty()) c.mean_entropy = std::accumulate(h.begin(), h.end(), 0.0) / static_cast<double>(h.size());
+  return c;
+}
+
 Decision after_local(const RouterConfig& config, const RequestFacts& facts,
                      const LocalOutcome& outcome, bool cloud_healthy) {
   std::optional<std::string> rule;
+  const Confidence c = summarize(outcome);
   if (outcome.failed) {
     rule = "local-failure";
-  } else if (!outcome.token_logprobs.empty()) {
-    const std::vector<float>& lp = outcome.token_logprobs;
-    double mean = std::accumulate(lp.begin(), lp.end(), 0.0) / static_cast<double>(lp.size());
-    double lowest = *std::min_element(lp.begin(), lp.end());
-    if (mean < config.min_mean_logprob || lowest < config.min_token_logprob) rule = "low-confidence";
-  }
-  if (!rule && !outcome.token_entropies.empty()) {
-    const std::vector<float>& h = outcome.token_entropies;
-    double mean = std::accumulate(h.begin(), h.end(), 0.0) / static_cast<double>(h.size());
-    if (mean > config.max_mean_entropy) rule = "high-entropy";
+  } else if (!outcome.token_logprobs.empty() &&
+             (c.mean_logprob < config.min_mean_logprob || c.min_logprob < config.min_token_logprob)) {
+    rule = "low-confidence";
+  } else if (!outcome.token_entropies.empty() && c.mean_entropy > config.max_mean_entropy) {
+    rule = "high-entropy";
   }
   if (!rule) return local("local-first");
   std::optional<std::string> denied = cloud_denial(config, facts, cloud_healthy);

@@ -82,6 +82,15 @@ struct LocalOutcome {
   std::vector<float> token_entropies; // of each step's distribution, in nats; may be empty
 };
 
+// The numbers the confidence rules compare with their thresholds; all 0 when no token was made.
+struct Confidence {
+  size_t tokens = 0;
+  double mean_logprob = 0;
+  double min_logprob = 0;
+  double mean_entropy = 0;  // 0 also when the entropies are missing
+};
+Confidence summarize(const LocalOutcome& outcome);
+
 // The route before anything runs. cloud_healthy: the circuit breaker allows a call.
 Decision first_route(const RouterConfig& config, const RequestFacts& facts, bool cloud_healthy);
 // In auto mode after the local attempt: Cloud when a rule fires and the cloud is allowed, else

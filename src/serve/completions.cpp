@@ -105,84 +105,178 @@ ojson tool_calls_json(const std::vector<ToolCall>& calls, const std::vector<std:
 
 }  // namespace
 
-void Server::chat_completions(const HttpRequest& request, HttpResponse& response) {
-  const ChatRequest r = parse_chat_request(request.body, model_->info().n_vocab);
-  Scheduler& sched = scheduler();
-  JobRequest job_request;
-  job_request.prompt = formatter_->prompt_tokens(r);
-  if (options_.log_prompts) fmt::print(stderr, "bantam serve: prompt: {}\n", formatter_->prompt_text(r));
-  check_context(static_cast<int64_t>(job_request.prompt.size()), r.max_tokens, "the messages");
-  job_request.max_tokens = r.max_tokens;
-  job_request.sampling = r.sampling;
-  job_request.stop = r.stop;
-  job_request.logit_bias = r.logit_bias;
-  job_request.top_logprobs = r.logprobs ? r.top_logprobs : -1;
-  job_request.grammar = r.grammar;
+namespace {
+
+// The job a chat request becomes, and how its text is delivered.
+struct ChatPlan {
+  JobRequest job;
   ChatMode mode = ChatMode::Content;
-  std::string named;
+  std::string named;  // ChatMode::NamedTool
+};
+
+ChatPlan plan_chat(const ChatRequest& r, const std::vector<TokenId>& prompt) {
+  ChatPlan plan;
+  JobRequest& job = plan.job;
+  job.prompt = prompt;
+  job.max_tokens = r.max_tokens;
+  job.sampling = r.sampling;
+  job.stop = r.stop;
+  job.logit_bias = r.logit_bias;
+  job.top_logprobs = r.logprobs ? r.top_logprobs : -1;
+  job.grammar = r.grammar;
   if (r.tool_choice == ToolChoice::Named) {
-    mode = ChatMode::NamedTool;
-    named = r.named_tool;
+    plan.mode = ChatMode::NamedTool;
+    plan.named = r.named_tool;
     for (const ToolSpec& t : r.tools) {
-      if (t.name == named) job_request.grammar = t.grammar;
+      if (t.name == plan.named) job.grammar = t.grammar;
     }
   } else if (r.tool_choice == ToolChoice::Required) {
-    mode = ChatMode::Required;
-    job_request.grammar = required_tool_grammar(r.tools);
+    plan.mode = ChatMode::Required;
+    job.grammar = required_tool_grammar(r.tools);
   } else if (r.tool_choice == ToolChoice::Auto) {
-    mode = ChatMode::AutoTools;
+    plan.mode = ChatMode::AutoTools;
   }
-  if (job_request.grammar) job_request.stop.clear();  // a stop string would cut the JSON short
+  if (job.grammar) job.stop.clear();  // a stop string would cut the JSON short
+  return plan;
+}
 
-  const std::shared_ptr<Job> job = sched.submit(std::move(job_request));
+// Text completions are not routed (the router redacts and forwards chat messages), so they run
+// on the device.
+ojson text_completion_route() {
+  return ojson{{"route", "local"}, {"reason", "text-completion"}, {"escalated_from", nullptr}};
+}
+
+std::string route_header_value(const nlohmann::json& meta) {
+  return meta.contains("route") && meta["route"].is_string() ? meta["route"].get<std::string>() : "local";
+}
+
+}  // namespace
+
+void Server::chat_completions(const HttpRequest& request, HttpResponse& response) {
+  const ChatRequest r = parse_chat_request(request.body, model_->info().n_vocab);
+  const std::vector<TokenId> prompt = formatter_->prompt_tokens(r);
+  if (options_.log_prompts) fmt::print(stderr, "bantam serve: prompt: {}\n", formatter_->prompt_text(r));
+  const auto n_prompt = static_cast<int64_t>(prompt.size());
+  // Without a cloud the context limit is the answer; with one, a prompt that does not fit is a
+  // routing rule (prompt-too-long).
+  if (!router_->has_cloud()) check_context(n_prompt, r.max_tokens, "the messages");
+
+  hybrid::HybridRequest routed;
+  routed.body = nlohmann::json::parse(request.body);  // parse_chat_request accepted it
+  routed.route_header = request.header("x-bantam-route");
+  try {
+    hybrid::parse_overrides(routed.body, routed.route_header);
+  } catch (const Error& e) {
+    throw ApiError(400, e.what(), "bantam", "invalid_value");
+  }
+  routed.prompt_tokens = n_prompt + std::max(1, r.max_tokens);
+  if (options_.hybrid.router.latency_budget_ms > 0 && ready_.load())
+    routed.expected_queue_wait_ms = scheduler_->expected_wait_ms();
+
+  try {
+    if (!r.stream) {
+      const nlohmann::json out = router_->complete(
+          routed, [&](const nlohmann::json&) { return run_chat(r, prompt, response); });
+      response.add_header("X-Bantam-Route", route_header_value(out["bantam"]));
+      response.send(200, "application/json", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      return;
+    }
+    ojson meta;
+    router_->stream(
+        routed,
+        [&](const nlohmann::json& m) {
+          meta = m;
+          response.add_header("X-Bantam-Route", route_header_value(m));
+        },
+        [&](const std::string& data) {
+          if (!response.started() && !response.begin_stream(200, "text/event-stream")) return false;
+          return response.write("data: " + data + "\n\n");
+        },
+        [&] { stream_chat(r, prompt, meta, response); });
+    if (meta.value("route", "") == "cloud") {
+      if (!response.started()) response.begin_stream(200, "text/event-stream");
+      response.write("data: [DONE]\n\n");
+      response.end_stream();
+    }
+  } catch (const hybrid::RouteRefused& e) {
+    response.add_header("X-Bantam-Route", "refused");
+    throw ApiError(e.status(), e.what(), "", "route_refused");
+  } catch (const hybrid::ClientGone&) {
+    throw ApiError(499, "the client went away");
+  } catch (const hybrid::CloudError& e) {
+    // The cloud failed after part of its answer was streamed: end the stream with the error.
+    if (!response.started()) throw ApiError(502, e.what(), "", "cloud_failed");
+    response.write(sse(ojson{{"error", {{"message", e.what()}, {"type", "server_error"}, {"param", nullptr},
+                                        {"code", "cloud_failed"}}}}));
+    response.end_stream();
+  }
+}
+
+hybrid::LocalAnswer Server::run_chat(const ChatRequest& r, const std::vector<TokenId>& prompt,
+                                     HttpResponse& response) {
+  check_context(static_cast<int64_t>(prompt.size()), r.max_tokens, "the messages");
+  ChatPlan plan = plan_chat(r, prompt);
+  const std::shared_ptr<Job> job = scheduler().submit(std::move(plan.job));
+  const std::string call_id = random_id("call_");
+  hybrid::LocalAnswer answer;
+  std::string text;
+  ojson logprobs = ojson::array();
+  follow(*job, response, [&](std::vector<JobEvent>& events) {
+    for (const JobEvent& e : events) {
+      text += e.text;
+      if (e.id < 0) continue;
+      answer.outcome.token_logprobs.push_back(e.logprob);
+      answer.outcome.token_entropies.push_back(e.entropy);
+      if (r.logprobs) logprobs.push_back(chat_logprob(*model_, e));
+    }
+    return true;
+  });
+  if (job->finish_reason() == FinishReason::Cancelled) throw hybrid::ClientGone("the client went away");
+  raise_job_error(*job);
+  std::optional<std::vector<ToolCall>> calls;
+  if (plan.mode == ChatMode::NamedTool) calls = std::vector<ToolCall>{{plan.named, text}};
+  if (plan.mode == ChatMode::Required) calls = required_call(text);
+  if (plan.mode == ChatMode::AutoTools) calls = parse_tool_calls(text, r.tools);
+  ojson message{{"role", "assistant"}};
+  if (calls) {
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < calls->size(); ++i) ids.push_back(i == 0 ? call_id : random_id("call_"));
+    message["content"] = nullptr;
+    message["tool_calls"] = tool_calls_json(*calls, ids, false);
+  } else {
+    message["content"] = text;
+  }
+  ojson choice{{"index", 0}, {"message", message}};
+  choice["logprobs"] = r.logprobs ? ojson{{"content", logprobs}} : ojson(nullptr);
+  choice["finish_reason"] = finish_name(job->finish_reason(), calls.has_value());
+  answer.response = ojson{{"id", random_id("chatcmpl-")},
+                          {"object", "chat.completion"},
+                          {"created", static_cast<int64_t>(std::time(nullptr))},
+                          {"model", options_.model_id},
+                          {"choices", ojson::array({choice})},
+                          {"usage", usage_json(*job)}};
+  answer.tokens_in = job->prompt_tokens();
+  answer.tokens_out = job->completion_tokens();
+  return answer;
+}
+
+void Server::stream_chat(const ChatRequest& r, const std::vector<TokenId>& prompt, const ojson& meta,
+                         HttpResponse& response) {
+  check_context(static_cast<int64_t>(prompt.size()), r.max_tokens, "the messages");
+  ChatPlan plan = plan_chat(r, prompt);
+  const ChatMode mode = plan.mode;
+  const std::string named = plan.named;
+  const std::shared_ptr<Job> job = scheduler().submit(std::move(plan.job));
   const std::string id = random_id("chatcmpl-");
   const int64_t created = static_cast<int64_t>(std::time(nullptr));
   const std::string model_id = options_.model_id;
   const std::string call_id = random_id("call_");
 
-  if (!r.stream) {
-    std::string text;
-    ojson logprobs = ojson::array();
-    follow(*job, response, [&](std::vector<JobEvent>& events) {
-      for (const JobEvent& e : events) {
-        text += e.text;
-        if (r.logprobs && e.id >= 0) logprobs.push_back(chat_logprob(*model_, e));
-      }
-      return true;
-    });
-    if (job->finish_reason() == FinishReason::Cancelled) throw ApiError(499, "the client went away");
-    raise_job_error(*job);
-    std::optional<std::vector<ToolCall>> calls;
-    if (mode == ChatMode::NamedTool) calls = std::vector<ToolCall>{{named, text}};
-    if (mode == ChatMode::Required) calls = required_call(text);
-    if (mode == ChatMode::AutoTools) calls = parse_tool_calls(text, r.tools);
-    ojson message{{"role", "assistant"}};
-    if (calls) {
-      std::vector<std::string> ids;
-      for (size_t i = 0; i < calls->size(); ++i) ids.push_back(i == 0 ? call_id : random_id("call_"));
-      message["content"] = nullptr;
-      message["tool_calls"] = tool_calls_json(*calls, ids, false);
-    } else {
-      message["content"] = text;
-    }
-    ojson choice{{"index", 0}, {"message", message}};
-    choice["logprobs"] = r.logprobs ? ojson{{"content", logprobs}} : ojson(nullptr);
-    choice["finish_reason"] = finish_name(job->finish_reason(), calls.has_value());
-    response.send(200, "application/json",
-                  dump_json(ojson{{"id", id},
-                                  {"object", "chat.completion"},
-                                  {"created", created},
-                                  {"model", model_id},
-                                  {"choices", ojson::array({choice})},
-                                  {"usage", usage_json(*job)}}));
-    return;
-  }
-
   const auto chunk = [&](ojson delta, ojson logprobs, ojson finish) {
     ojson choice{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", std::move(logprobs)},
                  {"finish_reason", std::move(finish)}};
     ojson c{{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model_id},
-            {"choices", ojson::array({choice})}};
+            {"choices", ojson::array({choice})}, {"bantam", meta}};
     if (r.include_usage) c["usage"] = nullptr;
     return sse(c);
   };
@@ -256,7 +350,8 @@ void Server::chat_completions(const HttpRequest& request, HttpResponse& response
   response.write(chunk(ojson::object(), nullptr, finish_name(job->finish_reason(), tool_calls)));
   if (r.include_usage) {
     response.write(sse(ojson{{"id", id}, {"object", "chat.completion.chunk"}, {"created", created},
-                             {"model", model_id}, {"choices", ojson::array()}, {"usage", usage_json(*job)}}));
+                             {"model", model_id}, {"choices", ojson::array()}, {"usage", usage_json(*job)},
+                             {"bantam", meta}}));
   }
   response.write("data: [DONE]\n\n");
   response.end_stream();
@@ -304,8 +399,9 @@ void Server::completions(const HttpRequest& request, HttpResponse& response) {
   const auto body = [&](const std::string& text, ojson finish) {
     ojson choice{{"text", text}, {"index", 0}, {"logprobs", logprobs_json()}, {"finish_reason", std::move(finish)}};
     return ojson{{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", options_.model_id},
-                 {"choices", ojson::array({choice})}};
+                 {"choices", ojson::array({choice})}, {"bantam", text_completion_route()}};
   };
+  response.add_header("X-Bantam-Route", "local");
 
   if (!r.stream) {
     std::string text;

@@ -83,7 +83,7 @@ struct Scheduler::Slot {
   int index = 0;
   std::shared_ptr<Job> job;
   JobRequest request;
-  Clock::time_point arrival, last_token;
+  Clock::time_point arrival, admitted, last_token;
   size_t prefilled = 0;  // prompt tokens in the cache
   TokenId pending = -1;  // sampled, not yet evaluated
   std::optional<Sampler> sampler;
@@ -182,6 +182,13 @@ GaugeValues Scheduler::gauges() const {
   return g;
 }
 
+double Scheduler::expected_wait_ms() const {
+  std::lock_guard lock(mutex_);
+  if (active_ < options_.slots && queue_.empty()) return 0;
+  const double ahead = static_cast<double>(queue_.size()) + 1.0;
+  return ahead * mean_occupancy_ms_ / static_cast<double>(options_.slots);
+}
+
 // Queued requests take free slots, preferring the slot whose cache shares the longest prefix,
 // then the one idle longest.
 void Scheduler::admit_locked() {
@@ -207,6 +214,7 @@ void Scheduler::admit_locked() {
     s.job = p.job;
     s.request = std::move(p.request);
     s.arrival = p.arrival;
+    s.admitted = Clock::now();
     s.last_used = ++use_counter;
     s.prefilled = static_cast<size_t>(engine_->decoder.keep_prefix(s.index, s.request.prompt));
     s.job->reused_tokens_ = static_cast<int64_t>(s.prefilled);
@@ -322,9 +330,11 @@ void Scheduler::sample_slot(Slot& slot, std::span<const float> model_logits) {
   if (slot.matcher && engine_->filter.mask(*slot.matcher, logits) == 0) {
     return finish_slot(slot, FinishReason::Error, "no token of the vocabulary can continue the constrained output");
   }
-  TokenId id = slot.sampler->sample(logits, slot.generated).id;
+  SampledToken sampled = slot.sampler->sample(logits, slot.generated);
+  TokenId id = sampled.id;
   if (!std::isfinite(logits[static_cast<size_t>(id)])) {
     id = static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    sampled = score_token(logits, id);
   }
   const auto now = Clock::now();
   if (slot.generated.empty()) {
@@ -342,6 +352,8 @@ void Scheduler::sample_slot(Slot& slot, std::span<const float> model_logits) {
   JobEvent event;
   event.id = id;
   event.text = slot.stops->push(slot.detokenizer->push(id));
+  event.logprob = sampled.logprob;
+  event.entropy = sampled.entropy;
   if (r.top_logprobs >= 0) {
     event.logprob = score_token(model_logits, id).logprob;
     event.top = top_logprobs(model_logits, r.top_logprobs);
@@ -368,13 +380,15 @@ void Scheduler::finish_slot(Slot& slot, FinishReason reason, std::string error) 
       std::string tail = slot.stops->push(slot.detokenizer->flush());
       if (!slot.stops->stopped()) tail += slot.stops->flush();
       if (slot.stops->stopped()) reason = FinishReason::Stop;
-      if (!tail.empty()) slot.job->push(JobEvent{tail, -1, 0.0f, {}});
+      if (!tail.empty()) slot.job->push(JobEvent{tail, -1, 0.0f, 0.0f, {}});
     }
   }
   // The slot counts as free before the client hears the end, so its next request finds room.
   {
     std::lock_guard lock(mutex_);
     --active_;
+    const double held_ms = std::chrono::duration<double, std::milli>(Clock::now() - slot.admitted).count();
+    mean_occupancy_ms_ = mean_occupancy_ms_ == 0 ? held_ms : 0.8 * mean_occupancy_ms_ + 0.2 * held_ms;
   }
   slot.job->finish(reason, std::move(error));
   slot.job.reset();

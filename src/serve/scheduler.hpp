@@ -41,7 +41,9 @@ struct TokenLogprob {
 struct JobEvent {
   std::string text;  // new text (may be empty)
   TokenId id = -1;   // -1: held-back text released at the end
-  float logprob = 0;
+  float logprob = 0;  // of the chosen token: under the model's logits when top_logprobs >= 0, else
+                      // under the logits the sampler saw (after logit_bias)
+  float entropy = 0;  // of the sampler's distribution, in nats (the hybrid router's confidence)
   std::vector<TokenLogprob> top;
 };
 
@@ -108,6 +110,9 @@ class Scheduler {
 
   GaugeValues gauges() const;
   int64_t context() const { return options_.context; }
+  // How long a request submitted now would wait for a slot: 0 while one is free, else the queue
+  // ahead of it times the recent mean time a request holds a slot, spread over the slots.
+  double expected_wait_ms() const;
 
  private:
   struct Slot;
@@ -139,6 +144,7 @@ class Scheduler {
   bool quit_ = false;
   int active_ = 0;
   int64_t kv_used_ = 0;
+  double mean_occupancy_ms_ = 0;  // moving average over finished requests; 0 before the first
   std::thread thread_;
 };
 

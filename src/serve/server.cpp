@@ -36,7 +36,7 @@ std::string base64(const void* data, size_t size) {
 // Metrics label for a path: the known routes, everything else as "other".
 std::string route_label(const std::string& path) {
   for (const char* known : {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/health",
-                            "/metrics"}) {
+                            "/metrics", "/v1/router/stats"}) {
     if (path == known) return path;
   }
   if (path.starts_with("/v1/models/")) return "/v1/models/{id}";
@@ -57,6 +57,8 @@ std::string error_body(int status, const std::string& message, const std::string
 Server::Server(std::shared_ptr<const Model> model, ServerOptions options)
     : model_(std::move(model)), options_(std::move(options)) {
   formatter_ = std::make_unique<ChatFormatter>(*model_);
+  options_.hybrid.router.local_context = options_.context;
+  router_ = std::make_unique<hybrid::HybridRouter>(options_.hybrid);
   HttpServerOptions http;
   http.host = options_.host;
   http.port = options_.port;
@@ -188,6 +190,7 @@ void Server::route(const HttpRequest& request, HttpResponse& response) {
   if (path == "/v1/completions" && post) return completions(request, response);
   if (path == "/v1/embeddings" && post) return embeddings(request, response);
   if ((path == "/v1/models" || path.starts_with("/v1/models/")) && get) return models(request, response);
+  if (path == "/v1/router/stats" && get) return router_stats(request, response);
   throw ApiError(404, fmt::format("no route for {} {}", request.method, path), "", "unknown_url");
 }
 
@@ -200,6 +203,13 @@ void Server::models(const HttpRequest& request, HttpResponse& response) {
   const std::string id = request.path.substr(std::string("/v1/models/").size());
   if (id != options_.model_id) throw ApiError(404, fmt::format("the model '{}' does not exist", id), "model", "model_not_found");
   response.send(200, "application/json", dump_json(card));
+}
+
+void Server::router_stats(const HttpRequest&, HttpResponse& response) {
+  nlohmann::json stats = router_->stats();
+  const hybrid::AuditSummary audit = router_->audit().summary();
+  stats["audit"] = {{"local", audit.local}, {"cloud", audit.cloud}, {"bytes_sent", audit.bytes_sent}};
+  response.send(200, "application/json", stats.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void Server::embeddings(const HttpRequest& request, HttpResponse& response) {

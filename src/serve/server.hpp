@@ -9,9 +9,11 @@
 #include <thread>
 
 #include "bantam/bantam.hpp"
+#include "hybrid/hybrid_router.hpp"
 #include "serve/chat_format.hpp"
 #include "serve/http_server.hpp"
 #include "serve/metrics.hpp"
+#include "serve/openai_request.hpp"
 #include "serve/scheduler.hpp"
 
 namespace bantam::serve {
@@ -27,6 +29,8 @@ struct ServerOptions {
   std::string api_key;  // empty: no authentication
   bool log_prompts = false;
   std::string model_id;
+  // Where chat completions run (local-only by default); router.local_context is set from context.
+  hybrid::HybridOptions hybrid;
 };
 
 class Server {
@@ -48,6 +52,12 @@ class Server {
   void completions(const HttpRequest& request, HttpResponse& response);
   void embeddings(const HttpRequest& request, HttpResponse& response);
   void models(const HttpRequest& request, HttpResponse& response);
+  void router_stats(const HttpRequest& request, HttpResponse& response);
+  // The local side of a routed chat request: the whole answer, or the stream of it with `meta`
+  // (the route) in every chunk.
+  hybrid::LocalAnswer run_chat(const ChatRequest& r, const std::vector<TokenId>& prompt, HttpResponse& response);
+  void stream_chat(const ChatRequest& r, const std::vector<TokenId>& prompt, const nlohmann::ordered_json& meta,
+                   HttpResponse& response);
   void check_auth(const HttpRequest& request) const;
   Scheduler& scheduler() const;  // ApiError 503 while loading
   void check_context(int64_t prompt_tokens, int max_tokens, const char* what) const;
@@ -59,6 +69,7 @@ class Server {
   std::unique_ptr<ChatFormatter> formatter_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<hybrid::HybridRouter> router_;
   std::atomic<bool> ready_{false};
 };
 

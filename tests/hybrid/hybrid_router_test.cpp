@@ -88,7 +88,12 @@ TEST(HybridRouter, LowConfidenceEscalatesWithRedactionAndRestore) {
   EXPECT_EQ(local.calls, 1);
   EXPECT_EQ(answer["choices"][0]["message"]["content"],
             "I will mail ann@example.com about DE89370400440532013000.");
-  EXPECT_EQ(answer["bantam"], (json{{"route", "cloud"}, {"reason", "low-confidence"}, {"escalated_from", "local"}}));
+  EXPECT_EQ(answer["bantam"]["route"], "cloud");
+  EXPECT_EQ(answer["bantam"]["reason"], "low-confidence");
+  EXPECT_EQ(answer["bantam"]["escalated_from"], "local");
+  // The local attempt's statistics travel along, so a client sees why it escalated.
+  EXPECT_EQ(answer["bantam"]["confidence"]["tokens"], 2);
+  EXPECT_FLOAT_EQ(answer["bantam"]["confidence"]["mean_logprob"].get<float>(), -5.0f);
   std::string sent = sent_body(server, 0);
   EXPECT_EQ(sent.find("ann@example.com"), std::string::npos) << sent;
   EXPECT_EQ(sent.find("DE8937"), std::string::npos) << sent;
@@ -167,13 +172,27 @@ TEST(HybridRouter, LocalFailureEscalatesOrIsRefused) {
   json answer = router.complete(request("hi"), local.runner());
   EXPECT_EQ(answer["bantam"]["reason"], "local-failure");
   EXPECT_EQ(answer["choices"][0]["message"]["content"], "rescued");
+  // With no cloud to take over, the caller hears the local error itself; the audit log has it.
   HybridRouter local_only(options(Policy::LocalOnly, server.url()));
   try {
     local_only.complete(request("hi"), local.runner());
-    FAIL() << "not refused";
-  } catch (const RouteRefused& refused) {
-    EXPECT_EQ(refused.status(), 503);
+    FAIL() << "no error";
+  } catch (const RouteRefused&) {
+    FAIL() << "the local error was replaced";
+  } catch (const Error& error) {
+    EXPECT_STREQ(error.what(), "local model failed");
   }
+  EXPECT_EQ(local_only.audit().recent(1).at(0).rule, "local-failure");
+  EXPECT_EQ(local_only.stats()["refused"], 1);
+}
+
+TEST(HybridRouter, ClientGoneIsNeitherEscalatedNorCounted) {
+  LoopbackServer server({cloud_says("should not be asked")});
+  HybridRouter router(options(Policy::Auto, server.url()));
+  LocalRunner leaving = [](const json&) -> LocalAnswer { throw ClientGone("gone"); };
+  EXPECT_THROW(router.complete(request("hi"), leaving), ClientGone);
+  EXPECT_TRUE(server.requests().empty());
+  EXPECT_EQ(router.stats()["cloud"], 0);
 }
 
 TEST(HybridRouter, LongPromptGoesToTheCloudAndBadOverridesAreErrors) {
