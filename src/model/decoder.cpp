@@ -1,5 +1,6 @@
 #include "model/decoder.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -46,54 +47,96 @@ ops::RopeParams Decoder::rope_params(int64_t context) const {
 }
 
 void Decoder::project(const ops::Matrix& w, const float* x, int64_t n, float* y, int64_t y_stride,
-                      ForwardBuffers& b, ops::ThreadPool& pool) const {
+                      std::span<const RowGroup> groups, ForwardBuffers& b, ops::ThreadPool& pool) const {
   ops::matmul(w, x, n, y, y_stride, pool);
-  if (lora_) ops::add_lora(lora_->terms(w), x, n, y, y_stride, b.lora, pool);
+  for (const RowGroup& g : groups) {
+    if (!g.lora || g.lora->empty()) continue;
+    ops::add_lora(g.lora->terms(w), x + g.first_row * w.cols, g.n, y + g.first_row * y_stride, y_stride, b.lora, pool);
+  }
 }
 
-void Decoder::forward(std::span<const int32_t> tokens, int64_t first_pos, KvCache& cache,
-                      ForwardBuffers& b, ops::ThreadPool& pool, bool all_logits,
-                      std::vector<float>& logits) const {
+void Decoder::forward(std::span<const DecodeSegment> segments, ForwardBuffers& b, ops::ThreadPool& pool,
+                      ForwardOutput output, std::vector<float>& logits) const {
   const ModelConfig& c = config_;
-  const int64_t n = static_cast<int64_t>(tokens.size());
+  int64_t n = 0;
+  std::vector<RowGroup> groups;
+  for (const DecodeSegment& seg : segments) {
+    if (seg.tokens.empty() || !seg.cache) throw Error("forward: a segment without tokens or cache");
+    groups.push_back({n, static_cast<int64_t>(seg.tokens.size()), seg.lora});
+    n += static_cast<int64_t>(seg.tokens.size());
+  }
   if (n == 0) throw Error("forward: no tokens");
   const int64_t width = c.n_embd;
   resize(b.x, n * width);
   resize(b.normed, n * width);
   resize(b.proj, n * width);
+  resize(b.cos_sin, n * c.n_rot);
   b.positions.resize(static_cast<size_t>(n));
 
-  // Embeddings (Gemma scales them by sqrt(n_embd)).
-  for (int64_t t = 0; t < n; ++t) {
-    if (tokens[t] < 0 || tokens[t] >= c.n_vocab) {
-      throw Error(fmt::format("forward: token id {} is outside the vocabulary of {}", tokens[t], c.n_vocab));
+  // Embeddings (Gemma scales them by sqrt(n_embd)) and one cos/sin table per position, shared by
+  // all layers.
+  for (size_t s = 0; s < segments.size(); ++s) {
+    const DecodeSegment& seg = segments[s];
+    const ops::RopeParams rope = rope_params(seg.cache->context());
+    for (int64_t i = 0; i < groups[s].n; ++i) {
+      const int64_t t = groups[s].first_row + i;
+      const int32_t token = seg.tokens[static_cast<size_t>(i)];
+      if (token < 0 || token >= c.n_vocab) {
+        throw Error(fmt::format("forward: token id {} is outside the vocabulary of {}", token, c.n_vocab));
+      }
+      ops::matrix_row(weights_.token_embd, token, b.x.data() + t * width);
+      if (c.traits.embed_scale) ops::scale_inplace(b.x.data() + t * width, std::sqrt(static_cast<float>(width)), width);
+      b.positions[t] = seg.first_pos + i;
+      ops::rope_cos_sin(rope, b.positions[t], b.cos_sin.data() + t * c.n_rot);
     }
-    ops::matrix_row(weights_.token_embd, tokens[t], b.x.data() + t * width);
-    if (c.traits.embed_scale) ops::scale_inplace(b.x.data() + t * width, std::sqrt(static_cast<float>(width)), width);
-    b.positions[t] = first_pos + t;
   }
-
-  // One cos/sin table per position, shared by all layers.
-  const ops::RopeParams rope = rope_params(cache.context());
-  resize(b.cos_sin, n * c.n_rot);
-  for (int64_t t = 0; t < n; ++t) ops::rope_cos_sin(rope, b.positions[t], b.cos_sin.data() + t * c.n_rot);
 
   for (int il = 0; il < c.n_layer; ++il) {
-    attention_block(il, n, first_pos, cache, b, pool);
-    ffn_block(il, n, b, pool);
+    attention_block(il, segments, groups, n, b, pool);
+    ffn_block(il, groups, n, b, pool);
   }
 
+  if (output == ForwardOutput::Hidden) {
+    norm_rows(b.x.data(), weights_.output_norm, b.normed.data(), n, width, c.rms_eps, pool);
+    return;
+  }
   // Output head on the rows that need logits.
-  const int64_t first_row = all_logits ? 0 : n - 1;
-  const int64_t n_out = n - first_row;
-  norm_rows(b.x.data() + first_row * width, weights_.output_norm, b.normed.data(), n_out, width, c.rms_eps, pool);
+  std::vector<RowGroup> out_groups;
+  const float* rows = b.x.data();
+  int64_t n_out = n;
+  if (output == ForwardOutput::LastLogits) {
+    n_out = static_cast<int64_t>(groups.size());
+    resize(b.last, n_out * width);
+    for (int64_t i = 0; i < n_out; ++i) {
+      const float* last = b.x.data() + (groups[i].first_row + groups[i].n - 1) * width;
+      std::copy(last, last + width, b.last.data() + i * width);
+      out_groups.push_back({i, 1, groups[i].lora});
+    }
+    rows = b.last.data();
+  } else {
+    out_groups = groups;
+  }
+  norm_rows(rows, weights_.output_norm, b.normed.data(), n_out, width, c.rms_eps, pool);
   logits.resize(static_cast<size_t>(n_out * c.n_vocab));
-  project(weights_.output, b.normed.data(), n_out, logits.data(), c.n_vocab, b, pool);
+  project(weights_.output, b.normed.data(), n_out, logits.data(), c.n_vocab, out_groups, b, pool);
   if (c.final_softcap != 0.0f) ops::softcap(logits.data(), n_out * c.n_vocab, c.final_softcap);
 }
 
-void Decoder::attention_block(int il, int64_t n, int64_t first_pos, KvCache& cache, ForwardBuffers& b,
-                              ops::ThreadPool& pool) const {
+int64_t reusable_prefix(const ModelConfig& config, const KvCache& cache, std::span<const int32_t> tokens,
+                        std::span<const int32_t> prompt) {
+  const auto mismatch = std::mismatch(tokens.begin(), tokens.end(), prompt.begin(), prompt.end());
+  int64_t keep = mismatch.first - tokens.begin();
+  for (int il = 0; il < config.n_layer && keep > 0; ++il) {
+    if (!config.layer_sliding[il]) continue;
+    const int64_t oldest_needed = keep - config.sliding_window + 1;
+    const int64_t oldest_held = static_cast<int64_t>(tokens.size()) - cache.capacity(il);
+    if (oldest_needed < oldest_held) keep = 0;
+  }
+  return keep;
+}
+
+void Decoder::attention_block(int il, std::span<const DecodeSegment> segments, std::span<const RowGroup> groups,
+                              int64_t n, ForwardBuffers& b, ops::ThreadPool& pool) const {
   const ModelConfig& c = config_;
   const LayerWeights& w = weights_.layers[il];
   const int64_t width = c.n_embd;
@@ -109,7 +152,7 @@ void Decoder::attention_block(int il, int64_t n, int64_t first_pos, KvCache& cac
   if (c.traits.fused_qkv) {
     const int64_t qkv_width = q_width + k_width + v_width;
     resize(b.qkv, n * qkv_width);
-    project(w.wqkv, b.normed.data(), n, b.qkv.data(), qkv_width, b, pool);
+    project(w.wqkv, b.normed.data(), n, b.qkv.data(), qkv_width, groups, b, pool);
     for (int64_t t = 0; t < n; ++t) {
       const float* row = b.qkv.data() + t * qkv_width;
       std::copy(row, row + q_width, b.q.data() + t * q_width);
@@ -117,19 +160,21 @@ void Decoder::attention_block(int il, int64_t n, int64_t first_pos, KvCache& cac
       std::copy(row + q_width + k_width, row + qkv_width, b.v.data() + t * v_width);
     }
   } else {
-    project(w.wq, b.normed.data(), n, b.q.data(), q_width, b, pool);
-    project(w.wk, b.normed.data(), n, b.k.data(), k_width, b, pool);
-    project(w.wv, b.normed.data(), n, b.v.data(), v_width, b, pool);
+    project(w.wq, b.normed.data(), n, b.q.data(), q_width, groups, b, pool);
+    project(w.wk, b.normed.data(), n, b.k.data(), k_width, groups, b, pool);
+    project(w.wv, b.normed.data(), n, b.v.data(), v_width, groups, b, pool);
     add_bias(b.q.data(), w.bq, n, q_width);
     add_bias(b.k.data(), w.bk, n, k_width);
     add_bias(b.v.data(), w.bv, n, v_width);
   }
 
-  const ops::RopeParams rope = rope_params(cache.context());
-  for (int64_t t = 0; t < n; ++t) {
-    const float* cos_sin = b.cos_sin.data() + t * c.n_rot;
-    ops::rope_apply(rope, cos_sin, b.q.data() + t * q_width, c.n_head, c.head_dim_k);
-    ops::rope_apply(rope, cos_sin, b.k.data() + t * k_width, c.n_head_kv, c.head_dim_k);
+  for (size_t s = 0; s < segments.size(); ++s) {
+    const ops::RopeParams rope = rope_params(segments[s].cache->context());
+    for (int64_t t = groups[s].first_row; t < groups[s].first_row + groups[s].n; ++t) {
+      const float* cos_sin = b.cos_sin.data() + t * c.n_rot;
+      ops::rope_apply(rope, cos_sin, b.q.data() + t * q_width, c.n_head, c.head_dim_k);
+      ops::rope_apply(rope, cos_sin, b.k.data() + t * k_width, c.n_head_kv, c.head_dim_k);
+    }
   }
   // Phi-3 and Gemma scale Q itself (before its F16 rounding in attention), the others the scores.
   float score_scale = c.attn_scale;
@@ -138,17 +183,24 @@ void Decoder::attention_block(int il, int64_t n, int64_t first_pos, KvCache& cac
     score_scale = 1.0f;
   }
 
-  cache.write(il, first_pos, n, b.k.data(), b.v.data());
   const ops::AttentionParams params{.n_head = c.n_head, .scale = score_scale, .softcap = c.attn_softcap,
                                     .window = c.layer_sliding[il] ? c.sliding_window : 0};
-  ops::attention(params, cache.view(il), b.q.data(), b.positions.data(), n, b.attn.data(), pool);
+  const int64_t out_width = static_cast<int64_t>(c.n_head) * c.head_dim_v;
+  for (size_t s = 0; s < segments.size(); ++s) {
+    const int64_t r = groups[s].first_row;
+    KvCache& cache = *segments[s].cache;
+    cache.write(il, segments[s].first_pos, groups[s].n, b.k.data() + r * k_width, b.v.data() + r * v_width);
+    ops::attention(params, cache.view(il), b.q.data() + r * q_width, b.positions.data() + r, groups[s].n,
+                   b.attn.data() + r * out_width, pool);
+  }
 
-  project(w.wo, b.attn.data(), n, b.proj.data(), width, b, pool);
+  project(w.wo, b.attn.data(), n, b.proj.data(), width, groups, b, pool);
   if (w.post_attn_norm) norm_rows(b.proj.data(), w.post_attn_norm, b.proj.data(), n, width, c.rms_eps, pool);
   ops::add_inplace(b.x.data(), b.proj.data(), n * width);
 }
 
-void Decoder::ffn_block(int il, int64_t n, ForwardBuffers& b, ops::ThreadPool& pool) const {
+void Decoder::ffn_block(int il, std::span<const RowGroup> groups, int64_t n, ForwardBuffers& b,
+                        ops::ThreadPool& pool) const {
   const ModelConfig& c = config_;
   const LayerWeights& w = weights_.layers[il];
   const int64_t width = c.n_embd;
@@ -162,15 +214,15 @@ void Decoder::ffn_block(int il, int64_t n, ForwardBuffers& b, ops::ThreadPool& p
   int64_t stride;
   if (c.traits.fused_gate_up) {
     resize(b.gate, n * 2 * ff);
-    project(w.w_up, b.normed.data(), n, b.gate.data(), 2 * ff, b, pool);
+    project(w.w_up, b.normed.data(), n, b.gate.data(), 2 * ff, groups, b, pool);
     gate = b.gate.data();
     up = b.gate.data() + ff;
     stride = 2 * ff;
   } else {
     resize(b.gate, n * ff);
     resize(b.up, n * ff);
-    project(w.w_gate, b.normed.data(), n, b.gate.data(), ff, b, pool);
-    project(w.w_up, b.normed.data(), n, b.up.data(), ff, b, pool);
+    project(w.w_gate, b.normed.data(), n, b.gate.data(), ff, groups, b, pool);
+    project(w.w_up, b.normed.data(), n, b.up.data(), ff, groups, b, pool);
     gate = b.gate.data();
     up = b.up.data();
     stride = ff;
@@ -184,7 +236,7 @@ void Decoder::ffn_block(int il, int64_t n, ForwardBuffers& b, ops::ThreadPool& p
     }
   }
 
-  project(w.w_down, b.act.data(), n, b.proj.data(), width, b, pool);
+  project(w.w_down, b.act.data(), n, b.proj.data(), width, groups, b, pool);
   if (w.post_ffn_norm) norm_rows(b.proj.data(), w.post_ffn_norm, b.proj.data(), n, width, c.rms_eps, pool);
   ops::add_inplace(b.x.data(), b.proj.data(), n * width);
 }

@@ -16,38 +16,59 @@ namespace bantam {
 
 // Scratch activations of one forward pass, reused across calls (sized to the largest batch).
 struct ForwardBuffers {
-  std::vector<float> x, normed, q, k, v, qkv, attn, proj, gate, up, act, cos_sin;
+  std::vector<float> x, normed, q, k, v, qkv, attn, proj, gate, up, act, cos_sin, last;
   std::vector<int64_t> positions;
   ops::LoraScratch lora;
 };
 
+// One sequence's part of a forward pass: its tokens go to `cache` from position first_pos.
+struct DecodeSegment {
+  std::span<const int32_t> tokens;
+  int64_t first_pos = 0;
+  KvCache* cache = nullptr;
+  const LoraSet* lora = nullptr;  // this sequence's adapters (null: the base model alone)
+};
+
+// What a forward pass leaves behind.
+enum class ForwardOutput {
+  LastLogits,  // n_vocab logits for the last token of each segment, segment after segment
+  AllLogits,   // n_vocab logits for every token, row after row
+  Hidden,      // no logits: every token's final normalized hidden state stays in buffers.normed
+};
+
 class Decoder {
  public:
-  // `lora`, when given, adds its low-rank terms to the products of the matrices it adapts.
-  Decoder(const ModelConfig& config, const Weights& weights, const LoraSet* lora = nullptr)
-      : config_(config), weights_(weights), lora_(lora && !lora->empty() ? lora : nullptr) {}
+  Decoder(const ModelConfig& config, const Weights& weights) : config_(config), weights_(weights) {}
 
-  // Runs `tokens` at positions first_pos, first_pos + 1, ... through every layer, appending their
-  // keys and values to `cache`. logits receives n_vocab floats for the last token, or for every
-  // token (row after row) when all_logits is set.
-  void forward(std::span<const int32_t> tokens, int64_t first_pos, KvCache& cache,
-               ForwardBuffers& buffers, ops::ThreadPool& pool, bool all_logits,
-               std::vector<float>& logits) const;
+  // Runs every segment's tokens through every layer in one pass: matrix products over all rows
+  // at once (each row with its own segment's adapters), positions, cache writes and attention
+  // per segment. Logits (or hidden states) as `output` says.
+  void forward(std::span<const DecodeSegment> segments, ForwardBuffers& buffers, ops::ThreadPool& pool,
+               ForwardOutput output, std::vector<float>& logits) const;
 
   const ModelConfig& config() const { return config_; }
 
  private:
-  void attention_block(int il, int64_t n, int64_t first_pos, KvCache& cache, ForwardBuffers& b,
-                       ops::ThreadPool& pool) const;
-  void ffn_block(int il, int64_t n, ForwardBuffers& b, ops::ThreadPool& pool) const;
+  // Rows [first_row, first_row + n) of a batch and their adapters.
+  struct RowGroup {
+    int64_t first_row, n;
+    const LoraSet* lora;
+  };
+  void attention_block(int il, std::span<const DecodeSegment> segments, std::span<const RowGroup> groups,
+                       int64_t n, ForwardBuffers& b, ops::ThreadPool& pool) const;
+  void ffn_block(int il, std::span<const RowGroup> groups, int64_t n, ForwardBuffers& b, ops::ThreadPool& pool) const;
   ops::RopeParams rope_params(int64_t context) const;
-  // ops::matmul plus the adapters' terms for `w`.
-  void project(const ops::Matrix& w, const float* x, int64_t n, float* y, int64_t y_stride, ForwardBuffers& b,
-               ops::ThreadPool& pool) const;
+  // ops::matmul over all n rows, plus each group's adapter terms for `w` on its rows.
+  void project(const ops::Matrix& w, const float* x, int64_t n, float* y, int64_t y_stride,
+               std::span<const RowGroup> groups, ForwardBuffers& b, ops::ThreadPool& pool) const;
 
   const ModelConfig& config_;
   const Weights& weights_;
-  const LoraSet* lora_;
 };
+
+// Leading tokens of `prompt` that a cache holding `tokens` can keep: the common prefix, unless a
+// sliding-window layer's ring buffer no longer holds keys that prefix still needs (then none).
+int64_t reusable_prefix(const ModelConfig& config, const KvCache& cache, std::span<const int32_t> tokens,
+                        std::span<const int32_t> prompt);
 
 }  // namespace bantam

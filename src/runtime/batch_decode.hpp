@@ -12,10 +12,13 @@
 
 namespace bantam {
 
+class LoraSet;
+
 // Tokens appended to one slot's sequence in a step.
 struct BatchSegment {
   int slot = 0;
   std::span<const TokenId> tokens;
+  const LoraSet* lora = nullptr;  // adapters for these tokens (null: the base model alone)
 };
 
 class BatchDecoder {

@@ -50,7 +50,7 @@ struct Session::Impl {
   Impl(std::shared_ptr<const Model> model_in, const SessionOptions& opts)
       : model(std::move(model_in)), m(model->impl()), options(opts), pool(opts.threads),
         cache(m.config, opts.context_length, std::max(1, opts.batch_size), cache_type(opts.kv_type)),
-        lora(adapters(opts, m)), decoder(m.config, m.weights, &lora) {}
+        lora(adapters(opts, m)), decoder(m.config, m.weights) {}
 
   static LoraSet adapters(const SessionOptions& opts, const Model::Impl& model) {
     LoraSet set;
@@ -61,19 +61,8 @@ struct Session::Impl {
     return set;
   }
 
-  // How many leading prompt tokens can stay: a common prefix whose sliding-window keys the
-  // ring buffers still hold.
   int64_t reusable_prefix(std::span<const TokenId> prompt) const {
-    const auto mismatch = std::mismatch(tokens.begin(), tokens.end(), prompt.begin(), prompt.end());
-    int64_t keep = mismatch.first - tokens.begin();
-    const ModelConfig& c = m.config;
-    for (int il = 0; il < c.n_layer && keep > 0; ++il) {
-      if (!c.layer_sliding[il]) continue;
-      const int64_t oldest_needed = keep - c.sliding_window + 1;
-      const int64_t oldest_held = static_cast<int64_t>(tokens.size()) - cache.capacity(il);
-      if (oldest_needed < oldest_held) keep = 0;
-    }
-    return keep;
+    return bantam::reusable_prefix(m.config, cache, tokens, prompt);
   }
 
   // Evaluates `input` after the current sequence, batch by batch. Logits of the last token end
@@ -86,7 +75,8 @@ struct Session::Impl {
     const size_t batch = static_cast<size_t>(std::max(1, options.batch_size));
     for (size_t begin = 0; begin < input.size(); begin += batch) {
       const auto chunk = input.subspan(begin, std::min(batch, input.size() - begin));
-      decoder.forward(chunk, static_cast<int64_t>(tokens.size()), cache, buffers, pool, all != nullptr,
+      const DecodeSegment segment{chunk, static_cast<int64_t>(tokens.size()), &cache, &lora};
+      decoder.forward({&segment, 1}, buffers, pool, all ? ForwardOutput::AllLogits : ForwardOutput::LastLogits,
                       last_logits);
       tokens.insert(tokens.end(), chunk.begin(), chunk.end());
       if (all) all->insert(all->end(), last_logits.begin(), last_logits.end());
