@@ -33,16 +33,18 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, int64_t
     quant::quantize_activations(act_type, x + t * k, acts.data() + t * act_bytes, k);
   }
   const uint8_t* act_data = acts.data();
+  // llama.cpp's summation order for this matrix (its Q4_0 ones depend on the row count).
+  const quant::DotOrder order = quant::dot_order(w.type, w.rows);
   // Enough rows per thread that a job outweighs waking the pool.
   const int64_t min_rows = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, k * n_tokens));
   pool.parallel_for(w.rows, min_rows, [&](int64_t begin, int64_t end) {
     if (n_tokens > 1) {
       // Multi-token kernels unpack each weight block once for several tokens.
       quant::gemm(w.type, k, w.data, w.row_bytes, begin, end, act_data, act_bytes, n_tokens, y,
-                  static_cast<size_t>(y_stride));
+                  static_cast<size_t>(y_stride), order);
       return;
     }
-    quant::gemv(w.type, k, w.data, w.row_bytes, begin, end, act_data, y);
+    quant::gemv(w.type, k, w.data, w.row_bytes, begin, end, act_data, y, order);
   });
 }
 

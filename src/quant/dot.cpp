@@ -167,7 +167,12 @@ void set_isa_for_testing(Isa isa) {
 }
 
 bool can_dot(GgmlType weight_type) {
-  return slot(weight_type) < kernels::kTypeSlots && dispatch().table.dot[slot(weight_type)] != nullptr;
+  return slot(weight_type) < kernels::kTypeSlots &&
+         dispatch().table.find(weight_type, DotOrder::VecDot).dot != nullptr;
+}
+
+DotOrder dot_order(GgmlType weight_type, int64_t rows) {
+  return weight_type == GgmlType::Q4_0 && rows % 8 == 0 ? DotOrder::Interleaved8 : DotOrder::VecDot;
 }
 
 GgmlType vec_dot_type(GgmlType weight_type) {
@@ -212,34 +217,34 @@ void quantize_activations(GgmlType vec_dot_type, const float* x, void* out, int6
   }
 }
 
-float vec_dot(GgmlType weight_type, int64_t n, const void* weight_row, const void* activations) {
+float vec_dot(GgmlType weight_type, int64_t n, const void* weight_row, const void* activations, DotOrder order) {
   if (!can_dot(weight_type)) throw Error(fmt::format("no dot product for weights of type {}", type_name(weight_type)));
   check_n(weight_type, n, "vec_dot");
-  return dispatch().table.dot[slot(weight_type)](n, weight_row, activations);
+  return dispatch().table.find(weight_type, order).dot(n, weight_row, activations);
 }
 
 void gemv(GgmlType weight_type, int64_t n, const void* weights, size_t row_stride_bytes, int64_t row_begin,
-          int64_t row_end, const void* activations, float* out) {
+          int64_t row_end, const void* activations, float* out, DotOrder order) {
   if (!can_dot(weight_type)) throw Error(fmt::format("no dot product for weights of type {}", type_name(weight_type)));
   check_n(weight_type, n, "gemv");
   if (row_end <= row_begin) return;
   const auto* first = static_cast<const uint8_t*>(weights) + static_cast<size_t>(row_begin) * row_stride_bytes;
-  dispatch().table.gemv[slot(weight_type)](n, first, row_stride_bytes, row_end - row_begin, activations,
-                                           out + row_begin);
+  dispatch().table.find(weight_type, order).gemv(n, first, row_stride_bytes, row_end - row_begin, activations,
+                                                 out + row_begin);
 }
 
 void gemm(GgmlType weight_type, int64_t n, const void* weights, size_t row_stride_bytes, int64_t row_begin,
           int64_t row_end, const void* activations, size_t act_stride_bytes, int64_t n_tokens, float* out,
-          size_t out_stride) {
+          size_t out_stride, DotOrder order) {
   if (!can_dot(weight_type)) throw Error(fmt::format("no dot product for weights of type {}", type_name(weight_type)));
   check_n(weight_type, n, "gemm");
   if (row_end <= row_begin || n_tokens <= 0) return;
   const auto* first = static_cast<const uint8_t*>(weights) + static_cast<size_t>(row_begin) * row_stride_bytes;
-  const kernels::Table& table = dispatch().table;
+  const kernels::Kernels& kernels = dispatch().table.find(weight_type, order);
   // One token is a gemv, as in llama.cpp (where float rows then take another summation order).
-  if (const kernels::Gemm fn = table.gemm[slot(weight_type)]; fn && n_tokens > 1) {
-    fn(n, first, row_stride_bytes, row_end - row_begin, activations, act_stride_bytes, n_tokens, out + row_begin,
-       out_stride);
+  if (kernels.gemm && n_tokens > 1) {
+    kernels.gemm(n, first, row_stride_bytes, row_end - row_begin, activations, act_stride_bytes, n_tokens,
+                 out + row_begin, out_stride);
     return;
   }
   // Blocks of rows small enough to stay in cache while every token passes over them.
@@ -248,9 +253,9 @@ void gemm(GgmlType weight_type, int64_t n, const void* weights, size_t row_strid
   for (int64_t r = 0; r < row_end - row_begin; r += kRowBlock) {
     const int64_t rows = std::min(kRowBlock, row_end - row_begin - r);
     for (int64_t t = 0; t < n_tokens; ++t) {
-      table.gemv[slot(weight_type)](n, first + static_cast<size_t>(r) * row_stride_bytes, row_stride_bytes, rows,
-                                    acts + static_cast<size_t>(t) * act_stride_bytes,
-                                    out + static_cast<size_t>(t) * out_stride + row_begin + r);
+      kernels.gemv(n, first + static_cast<size_t>(r) * row_stride_bytes, row_stride_bytes, rows,
+                   acts + static_cast<size_t>(t) * act_stride_bytes,
+                   out + static_cast<size_t>(t) * out_stride + row_begin + r);
     }
   }
 }

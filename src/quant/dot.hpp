@@ -41,21 +41,40 @@ size_t activation_bytes(GgmlType vec_dot_type, int64_t n);
 // ggml's x86 build does (Q8_0/Q8_1: 127/amax and ties-to-even; Q8_K: -127/signed max).
 void quantize_activations(GgmlType vec_dot_type, const float* x, void* out, int64_t n);
 
+// Float summation order of a dot product. The integer sums within a block are exact; the order
+// in which the per-block float terms are added is not, and the activations of the next layer are
+// rounded to 8 bits, so one ulp can change a token. llama.cpp has two orders for 32-blocks:
+//  - VecDot: ggml's x86 vec_dot (and tinyBLAS) order. Eight float lanes, lane l an FMA chain over
+//    the integer sums of elements 4l..4l+3 of each block times dw * da, then the lanes added as
+//    hsum8 does (l + (l+4), then pairs). Q4_0, Q5_0, Q8_0 and IQ4_NL follow it.
+//  - Interleaved8: the x86 CPU backend repacks Q4_0 matrices whose row count is a multiple of 8
+//    at load (8 rows interleaved) and sums every (row, token) as ONE chain over the blocks:
+//    acc = fma((float)isum_b, dw_b * da_b, acc).
+// Other types sum one way whatever the order says.
+enum class DotOrder { VecDot, Interleaved8 };
+
+// The order llama.cpp uses for a weight matrix of `type` with `rows` rows (its output width):
+// Interleaved8 for Q4_0 with rows % 8 == 0, VecDot otherwise.
+DotOrder dot_order(GgmlType weight_type, int64_t rows);
+
 // Dot of one weight row of n elements with activations already in vec_dot_type(weight_type).
-float vec_dot(GgmlType weight_type, int64_t n, const void* weight_row, const void* activations);
+float vec_dot(GgmlType weight_type, int64_t n, const void* weight_row, const void* activations,
+              DotOrder order = DotOrder::VecDot);
 
 // out[r] = dot(row r, activations) for r in [row_begin, row_end); row r starts at
-// weights + r * row_stride_bytes. Callers split row ranges across threads.
+// weights + r * row_stride_bytes. Callers split row ranges across threads: a row's result does
+// not depend on the range it was computed in.
 void gemv(GgmlType weight_type, int64_t n, const void* weights, size_t row_stride_bytes, int64_t row_begin,
-          int64_t row_end, const void* activations, float* out);
+          int64_t row_end, const void* activations, float* out, DotOrder order = DotOrder::VecDot);
 
 // Many tokens at once: out[t * out_stride + r] = dot(row r, token t) for r in [row_begin,
 // row_end) and t in [0, n_tokens), token t's activations at activations + t * act_stride bytes.
 // Equal to gemv per token bit for bit, except F32/F16 rows at SIMD levels: like llama.cpp, several
 // tokens sum them in tinyBLAS's order and one token in ggml_vec_dot's. Where a multi-token kernel
-// exists (AVX-512: Q4_0, Q8_0, Q4_K, Q5_K, Q6_K) each weight block is unpacked once per tile.
+// exists (AVX-512: Q4_0, Q5_0, Q8_0, IQ4_NL, Q4_K, Q5_K, Q6_K) each weight block is unpacked once
+// per tile.
 void gemm(GgmlType weight_type, int64_t n, const void* weights, size_t row_stride_bytes, int64_t row_begin,
           int64_t row_end, const void* activations, size_t act_stride_bytes, int64_t n_tokens, float* out,
-          size_t out_stride);
+          size_t out_stride, DotOrder order = DotOrder::VecDot);
 
 }  // namespace bantam::quant

@@ -54,16 +54,57 @@ int int_dot32(const int levels[32], const int8_t a[32]) {
   return sum;
 }
 
-float dot_q4_0(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const BlockQ4_0*>(weights);
+// ggml's x86 vec_dot order for 32-element blocks (its AVX2 vec_dot and llamafile's tinyBLAS):
+// eight lanes, lane l summing products 4l..4l+3 of each block into its own FMA chain across the
+// row, then the lanes added as hsum8 does. Every ISA's kernel for Q4_0, Q5_0, Q8_0 and IQ4_NL
+// keeps this order (see DotOrder in dot.hpp). `Levels(block, out)` gives the 32 signed levels.
+template <typename Block, void (*Levels)(const Block&, int levels[32])>
+float dot_in_lanes(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const Block*>(weights);
   const auto* a = static_cast<const BlockQ8_0*>(activations);
-  float sum = 0;
+  float lanes[8] = {};
   for (int64_t i = 0; i < n / kQK; ++i) {
     int levels[32];
-    nibble_levels(w[i].qs, 8, levels);
-    sum += static_cast<float>(int_dot32(levels, a[i].qs)) * fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d);
+    Levels(w[i], levels);
+    const float d = fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d);
+    for (int l = 0; l < 8; ++l) {
+      int isum = 0;
+      for (int j = 4 * l; j < 4 * l + 4; ++j) isum += levels[j] * a[i].qs[j];
+      lanes[l] = std::fma(d, static_cast<float>(isum), lanes[l]);
+    }
   }
-  return sum;
+  return hsum8(lanes);
+}
+
+void q4_0_levels(const BlockQ4_0& b, int levels[32]) { nibble_levels(b.qs, 8, levels); }
+
+void q5_0_levels(const BlockQ5_0& b, int levels[32]) {
+  nibble_levels(b.qs, 16, levels);
+  fifth_bits(b.qh, levels);
+}
+
+void q8_0_levels(const BlockQ8_0& b, int levels[32]) {
+  for (int j = 0; j < 32; ++j) levels[j] = b.qs[j];
+}
+
+void iq4_nl_levels(const BlockIQ4_NL& b, int levels[32]) {
+  for (int j = 0; j < 16; ++j) {
+    levels[j] = kIQ4Values[b.qs[j] & 0xF];
+    levels[j + 16] = kIQ4Values[b.qs[j] >> 4];
+  }
+}
+
+// llama.cpp's repacked Q4_0 order (DotOrder::Interleaved8): one FMA chain over the blocks.
+float dot_q4_0_chain(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const BlockQ4_0*>(weights);
+  const auto* a = static_cast<const BlockQ8_0*>(activations);
+  float acc = 0;
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    int levels[32];
+    q4_0_levels(w[i], levels);
+    acc = std::fma(static_cast<float>(int_dot32(levels, a[i].qs)), fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d), acc);
+  }
+  return acc;
 }
 
 float dot_q4_1(int64_t n, const void* weights, const void* activations) {
@@ -79,19 +120,6 @@ float dot_q4_1(int64_t n, const void* weights, const void* activations) {
   return sum;
 }
 
-float dot_q5_0(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const BlockQ5_0*>(weights);
-  const auto* a = static_cast<const BlockQ8_0*>(activations);
-  float sum = 0;
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    int levels[32];
-    nibble_levels(w[i].qs, 16, levels);
-    fifth_bits(w[i].qh, levels);
-    sum += static_cast<float>(int_dot32(levels, a[i].qs)) * fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d);
-  }
-  return sum;
-}
-
 float dot_q5_1(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const BlockQ5_1*>(weights);
   const auto* a = static_cast<const BlockQ8_1*>(activations);
@@ -102,39 +130,6 @@ float dot_q5_1(int64_t n, const void* weights, const void* activations) {
     fifth_bits(w[i].qh, levels);
     sum += static_cast<float>(int_dot32(levels, a[i].qs)) * fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d) +
            fp16_to_fp32(w[i].m) * fp16_to_fp32(a[i].s);
-  }
-  return sum;
-}
-
-// In ggml's x86 order (its AVX2 vec_dot and llamafile's tinyBLAS, which llama.cpp runs for
-// every Q8_0 matmul): eight lanes, lane l summing products 4l..4l+3 of each block into its own
-// FMA chain across the row, then the lanes added as hsum8 does. Every ISA's kernel keeps this
-// order, so Q8_0 models give llama.cpp's logits bit for bit.
-float dot_q8_0(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const BlockQ8_0*>(weights);
-  const auto* a = static_cast<const BlockQ8_0*>(activations);
-  float lanes[8] = {};
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    const float d = fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d);
-    for (int l = 0; l < 8; ++l) {
-      int isum = 0;
-      for (int j = 4 * l; j < 4 * l + 4; ++j) isum += w[i].qs[j] * a[i].qs[j];
-      lanes[l] = std::fma(d, static_cast<float>(isum), lanes[l]);
-    }
-  }
-  return hsum8(lanes);
-}
-
-float dot_iq4_nl(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const BlockIQ4_NL*>(weights);
-  const auto* a = static_cast<const BlockQ8_0*>(activations);
-  float sum = 0;
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    int isum = 0;
-    for (int j = 0; j < 16; ++j) {
-      isum += kIQ4Values[w[i].qs[j] & 0xF] * a[i].qs[j] + kIQ4Values[w[i].qs[j] >> 4] * a[i].qs[j + 16];
-    }
-    sum += static_cast<float>(isum) * fp16_to_fp32(w[i].d) * fp16_to_fp32(a[i].d);
   }
   return sum;
 }
@@ -280,12 +275,13 @@ void add_scalar(Table& table) {
   add_row_kernel<dot_f32>(table, GgmlType::F32);
   add_row_kernel<dot_f16>(table, GgmlType::F16);
   add_row_kernel<dot_bf16>(table, GgmlType::BF16);
-  add_row_kernel<dot_q4_0>(table, GgmlType::Q4_0);
+  add_row_kernel<dot_in_lanes<BlockQ4_0, q4_0_levels>>(table, GgmlType::Q4_0);
+  add_row_kernel<dot_q4_0_chain>(table, GgmlType::Q4_0, DotOrder::Interleaved8);
   add_row_kernel<dot_q4_1>(table, GgmlType::Q4_1);
-  add_row_kernel<dot_q5_0>(table, GgmlType::Q5_0);
+  add_row_kernel<dot_in_lanes<BlockQ5_0, q5_0_levels>>(table, GgmlType::Q5_0);
   add_row_kernel<dot_q5_1>(table, GgmlType::Q5_1);
-  add_row_kernel<dot_q8_0>(table, GgmlType::Q8_0);
-  add_row_kernel<dot_iq4_nl>(table, GgmlType::IQ4_NL);
+  add_row_kernel<dot_in_lanes<BlockQ8_0, q8_0_levels>>(table, GgmlType::Q8_0);
+  add_row_kernel<dot_in_lanes<BlockIQ4_NL, iq4_nl_levels>>(table, GgmlType::IQ4_NL);
   add_row_kernel<dot_q2_k>(table, GgmlType::Q2_K);
   add_row_kernel<dot_q3_k>(table, GgmlType::Q3_K);
   add_row_kernel<dot_k4<false, BlockQ4_K>>(table, GgmlType::Q4_K);

@@ -32,14 +32,17 @@ inline void store_tile(const float (&result)[R][T], float* out, size_t out_strid
 }
 
 // Tile kernel signature: (n, weights, stride, acts, act_stride, out, out_stride).
-// Q8_0 keeps ggml's 8-lane order like avx512_q8_0_rows, here with two tokens per vector.
-struct Q8_0Tile {
+// The eight-lane order (Q8_0, Q4_0, Q5_0, IQ4_NL) like avx512_lane_rows, here with two tokens
+// per vector.
+template <typename Levels>
+struct LaneTile {
   static constexpr int kRows = 4, kTokens = 4;
   template <int R, int T>
   static void run(int64_t n, const void* weights, size_t stride, const void* acts, size_t act_stride, float* out,
                   size_t out_stride) {
     constexpr int kPairs = (T + 1) / 2;
-    const BlockQ8_0* w[R];
+    using Block = typename Levels::Block;
+    const Block* w[R];
     row_pointers(weights, stride, w);
     const BlockQ8_0* a[T];
     token_pointers(acts, act_stride, a);
@@ -54,7 +57,7 @@ struct Q8_0Tile {
       __m512i wq[R];
       __m512 dw[R];
       for (int r = 0; r < R; ++r) {
-        wq[r] = _mm512_broadcast_i64x4(load256(w[r][i].qs));
+        wq[r] = _mm512_broadcast_i64x4(Levels::get(w[r][i]));
         if constexpr (kVnni) wq[r] = _mm512_xor_si512(wq[r], bias);
         dw[r] = _mm512_set1_ps(half(w[r][i].d));
       }
@@ -83,57 +86,6 @@ struct Q8_0Tile {
         hsum8_halves(acc[r][p], result[r][2 * p], high);
         if (2 * p + 1 < T) result[r][2 * p + 1] = high;
       }
-    }
-    store_tile(result, out, out_stride);
-  }
-};
-
-struct Q4_0Tile {
-  static constexpr int kRows = 4, kTokens = 4;
-  template <int R, int T>
-  static void run(int64_t n, const void* weights, size_t stride, const void* acts, size_t act_stride, float* out,
-                  size_t out_stride) {
-    const BlockQ4_0* w[R];
-    row_pointers(weights, stride, w);
-    const BlockQ8_0* a[T];
-    token_pointers(acts, act_stride, a);
-    const int64_t blocks = n / kQK;
-    const __m512i low4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
-    const __m512i lane_of_block = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    __m512 acc[R][T];
-    for (int r = 0; r < R; ++r) {
-      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
-    }
-    for (int64_t i = 0; i < blocks; i += 4) {
-      __m512i lo[R], hi[R];
-      __m512 dw[R];
-      for (int r = 0; r < R; ++r) {
-        const BlockQ4_0* wb[4];
-        for (int k = 0; k < 4; ++k) wb[k] = i + k < blocks ? &w[r][i + k] : &kZeroQ4_0;
-        const __m512i q = four_lanes(wb[0]->qs, wb[1]->qs, wb[2]->qs, wb[3]->qs);
-        lo[r] = _mm512_and_si512(q, low4);
-        hi[r] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
-        dw[r] = _mm512_permutexvar_ps(lane_of_block,
-                                      _mm512_castps128_ps512(four_halves(wb[0]->d, wb[1]->d, wb[2]->d, wb[3]->d)));
-      }
-      for (int t = 0; t < T; ++t) {
-        const BlockQ8_0* ab[4];
-        for (int k = 0; k < 4; ++k) ab[k] = i + k < blocks ? &a[t][i + k] : &kZeroQ8_0;
-        const __m512i act_lo = four_lanes(ab[0]->qs, ab[1]->qs, ab[2]->qs, ab[3]->qs);
-        const __m512i act_hi = four_lanes(ab[0]->qs + 16, ab[1]->qs + 16, ab[2]->qs + 16, ab[3]->qs + 16);
-        const __m512i offset = dot_u8s8(dot_u8s8(_mm512_setzero_si512(), eight, act_lo), eight, act_hi);
-        const __m512 da = _mm512_permutexvar_ps(
-            lane_of_block, _mm512_castps128_ps512(four_halves(ab[0]->d, ab[1]->d, ab[2]->d, ab[3]->d)));
-        for (int r = 0; r < R; ++r) {
-          const __m512i p =
-              _mm512_sub_epi32(dot_u8s8(dot_u8s8(_mm512_setzero_si512(), lo[r], act_lo), hi[r], act_hi), offset);
-          acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], da), _mm512_cvtepi32_ps(p), acc[r][t]);
-        }
-      }
-    }
-    float result[R][T];
-    for (int r = 0; r < R; ++r) {
-      for (int t = 0; t < T; ++t) result[r][t] = _mm512_reduce_add_ps(acc[r][t]);
     }
     store_tile(result, out, out_stride);
   }
@@ -321,8 +273,11 @@ void gemm_in_tiles(int64_t n, const void* weights, size_t stride, int64_t rows, 
 }
 
 void add_avx512_gemm_kernels(Table& table) {
-  table.set_gemm(GgmlType::Q8_0, gemm_in_tiles<Q8_0Tile>);
-  table.set_gemm(GgmlType::Q4_0, gemm_in_tiles<Q4_0Tile>);
+  table.set_gemm(GgmlType::Q8_0, gemm_in_tiles<LaneTile<Q8_0Levels>>);
+  table.set_gemm(GgmlType::Q4_0, gemm_in_tiles<LaneTile<Q4_0Levels>>);
+  table.set_gemm(GgmlType::Q5_0, gemm_in_tiles<LaneTile<Q5_0Levels>>);
+  table.set_gemm(GgmlType::IQ4_NL, gemm_in_tiles<LaneTile<IQ4_NLLevels>>);
+  table.set_gemm(GgmlType::Q4_0, q4_0_chain_gemm, DotOrder::Interleaved8);
   table.set_gemm(GgmlType::Q4_K, gemm_in_tiles<K4Tile<false, BlockQ4_K>>);
   table.set_gemm(GgmlType::Q5_K, gemm_in_tiles<K4Tile<true, BlockQ5_K>>);
   table.set_gemm(GgmlType::Q6_K, gemm_in_tiles<Q6_KTile>);

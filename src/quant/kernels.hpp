@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "format/ggml_type.hpp"
+#include "quant/dot.hpp"
 
 namespace bantam::quant::kernels {
 
@@ -21,19 +22,33 @@ using Gemm = void (*)(int64_t n, const void* weights, size_t stride, int64_t row
                       size_t act_stride, int64_t n_tokens, float* out, size_t out_stride);
 
 inline constexpr size_t kTypeSlots = 40;  // ggml type ids are below this
+inline constexpr size_t kOrders = 2;      // DotOrder values
 
+struct Kernels {
+  VecDot dot = nullptr;
+  Gemv gemv = nullptr;
+  Gemm gemm = nullptr;  // null: gemm runs gemv once per token
+};
+
+// Kernels per type and summation order. A type without kernels of its own for an order other
+// than VecDot uses its VecDot kernels there (llama.cpp sums it the same way either way).
 struct Table {
-  VecDot dot[kTypeSlots] = {};
-  Gemv gemv[kTypeSlots] = {};
-  Gemm gemm[kTypeSlots] = {};  // null: gemm runs gemv once per token
+  Kernels slots[kOrders][kTypeSlots] = {};
 
-  void set_dot(GgmlType type, VecDot fn) { dot[static_cast<size_t>(type)] = fn; }
-  // A new gemv drops the gemm of a lower level, so a gemm always matches its level's gemv bit for bit.
-  void set_gemv(GgmlType type, Gemv fn) {
-    gemv[static_cast<size_t>(type)] = fn;
-    gemm[static_cast<size_t>(type)] = nullptr;
+  Kernels& at(GgmlType type, DotOrder order) {
+    return slots[static_cast<size_t>(order)][static_cast<size_t>(type)];
   }
-  void set_gemm(GgmlType type, Gemm fn) { gemm[static_cast<size_t>(type)] = fn; }
+  const Kernels& find(GgmlType type, DotOrder order) const {
+    const Kernels& own = slots[static_cast<size_t>(order)][static_cast<size_t>(type)];
+    return own.dot ? own : slots[static_cast<size_t>(DotOrder::VecDot)][static_cast<size_t>(type)];
+  }
+  void set_dot(GgmlType type, VecDot fn, DotOrder order = DotOrder::VecDot) { at(type, order).dot = fn; }
+  // A new gemv drops the gemm of a lower level, so a gemm always matches its level's gemv bit for bit.
+  void set_gemv(GgmlType type, Gemv fn, DotOrder order = DotOrder::VecDot) {
+    at(type, order).gemv = fn;
+    at(type, order).gemm = nullptr;
+  }
+  void set_gemm(GgmlType type, Gemm fn, DotOrder order = DotOrder::VecDot) { at(type, order).gemm = fn; }
 };
 
 // Each fills the entries it accelerates and leaves the others as they are, so tables are built
@@ -58,9 +73,9 @@ void gemv_by_rows(int64_t n, const void* weights, size_t stride, int64_t rows, c
 
 // Registers a one-row kernel: `Dot` for vec_dot, and a gemv that calls it per row.
 template <VecDot Dot>
-void add_row_kernel(Table& table, GgmlType type) {
-  table.set_dot(type, Dot);
-  table.set_gemv(type, gemv_by_rows<Dot>);
+void add_row_kernel(Table& table, GgmlType type, DotOrder order = DotOrder::VecDot) {
+  table.set_dot(type, Dot, order);
+  table.set_gemv(type, gemv_by_rows<Dot>, order);
 }
 
 // Kernels that dot R rows at once share each activation load and per-block activation term

@@ -5,6 +5,7 @@
 #if defined(__x86_64__) || defined(__i386__)  // x86 builds only; empty elsewhere
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -50,6 +51,13 @@ inline __m256i nibbles32(const uint8_t* qs) {
   return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), mask), _mm_and_si128(q, mask));
 }
 
+inline int hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
 // 0xFF in byte j where bit j of the 32-bit word is set.
 inline __m256i bits_to_bytes(const uint8_t* qh) {
   uint32_t bits;
@@ -61,6 +69,8 @@ inline __m256i bits_to_bytes(const uint8_t* qh) {
   return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
 }
 
+// Q8_0, Q4_0, Q5_0 and IQ4_NL in ggml's eight-lane order (see dot_in_lanes in dot_scalar.cpp):
+// dot_s8s8 puts products 4l..4l+3 in lane l, one FMA per block, and hsum adds as hsum8 does.
 float dot_q8_0(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const BlockQ8_0*>(weights);
   const auto* a = static_cast<const BlockQ8_0*>(activations);
@@ -82,6 +92,60 @@ float dot_q4_0(int64_t n, const void* weights, const void* activations) {
     acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * half(a[i].d)), _mm256_cvtepi32_ps(p), acc);
   }
   return hsum(acc);
+}
+
+// llama.cpp's repacked Q4_0 order (DotOrder::Interleaved8): eight rows in the eight lanes, lane r
+// running row r's single FMA chain over the blocks. The rows' quants are transposed in 4-byte
+// units, so one broadcast activation dword meets all eight rows and no horizontal sums are needed.
+// A short last group repeats its last row in the spare lanes.
+void gemv_q4_0_chain(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                     float* out) {
+  const auto* a = static_cast<const BlockQ8_0*>(activations);
+  const auto* base = static_cast<const uint8_t*>(weights);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  for (int64_t r0 = 0; r0 < rows; r0 += 8) {
+    const int64_t count = std::min<int64_t>(8, rows - r0);
+    const BlockQ4_0* w[8];
+    for (int64_t r = 0; r < 8; ++r) {
+      w[r] = reinterpret_cast<const BlockQ4_0*>(base + static_cast<size_t>(r0 + std::min(r, count - 1)) * stride);
+    }
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / kQK; ++i) {
+      __m256i z[4];  // z[k]: row k in the low 128 bits, row 4 + k in the high ones
+      for (int k = 0; k < 4; ++k) z[k] = _mm256_set_m128i(load128(w[4 + k][i].qs), load128(w[k][i].qs));
+      const __m256i t0 = _mm256_unpacklo_epi32(z[0], z[1]), t1 = _mm256_unpackhi_epi32(z[0], z[1]);
+      const __m256i t2 = _mm256_unpacklo_epi32(z[2], z[3]), t3 = _mm256_unpackhi_epi32(z[2], z[3]);
+      const __m256i q[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
+                            _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};  // dword r: row r
+      int32_t act[8];
+      std::memcpy(act, a[i].qs, 32);
+      // Eight pair sums stay within int16: |sum| <= 8 * 2 * 15 * 127.
+      __m256i s16 = _mm256_setzero_si256();
+      for (int j = 0; j < 4; ++j) {
+        s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(_mm256_and_si256(q[j], low4), _mm256_set1_epi32(act[j])));
+        s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q[j], 4), low4),
+                                                         _mm256_set1_epi32(act[4 + j])));
+      }
+      // Levels are nibble - 8: take 8 * sum(activations) off.
+      const __m256i sums = dot_u8s8(_mm256_set1_epi8(8), load256(a[i].qs));
+      const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)),
+                                            _mm256_set1_epi32(hsum_epi32(sums)));
+      const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(
+          static_cast<int16_t>(w[0][i].d), static_cast<int16_t>(w[1][i].d), static_cast<int16_t>(w[2][i].d),
+          static_cast<int16_t>(w[3][i].d), static_cast<int16_t>(w[4][i].d), static_cast<int16_t>(w[5][i].d),
+          static_cast<int16_t>(w[6][i].d), static_cast<int16_t>(w[7][i].d)));
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(half(a[i].d))), acc);
+    }
+    float result[8];
+    _mm256_storeu_ps(result, acc);
+    for (int64_t r = 0; r < count; ++r) out[r0 + r] = result[r];
+  }
+}
+
+float dot_q4_0_chain(int64_t n, const void* weights, const void* activations) {
+  float out;
+  gemv_q4_0_chain(n, weights, 0, 1, activations, &out);
+  return out;
 }
 
 float dot_q5_0(int64_t n, const void* weights, const void* activations) {
@@ -437,6 +501,8 @@ void add_avx2(Table& table) {
   table.set_gemm(GgmlType::F16, gemm_float_rows<dot_f16<true>>);
   add_row_kernel<dot_bf16>(table, GgmlType::BF16);
   add_row_kernel<dot_q4_0>(table, GgmlType::Q4_0);
+  table.set_dot(GgmlType::Q4_0, dot_q4_0_chain, DotOrder::Interleaved8);
+  table.set_gemv(GgmlType::Q4_0, gemv_q4_0_chain, DotOrder::Interleaved8);
   add_row_kernel<dot_q4_1>(table, GgmlType::Q4_1);
   add_row_kernel<dot_q5_0>(table, GgmlType::Q5_0);
   add_row_kernel<dot_q5_1>(table, GgmlType::Q5_1);

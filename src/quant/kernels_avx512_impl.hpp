@@ -7,7 +7,9 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "quant/blocks.hpp"
 #include "quant/kernels.hpp"
@@ -58,6 +60,12 @@ inline void row_pointers(const void* weights, size_t stride, const Block* (&rows
   }
 }
 
+inline int hsum_epi32(__m128i v) {
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4E));
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xB1));
+  return _mm_cvtsi128_si32(v);
+}
+
 // The two 8-lane halves of v, each added as ggml's x86 hsum8 does.
 inline void hsum8_halves(__m512 v, float& low, float& high) {
   alignas(64) float lanes[16];
@@ -66,12 +74,49 @@ inline void hsum8_halves(__m512 v, float& low, float& high) {
   high = hsum8(lanes + 8);
 }
 
-// Q8_0 keeps ggml's order (see dot_q8_0 in dot_scalar.cpp): one block per step into eight lanes,
-// so a 512-bit vector holds two rows, row 2p in lanes 0..7 and row 2p+1 in lanes 8..15.
-template <int R>
-void avx512_q8_0_rows(int64_t n, const void* weights, size_t stride, const void* activations, float* out) {
+// Signed levels of a 32-block in element order, per weight type of the eight-lane order.
+struct Q8_0Levels {
+  using Block = BlockQ8_0;
+  static __m256i get(const Block& b) { return load256(b.qs); }
+};
+
+// The 32 nibbles of a legacy block as bytes: low nibbles (elements 0..15), then high ones.
+inline __m256i nibbles32(const uint8_t* qs) {
+  const __m128i q = load128(qs);
+  const __m128i mask = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), mask), _mm_and_si128(q, mask));
+}
+
+struct Q4_0Levels {
+  using Block = BlockQ4_0;
+  static __m256i get(const Block& b) { return _mm256_sub_epi8(nibbles32(b.qs), _mm256_set1_epi8(8)); }
+};
+
+struct Q5_0Levels {
+  using Block = BlockQ5_0;
+  // nibble | 0xF0 reads as nibble - 16 in int8: the level when the fifth bit is clear.
+  static __m256i get(const Block& b) {
+    uint32_t bits;
+    std::memcpy(&bits, b.qh, 4);
+    const __mmask32 fifth = bits;
+    return _mm256_mask_blend_epi8(fifth, _mm256_or_si256(nibbles32(b.qs), _mm256_set1_epi8(-16)), nibbles32(b.qs));
+  }
+};
+
+struct IQ4_NLLevels {
+  using Block = BlockIQ4_NL;
+  static __m256i get(const Block& b) {
+    return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(load128(kIQ4Values)), nibbles32(b.qs));
+  }
+};
+
+// ggml's eight-lane order (see dot_in_lanes in dot_scalar.cpp): one block per step into eight
+// lanes, so a 512-bit vector holds two rows, row 2p in lanes 0..7 and row 2p+1 in lanes 8..15.
+template <typename Levels, int R>
+void avx512_lane_rows(int64_t n, const void* weights, size_t stride, const void* activations, float* out) {
+  using Block = typename Levels::Block;
   constexpr int kPairs = (R + 1) / 2;
-  const BlockQ8_0* w[R];
+  const Block* w[R];
   row_pointers(weights, stride, w);
   const auto* a = static_cast<const BlockQ8_0*>(activations);
   __m512 acc[kPairs];
@@ -80,9 +125,9 @@ void avx512_q8_0_rows(int64_t n, const void* weights, size_t stride, const void*
     const __m512i act = _mm512_broadcast_i64x4(load256(a[i].qs));
     const float da = half(a[i].d);
     for (int p = 0; p < kPairs; ++p) {
-      const BlockQ8_0& lo = w[2 * p][i];
+      const Block& lo = w[2 * p][i];
       const bool has_hi = 2 * p + 1 < R;  // an odd last row pairs with zeros and a zero scale
-      const __m512i wq = join(load256(lo.qs), has_hi ? load256(w[2 * p + 1][i].qs) : _mm256_setzero_si256());
+      const __m512i wq = join(Levels::get(lo), has_hi ? Levels::get(w[2 * p + 1][i]) : _mm256_setzero_si256());
       const __m512 d = two_scales(half(lo.d) * da, has_hi ? half(w[2 * p + 1][i].d) * da : 0.0f);
       acc[p] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(dot_s8s8(_mm512_setzero_si512(), wq, act)), acc[p]);
     }
@@ -101,49 +146,139 @@ inline __m512i four_lanes(const void* p0, const void* p1, const void* p2, const 
                             load128(p3), 3);
 }
 
-// The fp16 scales of four blocks as floats.
-inline __m128 four_halves(uint16_t h0, uint16_t h1, uint16_t h2, uint16_t h3) {
-  return _mm_cvtph_ps(_mm_setr_epi16(static_cast<int16_t>(h0), static_cast<int16_t>(h1), static_cast<int16_t>(h2),
-                                     static_cast<int16_t>(h3), 0, 0, 0, 0));
+// Q4_0 in llama.cpp's repacked order (DotOrder::Interleaved8): sixteen rows in the sixteen lanes,
+// lane r running row r's single FMA chain over the blocks, for T tokens at once. The rows' quants
+// are transposed in 4-byte units, so one broadcast activation dword meets all sixteen rows and no
+// horizontal sums are needed.
+struct Q4_0Rows16 {
+  __m512i lo[4], hi[4];  // lane r: nibbles of elements 4j..4j+3 (lo[j]) and 16+4j.. (hi[j]) of row r
+  __m512 d;              // lane r: row r's scale
+};
+
+// Block i of the 16 rows; `scale_offsets` holds each row's byte offset from row 0.
+inline void unpack_rows16(const BlockQ4_0* const (&w)[16], int64_t i, __m512i scale_offsets, Q4_0Rows16& out) {
+  __m512i z[4];  // z[k], 128-bit lane m: row 4m + k
+  for (int k = 0; k < 4; ++k) z[k] = four_lanes(w[k][i].qs, w[4 + k][i].qs, w[8 + k][i].qs, w[12 + k][i].qs);
+  const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+  const __m512i q[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2), _mm512_unpacklo_epi64(t1, t3),
+                        _mm512_unpackhi_epi64(t1, t3)};  // q[j] dword r: bytes 4j..4j+3 of row r
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  for (int j = 0; j < 4; ++j) {
+    out.lo[j] = _mm512_and_si512(q[j], low4);
+    out.hi[j] = _mm512_and_si512(_mm512_srli_epi16(q[j], 4), low4);
+  }
+  const __m512i scales = _mm512_i32gather_epi32(scale_offsets, &w[0][i], 1);  // d and two quant bytes
+  out.d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(scales));
 }
 
-// A block of zeros with a zero scale: pads the last group of four blocks.
-inline constexpr BlockQ4_0 kZeroQ4_0 = {};
-inline constexpr BlockQ8_0 kZeroQ8_0 = {};
+// An activation block's scale and 8 * sum of its quants (the nibbles' offset), computed once.
+struct ChainActivation {
+  float d;
+  int32_t offset;
+};
 
-// Q4_0 four blocks at a time, block k in 128-bit lane k: the low nibbles (elements 0..15) of the
-// four blocks in one vector, the high ones (16..31) in another, dotted with the activations
-// rearranged the same way. The rearranged activations, their 8 * sum (levels are nibble - 8)
-// and their scales are shared by the R rows.
-template <int R>
-void avx512_q4_0_rows(int64_t n, const void* weights, size_t stride, const void* activations, float* out) {
-  const BlockQ4_0* w[R];
-  row_pointers(weights, stride, w);
-  const auto* a = static_cast<const BlockQ8_0*>(activations);
-  const int64_t blocks = n / kQK;
-  const __m512i low4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
-  const __m512i lane_of_block = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-  __m512 acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < blocks; i += 4) {
-    const BlockQ8_0* ab[4];
-    for (int k = 0; k < 4; ++k) ab[k] = i + k < blocks ? &a[i + k] : &kZeroQ8_0;
-    const __m512i act_lo = four_lanes(ab[0]->qs, ab[1]->qs, ab[2]->qs, ab[3]->qs);
-    const __m512i act_hi = four_lanes(ab[0]->qs + 16, ab[1]->qs + 16, ab[2]->qs + 16, ab[3]->qs + 16);
-    const __m512i offset = dot_u8s8(dot_u8s8(_mm512_setzero_si512(), eight, act_lo), eight, act_hi);
-    const __m128 da = four_halves(ab[0]->d, ab[1]->d, ab[2]->d, ab[3]->d);
-    for (int r = 0; r < R; ++r) {
-      const BlockQ4_0* wb[4];
-      for (int k = 0; k < 4; ++k) wb[k] = i + k < blocks ? &w[r][i + k] : &kZeroQ4_0;
-      const __m512i q = four_lanes(wb[0]->qs, wb[1]->qs, wb[2]->qs, wb[3]->qs);
-      const __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
-      const __m512i p = _mm512_sub_epi32(dot_u8s8(dot_u8s8(_mm512_setzero_si512(), lo, act_lo), hi, act_hi), offset);
-      const __m128 d4 = _mm_mul_ps(four_halves(wb[0]->d, wb[1]->d, wb[2]->d, wb[3]->d), da);
-      const __m512 d = _mm512_permutexvar_ps(lane_of_block, _mm512_castps128_ps512(d4));
-      acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r]);
+// The exact integer dot of each row's levels (nibble - 8) with activation block `a`.
+inline __m512i rows16_isum(const Q4_0Rows16& w, const BlockQ8_0& a, int32_t offset) {
+  int32_t act[8];
+  std::memcpy(act, a.qs, 32);
+  __m512i isum;
+  if constexpr (kVnni) {
+    isum = _mm512_setzero_si512();
+    for (int j = 0; j < 4; ++j) {
+      isum = _mm512_dpbusd_epi32(isum, w.lo[j], _mm512_set1_epi32(act[j]));
+      isum = _mm512_dpbusd_epi32(isum, w.hi[j], _mm512_set1_epi32(act[4 + j]));
+    }
+  } else {
+    // Eight pair sums stay within int16: |sum| <= 8 * 2 * 15 * 127.
+    __m512i s16 = _mm512_setzero_si512();
+    for (int j = 0; j < 4; ++j) {
+      s16 = _mm512_add_epi16(s16, _mm512_maddubs_epi16(w.lo[j], _mm512_set1_epi32(act[j])));
+      s16 = _mm512_add_epi16(s16, _mm512_maddubs_epi16(w.hi[j], _mm512_set1_epi32(act[4 + j])));
+    }
+    isum = _mm512_madd_epi16(s16, _mm512_set1_epi16(1));
+  }
+  return _mm512_sub_epi32(isum, _mm512_set1_epi32(offset));
+}
+
+// Rows [0, count) (count <= 16) of `w` for T tokens: token t's activation blocks at a[t], its
+// prepared scales and offsets at prep + t * prep_stride; out[t * out_stride + r].
+template <int T>
+void q4_0_chain_tile(int64_t blocks, const BlockQ4_0* const (&w)[16], __m512i scale_offsets, int count,
+                     const BlockQ8_0* const* a, const ChainActivation* prep, size_t prep_stride, float* out,
+                     size_t out_stride) {
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < blocks; ++i) {
+    Q4_0Rows16 rows;
+    unpack_rows16(w, i, scale_offsets, rows);
+    for (int t = 0; t < T; ++t) {
+      const ChainActivation& p = prep[static_cast<size_t>(t) * prep_stride + static_cast<size_t>(i)];
+      const __m512i isum = rows16_isum(rows, a[t][i], p.offset);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(rows.d, _mm512_set1_ps(p.d)), acc[t]);
     }
   }
-  for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]);
+  const __mmask16 valid = static_cast<__mmask16>((1u << count) - 1);
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(out + static_cast<size_t>(t) * out_stride, valid, acc[t]);
+}
+
+// gemm (and, with one token, gemv) in the Interleaved8 order: groups of 16 rows (a short last
+// group repeats its last row in the spare lanes), tokens in tiles of up to 8.
+void q4_0_chain_gemm(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                     size_t act_stride, int64_t n_tokens, float* out, size_t out_stride) {
+  const int64_t blocks = n / kQK;
+  const auto* acts = static_cast<const uint8_t*>(activations);
+  thread_local std::vector<ChainActivation> prepared;
+  prepared.resize(static_cast<size_t>(n_tokens * blocks));
+  std::vector<const BlockQ8_0*> tokens(static_cast<size_t>(n_tokens));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    tokens[static_cast<size_t>(t)] = reinterpret_cast<const BlockQ8_0*>(acts + static_cast<size_t>(t) * act_stride);
+    for (int64_t i = 0; i < blocks; ++i) {
+      const BlockQ8_0& b = tokens[static_cast<size_t>(t)][i];
+      const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), load256(b.qs)),
+                                          _mm256_set1_epi16(1));
+      const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+      prepared[static_cast<size_t>(t * blocks + i)] = {half(b.d), 8 * hsum_epi32(s4)};
+    }
+  }
+  const auto* base = static_cast<const uint8_t*>(weights);
+  for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+    const int count = static_cast<int>(std::min<int64_t>(16, rows - r0));
+    const BlockQ4_0* w[16];
+    alignas(64) int32_t offsets[16];
+    for (int r = 0; r < 16; ++r) {
+      offsets[r] = static_cast<int32_t>(static_cast<size_t>(std::min(r, count - 1)) * stride);
+      w[r] = reinterpret_cast<const BlockQ4_0*>(base + static_cast<size_t>(r0) * stride + static_cast<size_t>(offsets[r]));
+    }
+    const __m512i scale_offsets = _mm512_load_si512(offsets);
+    for (int64_t t = 0; t < n_tokens; t += 8) {
+      const BlockQ8_0* const* a = tokens.data() + t;
+      const ChainActivation* prep = prepared.data() + static_cast<size_t>(t * blocks);
+      float* o = out + static_cast<size_t>(t) * out_stride + static_cast<size_t>(r0);
+      const auto bs = static_cast<size_t>(blocks);
+      switch (std::min<int64_t>(8, n_tokens - t)) {
+        case 1: q4_0_chain_tile<1>(blocks, w, scale_offsets, count, a, prep, bs, o, out_stride); break;
+        case 2: q4_0_chain_tile<2>(blocks, w, scale_offsets, count, a, prep, bs, o, out_stride); break;
+        case 3: q4_0_chain_tile<3>(blocks, w, scale_offsets, count, a, prep, bs, o, out_stride); break;
+        case 4: q4_0_chain_tile<4>(blocks, w, scale_offsets, count, a, prep, bs, o, out_stride); break;
+        case 5: q4_0_chain_tile<5>(blocks, w, scale_offsets, count, a, prep, bs, o, out_stride); break;
+        case 6: q4_0_chain_tile<6>(blocks, w, scale_offsets, count, a, prep, bs, o, out_stride); break;
+        case 7: q4_0_chain_tile<7>(blocks, w, scale_offsets, count, a, prep, bs, o, out_stride); break;
+        default: q4_0_chain_tile<8>(blocks, w, scale_offsets, count, a, prep, bs, o, out_stride); break;
+      }
+    }
+  }
+}
+
+void q4_0_chain_gemv(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                     float* out) {
+  q4_0_chain_gemm(n, weights, stride, rows, activations, 0, 1, out, 0);
+}
+
+float q4_0_chain_dot(int64_t n, const void* weights, const void* activations) {
+  float out;
+  q4_0_chain_gemm(n, weights, 0, 1, activations, 0, 1, &out, 0);
+  return out;
 }
 
 // Q4_K/Q5_K scales and mins, unpacked (same packing as blocks.hpp's k4_scale_min).
@@ -157,12 +292,6 @@ inline void k4_unpack(const uint8_t* packed, uint8_t scales[8], uint8_t mins[8])
   std::memcpy(scales + 4, &s_hi, 4);
   std::memcpy(mins, &m_lo, 4);
   std::memcpy(mins + 4, &m_hi, 4);
-}
-
-inline int hsum_epi32(__m128i v) {
-  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4E));
-  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xB1));
-  return _mm_cvtsi128_si32(v);
 }
 
 // int16 vector: scale s0 in the low 256 bits, s1 in the high ones.
@@ -266,8 +395,12 @@ void add_rows(Table& table, GgmlType type) {
 // Float rows keep the AVX2 kernels: they are memory-bound and the 512-bit ones measured
 // slower on Zen 4.
 void add_avx512_kernels(Table& table) {
-  add_rows<avx512_q8_0_rows<1>, avx512_q8_0_rows<4>>(table, GgmlType::Q8_0);
-  add_rows<avx512_q4_0_rows<1>, avx512_q4_0_rows<4>>(table, GgmlType::Q4_0);
+  add_rows<avx512_lane_rows<Q8_0Levels, 1>, avx512_lane_rows<Q8_0Levels, 4>>(table, GgmlType::Q8_0);
+  add_rows<avx512_lane_rows<Q4_0Levels, 1>, avx512_lane_rows<Q4_0Levels, 4>>(table, GgmlType::Q4_0);
+  add_rows<avx512_lane_rows<Q5_0Levels, 1>, avx512_lane_rows<Q5_0Levels, 4>>(table, GgmlType::Q5_0);
+  add_rows<avx512_lane_rows<IQ4_NLLevels, 1>, avx512_lane_rows<IQ4_NLLevels, 4>>(table, GgmlType::IQ4_NL);
+  table.set_dot(GgmlType::Q4_0, q4_0_chain_dot, DotOrder::Interleaved8);
+  table.set_gemv(GgmlType::Q4_0, q4_0_chain_gemv, DotOrder::Interleaved8);
   add_rows<avx512_k4_rows<false, BlockQ4_K, 1>, avx512_k4_rows<false, BlockQ4_K, 4>>(table, GgmlType::Q4_K);
   add_rows<avx512_k4_rows<true, BlockQ5_K, 1>, avx512_k4_rows<true, BlockQ5_K, 4>>(table, GgmlType::Q5_K);
   add_row_kernel<avx512_dot_q6_k>(table, GgmlType::Q6_K);

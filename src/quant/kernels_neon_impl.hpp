@@ -49,15 +49,61 @@ inline int32x4_t dot_quads(int8x16_t a, int8x16_t b) {
 #endif
 }
 
-// ggml's x86 order (see dot_q8_0 in dot_scalar.cpp): lanes 0..3 in one vector, 4..7 in another.
-float neon_dot_q8_0(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const BlockQ8_0*>(weights);
+// Signed levels of a 32-block: elements 0..15 in `lo`, 16..31 in `hi`.
+struct Q8_0Levels {
+  using Block = BlockQ8_0;
+  static void get(const Block& b, int8x16_t& lo, int8x16_t& hi) {
+    lo = vld1q_s8(b.qs);
+    hi = vld1q_s8(b.qs + 16);
+  }
+};
+
+struct Q4_0Levels {
+  using Block = BlockQ4_0;
+  static void get(const Block& b, int8x16_t& lo, int8x16_t& hi) {
+    const uint8x16_t q = vld1q_u8(b.qs);
+    lo = vsubq_s8(as_s8(vandq_u8(q, vdupq_n_u8(0x0F))), vdupq_n_s8(8));
+    hi = vsubq_s8(as_s8(vshrq_n_u8(q, 4)), vdupq_n_s8(8));
+  }
+};
+
+struct Q5_0Levels {
+  using Block = BlockQ5_0;
+  static void get(const Block& b, int8x16_t& lo, int8x16_t& hi) {
+    const uint8x16_t q = vld1q_u8(b.qs);
+    // Byte j of each half tests bit j % 8 of qh byte j / 8 (of that half's two).
+    const uint8x16_t bit = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const uint8x16_t fifth_lo = vtstq_u8(vcombine_u8(vdup_n_u8(b.qh[0]), vdup_n_u8(b.qh[1])), bit);
+    const uint8x16_t fifth_hi = vtstq_u8(vcombine_u8(vdup_n_u8(b.qh[2]), vdup_n_u8(b.qh[3])), bit);
+    const uint8x16_t sixteen = vdupq_n_u8(16);
+    lo = vsubq_s8(as_s8(vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0F)), vandq_u8(fifth_lo, sixteen))), vdupq_n_s8(16));
+    hi = vsubq_s8(as_s8(vorrq_u8(vshrq_n_u8(q, 4), vandq_u8(fifth_hi, sixteen))), vdupq_n_s8(16));
+  }
+};
+
+struct IQ4_NLLevels {
+  using Block = BlockIQ4_NL;
+  static void get(const Block& b, int8x16_t& lo, int8x16_t& hi) {
+    const int8x16_t table = vld1q_s8(kIQ4Values);
+    const uint8x16_t q = vld1q_u8(b.qs);
+    lo = vqtbl1q_s8(table, vandq_u8(q, vdupq_n_u8(0x0F)));
+    hi = vqtbl1q_s8(table, vshrq_n_u8(q, 4));
+  }
+};
+
+// ggml's eight-lane x86 order (see dot_in_lanes in dot_scalar.cpp): lanes 0..3 in one vector,
+// 4..7 in another.
+template <typename Levels>
+float neon_dot_lanes(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const typename Levels::Block*>(weights);
   const auto* a = static_cast<const BlockQ8_0*>(activations);
   float32x4_t acc_low = vdupq_n_f32(0), acc_high = vdupq_n_f32(0);
   for (int64_t i = 0; i < n / kQK; ++i) {
+    int8x16_t lo, hi;
+    Levels::get(w[i], lo, hi);
     const float d = half(w[i].d) * half(a[i].d);
-    acc_low = vfmaq_n_f32(acc_low, vcvtq_f32_s32(dot_quads(vld1q_s8(w[i].qs), vld1q_s8(a[i].qs))), d);
-    acc_high = vfmaq_n_f32(acc_high, vcvtq_f32_s32(dot_quads(vld1q_s8(w[i].qs + 16), vld1q_s8(a[i].qs + 16))), d);
+    acc_low = vfmaq_n_f32(acc_low, vcvtq_f32_s32(dot_quads(lo, vld1q_s8(a[i].qs))), d);
+    acc_high = vfmaq_n_f32(acc_high, vcvtq_f32_s32(dot_quads(hi, vld1q_s8(a[i].qs + 16))), d);
   }
   float lanes[8];
   vst1q_f32(lanes, acc_low);
@@ -65,20 +111,40 @@ float neon_dot_q8_0(int64_t n, const void* weights, const void* activations) {
   return hsum8(lanes);
 }
 
-float neon_dot_q4_0(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const BlockQ4_0*>(weights);
+// llama.cpp's repacked Q4_0 order (DotOrder::Interleaved8): four rows in the four lanes, lane r
+// running row r's single FMA chain over the blocks. A short last group repeats its last row.
+void neon_gemv_q4_0_chain(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                          float* out) {
   const auto* a = static_cast<const BlockQ8_0*>(activations);
-  const uint8x16_t low4 = vdupq_n_u8(0x0F);
-  const int8x16_t eight = vdupq_n_s8(8);
-  float32x4_t acc[2] = {vdupq_n_f32(0), vdupq_n_f32(0)};
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    const uint8x16_t q = vld1q_u8(w[i].qs);
-    const int8x16_t lo = vsubq_s8(as_s8(vandq_u8(q, low4)), eight);  // elements 0..15
-    const int8x16_t hi = vsubq_s8(as_s8(vshrq_n_u8(q, 4)), eight);   // elements 16..31
-    const int32x4_t p = dot32(lo, hi, a[i].qs);
-    acc[i & 1] = vfmaq_n_f32(acc[i & 1], vcvtq_f32_s32(p), half(w[i].d) * half(a[i].d));
+  const auto* base = static_cast<const uint8_t*>(weights);
+  for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+    const int64_t count = rows - r0 < 4 ? rows - r0 : 4;
+    const BlockQ4_0* w[4];
+    for (int64_t r = 0; r < 4; ++r) {
+      w[r] = reinterpret_cast<const BlockQ4_0*>(base + static_cast<size_t>(r0 + (r < count ? r : count - 1)) * stride);
+    }
+    float32x4_t acc = vdupq_n_f32(0);
+    for (int64_t i = 0; i < n / kQK; ++i) {
+      int32x4_t p[4];
+      for (int r = 0; r < 4; ++r) {
+        int8x16_t lo, hi;
+        Q4_0Levels::get(w[r][i], lo, hi);
+        p[r] = dot32(lo, hi, a[i].qs);
+      }
+      const int32x4_t isum = vpaddq_s32(vpaddq_s32(p[0], p[1]), vpaddq_s32(p[2], p[3]));  // lane r: row r
+      const float dw[4] = {half(w[0][i].d), half(w[1][i].d), half(w[2][i].d), half(w[3][i].d)};
+      acc = vfmaq_f32(acc, vcvtq_f32_s32(isum), vmulq_n_f32(vld1q_f32(dw), half(a[i].d)));
+    }
+    float result[4];
+    vst1q_f32(result, acc);
+    for (int64_t r = 0; r < count; ++r) out[r0 + r] = result[r];
   }
-  return vaddvq_f32(vaddq_f32(acc[0], acc[1]));
+}
+
+float neon_dot_q4_0_chain(int64_t n, const void* weights, const void* activations) {
+  float out;
+  neon_gemv_q4_0_chain(n, weights, 0, 1, activations, &out);
+  return out;
 }
 
 // The 8 scales and 8 mins of a Q4_K super-block (same packing as blocks.hpp's k4_scale_min).
@@ -201,8 +267,12 @@ float neon_dot_f16(int64_t n, const void* weights, const void* activations) {
 void add_neon_kernels(Table& table) {
   add_row_kernel<neon_dot_f32>(table, GgmlType::F32);
   add_row_kernel<neon_dot_f16>(table, GgmlType::F16);
-  add_row_kernel<neon_dot_q8_0>(table, GgmlType::Q8_0);
-  add_row_kernel<neon_dot_q4_0>(table, GgmlType::Q4_0);
+  add_row_kernel<neon_dot_lanes<Q8_0Levels>>(table, GgmlType::Q8_0);
+  add_row_kernel<neon_dot_lanes<Q4_0Levels>>(table, GgmlType::Q4_0);
+  add_row_kernel<neon_dot_lanes<Q5_0Levels>>(table, GgmlType::Q5_0);
+  add_row_kernel<neon_dot_lanes<IQ4_NLLevels>>(table, GgmlType::IQ4_NL);
+  table.set_dot(GgmlType::Q4_0, neon_dot_q4_0_chain, DotOrder::Interleaved8);
+  table.set_gemv(GgmlType::Q4_0, neon_gemv_q4_0_chain, DotOrder::Interleaved8);
   add_row_kernel<neon_dot_q4_k>(table, GgmlType::Q4_K);
   add_row_kernel<neon_dot_q6_k>(table, GgmlType::Q6_K);
 }

@@ -90,63 +90,107 @@ TEST_F(DotTest, EveryTypeAtEveryIsaMatchesDequantizedDot) {
   }
 }
 
-// llama.cpp computes every Q8_0 matmul (tinyBLAS, and its AVX2 vec_dot) in eight float lanes,
-// lane l an FMA chain over products 4l..4l+3 of each block, added as (l, l+4), then pairs. The
-// activations are rounded to 8 bits afterwards, so one ulp off can change a token: every ISA
-// must give exactly this float, for gemv and gemm alike.
-float q8_0_in_ggml_order(int64_t n, const std::vector<uint8_t>& w, const std::vector<uint8_t>& a) {
+// The signed levels of a 32-block: its dequantized values divided by its scale (exact, since
+// each value is a small integer times an fp16 scale).
+std::vector<int> block_levels(GgmlType type, const uint8_t* block) {
+  const auto size = static_cast<size_t>(type_info(type).bytes_per_block);
+  const auto values = test::dequantize(type, std::vector<uint8_t>(block, block + size), 32);
+  uint16_t d;
+  std::memcpy(&d, block, 2);
+  std::vector<int> levels(32, 0);
+  if (fp16_to_fp32(d) == 0.0f) return levels;
+  for (int j = 0; j < 32; ++j) levels[j] = static_cast<int>(values[j] / fp16_to_fp32(d));
+  return levels;
+}
+
+// llama.cpp's two float orders for 32-blocks with Q8_0 activations (see DotOrder in dot.hpp).
+// VecDot: eight lanes, lane l an FMA chain over products 4l..4l+3 of each block, added as (l, l+4),
+// then pairs. Interleaved8 (its repacked Q4_0): one FMA chain of block sums over the row. The
+// activations are rounded to 8 bits afterwards, so one ulp off can change a token: every ISA must
+// give exactly this float, for vec_dot, gemv and gemm alike.
+float dot_in_llama_cpp_order(GgmlType type, DotOrder order, int64_t n, const uint8_t* w, const uint8_t* a) {
+  const auto wblock = static_cast<size_t>(type_info(type).bytes_per_block);
   float lanes[8] = {};
+  float chain = 0;
   for (int64_t b = 0; b < n / 32; ++b) {
-    const uint8_t* wb = w.data() + b * 34;
-    const uint8_t* ab = a.data() + b * 34;
+    const uint8_t* wb = w + static_cast<size_t>(b) * wblock;
+    const uint8_t* ab = a + static_cast<size_t>(b) * 34;
+    const std::vector<int> levels = block_levels(type, wb);
     uint16_t dw, da;
     std::memcpy(&dw, wb, 2);
     std::memcpy(&da, ab, 2);
     const float d = fp16_to_fp32(dw) * fp16_to_fp32(da);
+    int block_sum = 0;
     for (int l = 0; l < 8; ++l) {
       int sum = 0;
-      for (int j = 4 * l; j < 4 * l + 4; ++j) sum += static_cast<int8_t>(wb[2 + j]) * static_cast<int8_t>(ab[2 + j]);
+      for (int j = 4 * l; j < 4 * l + 4; ++j) sum += levels[j] * static_cast<int8_t>(ab[2 + j]);
       lanes[l] = std::fma(d, static_cast<float>(sum), lanes[l]);
+      block_sum += sum;
     }
+    chain = std::fma(static_cast<float>(block_sum), d, chain);
   }
+  if (order == DotOrder::Interleaved8) return chain;
   const float h0 = lanes[0] + lanes[4], h1 = lanes[1] + lanes[5], h2 = lanes[2] + lanes[6], h3 = lanes[3] + lanes[7];
   return (h0 + h2) + (h1 + h3);
 }
 
-TEST_F(DotTest, Q8_0FollowsGgmlSummationOrderBitForBit) {
-  constexpr int64_t kRows = 7, kTokens = 5;
-  for (int64_t n : {int64_t{32}, int64_t{32 * 9}, int64_t{768}}) {
-    const size_t stride = row_bytes(GgmlType::Q8_0, n);
-    std::vector<uint8_t> matrix;
-    for (int64_t r = 0; r < kRows; ++r) {
-      const auto row = weight_row(GgmlType::Q8_0, n, static_cast<uint32_t>(r) + 40, true);
-      matrix.insert(matrix.end(), row.begin(), row.end());
-    }
-    std::vector<std::vector<uint8_t>> tokens;
-    std::vector<uint8_t> acts;
-    for (int64_t t = 0; t < kTokens; ++t) {
-      tokens.push_back(activations(GgmlType::Q8_0, n, static_cast<uint32_t>(t) + 90));
-      acts.insert(acts.end(), tokens.back().begin(), tokens.back().end());
-    }
-    for (Isa isa : available_isas()) {
-      set_isa_for_testing(isa);
-      std::vector<float> out(static_cast<size_t>(kRows * kTokens));
-      gemm(GgmlType::Q8_0, n, matrix.data(), stride, 0, kRows, acts.data(), tokens[0].size(), kTokens, out.data(),
-           kRows);
+TEST_F(DotTest, LegacyBlocksFollowLlamaCppSummationOrdersBitForBit) {
+  struct Case {
+    GgmlType type;
+    DotOrder order;
+  };
+  const Case cases[] = {{GgmlType::Q8_0, DotOrder::VecDot},   {GgmlType::Q4_0, DotOrder::VecDot},
+                        {GgmlType::Q4_0, DotOrder::Interleaved8}, {GgmlType::Q5_0, DotOrder::VecDot},
+                        {GgmlType::IQ4_NL, DotOrder::VecDot}};
+  // 23 rows: a group of 16 plus a short one, groups of 4 plus a leftover; 11 tokens: a tile of 8
+  // plus 3, tiles of 4 plus an odd one.
+  constexpr int64_t kRows = 23, kTokens = 11;
+  for (const Case& c : cases) {
+    for (int64_t n : {int64_t{32}, int64_t{32 * 9}, int64_t{768}}) {
+      const size_t stride = row_bytes(c.type, n);
+      std::vector<uint8_t> matrix;
+      for (int64_t r = 0; r < kRows; ++r) {
+        const auto row = weight_row(c.type, n, static_cast<uint32_t>(r) + 40, r % 3 != 0);
+        matrix.insert(matrix.end(), row.begin(), row.end());
+      }
+      std::vector<std::vector<uint8_t>> tokens;
+      std::vector<uint8_t> acts;
       for (int64_t t = 0; t < kTokens; ++t) {
-        std::vector<float> row_out(kRows);
-        gemv(GgmlType::Q8_0, n, matrix.data(), stride, 0, kRows, tokens[t].data(), row_out.data());
-        for (int64_t r = 0; r < kRows; ++r) {
-          const std::vector<uint8_t> w(matrix.begin() + r * static_cast<int64_t>(stride),
-                                       matrix.begin() + (r + 1) * static_cast<int64_t>(stride));
-          const float want = q8_0_in_ggml_order(n, w, tokens[t]);
-          EXPECT_EQ(row_out[r], want) << isa_name(isa) << " gemv n=" << n << " row " << r << " token " << t;
-          EXPECT_EQ(out[t * kRows + r], want) << isa_name(isa) << " gemm n=" << n << " row " << r << " token " << t;
-          EXPECT_EQ(vec_dot(GgmlType::Q8_0, n, w.data(), tokens[t].data()), want) << isa_name(isa) << " vec_dot";
+        tokens.push_back(activations(c.type, n, static_cast<uint32_t>(t) + 90));
+        acts.insert(acts.end(), tokens.back().begin(), tokens.back().end());
+      }
+      for (Isa isa : available_isas()) {
+        set_isa_for_testing(isa);
+        const std::string where = std::string(isa_name(isa)) + " " + std::string(type_name(c.type)) +
+                                  (c.order == DotOrder::Interleaved8 ? " interleaved8" : " vecdot") +
+                                  " n=" + std::to_string(n);
+        for (int64_t begin : {int64_t{0}, int64_t{3}}) {
+          std::vector<float> out(static_cast<size_t>(kRows * kTokens));
+          gemm(c.type, n, matrix.data(), stride, begin, kRows, acts.data(), tokens[0].size(), kTokens, out.data(),
+               kRows, c.order);
+          for (int64_t t = 0; t < kTokens; ++t) {
+            std::vector<float> row_out(kRows);
+            gemv(c.type, n, matrix.data(), stride, begin, kRows, tokens[t].data(), row_out.data(), c.order);
+            for (int64_t r = begin; r < kRows; ++r) {
+              const uint8_t* w = matrix.data() + static_cast<size_t>(r) * stride;
+              const float want = dot_in_llama_cpp_order(c.type, c.order, n, w, tokens[t].data());
+              ASSERT_EQ(row_out[r], want) << where << " gemv row " << r << " token " << t;
+              ASSERT_EQ(out[t * kRows + r], want) << where << " gemm row " << r << " token " << t;
+              ASSERT_EQ(vec_dot(c.type, n, w, tokens[t].data(), c.order), want) << where << " vec_dot";
+            }
+          }
         }
       }
     }
   }
+}
+
+TEST(DotOrders, FollowLlamaCppsRepacking) {
+  EXPECT_EQ(dot_order(GgmlType::Q4_0, 896), DotOrder::Interleaved8);
+  EXPECT_EQ(dot_order(GgmlType::Q4_0, 8), DotOrder::Interleaved8);
+  EXPECT_EQ(dot_order(GgmlType::Q4_0, 172), DotOrder::VecDot);
+  EXPECT_EQ(dot_order(GgmlType::Q8_0, 896), DotOrder::VecDot);
+  EXPECT_EQ(dot_order(GgmlType::Q5_0, 896), DotOrder::VecDot);
 }
 
 TEST_F(DotTest, GemvFillsExactlyTheRequestedRows) {

@@ -1,5 +1,5 @@
-// Multi-token dot products: gemm must give, for every (row, token), exactly vec_dot's value at
-// every ISA level, for token counts that fill no whole tile, and write nothing else. Float rows
+// Multi-token dot products: gemm must give, for every (row, token), exactly vec_dot's value (in
+// the same DotOrder) at every ISA level, for token counts that fill no whole tile, and write nothing else. Float rows
 // are the exception, as in llama.cpp: several tokens take tinyBLAS's order (16 lanes, one FMA
 // chain each), one token ggml_vec_dot's, and each must be reproduced bit for bit.
 #include <gtest/gtest.h>
@@ -78,11 +78,12 @@ bool batched_float_order(GgmlType type, int64_t n) {
 }
 
 // Runs gemm on rows [row_begin, row_end) into a padded output and checks every element.
-void check_gemm(GgmlType type, const Problem& p, int64_t row_begin, int64_t row_end, const std::string& where) {
+void check_gemm(GgmlType type, const Problem& p, int64_t row_begin, int64_t row_end, const std::string& where,
+                DotOrder order = DotOrder::VecDot) {
   const size_t out_stride = static_cast<size_t>(p.rows) + 3;
   std::vector<float> out(out_stride * static_cast<size_t>(p.tokens), kUntouched);
   gemm(type, p.n, p.weights.data(), p.stride, row_begin, row_end, p.acts.data(), p.act_stride, p.tokens, out.data(),
-       out_stride);
+       out_stride, order);
   for (int64_t t = 0; t < p.tokens; ++t) {
     for (size_t r = 0; r < out_stride; ++r) {
       const float got = out[static_cast<size_t>(t) * out_stride + r];
@@ -94,7 +95,7 @@ void check_gemm(GgmlType type, const Problem& p, int64_t row_begin, int64_t row_
       const uint8_t* w = p.weights.data() + r * p.stride;
       const uint8_t* a = p.acts.data() + static_cast<size_t>(t) * p.act_stride;
       const float want = batched_float_order(type, p.n) && p.tokens > 1 ? batched_float_dot(type, p.n, w, a)
-                                                                        : vec_dot(type, p.n, w, a);
+                                                                        : vec_dot(type, p.n, w, a, order);
       ASSERT_EQ(got, want) << where << " row " << r << " token " << t;
     }
   }
@@ -116,6 +117,10 @@ TEST_F(GemmTest, EveryTypeAtEveryIsaEqualsVecDotPerElement) {
                                     " n=" + std::to_string(n) + " tokens=" + std::to_string(tokens);
           check_gemm(type, q, 0, 11, where);
           check_gemm(type, q, 1, 10, where + " rows 1..10");
+          if (type == GgmlType::Q4_0) {  // llama.cpp's repacked order too
+            check_gemm(type, q, 0, 11, where + " interleaved8", DotOrder::Interleaved8);
+            check_gemm(type, q, 1, 10, where + " interleaved8 rows 1..10", DotOrder::Interleaved8);
+          }
         }
       }
     }
@@ -129,6 +134,9 @@ TEST_F(GemmTest, ManyLongTokensSpanSeveralCacheChunks) {
     for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
       const Problem p = make_problem(type, 4096, 5, 131);
       check_gemm(type, p, 0, 5, std::string(isa_name(isa)) + " " + std::string(type_name(type)));
+      if (type == GgmlType::Q4_0) {
+        check_gemm(type, p, 0, 5, std::string(isa_name(isa)) + " Q4_0 interleaved8", DotOrder::Interleaved8);
+      }
     }
   }
 }
