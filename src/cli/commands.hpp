@@ -10,6 +10,7 @@ void add_tokenize_commands(CLI::App& app);  // tokenize, detokenize
 void add_hub_command(CLI::App& app);
 void add_pull_command(CLI::App& app);
 void add_store_commands(CLI::App& app);
+void add_monitor_commands(CLI::App& app);  // monitor, status
 void add_synth_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 void add_bench_command(CLI::App& app);

@@ -1,4 +1,5 @@
-// Options and output shared by the model-store subcommands (hub, pull, list, rm, update, rollback).
+// Options and output shared by the model-store subcommands (hub, pull, list, rm, update, rollback,
+// monitor, status).
 #pragma once
 
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "hub/evaluation.hpp"
 #include "hub/fetch.hpp"
 #include "hub/store.hpp"
 
@@ -43,6 +45,21 @@ inline void add_network_options(CLI::App* cmd, NetworkOptions& net) {
                   "Abandon a transfer slower than this many bytes/s for --low-speed-time (default 1024)");
   cmd->add_option("--low-speed-time", net.low_speed_time, "Seconds a transfer may stay that slow (default 30)");
   cmd->add_option("--connect-timeout", net.connect_timeout, "Seconds to wait for a connection (default 30)");
+}
+
+// How the A/B gate and the canary monitor run a task set; `tasks_flag` names the task file option.
+inline void add_evaluation_options(CLI::App* cmd, hub::EvaluationOptions& o, const std::string& tasks_flag,
+                                   const std::string& tasks_help) {
+  cmd->add_option(tasks_flag, o.tasks_file, tasks_help);
+  cmd->add_option("--metric", o.metric,
+                  "Quality metric: perplexity of the references, or exact, rouge-l, bleu, chrf of greedy answers "
+                  "(default perplexity)")
+      ->check(CLI::IsMember({"perplexity", "exact", "rouge-l", "bleu", "chrf"}));
+  cmd->add_option("-n,--max-tokens", o.max_tokens, "Tokens per greedy answer (default 32)")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("-c,--ctx", o.context, "Context length (default 512)")->check(CLI::Range(16, 1 << 22));
+  cmd->add_option("-t,--threads", o.threads, "Threads (0: all cores)");
+  cmd->add_option("--repeat", o.repeat, "Passes over the tasks; latency figures are the best pass's (default 3)")
+      ->check(CLI::Range(1, 100));
 }
 
 // A one-line progress bar on stderr, redrawn at most 10 times a second when stderr is a terminal.

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   bantam::cli::add_hub_command(app);
   bantam::cli::add_pull_command(app);
   bantam::cli::add_store_commands(app);
+  bantam::cli::add_monitor_commands(app);
   bantam::cli::add_synth_command(app);
   bantam::cli::add_quantize_command(app);
   bantam::cli::add_bench_command(app);

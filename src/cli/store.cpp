@@ -1,5 +1,5 @@
-// `bantam list`, `bantam rm NAME`, `bantam update [NAME] [--check]`, `bantam rollback NAME`:
-// the device's model store.
+// `bantam list`, `bantam rm NAME`, `bantam update [NAME] [--check] [--evaluate TASKS]`,
+// `bantam rollback NAME`: the device's model store.
 #include <map>
 
 #include <fmt/format.h>
@@ -9,6 +9,7 @@
 #include "cli/commands.hpp"
 #include "cli/hub_common.hpp"
 #include "hub/client.hpp"
+#include "hub/quality_gate.hpp"
 
 namespace bantam::cli {
 namespace {
@@ -95,6 +96,9 @@ void add_update(CLI::App& app) {
     std::string name;
     std::string hub;
     bool check = false;
+    bool json = false;
+    hub::EvaluationOptions evaluation;
+    hub::GateThresholds gate;
     StoreOption store;
     NetworkOptions net;
   };
@@ -103,9 +107,26 @@ void add_update(CLI::App& app) {
   cmd->add_option("name", opts->name, "Only this model (default: all)");
   cmd->add_option("--hub", opts->hub, "Hub URL (default: where each model came from, then STORE/config.json)");
   cmd->add_flag("--check", opts->check, "Only say what is available");
+  add_evaluation_options(cmd, opts->evaluation, "--evaluate",
+                         "A/B gate: run the active and the new version on this JSONL task set and activate the new "
+                         "one only if it does not regress");
+  cmd->add_option("--max-quality-drop", opts->gate.max_quality_drop,
+                  "Percent worse quality the gate accepts (default 2)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-latency-rise", opts->gate.max_latency_rise,
+                  "Percent more time to first token or per token the gate accepts (default 25)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", opts->json, "With --evaluate: print the gate comparisons as JSON (messages go to stderr)");
   add_store_option(cmd, opts->store);
   add_network_options(cmd, opts->net);
   cmd->callback([opts] {
+    const bool gated = !opts->evaluation.tasks_file.empty();
+    if (gated && !hub::fs::is_regular_file(opts->evaluation.tasks_file)) {
+      throw Error(fmt::format("--evaluate {}: no such file", opts->evaluation.tasks_file.string()));
+    }
+    // With --json, stdout carries only the JSON.
+    std::FILE* text = opts->json && gated ? stderr : stdout;
+    nlohmann::json gates = nlohmann::json::array();
+    std::vector<std::string> refused;
     hub::Store store = hub::Store::open(opts->store.path());
     std::vector<hub::InstalledModel> models;
     if (!opts->name.empty()) {
@@ -115,14 +136,14 @@ void add_update(CLI::App& app) {
     } else {
       models = store.list();
     }
-    if (models.empty()) fmt::print("no models installed\n");
+    if (models.empty()) fmt::print(text, "no models installed\n");
     hub::ClientOptions client;
     client.fetch = opts->net.fetch_options();
     std::map<std::string, hub::TargetsMeta> verified;  // one metadata refresh per hub
     for (const auto& model : models) {
       std::string hub_url = !opts->hub.empty() ? opts->hub : model.hub;
       if (hub_url.empty() && model.active.source.starts_with("hf://")) {
-        fmt::print("{} came from {}; pull it again to update it\n", model.name, model.active.source);
+        fmt::print(text, "{} came from {}; pull it again to update it\n", model.name, model.active.source);
         continue;
       }
       if (hub_url.empty()) hub_url = store.configured_hub().value_or("");
@@ -130,21 +151,39 @@ void add_update(CLI::App& app) {
       hub_url = hub::normalize_hub_url(hub_url);
       if (!verified.contains(hub_url)) verified.emplace(hub_url, hub::refresh_metadata(store, hub_url, client));
       const auto check = hub::check_update(store, model, verified.at(hub_url));
-      for (const auto& notice : check.notices) fmt::print("{}\n", notice);
+      for (const auto& notice : check.notices) fmt::print(text, "{}\n", notice);
       if (!check.offer) {
-        fmt::print("{} {} is up to date\n", model.name, model.active.version);
+        fmt::print(text, "{} {} is up to date\n", model.name, model.active.version);
         continue;
       }
       const auto& offer = *check.offer;
-      fmt::print("new version {} of {} available (installed: {})\n", offer.version, offer.name,
+      fmt::print(text, "new version {} of {} available (installed: {})\n", offer.version, offer.name,
                  model.active.version);
-      if (!offer.notes.empty()) fmt::print("release notes: {}\n", offer.notes);
+      if (!offer.notes.empty()) fmt::print(text, "release notes: {}\n", offer.notes);
       if (opts->check) continue;
       ProgressBar bar("updating " + offer.label());
       client.fetch.progress = [&bar](uint64_t done, uint64_t total) { bar(done, total); };
-      hub::apply_update(store, hub_url, offer, client);
+      if (!gated) {
+        hub::apply_update(store, hub_url, offer, client);
+        client.fetch.progress = nullptr;
+        fmt::print(text, "updated {} from {} to {}\n", offer.name, model.active.version, offer.version);
+        continue;
+      }
+      const auto outcome = hub::gated_update(store, hub_url, model, offer, client, opts->evaluation, opts->gate);
       client.fetch.progress = nullptr;
-      fmt::print("updated {} from {} to {}\n", offer.name, model.active.version, offer.version);
+      fmt::print(text, "{}", hub::gate_table(outcome));
+      gates.push_back(hub::gate_json(outcome));
+      if (outcome.activated) {
+        fmt::print(text, "updated {} from {} to {}\n", offer.name, model.active.version, offer.version);
+      } else {
+        refused.push_back(fmt::format("{} {} ({})", offer.name, offer.version, outcome.result.reasons()));
+      }
+    }
+    if (opts->json && gated) fmt::print("{}\n", gates.dump(2));
+    if (!refused.empty()) {
+      std::string list;
+      for (const auto& r : refused) list += (list.empty() ? "" : ", ") + r;
+      throw Error(fmt::format("the A/B gate refused {}", list));
     }
   });
 }

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <iterator>
 #include <utility>
 
 #include <fmt/format.h>
@@ -41,7 +42,28 @@ CREATE TABLE IF NOT EXISTS metrics (
   recorded_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS metrics_by_version ON metrics (version_id, metric);
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY,
+  version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  tasks_sha256 TEXT NOT NULL,
+  quality_metric TEXT NOT NULL,
+  recorded_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_version ON runs (version_id, kind);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY,
+  model TEXT NOT NULL,
+  message TEXT NOT NULL,
+  recorded_at INTEGER NOT NULL
+);
 )sql";
+
+// Schema changes after the first release, applied in order; PRAGMA user_version counts them.
+constexpr const char* kMigrations[] = {
+    // 1: metrics rows belong to a run (one gate evaluation, canary run or serving window).
+    "ALTER TABLE metrics ADD COLUMN run_id INTEGER REFERENCES runs(id) ON DELETE CASCADE",
+};
 
 // One prepared statement; binds by position, steps, reads columns, finalizes on scope exit.
 class Statement {
@@ -60,6 +82,10 @@ class Statement {
     sqlite3_bind_int64(stmt_, i, v);
     return *this;
   }
+  Statement& bind_real(int i, double v) {
+    sqlite3_bind_double(stmt_, i, v);
+    return *this;
+  }
   // True while a row is available.
   bool step() {
     const int rc = sqlite3_step(stmt_);
@@ -68,6 +94,7 @@ class Statement {
     fail("step");
   }
   int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double real(int col) const { return sqlite3_column_double(stmt_, col); }
   bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   std::string text(int col) const {
     const auto* p = sqlite3_column_text(stmt_, col);
@@ -155,6 +182,7 @@ Catalog::Catalog(const std::filesystem::path& db_path) : path_(db_path.string())
     exec("PRAGMA foreign_keys=ON");
     Transaction tx(db_, path_);
     exec(kSchema);
+    migrate();
     tx.commit();
   } catch (...) {
     sqlite3_close(db_);
@@ -175,6 +203,18 @@ Catalog& Catalog::operator=(Catalog&& other) noexcept {
 Catalog::~Catalog() { sqlite3_close(db_); }
 
 void Catalog::exec(const char* sql) const { exec_sql(db_, path_, sql); }
+
+void Catalog::migrate() {
+  Statement version(db_, "PRAGMA user_version", path_);
+  const int64_t applied = version.step() ? version.integer(0) : 0;
+  const auto known = static_cast<int64_t>(std::size(kMigrations));
+  if (applied > known) {
+    throw Error(fmt::format("catalog {} was written by a newer bantam (schema {}, this one knows {})", path_,
+                            applied, known));
+  }
+  for (int64_t i = applied; i < known; ++i) exec(kMigrations[i]);
+  if (applied < known) exec(fmt::format("PRAGMA user_version = {}", known).c_str());
+}
 
 std::string Catalog::setting(const std::string& key) const {
   Statement s(db_, "SELECT value FROM settings WHERE key = ?", path_);
@@ -299,6 +339,69 @@ void Catalog::remove(const std::string& name) {
   Statement drop_versions(db_, "DELETE FROM versions WHERE name = ?", path_);
   drop_versions.bind(1, name).step();
   tx.commit();
+}
+
+int64_t Catalog::record_run(int64_t version_id, const MetricRun& run) {
+  Transaction tx(db_, path_);
+  const int64_t at = run.recorded_at != 0 ? run.recorded_at : unix_now();
+  Statement insert(db_,
+                   "INSERT INTO runs (version_id, kind, tasks_sha256, quality_metric, recorded_at) "
+                   "VALUES (?, ?, ?, ?, ?)",
+                   path_);
+  insert.bind(1, version_id).bind(2, run.kind).bind(3, run.tasks_sha256).bind(4, run.quality_metric);
+  insert.bind(5, at).step();
+  const int64_t run_id = sqlite3_last_insert_rowid(db_);
+  for (const auto& [metric, value] : run.values) {
+    Statement figure(db_,
+                     "INSERT INTO metrics (version_id, metric, value, recorded_at, run_id) VALUES (?, ?, ?, ?, ?)",
+                     path_);
+    figure.bind(1, version_id).bind(2, metric).bind_real(3, value).bind(4, at).bind(5, run_id).step();
+  }
+  tx.commit();
+  return run_id;
+}
+
+std::vector<MetricRun> Catalog::runs(int64_t version_id, const std::string& kind) const {
+  std::vector<MetricRun> out;
+  Statement s(db_,
+              "SELECT id, kind, tasks_sha256, quality_metric, recorded_at FROM runs "
+              "WHERE version_id = ? AND kind = ? ORDER BY recorded_at, id",
+              path_);
+  s.bind(1, version_id).bind(2, kind);
+  while (s.step()) {
+    MetricRun run;
+    run.id = s.integer(0);
+    run.kind = s.text(1);
+    run.tasks_sha256 = s.text(2);
+    run.quality_metric = s.text(3);
+    run.recorded_at = s.integer(4);
+    Statement figures(db_, "SELECT metric, value FROM metrics WHERE run_id = ?", path_);
+    figures.bind(1, run.id);
+    while (figures.step()) run.values[figures.text(0)] = figures.real(1);
+    out.push_back(std::move(run));
+  }
+  return out;
+}
+
+std::optional<InstalledVersion> Catalog::find_version(const std::string& name, const std::string& version) const {
+  Statement s(db_, fmt::format("SELECT {} FROM versions WHERE name = ? AND version = ?", kVersionColumns).c_str(),
+              path_);
+  s.bind(1, name).bind(2, version);
+  if (!s.step()) return std::nullopt;
+  return read_version(s);
+}
+
+void Catalog::log_event(const std::string& model, const std::string& message) {
+  Statement s(db_, "INSERT INTO events (model, message, recorded_at) VALUES (?, ?, ?)", path_);
+  s.bind(1, model).bind(2, message).bind(3, unix_now()).step();
+}
+
+std::vector<CatalogEvent> Catalog::events(const std::string& model) const {
+  std::vector<CatalogEvent> out;
+  Statement s(db_, "SELECT recorded_at, model, message FROM events WHERE model = ? ORDER BY id", path_);
+  s.bind(1, model);
+  while (s.step()) out.push_back({s.integer(0), s.text(1), s.text(2)});
+  return out;
 }
 
 }  // namespace bantam::hub

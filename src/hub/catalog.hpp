@@ -1,11 +1,13 @@
 // The store's SQLite catalog: which versions of which models are installed, which one is active,
 // which one is kept for rollback, and the device's settings (its random id).
-// Tables: settings, versions, models, and metrics (per-version measurements such as A/B
-// baselines and monitoring, kept with the version and deleted with it).
+// Tables: settings, versions, models, runs and metrics (per-version measurements: A/B gate
+// baselines, canary runs and serving windows, kept with the version and deleted with it), and
+// events (why the device changed a model's active version on its own, e.g. an automatic rollback).
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +38,38 @@ struct InstalledModel {
   std::string rolled_back_from;              // version `update` skips after a rollback
 };
 
+// Names of the figures a run records (MetricRun::values).
+namespace figure {
+inline constexpr const char* kQuality = "quality";  // in the run's quality_metric
+inline constexpr const char* kTtftP50 = "ttft_ms_p50";
+inline constexpr const char* kTtftP95 = "ttft_ms_p95";
+inline constexpr const char* kLatencyP95 = "latency_ms_p95";  // whole request/answer
+inline constexpr const char* kTokensPerSecond = "tokens_per_s";
+inline constexpr const char* kRequests = "requests";
+inline constexpr const char* kErrors = "errors";
+}  // namespace figure
+
+// One measurement of one version: an A/B gate evaluation, a canary run or a serving window.
+struct MetricRun {
+  int64_t id = 0;
+  std::string kind;            // "gate", "canary" or "serve"
+  std::string tasks_sha256;    // the task set measured ("" for serving windows)
+  std::string quality_metric;  // "perplexity", "exact", "rouge-l", "bleu", "chrf"; "" when none
+  int64_t recorded_at = 0;     // unix seconds
+  std::map<std::string, double> values;
+
+  std::optional<double> value(const std::string& key) const {
+    const auto it = values.find(key);
+    return it == values.end() ? std::nullopt : std::optional<double>(it->second);
+  }
+};
+
+struct CatalogEvent {
+  int64_t recorded_at = 0;
+  std::string model;
+  std::string message;
+};
+
 class Catalog {
  public:
   // Opens (creating if needed) the database; safe when several processes do it at once.
@@ -58,7 +92,18 @@ class Catalog {
   void rollback(const std::string& name);
   void remove(const std::string& name);
 
+  // Stores `run` for the version with row id `version_id` (recorded_at 0: now); returns its id.
+  int64_t record_run(int64_t version_id, const MetricRun& run);
+  // The runs of one kind recorded for a version, oldest first.
+  std::vector<MetricRun> runs(int64_t version_id, const std::string& kind) const;
+  // The version row of NAME:VERSION, if installed.
+  std::optional<InstalledVersion> find_version(const std::string& name, const std::string& version) const;
+
+  void log_event(const std::string& model, const std::string& message);
+  std::vector<CatalogEvent> events(const std::string& model) const;  // oldest first
+
  private:
+  void migrate();
   void exec(const char* sql) const;
   InstalledVersion version_by_id(int64_t id) const;
 

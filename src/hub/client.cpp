@@ -119,8 +119,12 @@ void check_free_space(const Store& store, const BlobSpec& target, const fs::path
   }
 }
 
-void install_target(Store& store, const std::string& hub_url, const ModelTarget& target,
-                    const ClientOptions& options) {
+BlobSpec target_blob(const std::string& hub_url, const ModelTarget& target) {
+  return {hub_url + "/blobs/sha256/" + target.sha256, target.label(), target.sha256,
+          target.size, target.chunk_size, target.chunks};
+}
+
+InstalledVersion target_record(const std::string& hub_url, const ModelTarget& target) {
   InstalledVersion record;
   record.name = target.name;
   record.version = target.version;
@@ -130,9 +134,12 @@ void install_target(Store& store, const std::string& hub_url, const ModelTarget&
   record.gguf_type = target.gguf_type;
   record.notes = target.notes;
   record.source = hub_url;
-  const BlobSpec spec{hub_url + "/blobs/sha256/" + target.sha256, target.label(), target.sha256,
-                      target.size, target.chunk_size, target.chunks};
-  install_blob(store, spec, record, hub_url, options.fetch);
+  return record;
+}
+
+void install_target(Store& store, const std::string& hub_url, const ModelTarget& target,
+                    const ClientOptions& options) {
+  install_blob(store, target_blob(hub_url, target), target_record(hub_url, target), hub_url, options.fetch);
 }
 
 }  // namespace
@@ -251,8 +258,8 @@ UpdateCheck check_update(const Store& store, const InstalledModel& model, const 
   return check;
 }
 
-InstalledVersion install_blob(Store& store, const BlobSpec& spec, InstalledVersion record,
-                              const std::string& update_hub, const FetchOptions& options) {
+StagedModel stage_blob(Store& store, const BlobSpec& spec, InstalledVersion record, const std::string& update_hub,
+                       const FetchOptions& options) {
   const fs::path blob = store.blob_path(spec.sha256);
   const fs::path partial = store.partial_path(spec.sha256);
   if (fs::exists(blob) && sha256_file(blob) != spec.sha256) {
@@ -288,10 +295,29 @@ InstalledVersion install_blob(Store& store, const BlobSpec& spec, InstalledVersi
     if (file != blob) fs::remove(file);
     throw Error(fmt::format("{}: the verified file is not a usable model: {}", spec.label, e.what()));
   }
+  return {file, std::move(record), update_hub, std::move(partial_lock)};
+}
+
+StagedModel stage_update(Store& store, const std::string& hub_url_in, const ModelTarget& offer,
+                         const ClientOptions& options) {
+  const std::string hub_url = normalize_hub_url(hub_url_in);
+  return stage_blob(store, target_blob(hub_url, offer), target_record(hub_url, offer), hub_url, options.fetch);
+}
+
+InstalledVersion activate_staged(Store& store, StagedModel staged) {
   const auto lock = store.lock();
-  store.install(file, record, update_hub);
+  store.install(staged.file, staged.record, staged.update_hub);
   store.collect_garbage(kPartialMaxAge);
-  return record;
+  return staged.record;
+}
+
+void discard_staged(const Store& store, StagedModel staged) {
+  if (staged.file != store.blob_path(staged.record.sha256)) fs::remove(staged.file);
+}
+
+InstalledVersion install_blob(Store& store, const BlobSpec& spec, InstalledVersion record,
+                              const std::string& update_hub, const FetchOptions& options) {
+  return activate_staged(store, stage_blob(store, spec, std::move(record), update_hub, options));
 }
 
 void apply_update(Store& store, const std::string& hub_url, const ModelTarget& offer,

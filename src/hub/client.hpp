@@ -49,9 +49,29 @@ UpdateCheck check_update(const Store& store, const InstalledModel& model, const 
 void apply_update(Store& store, const std::string& hub_url, const ModelTarget& offer,
                   const ClientOptions& options);
 
-// Downloads (or reuses) the file `spec` describes, checks it is a valid GGUF (of
-// record.architecture when set), then makes `record` the active version of its model, with
-// `update_hub` as where `update` looks next ("" for none). Returns the record as installed.
+// A downloaded, verified model file not active yet: `file` is its blob when the store already
+// had it, else its download in STORE/partial/, which `lock` keeps from other pulls until the
+// file is activated or discarded.
+struct StagedModel {
+  fs::path file;
+  InstalledVersion record;
+  std::string update_hub;
+  std::optional<FileLock> lock;
+};
+
+// Downloads (or reuses) the file `spec` describes and checks it is a valid GGUF (of
+// record.architecture when set); `update_hub` is where `update` looks once it is active.
+StagedModel stage_blob(Store& store, const BlobSpec& spec, InstalledVersion record, const std::string& update_hub,
+                       const FetchOptions& options);
+// stage_blob for a version offered by `check_update`, from targets verified for `hub_url`.
+StagedModel stage_update(Store& store, const std::string& hub_url, const ModelTarget& offer,
+                         const ClientOptions& options);
+// Makes the staged file the active version of its model (the active one is kept for rollback).
+InstalledVersion activate_staged(Store& store, StagedModel staged);
+// Forgets the staged file: its download is deleted unless the store already holds it as a blob.
+void discard_staged(const Store& store, StagedModel staged);
+
+// stage_blob, then activate_staged. Returns the record as installed.
 InstalledVersion install_blob(Store& store, const BlobSpec& spec, InstalledVersion record,
                               const std::string& update_hub, const FetchOptions& options);
 

@@ -44,6 +44,9 @@ class Store {
 
   std::vector<InstalledModel> list() const { return catalog_.models(); }
   std::optional<InstalledModel> find(const std::string& name) const { return catalog_.model(name); }
+  // Measurements and events (see catalog.hpp); writing them needs no store lock.
+  Catalog& catalog() { return catalog_; }
+  const Catalog& catalog() const { return catalog_; }
 
   // Exclusive lock for changes; hold it around install/remove/rollback/collect_garbage.
   FileLock lock() const;
