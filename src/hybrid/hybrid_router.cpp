@@ -150,6 +150,7 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
 
   Decision decision = first_route(options_.router, facts, cloud_ && breaker_.available());
   std::string reason = decision.rule;
+  std::string cloud_denied = decision.cloud_denied;  // a rule wanted the cloud, but it was not allowed
   bool escalated = false, fallback = false;
   std::optional<LocalAnswer> local_answer;
   std::optional<json> cloud_answer;
@@ -170,6 +171,7 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
       decision = after;
     }
     if (after.rule != "local-first") reason = after.rule;
+    if (!after.cloud_denied.empty()) cloud_denied = after.cloud_denied;
   }
   if (decision.route == Route::Refuse) refuse(decision, {});
   if (decision.route == Route::Cloud) {
@@ -213,6 +215,7 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
   }
   json meta{{"route", route}, {"reason", reason}, {"escalated_from", escalated ? json("local") : json()}};
   if (fallback) meta["fallback_from"] = "cloud";
+  if (route == "local" && !cloud_denied.empty()) meta["cloud_denied"] = cloud_denied;
   if (local_answer && !local_answer->outcome.failed) {
     const Confidence c = summarize(local_answer->outcome);
     meta["confidence"] = {{"tokens", c.tokens}, {"mean_logprob", c.mean_logprob},
@@ -234,6 +237,7 @@ void HybridRouter::stream(const HybridRequest& request,
   auto run_local = [&](const std::string& reason, bool fallback) {
     json meta{{"route", "local"}, {"reason", reason}, {"escalated_from", nullptr}};
     if (fallback) meta["fallback_from"] = "cloud";
+    if (!decision.cloud_denied.empty()) meta["cloud_denied"] = decision.cloud_denied;
     on_route(meta);
     try {
       stream_local();

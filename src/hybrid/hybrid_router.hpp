@@ -74,7 +74,8 @@ class HybridRouter {
 
   bool has_cloud() const { return cloud_ != nullptr; }
   // The chat completion with "bantam": {"route", "reason", "escalated_from"} added (plus
-  // "fallback_from" after a cloud failure and "confidence" when the local model answered). Throws
+  // "fallback_from" after a cloud failure, "cloud_denied" when a rule wanted the cloud but a setting
+  // kept the request local, and "confidence" when the local model answered). Throws
   // bantam::Error for a malformed "bantam" field or header, RouteRefused when nothing may answer,
   // and the local runner's own exception when it failed and the cloud may not take over.
   nlohmann::json complete(const HybridRequest& request, const LocalRunner& local);
