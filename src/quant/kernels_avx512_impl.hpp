@@ -155,8 +155,8 @@ struct Q4_0Rows16 {
   __m512 d;              // lane r: row r's scale
 };
 
-// Block i of the 16 rows; `scale_offsets` holds each row's byte offset from row 0.
-inline void unpack_rows16(const BlockQ4_0* const (&w)[16], int64_t i, __m512i scale_offsets, Q4_0Rows16& out) {
+// Block i of the 16 rows.
+inline void unpack_rows16(const BlockQ4_0* const (&w)[16], int64_t i, Q4_0Rows16& out) {
   __m512i z[4];  // z[k], 128-bit lane m: row 4m + k
   for (int k = 0; k < 4; ++k) z[k] = four_lanes(w[k][i].qs, w[4 + k][i].qs, w[8 + k][i].qs, w[12 + k][i].qs);
   const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
@@ -168,8 +168,9 @@ inline void unpack_rows16(const BlockQ4_0* const (&w)[16], int64_t i, __m512i sc
     out.lo[j] = _mm512_and_si512(q[j], low4);
     out.hi[j] = _mm512_and_si512(_mm512_srli_epi16(q[j], 4), low4);
   }
-  const __m512i scales = _mm512_i32gather_epi32(scale_offsets, &w[0][i], 1);  // d and two quant bytes
-  out.d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(scales));
+  alignas(32) uint16_t d[16];
+  for (int r = 0; r < 16; ++r) d[r] = w[r][i].d;
+  out.d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(d)));
 }
 
 // An activation block's scale and 8 * sum of its quants (the nibbles' offset), computed once.
@@ -204,14 +205,14 @@ inline __m512i rows16_isum(const Q4_0Rows16& w, const BlockQ8_0& a, int32_t offs
 // Rows [0, count) (count <= 16) of `w` for T tokens: token t's activation blocks at a[t], its
 // prepared scales and offsets at prep + t * prep_stride; out[t * out_stride + r].
 template <int T>
-void q4_0_chain_tile(int64_t blocks, const BlockQ4_0* const (&w)[16], __m512i scale_offsets, int count,
+void q4_0_chain_tile(int64_t blocks, const BlockQ4_0* const (&w)[16], int count,
                      const BlockQ8_0* const* a, const ChainActivation* prep, size_t prep_stride, float* out,
                      size_t out_stride) {
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t i = 0; i < blocks; ++i) {
     Q4_0Rows16 rows;
-    unpack_rows16(w, i, scale_offsets, rows);
+    unpack_rows16(w, i, rows);
     for (int t = 0; t < T; ++t) {
       const ChainActivation& p = prep[static_cast<size_t>(t) * prep_stride + static_cast<size_t>(i)];
       const __m512i isum = rows16_isum(rows, a[t][i], p.offset);
@@ -245,26 +246,23 @@ void q4_0_chain_gemm(int64_t n, const void* weights, size_t stride, int64_t rows
   for (int64_t r0 = 0; r0 < rows; r0 += 16) {
     const int count = static_cast<int>(std::min<int64_t>(16, rows - r0));
     const BlockQ4_0* w[16];
-    alignas(64) int32_t offsets[16];
     for (int r = 0; r < 16; ++r) {
-      offsets[r] = static_cast<int32_t>(static_cast<size_t>(std::min(r, count - 1)) * stride);
-      w[r] = reinterpret_cast<const BlockQ4_0*>(base + static_cast<size_t>(r0) * stride + static_cast<size_t>(offsets[r]));
+      w[r] = reinterpret_cast<const BlockQ4_0*>(base + static_cast<size_t>(r0 + std::min(r, count - 1)) * stride);
     }
-    const __m512i scale_offsets = _mm512_load_si512(offsets);
     for (int64_t t = 0; t < n_tokens; t += 8) {
       const BlockQ8_0* const* a = tokens.data() + t;
       const ChainActivation* prep = prepared.data() + static_cast<size_t>(t * blocks);
       float* o = out + static_cast<size_t>(t) * out_stride + static_cast<size_t>(r0);
       const auto bs = static_cast<size_t>(blocks);
       switch (std::min<int64_t>(8, n_tokens - t)) {
-        case 1: q4_0_chain_tile<1>(blocks, w, scale_offsets, count, a, prep, bs, o, out_stride); break;
-        case 2: q4_0_chain_tile<2>(blocks, w, scale_offsets, count, a, prep, bs, o, out_stride); break;
-        case 3: q4_0_chain_tile<3>(blocks, w, scale_offsets, count, a, prep, bs, o, out_stride); break;
-        case 4: q4_0_chain_tile<4>(blocks, w, scale_offsets, count, a, prep, bs, o, out_stride); break;
-        case 5: q4_0_chain_tile<5>(blocks, w, scale_offsets, count, a, prep, bs, o, out_stride); break;
-        case 6: q4_0_chain_tile<6>(blocks, w, scale_offsets, count, a, prep, bs, o, out_stride); break;
-        case 7: q4_0_chain_tile<7>(blocks, w, scale_offsets, count, a, prep, bs, o, out_stride); break;
-        default: q4_0_chain_tile<8>(blocks, w, scale_offsets, count, a, prep, bs, o, out_stride); break;
+        case 1: q4_0_chain_tile<1>(blocks, w, count, a, prep, bs, o, out_stride); break;
+        case 2: q4_0_chain_tile<2>(blocks, w, count, a, prep, bs, o, out_stride); break;
+        case 3: q4_0_chain_tile<3>(blocks, w, count, a, prep, bs, o, out_stride); break;
+        case 4: q4_0_chain_tile<4>(blocks, w, count, a, prep, bs, o, out_stride); break;
+        case 5: q4_0_chain_tile<5>(blocks, w, count, a, prep, bs, o, out_stride); break;
+        case 6: q4_0_chain_tile<6>(blocks, w, count, a, prep, bs, o, out_stride); break;
+        case 7: q4_0_chain_tile<7>(blocks, w, count, a, prep, bs, o, out_stride); break;
+        default: q4_0_chain_tile<8>(blocks, w, count, a, prep, bs, o, out_stride); break;
       }
     }
   }
