@@ -20,6 +20,7 @@ void add_template_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_chat_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
+void add_route_commands(CLI::App& app);
 void add_lora_command(CLI::App& app);  // lora merge
 
 }  // namespace bantam::cli

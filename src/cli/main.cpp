@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   bantam::cli::add_run_command(app);
   bantam::cli::add_chat_command(app);
   bantam::cli::add_serve_command(app);
+  bantam::cli::add_route_commands(app);
   bantam::cli::add_lora_command(app);
   try {
     app.parse(argc, argv);

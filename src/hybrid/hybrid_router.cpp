@@ -1,5 +1,6 @@
 #include "hybrid/hybrid_router.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 
@@ -317,8 +318,25 @@ void HybridRouter::stream(const HybridRequest& request,
   run_local(after.rule, true);
 }
 
+void HybridRouter::record_overhead(double milliseconds) {
+  constexpr size_t kKept = 4096;
+  std::lock_guard lock(stats_mutex_);
+  if (overhead_ms_.size() < kKept) {
+    overhead_ms_.push_back(milliseconds);
+  } else {
+    overhead_ms_[overhead_next_] = milliseconds;
+    overhead_next_ = (overhead_next_ + 1) % kKept;
+  }
+}
+
 json HybridRouter::stats() const {
   std::lock_guard lock(stats_mutex_);
+  std::vector<double> sorted = overhead_ms_;
+  std::sort(sorted.begin(), sorted.end());
+  auto percentile = [&](double q) {
+    if (sorted.empty()) return 0.0;
+    return sorted[std::min(sorted.size() - 1, static_cast<size_t>(q * static_cast<double>(sorted.size())))];
+  };
   auto routed = [&](const char* route) {
     auto it = routes_.find(route);
     return it == routes_.end() ? int64_t{0} : it->second;
@@ -334,7 +352,8 @@ json HybridRouter::stats() const {
               {"escalations", escalations_},
               {"fallbacks", fallbacks_},
               {"by_reason", reasons_},
-              {"breaker", cloud_ ? json(breaker) : json()}};
+              {"breaker", cloud_ ? json(breaker) : json()},
+              {"overhead_ms", {{"samples", sorted.size()}, {"p50", percentile(0.5)}, {"p99", percentile(0.99)}}}};
 }
 
 }  // namespace bantam::hybrid

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -88,7 +89,11 @@ class HybridRouter {
   void stream(const HybridRequest& request, const std::function<void(const nlohmann::json& meta)>& on_route,
               const std::function<bool(const std::string& data)>& on_event,
               const std::function<void()>& stream_local);
-  // {"policy", "local", "cloud", "refused", "fallbacks", "escalations", "by_reason", "breaker"}.
+  // The time routing added to a request answered locally (everything but the local generation);
+  // the server measures it around complete() and reports it here. Keeps the latest 4096.
+  void record_overhead(double milliseconds);
+  // {"policy", "cloud_enabled", "local", "cloud", "refused", "fallbacks", "escalations",
+  // "by_reason", "breaker", "overhead_ms": {"samples", "p50", "p99"}}.
   nlohmann::json stats() const;
   AuditLog& audit() { return audit_; }
 
@@ -118,6 +123,8 @@ class HybridRouter {
   std::map<std::string, int64_t> reasons_;
   int64_t escalations_ = 0;
   int64_t fallbacks_ = 0;
+  std::vector<double> overhead_ms_;  // ring of the latest samples
+  size_t overhead_next_ = 0;
 };
 
 }  // namespace bantam::hybrid

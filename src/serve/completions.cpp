@@ -161,6 +161,10 @@ void Server::chat_completions(const HttpRequest& request, HttpResponse& response
   // routing rule (prompt-too-long).
   if (!router_->has_cloud()) check_context(n_prompt, r.max_tokens, "the messages");
 
+  // Routing overhead: everything from here to the response text but the queue wait and generation
+  // (so building the answer's JSON counts too).
+  const auto routing_start = std::chrono::steady_clock::now();
+  double local_ms = 0;
   hybrid::HybridRequest routed;
   routed.body = nlohmann::json::parse(request.body);  // parse_chat_request accepted it
   routed.route_header = request.header("x-bantam-route");
@@ -175,10 +179,17 @@ void Server::chat_completions(const HttpRequest& request, HttpResponse& response
 
   try {
     if (!r.stream) {
-      const nlohmann::json out = router_->complete(
-          routed, [&](const nlohmann::json&) { return run_chat(r, prompt, response); });
-      response.add_header("X-Bantam-Route", route_header_value(out["bantam"]));
-      response.send(200, "application/json", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      const nlohmann::json out =
+          router_->complete(routed, [&](const nlohmann::json&) { return run_chat(r, prompt, response, local_ms); });
+      const std::string route = route_header_value(out["bantam"]);
+      const std::string text = out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      if (route == "local") {
+        router_->record_overhead(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - routing_start).count() -
+            local_ms);
+      }
+      response.add_header("X-Bantam-Route", route);
+      response.send(200, "application/json", text);
       return;
     }
     ojson meta;
@@ -213,9 +224,10 @@ void Server::chat_completions(const HttpRequest& request, HttpResponse& response
 }
 
 hybrid::LocalAnswer Server::run_chat(const ChatRequest& r, const std::vector<TokenId>& prompt,
-                                     HttpResponse& response) {
+                                     HttpResponse& response, double& generation_ms) {
   check_context(static_cast<int64_t>(prompt.size()), r.max_tokens, "the messages");
   ChatPlan plan = plan_chat(r, prompt);
+  const auto submitted = std::chrono::steady_clock::now();
   const std::shared_ptr<Job> job = scheduler().submit(std::move(plan.job));
   const std::string call_id = random_id("call_");
   hybrid::LocalAnswer answer;
@@ -231,6 +243,7 @@ hybrid::LocalAnswer Server::run_chat(const ChatRequest& r, const std::vector<Tok
     }
     return true;
   });
+  generation_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - submitted).count();
   if (job->finish_reason() == FinishReason::Cancelled) throw hybrid::ClientGone("the client went away");
   raise_job_error(*job);
   std::optional<std::vector<ToolCall>> calls;

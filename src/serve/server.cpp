@@ -142,6 +142,7 @@ void Server::check_context(int64_t prompt_tokens, int max_tokens, const char* wh
 }
 
 void Server::log_request(const HttpRequest& request, int status, double seconds) const {
+  if (!options_.log_requests) return;
   fmt::print(stderr, "bantam serve: {} {} {} {:.3f}s\n", request.method, request.path, status, seconds);
 }
 

@@ -28,6 +28,7 @@ struct ServerOptions {
   size_t max_body_bytes = 8u << 20;
   std::string api_key;  // empty: no authentication
   bool log_prompts = false;
+  bool log_requests = true;  // a stderr line per request
   std::string model_id;
   // Where chat completions run (local-only by default); router.local_context is set from context.
   hybrid::HybridOptions hybrid;
@@ -44,6 +45,8 @@ class Server {
   void run();
   // Thread-safe: stops accepting, lets requests finish until `grace` has passed, cancels the rest.
   void shutdown(std::chrono::milliseconds grace);
+  bool ready() const { return ready_.load(); }  // the scheduler is up
+  const hybrid::HybridRouter& router() const { return *router_; }
 
  private:
   void handle(const HttpRequest& request, HttpResponse& response);
@@ -53,9 +56,10 @@ class Server {
   void embeddings(const HttpRequest& request, HttpResponse& response);
   void models(const HttpRequest& request, HttpResponse& response);
   void router_stats(const HttpRequest& request, HttpResponse& response);
-  // The local side of a routed chat request: the whole answer, or the stream of it with `meta`
-  // (the route) in every chunk.
-  hybrid::LocalAnswer run_chat(const ChatRequest& r, const std::vector<TokenId>& prompt, HttpResponse& response);
+  // The local side of a routed chat request: the whole answer (adding the time from submission to
+  // the last token to generation_ms), or the stream of it with `meta` (the route) in every chunk.
+  hybrid::LocalAnswer run_chat(const ChatRequest& r, const std::vector<TokenId>& prompt, HttpResponse& response,
+                               double& generation_ms);
   void stream_chat(const ChatRequest& r, const std::vector<TokenId>& prompt, const nlohmann::ordered_json& meta,
                    HttpResponse& response);
   void check_auth(const HttpRequest& request) const;
