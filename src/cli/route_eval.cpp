@@ -73,6 +73,7 @@ struct CommonOptions {
   int64_t context = 0;
   int threads = 0;
   std::string output = "text";
+  std::string audit_log;  // empty: in memory
 };
 
 void add_common(CLI::App* cmd, CommonOptions& o) {
@@ -83,6 +84,7 @@ void add_common(CLI::App* cmd, CommonOptions& o) {
       ->check(CLI::Range(int64_t{16}, int64_t{1} << 22));
   cmd->add_option("-t,--threads", o.threads, "Compute threads (0: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("-o,--output", o.output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  cmd->add_option("--audit-log", o.audit_log, "SQLite audit log file the routers write (default: in memory)");
 }
 
 // A `bantam serve` on a free loopback port inside this process, with the given routing.
@@ -96,6 +98,7 @@ class InProcessServer {
     options.model_id = std::filesystem::path(o.model).stem().string();
     options.log_requests = false;
     options.hybrid = std::move(hybrid);
+    if (!o.audit_log.empty()) options.hybrid.audit_path = o.audit_log;
     server_ = std::make_unique<serve::Server>(std::move(model), options);
     port_ = server_->bind();
     thread_ = std::thread([this] {
