@@ -223,7 +223,7 @@ void q4_0_chain_tile(int64_t blocks, const BlockQ4_0* const (&w)[16], int count,
   for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(out + static_cast<size_t>(t) * out_stride, valid, acc[t]);
 }
 
-// gemm (and, with one token, gemv) in the Interleaved8 order: groups of 16 rows (a short last
+// gemm in the Interleaved8 order: groups of 16 rows (a short last
 // group repeats its last row in the spare lanes), tokens in tiles of up to 8.
 void q4_0_chain_gemm(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
                      size_t act_stride, int64_t n_tokens, float* out, size_t out_stride) {
@@ -268,14 +268,134 @@ void q4_0_chain_gemm(int64_t n, const void* weights, size_t stride, int64_t rows
   }
 }
 
-void q4_0_chain_gemv(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
-                     float* out) {
-  q4_0_chain_gemm(n, weights, stride, rows, activations, 0, 1, out, 0);
+
+// Decoding (one token) in the Interleaved8 order: rows are streamed four at a time, four blocks
+// per step, so the weights are read contiguously instead of sixteen rows at once. Each row's
+// four blocks go into one vector (block k in 128-bit lane k), the integer products into four
+// int32 partial sums per block, and four rows' partials are added together into one vector
+// (lane 4k + j: row j, block k), whose float terms then run each row's FMA chain block by block.
+// The integer sums are exact, so every row gets the same chain as q4_0_chain_gemm.
+
+// A token's activations for four consecutive blocks, laid out as the rows' vectors need them.
+struct alignas(64) ChainQuad {
+  int8_t lo[64];      // 128-bit lane k: elements 0..15 of block k
+  int8_t hi[64];      // 128-bit lane k: elements 16..31 of block k
+  float d[16];        // lane 4k + j: block k's scale
+  int32_t offset[16]; // lane 4k + j: 8 * sum of block k's quants (the nibbles' offset)
+};
+
+// Blocks beyond the row's end are zeros (no quants, no scale).
+inline void prepare_chain_quads(const BlockQ8_0* a, int64_t blocks, std::vector<ChainQuad>& quads) {
+  quads.assign(static_cast<size_t>((blocks + 3) / 4), ChainQuad{});
+  for (int64_t i = 0; i < blocks; ++i) {
+    ChainQuad& q = quads[static_cast<size_t>(i / 4)];
+    const int k = static_cast<int>(i % 4);
+    std::memcpy(q.lo + 16 * k, a[i].qs, 16);
+    std::memcpy(q.hi + 16 * k, a[i].qs + 16, 16);
+    const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), load256(a[i].qs)),
+                                        _mm256_set1_epi16(1));
+    const int32_t offset = 8 * hsum_epi32(_mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
+    const float d = half(a[i].d);
+    for (int j = 0; j < 4; ++j) {
+      q.d[4 * k + j] = d;
+      q.offset[4 * k + j] = offset;
+    }
+  }
 }
 
-float q4_0_chain_dot(int64_t n, const void* weights, const void* activations) {
+// Word indices into (first 64 bytes, bytes 8..71) of four consecutive 18-byte blocks: the 16
+// quant bytes of block k (words 9k+1..9k+8) into 128-bit lane k.
+inline __m512i quad_quant_index() {
+  alignas(64) int16_t idx[32];
+  for (int p = 0; p < 32; ++p) {
+    const int word = 9 * (p / 8) + 1 + p % 8;
+    idx[p] = static_cast<int16_t>(word < 32 ? word : 32 + word - 4);
+  }
+  return _mm512_load_si512(idx);
+}
+
+// Word indices taking block k's scale (word 9k) from the first source into words 4k and 4k + 2
+// and from the second into words 4k + 1 and 4k + 3.
+inline __m512i quad_scale_index() {
+  alignas(64) int16_t idx[32] = {};
+  for (int p = 0; p < 16; ++p) idx[p] = static_cast<int16_t>(9 * (p / 4) + (p % 2 == 1 ? 32 : 0));
+  return _mm512_load_si512(idx);
+}
+
+// Four rows times `nb` (1..4) blocks starting at block pointers w[0..3]: the rows' FMA chains
+// in acc (lane j: row j) advanced over the blocks.
+inline __m128 chain_quad_step(const BlockQ4_0* const (&w)[4], int nb, const ChainQuad& act, __m128 acc,
+                              __m512i quant_index, __m512i scale_index) {
+  // Masked loads stop at the last block; masked-off words are zeros (no quants, zero scale).
+  const int words = 9 * nb;
+  const auto first = static_cast<__mmask32>(words >= 32 ? ~0u : (1u << words) - 1);
+  const auto second = static_cast<__mmask32>(words - 4 >= 32 ? ~0u : (1u << (words - 4)) - 1);
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i act_lo = _mm512_load_si512(act.lo), act_hi = _mm512_load_si512(act.hi);
+  __m512i head[4], part[4];  // part[j], 128-bit lane k: four partial sums of row j, block k
+  for (int j = 0; j < 4; ++j) {
+    const auto* bytes = reinterpret_cast<const uint8_t*>(w[j]);
+    head[j] = _mm512_maskz_loadu_epi16(first, bytes);
+    const __m512i q = _mm512_permutex2var_epi16(head[j], quant_index, _mm512_maskz_loadu_epi16(second, bytes + 8));
+    const __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+    if constexpr (kVnni) {
+      part[j] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, act_lo), hi, act_hi);
+    } else {
+      // Pair sums stay within int16: |sum| <= 4 * 15 * 127.
+      part[j] = _mm512_madd_epi16(
+          _mm512_add_epi16(_mm512_maddubs_epi16(lo, act_lo), _mm512_maddubs_epi16(hi, act_hi)),
+          _mm512_set1_epi16(1));
+    }
+  }
+  const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(part[0], part[1]), _mm512_unpackhi_epi32(part[0], part[1]));
+  const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(part[2], part[3]), _mm512_unpackhi_epi32(part[2], part[3]));
+  const __m512i isum = _mm512_sub_epi32(
+      _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd)), _mm512_load_si512(act.offset));
+  const __m512i scales = _mm512_mask_blend_epi16(0xCCCCCCCC, _mm512_permutex2var_epi16(head[0], scale_index, head[1]),
+                                                 _mm512_permutex2var_epi16(head[2], scale_index, head[3]));
+  const __m512 terms = _mm512_cvtepi32_ps(isum);
+  const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(scales)), _mm512_load_ps(act.d));
+  acc = _mm_fmadd_ps(_mm512_castps512_ps128(terms), _mm512_castps512_ps128(d), acc);
+  if (nb > 1) acc = _mm_fmadd_ps(_mm512_extractf32x4_ps(terms, 1), _mm512_extractf32x4_ps(d, 1), acc);
+  if (nb > 2) acc = _mm_fmadd_ps(_mm512_extractf32x4_ps(terms, 2), _mm512_extractf32x4_ps(d, 2), acc);
+  if (nb > 3) acc = _mm_fmadd_ps(_mm512_extractf32x4_ps(terms, 3), _mm512_extractf32x4_ps(d, 3), acc);
+  return acc;
+}
+
+// Rows [0, rows) in groups of four (a short last group repeats its last row).
+void q4_0_chain_stream_gemv(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                            float* out) {
+  const int64_t blocks = n / kQK;
+  thread_local std::vector<ChainQuad> quads;
+  prepare_chain_quads(static_cast<const BlockQ8_0*>(activations), blocks, quads);
+  const __m512i quant_index = quad_quant_index(), scale_index = quad_scale_index();
+  const auto* base = static_cast<const uint8_t*>(weights);
+  const int64_t full = blocks / 4 * 4;
+  for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+    const int count = static_cast<int>(std::min<int64_t>(4, rows - r0));
+    const BlockQ4_0* w[4];
+    for (int j = 0; j < 4; ++j) {
+      w[j] = reinterpret_cast<const BlockQ4_0*>(base + static_cast<size_t>(r0 + std::min(j, count - 1)) * stride);
+    }
+    __m128 acc = _mm_setzero_ps();
+    const ChainQuad* act = quads.data();
+    for (int64_t i = 0; i < full; i += 4, ++act) {
+      const BlockQ4_0* const at[4] = {w[0] + i, w[1] + i, w[2] + i, w[3] + i};
+      acc = chain_quad_step(at, 4, *act, acc, quant_index, scale_index);
+    }
+    if (full < blocks) {
+      const BlockQ4_0* const at[4] = {w[0] + full, w[1] + full, w[2] + full, w[3] + full};
+      acc = chain_quad_step(at, static_cast<int>(blocks - full), *act, acc, quant_index, scale_index);
+    }
+    alignas(16) float result[4];
+    _mm_store_ps(result, acc);
+    for (int j = 0; j < count; ++j) out[r0 + j] = result[j];
+  }
+}
+
+float q4_0_chain_stream_dot(int64_t n, const void* weights, const void* activations) {
   float out;
-  q4_0_chain_gemm(n, weights, 0, 1, activations, 0, 1, &out, 0);
+  q4_0_chain_stream_gemv(n, weights, 0, 1, activations, &out);
   return out;
 }
 
@@ -397,8 +517,8 @@ void add_avx512_kernels(Table& table) {
   add_rows<avx512_lane_rows<Q4_0Levels, 1>, avx512_lane_rows<Q4_0Levels, 4>>(table, GgmlType::Q4_0);
   add_rows<avx512_lane_rows<Q5_0Levels, 1>, avx512_lane_rows<Q5_0Levels, 4>>(table, GgmlType::Q5_0);
   add_rows<avx512_lane_rows<IQ4_NLLevels, 1>, avx512_lane_rows<IQ4_NLLevels, 4>>(table, GgmlType::IQ4_NL);
-  table.set_dot(GgmlType::Q4_0, q4_0_chain_dot, DotOrder::Interleaved8);
-  table.set_gemv(GgmlType::Q4_0, q4_0_chain_gemv, DotOrder::Interleaved8);
+  table.set_dot(GgmlType::Q4_0, q4_0_chain_stream_dot, DotOrder::Interleaved8);
+  table.set_gemv(GgmlType::Q4_0, q4_0_chain_stream_gemv, DotOrder::Interleaved8);
   add_rows<avx512_k4_rows<false, BlockQ4_K, 1>, avx512_k4_rows<false, BlockQ4_K, 4>>(table, GgmlType::Q4_K);
   add_rows<avx512_k4_rows<true, BlockQ5_K, 1>, avx512_k4_rows<true, BlockQ5_K, 4>>(table, GgmlType::Q5_K);
   add_row_kernel<avx512_dot_q6_k>(table, GgmlType::Q6_K);

@@ -146,7 +146,7 @@ TEST_F(DotTest, LegacyBlocksFollowLlamaCppSummationOrdersBitForBit) {
   // plus 3, tiles of 4 plus an odd one.
   constexpr int64_t kRows = 23, kTokens = 11;
   for (const Case& c : cases) {
-    for (int64_t n : {int64_t{32}, int64_t{32 * 9}, int64_t{768}}) {
+    for (int64_t n : {int64_t{32}, int64_t{32 * 6}, int64_t{32 * 7}, int64_t{32 * 9}, int64_t{768}}) {
       const size_t stride = row_bytes(c.type, n);
       std::vector<uint8_t> matrix;
       for (int64_t r = 0; r < kRows; ++r) {
