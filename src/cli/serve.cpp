@@ -39,6 +39,7 @@ struct ServeOptions {
   hybrid::HybridOptions hybrid;
   std::string route_policy, cloud_consent, sensitive;
   std::vector<std::string> redact_patterns;
+  std::vector<std::string> safety_rules;
   int64_t cloud_timeout_ms = 0, cloud_connect_timeout_ms = 0, breaker_cool_down_ms = 0;
   CLI::App* command = nullptr;
   bool given(const char* flag) const { return command->count(flag) > 0; }
@@ -71,6 +72,10 @@ hybrid::HybridOptions hybrid_options(const ServeOptions& o) {
   if (o.given("--breaker-threshold")) h.breaker_threshold = flags.breaker_threshold;
   if (o.given("--breaker-cooldown-ms")) h.breaker_cool_down = std::chrono::milliseconds(o.breaker_cool_down_ms);
   for (const std::string& spec : o.redact_patterns) h.extra_patterns.push_back(hybrid::parse_extra_pattern(spec));
+  for (const std::string& spec : o.safety_rules) h.safety_rules.push_back(hybrid::parse_safety_rule(spec));
+  if (o.given("--moderation-url")) h.moderation.url = flags.moderation.url;
+  if (o.given("--moderation-model")) h.moderation.model = flags.moderation.model;
+  if (o.given("--moderation-key-env")) h.moderation.api_key_env = flags.moderation.api_key_env;
   if (o.given("--audit-log")) h.audit_path = flags.audit_path;
   if (o.given("--audit-prompts")) h.audit_prompts = true;
   // Asking for the cloud model by name is always a cloud request.
@@ -198,6 +203,15 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--audit-log", h->audit_path, "SQLite file recording each routing decision (default: in memory)")
       ->group(hybrid_group);
   cmd->add_flag("--audit-prompts", h->audit_prompts, "Also store prompt text in the audit log")->group(hybrid_group);
+  cmd->add_option("--safety-rule", o->safety_rules,
+                  "Pre-filter ACTION:NAME=REGEX, ACTION refuse | local | moderate (repeatable; case-insensitive)")
+      ->group(hybrid_group);
+  cmd->add_option("--moderation-url", h->moderation.url, "OpenAI-compatible /v1/moderations endpoint for 'moderate' rules")
+      ->group(hybrid_group);
+  cmd->add_option("--moderation-model", h->moderation.model, "Model name sent to the moderation endpoint")
+      ->group(hybrid_group);
+  cmd->add_option("--moderation-key-env", h->moderation.api_key_env, "Environment variable holding its API key")
+      ->group(hybrid_group);
   cmd->callback([o] { serve(*o); });
 }
 

@@ -120,9 +120,10 @@ CloudClient::CloudClient(CloudOptions options) : options_(std::move(options)) {
   if (options_.url.rfind("http://", 0) != 0 && options_.url.rfind("https://", 0) != 0)
     throw Error(fmt::format("cloud url '{}' must start with http:// or https://", options_.url));
   endpoint_ = options_.url;
-  if (!ends_with(endpoint_, "/chat/completions")) {
+  const std::string path = options_.api == CloudOptions::Api::Moderations ? "/moderations" : "/chat/completions";
+  if (!ends_with(endpoint_, path)) {
     while (!endpoint_.empty() && endpoint_.back() == '/') endpoint_.pop_back();
-    endpoint_ += ends_with(endpoint_, "/v1") ? "/chat/completions" : "/v1/chat/completions";
+    endpoint_ += ends_with(endpoint_, "/v1") ? path : "/v1" + path;
   }
   if (!options_.api_key_env.empty()) {
     const char* key = std::getenv(options_.api_key_env.c_str());
@@ -187,6 +188,18 @@ void CloudClient::attempt(const std::string& body, bool streaming,
     return;
   }
   nlohmann::json parsed = nlohmann::json::parse(transfer.raw, nullptr, false);
+  if (options_.api == CloudOptions::Api::Moderations) {
+    const bool usable = !parsed.is_discarded() && parsed.is_object() && parsed.contains("results") &&
+                        parsed.at("results").is_array() && !parsed.at("results").empty() &&
+                        parsed.at("results").at(0).is_object() && parsed.at("results").at(0).contains("flagged") &&
+                        parsed.at("results").at(0).at("flagged").is_boolean();
+    if (!usable)
+      throw CloudError(fmt::format("cloud ({}): the answer is not a moderation result: {}", endpoint_,
+                                   transfer.raw.substr(0, 200)),
+                       200, false);
+    *whole = std::move(transfer.raw);
+    return;
+  }
   if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("choices") ||
       !parsed.at("choices").is_array())
     throw CloudError(fmt::format("cloud ({}): the answer is not a chat completion: {}", endpoint_,
@@ -233,6 +246,17 @@ void CloudClient::stream(nlohmann::json request,
   request["stream"] = true;
   run(request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), true, on_event, nullptr,
       stats);
+}
+
+bool CloudClient::flagged(const std::string& text, CloudStats* stats) const {
+  if (options_.api != CloudOptions::Api::Moderations)
+    throw Error(fmt::format("cloud ({}): not a moderation endpoint", endpoint_));
+  nlohmann::json request{{"input", text}};
+  if (!options_.model.empty()) request["model"] = options_.model;
+  std::string whole;
+  run(request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), false,
+      [](const std::string&) { return true; }, &whole, stats);
+  return nlohmann::json::parse(whole).at("results").at(0).at("flagged").get<bool>();
 }
 
 }  // namespace bantam::hybrid

@@ -17,7 +17,10 @@
 namespace bantam::hybrid {
 
 struct CloudOptions {
-  // The server's base URL (".../v1/chat/completions" is appended unless it already ends so).
+  // Which OpenAI API the client calls: POST .../v1/chat/completions or .../v1/moderations.
+  enum class Api { ChatCompletions, Moderations };
+  Api api = Api::ChatCompletions;
+  // The server's base URL (the API's path is appended unless it already ends so).
   std::string url;
   std::string model;        // replaces the request's "model"; empty: keep it
   std::string api_key_env;  // environment variable holding the key; empty: no Authorization header
@@ -54,6 +57,9 @@ class CloudClient {
   // chunk object; "[DONE]" is not passed). Returning false from on_event stops the stream.
   void stream(nlohmann::json request, const std::function<bool(const std::string& data)>& on_event,
               CloudStats* stats = nullptr) const;
+
+  // Api::Moderations: whether the endpoint flags the text ({"input": text} -> results[0].flagged).
+  bool flagged(const std::string& text, CloudStats* stats = nullptr) const;
 
   const std::string& endpoint() const { return endpoint_; }
 

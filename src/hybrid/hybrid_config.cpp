@@ -130,6 +130,30 @@ void apply_hybrid_config(const json& config, HybridOptions& options, const std::
       options.extra_patterns.push_back(parse_extra_pattern(label + "=" + regex.get<std::string>()));
     }
   }
+  if (const json* safety = top.get("safety")) {
+    Fields f(*safety, top.name("safety"));
+    if (const json* rules = f.get("rules")) {
+      if (!rules->is_array()) throw Error(fmt::format("{}: must be an array", f.name("rules")));
+      for (size_t i = 0; i < rules->size(); ++i) {
+        Fields r((*rules)[i], fmt::format("{}[{}]", f.name("rules"), i));
+        std::string action, name, pattern;
+        r.string("action", action);
+        r.string("name", name);
+        r.string("pattern", pattern);
+        r.finish();
+        options.safety_rules.push_back(parse_safety_rule(action + ":" + name + "=" + pattern));
+      }
+    }
+    if (const json* moderation = f.get("moderation")) {
+      Fields m(*moderation, f.name("moderation"));
+      m.string("url", options.moderation.url);
+      m.string("model", options.moderation.model);
+      m.string("key_env", options.moderation.api_key_env);
+      m.milliseconds("timeout_ms", options.moderation.total_timeout);
+      m.finish();
+    }
+    f.finish();
+  }
   top.string("audit_log", options.audit_path);
   top.boolean("audit_prompts", options.audit_prompts);
   top.finish();

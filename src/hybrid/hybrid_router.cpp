@@ -55,11 +55,67 @@ int64_t usage_field(const json& response, const char* field) {
 HybridRouter::HybridRouter(HybridOptions options)
     : options_(std::move(options)),
       redactor_(options_.extra_patterns),
+      safety_(options_.safety_rules),
       breaker_(options_.breaker_threshold, options_.breaker_cool_down, options_.clock),
       audit_(options_.audit_path, options_.audit_prompts) {
   // Under local-only nothing may leave the device, so there is no client that could send it.
-  if (options_.router.policy != Policy::LocalOnly && options_.router.consent != Consent::Never)
+  if (options_.router.policy != Policy::LocalOnly && options_.router.consent != Consent::Never) {
     cloud_ = std::make_unique<CloudClient>(options_.cloud);
+    if (!options_.moderation.url.empty()) {
+      options_.moderation.api = CloudOptions::Api::Moderations;
+      moderator_ = std::make_unique<CloudClient>(options_.moderation);
+    }
+  }
+}
+
+void HybridRouter::apply_safety(Prepared& p) {
+  const SafetyVerdict verdict =
+      p.plain_body.is_object() && p.plain_body.contains("messages") ? safety_.check(p.plain_body["messages"]) : SafetyVerdict{};
+  if (!verdict.action) return;
+  const std::string rule = "safety:" + verdict.rule;
+  auto refuse_with = [&](const std::string& message, int status) {
+    finish(p, "refused", rule);
+    count("refused", rule, false, false);
+    throw RouteRefused(message, status, "content_filter");
+  };
+  switch (*verdict.action) {
+    case SafetyAction::Refuse:
+      refuse_with(fmt::format("the request was refused by the safety rule '{}'", verdict.rule), 400);
+      break;
+    case SafetyAction::Local:
+      p.facts.overrides.route = RequestedRoute::Local;
+      p.safety_reason = rule;
+      break;
+    case SafetyAction::Moderate: {
+      // The text goes off the device only as the cloud would get it: with consent, redacted, and
+      // never for data the server keeps local or blocks. Otherwise the filter fails closed.
+      const RouterConfig& config = options_.router;
+      std::string denied;
+      if (!moderator_) denied = "no moderation endpoint may be used here";
+      else if (config.consent == Consent::Ask && !p.facts.overrides.cloud_consent) denied = "the request did not consent";
+      else if (p.facts.sensitive && config.sensitive != SensitiveHandling::Redact) denied = "the request holds sensitive data";
+      if (!denied.empty())
+        refuse_with(fmt::format("the safety rule '{}' needs moderation, and {}", verdict.rule, denied), 400);
+      std::string text;
+      json messages = p.redacted_body["messages"];
+      for_each_text(messages, [&](const std::string& part) {
+        text += part;
+        text += '\n';
+        return part;
+      });
+      CloudStats stats;
+      bool flagged = true;
+      try {
+        flagged = moderator_->flagged(text, &stats);
+      } catch (const CloudError& error) {
+        p.entry.bytes_sent += stats.bytes_sent;
+        refuse_with(fmt::format("the safety rule '{}' needs moderation, which failed: {}", verdict.rule, error.what()), 503);
+      }
+      p.entry.bytes_sent += stats.bytes_sent;
+      if (flagged) refuse_with(fmt::format("the moderation endpoint flagged the request (safety rule '{}')", verdict.rule), 400);
+      break;
+    }
+  }
 }
 
 void HybridRouter::count(const std::string& route, const std::string& reason, bool escalated,
@@ -110,6 +166,7 @@ void HybridRouter::refuse(Prepared& p, const Decision& decision, const std::stri
 
 json HybridRouter::complete(const HybridRequest& request, const LocalRunner& local) {
   Prepared p = prepare(request);
+  apply_safety(p);
   const RequestFacts& facts = p.facts;
   const json& plain_body = p.plain_body;
   const json& redacted_body = p.redacted_body;
@@ -150,7 +207,7 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
   auto refuse = [&](const Decision& decision, const std::string& detail) { this->refuse(p, decision, detail); };
 
   Decision decision = first_route(options_.router, facts, cloud_ && breaker_.available());
-  std::string reason = decision.rule;
+  std::string reason = p.safety_reason.empty() ? decision.rule : p.safety_reason;
   std::string cloud_denied = decision.cloud_denied;  // a rule wanted the cloud, but it was not allowed
   bool escalated = false, fallback = false;
   std::optional<LocalAnswer> local_answer;
@@ -171,7 +228,7 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
       escalated = true;
       decision = after;
     }
-    if (after.rule != "local-first") reason = after.rule;
+    if (after.rule != "local-first" && p.safety_reason.empty()) reason = after.rule;
     if (!after.cloud_denied.empty()) cloud_denied = after.cloud_denied;
   }
   if (decision.route == Route::Refuse) refuse(decision, {});
@@ -233,8 +290,10 @@ void HybridRouter::stream(const HybridRequest& request,
                           const std::function<bool(const std::string& data)>& on_event,
                           const std::function<void()>& stream_local) {
   Prepared p = prepare(request);
+  apply_safety(p);
   Decision decision = first_route(options_.router, p.facts, cloud_ && breaker_.available());
   if (decision.route == Route::Refuse) refuse(p, decision, {});
+  if (!p.safety_reason.empty() && decision.route == Route::Local) decision.rule = p.safety_reason;
   auto run_local = [&](const std::string& reason, bool fallback) {
     json meta{{"route", "local"}, {"reason", reason}, {"escalated_from", nullptr}};
     if (fallback) meta["fallback_from"] = "cloud";

@@ -20,6 +20,7 @@
 #include "hybrid/cloud_client.hpp"
 #include "hybrid/redactor.hpp"
 #include "hybrid/router.hpp"
+#include "hybrid/safety.hpp"
 
 namespace bantam::hybrid {
 
@@ -29,6 +30,10 @@ struct HybridOptions {
   std::vector<ExtraPattern> extra_patterns;
   std::string audit_path = ":memory:";
   bool audit_prompts = false;
+  std::vector<SafetyRule> safety_rules;
+  // The moderation endpoint "moderate" safety rules ask (the router sets api = Moderations); no
+  // URL: none. Like the cloud it is not built under local-only or consent never.
+  CloudOptions moderation;
   int breaker_threshold = 3;
   std::chrono::milliseconds breaker_cool_down{30000};
   CircuitBreaker::Clock clock;  // empty: the steady clock
@@ -58,10 +63,13 @@ struct HybridRequest {
 // when every allowed route failed).
 class RouteRefused : public Error {
  public:
-  RouteRefused(const std::string& message, int status) : Error(message), status_(status) {}
+  RouteRefused(const std::string& message, int status, std::string code = "route_refused")
+      : Error(message), status_(status), code_(std::move(code)) {}
   int status() const { return status_; }
+  const std::string& code() const { return code_; }  // "route_refused" or "content_filter"
  private:
   int status_;
+  std::string code_;
 };
 
 class ClientGone : public Error {
@@ -107,15 +115,21 @@ class HybridRouter {
     nlohmann::json redacted_body;
     std::unique_ptr<Redaction> redaction;
     AuditEntry entry;
+    std::string safety_reason;  // "safety:NAME" when a safety rule kept the request local
   };
   Prepared prepare(const HybridRequest& request);
+  // Runs the safety pre-filter: throws RouteRefused for a refusal (or a moderation that flags the
+  // text or cannot be asked), or pins the request to the device.
+  void apply_safety(Prepared& prepared);
   void finish(Prepared& prepared, const std::string& route, const std::string& rule);
   [[noreturn]] void refuse(Prepared& prepared, const Decision& decision, const std::string& detail);
   void count(const std::string& route, const std::string& reason, bool escalated, bool fallback);
 
   HybridOptions options_;
   Redactor redactor_;
+  SafetyFilter safety_;
   std::unique_ptr<CloudClient> cloud_;
+  std::unique_ptr<CloudClient> moderator_;
   CircuitBreaker breaker_;
   AuditLog audit_;
   mutable std::mutex stats_mutex_;

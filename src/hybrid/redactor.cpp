@@ -1,8 +1,5 @@
 #include "hybrid/redactor.hpp"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cctype>
@@ -11,48 +8,9 @@
 #include <fmt/format.h>
 
 #include "bantam/error.hpp"
+#include "hybrid/pattern.hpp"
 
 namespace bantam::hybrid {
-
-class Pattern {
- public:
-  Pattern(const std::string& regex, const std::string& what) {
-    int error = 0;
-    PCRE2_SIZE offset = 0;
-    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(regex.data()), regex.size(),
-                          PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &error, &offset, nullptr);
-    if (!code_) {
-      PCRE2_UCHAR message[256];
-      pcre2_get_error_message(error, message, sizeof message);
-      throw Error(fmt::format("redactor: pattern {} ({}) does not compile at offset {}: {}", what,
-                              regex, offset, reinterpret_cast<const char*>(message)));
-    }
-  }
-  ~Pattern() { pcre2_code_free(code_); }
-  Pattern(const Pattern&) = delete;
-  Pattern& operator=(const Pattern&) = delete;
-
-  // Every non-empty match as [begin, end); match data is per call, so this is thread-safe.
-  std::vector<std::pair<size_t, size_t>> all(std::string_view text) const {
-    std::vector<std::pair<size_t, size_t>> out;
-    pcre2_match_data* data = pcre2_match_data_create_from_pattern(code_, nullptr);
-    size_t start = 0;
-    while (start <= text.size()) {
-      int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), start, 0,
-                           data, nullptr);
-      if (rc < 0) break;  // no match, or a limit hit: stop rather than guess
-      PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data);
-      size_t begin = ovector[0], end = ovector[1];
-      if (end > begin) out.emplace_back(begin, end);
-      start = end > begin ? end : begin + 1;
-    }
-    pcre2_match_data_free(data);
-    return out;
-  }
-
- private:
-  pcre2_code* code_ = nullptr;
-};
 
 struct Redactor::Detector {
   std::string label;
@@ -181,7 +139,7 @@ ExtraPattern parse_extra_pattern(const std::string& spec) {
 Redactor::Redactor(const std::vector<ExtraPattern>& extra) {
   auto add = [this](std::string label, const std::string& regex,
                     std::function<bool(std::string_view)> accept) {
-    detectors_.push_back(Detector{label, std::make_unique<Pattern>(regex, label), std::move(accept)});
+    detectors_.push_back(Detector{label, std::make_unique<Pattern>(regex, "redactor pattern " + label), std::move(accept)});
   };
   auto always = [](std::string_view) { return true; };
   add("EMAIL", R"([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})", always);

@@ -12,7 +12,7 @@
 
 namespace bantam::hybrid {
 
-class Pattern;  // a compiled PCRE2 regex (redactor.cpp)
+class Pattern;  // a compiled PCRE2 regex (pattern.hpp)
 
 struct ExtraPattern {
   std::string label;  // placeholder stem, upper-case letters, digits and '_' (e.g. "EMPLOYEE_ID")

@@ -211,7 +211,7 @@ void Server::chat_completions(const HttpRequest& request, HttpResponse& response
     }
   } catch (const hybrid::RouteRefused& e) {
     response.add_header("X-Bantam-Route", "refused");
-    throw ApiError(e.status(), e.what(), "", "route_refused");
+    throw ApiError(e.status(), e.what(), "", e.code());
   } catch (const hybrid::ClientGone&) {
     throw ApiError(499, "the client went away");
   } catch (const hybrid::CloudError& e) {

@@ -19,6 +19,8 @@ TEST(HybridConfig, EveryKeyReachesItsOption) {
     "thresholds": {"min_mean_logprob": -1.5, "min_token_logprob": -7, "max_mean_entropy": 3, "latency_budget_ms": 250},
     "breaker": {"threshold": 4, "cool_down_ms": 9000},
     "redact_patterns": {"EMPLOYEE_ID": "EMP-[0-9]{6}"},
+    "safety": {"rules": [{"action": "local", "name": "health", "pattern": "diagnos"}],
+               "moderation": {"url": "https://mod.example.com", "model": "omni", "key_env": "MKEY", "timeout_ms": 700}},
     "audit_log": "/tmp/a.sqlite", "audit_prompts": true})"),
                       o, "cfg");
   EXPECT_EQ(o.router.policy, Policy::CloudPreferred);
@@ -40,6 +42,13 @@ TEST(HybridConfig, EveryKeyReachesItsOption) {
   EXPECT_EQ(o.breaker_cool_down.count(), 9000);
   ASSERT_EQ(o.extra_patterns.size(), 1u);
   EXPECT_EQ(o.extra_patterns[0].label, "EMPLOYEE_ID");
+  ASSERT_EQ(o.safety_rules.size(), 1u);
+  EXPECT_EQ(o.safety_rules[0].action, SafetyAction::Local);
+  EXPECT_EQ(o.safety_rules[0].name, "health");
+  EXPECT_EQ(o.moderation.url, "https://mod.example.com");
+  EXPECT_EQ(o.moderation.model, "omni");
+  EXPECT_EQ(o.moderation.api_key_env, "MKEY");
+  EXPECT_EQ(o.moderation.total_timeout.count(), 700);
   EXPECT_EQ(o.audit_path, "/tmp/a.sqlite");
   EXPECT_TRUE(o.audit_prompts);
 }
@@ -55,6 +64,9 @@ TEST(HybridConfig, MistakesNameTheKey) {
       {R"({"cloud_aliases": "gpt"})", "cfg.cloud_aliases: must be an array"},
       {R"({"redact_patterns": {"lower": "x"}})", "label 'lower'"},
       {R"({"audit_prompts": "yes"})", "cfg.audit_prompts: must be true or false"},
+      {R"({"safety": {"rules": [{"action": "ban", "name": "x", "pattern": "y"}]}})", "action 'ban'"},
+      {R"({"safety": {"rules": [{"action": "refuse", "name": "x", "regex": "y"}]}})", "cfg.safety.rules[0].regex: unknown key"},
+      {R"({"safety": {"moderation": {"uri": "x"}}})", "cfg.safety.moderation.uri: unknown key"},
       {R"([1, 2])", "cfg: must be a JSON object"},
   };
   for (const auto& [text, expected] : cases) {

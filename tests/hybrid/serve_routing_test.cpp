@@ -482,6 +482,23 @@ TEST_F(ServeRouting, StatsCountRoutesAndReasons) {
   EXPECT_EQ(text.json()["bantam"]["route"], "local");
 }
 
+TEST_F(ServeRouting, SafetyPreFilterRefusesOrKeepsLocal) {
+  ServerProcess local(to_cloud(cloud_url(cloud()), "cloud-preferred",
+                               {"--safety-rule", "refuse:bomb=build a bomb", "--safety-rule", "local:health=diagnos"}));
+  const Routed refused = chat(local.port(), ask("How do I BUILD A BOMB?"));
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_EQ(refused.route_header, "refused");
+  EXPECT_EQ(refused.json_body()["error"]["code"], "content_filter");
+  const Routed kept = chat(local.port(), ask("Please diagnose my cough"));
+  EXPECT_EQ(route_of(kept), "local");
+  EXPECT_EQ(kept.reason(), "safety:health");
+  const Routed streamed = chat(local.port(), with(ask("Please diagnose my cough"), {{"stream", true}}));
+  EXPECT_EQ(streamed.route_header, "local");
+  EXPECT_EQ(sse_events(streamed.body).front()["bantam"]["reason"], "safety:health");
+  EXPECT_EQ(route_of(chat(local.port(), ask("Tell me a story"))), "cloud");
+  EXPECT_EQ(router_stats(local)["by_reason"]["safety:bomb"], 1);
+}
+
 TEST_F(ServeRouting, BadRoutingInputIsA400AndTheServerKeepsServing) {
   ServerProcess local(to_cloud(cloud_url(cloud()), "auto", calm()));
   const std::vector<std::pair<json, std::vector<std::string>>> bad = {
