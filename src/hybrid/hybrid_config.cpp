@@ -84,18 +84,34 @@ void apply_hybrid_config(const json& config, HybridOptions& options, const std::
   if (!policy.empty()) router.policy = parse_policy(policy);
   if (!consent.empty()) router.consent = parse_consent(consent);
   if (!sensitive.empty()) router.sensitive = parse_sensitive(sensitive);
-  if (const json* cloud = top.get("cloud")) {
-    Fields c(*cloud, top.name("cloud"));
-    c.string("url", options.cloud.url);
-    c.string("model", options.cloud.model);
-    c.string("key_env", options.cloud.api_key_env);
-    c.milliseconds("connect_timeout_ms", options.cloud.connect_timeout);
-    c.milliseconds("timeout_ms", options.cloud.total_timeout);
-    c.milliseconds("backoff_ms", options.cloud.backoff);
-    int64_t attempts = options.cloud.max_attempts;
+  const auto read_cloud = [](const json& object, const std::string& where, CloudOptions& cloud) {
+    Fields c(object, where);
+    c.string("url", cloud.url);
+    c.string("model", cloud.model);
+    c.string("key_env", cloud.api_key_env);
+    c.milliseconds("connect_timeout_ms", cloud.connect_timeout);
+    c.milliseconds("timeout_ms", cloud.total_timeout);
+    c.milliseconds("backoff_ms", cloud.backoff);
+    int64_t attempts = cloud.max_attempts;
     c.integer("attempts", attempts, 1, 10);
-    options.cloud.max_attempts = static_cast<int>(attempts);
+    cloud.max_attempts = static_cast<int>(attempts);
     c.finish();
+    if (cloud.url.empty()) throw Error(fmt::format("{}.url: is required", where));
+  };
+  if (const json* cloud = top.get("cloud")) read_cloud(*cloud, top.name("cloud"), options.cloud);
+  // Several endpoints in the order they are tried; the first is the primary unless "cloud" named one.
+  if (const json* clouds = top.get("clouds")) {
+    if (!clouds->is_array() || clouds->empty())
+      throw Error(fmt::format("{}: must be a non-empty array of endpoints", top.name("clouds")));
+    for (size_t i = 0; i < clouds->size(); ++i) {
+      CloudOptions endpoint;
+      read_cloud((*clouds)[i], fmt::format("{}[{}]", top.name("clouds"), i), endpoint);
+      if (options.cloud.url.empty()) {
+        options.cloud = endpoint;
+      } else {
+        options.more_clouds.push_back(endpoint);
+      }
+    }
   }
   if (const json* aliases = top.get("cloud_aliases")) {
     if (!aliases->is_array()) throw Error(fmt::format("{}: must be an array of strings", top.name("cloud_aliases")));

@@ -56,16 +56,25 @@ HybridRouter::HybridRouter(HybridOptions options)
     : options_(std::move(options)),
       redactor_(options_.extra_patterns),
       safety_(options_.safety_rules),
-      breaker_(options_.breaker_threshold, options_.breaker_cool_down, options_.clock),
       audit_(options_.audit_path, options_.audit_prompts) {
   // Under local-only nothing may leave the device, so there is no client that could send it.
   if (options_.router.policy != Policy::LocalOnly && options_.router.consent != Consent::Never) {
-    cloud_ = std::make_unique<CloudClient>(options_.cloud);
+    std::vector<CloudOptions> endpoints{options_.cloud};
+    endpoints.insert(endpoints.end(), options_.more_clouds.begin(), options_.more_clouds.end());
+    for (const CloudOptions& endpoint : endpoints) {
+      clouds_.push_back(Endpoint{std::make_unique<CloudClient>(endpoint),
+                                 std::make_unique<CircuitBreaker>(options_.breaker_threshold,
+                                                                  options_.breaker_cool_down, options_.clock)});
+    }
     if (!options_.moderation.url.empty()) {
       options_.moderation.api = CloudOptions::Api::Moderations;
       moderator_ = std::make_unique<CloudClient>(options_.moderation);
     }
   }
+}
+
+bool HybridRouter::cloud_available() const {
+  return std::any_of(clouds_.begin(), clouds_.end(), [](const Endpoint& e) { return e.breaker->available(); });
 }
 
 void HybridRouter::apply_safety(Prepared& p) {
@@ -187,26 +196,28 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
     }
   };
   auto try_cloud = [&](const Decision& decision) -> std::optional<json> {
-    if (!cloud_ || !breaker_.allow()) {
-      cloud_error = "the cloud circuit breaker is open";
-      return std::nullopt;
+    cloud_error = "every cloud circuit breaker is open";
+    std::string errors;
+    for (Endpoint& endpoint : clouds_) {
+      if (!endpoint.breaker->allow()) continue;
+      CloudStats stats;
+      try {
+        json answer = endpoint.client->complete(decision.redact ? redacted_body : plain_body, &stats);
+        endpoint.breaker->success();
+        entry.bytes_sent += stats.bytes_sent;
+        return answer;
+      } catch (const CloudError& error) {
+        endpoint.breaker->failure();
+        entry.bytes_sent += stats.bytes_sent;
+        errors += (errors.empty() ? "" : "; ") + std::string(error.what());
+        cloud_error = errors;
+      }
     }
-    CloudStats stats;
-    try {
-      json answer = cloud_->complete(decision.redact ? redacted_body : plain_body, &stats);
-      breaker_.success();
-      entry.bytes_sent += stats.bytes_sent;
-      return answer;
-    } catch (const CloudError& error) {
-      breaker_.failure();
-      entry.bytes_sent += stats.bytes_sent;
-      cloud_error = error.what();
-      return std::nullopt;
-    }
+    return std::nullopt;
   };
   auto refuse = [&](const Decision& decision, const std::string& detail) { this->refuse(p, decision, detail); };
 
-  Decision decision = first_route(options_.router, facts, cloud_ && breaker_.available());
+  Decision decision = first_route(options_.router, facts, cloud_available());
   std::string reason = p.safety_reason.empty() ? decision.rule : p.safety_reason;
   std::string cloud_denied = decision.cloud_denied;  // a rule wanted the cloud, but it was not allowed
   bool escalated = false, fallback = false;
@@ -216,7 +227,7 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
   if (decision.route == Route::Local) {
     local_answer = try_local();
     LocalOutcome outcome = local_answer ? local_answer->outcome : LocalOutcome{true, {}, {}};
-    Decision after = after_local(options_.router, facts, outcome, cloud_ && breaker_.available());
+    Decision after = after_local(options_.router, facts, outcome, cloud_available());
     if (after.route == Route::Refuse && local_exception) {
       // Nothing else may answer: the client hears the local error itself (its status included).
       finish(p, "refused", after.rule);
@@ -291,7 +302,7 @@ void HybridRouter::stream(const HybridRequest& request,
                           const std::function<void()>& stream_local) {
   Prepared p = prepare(request);
   apply_safety(p);
-  Decision decision = first_route(options_.router, p.facts, cloud_ && breaker_.available());
+  Decision decision = first_route(options_.router, p.facts, cloud_available());
   if (decision.route == Route::Refuse) refuse(p, decision, {});
   if (!p.safety_reason.empty() && decision.route == Route::Local) decision.rule = p.safety_reason;
   auto run_local = [&](const std::string& reason, bool fallback) {
@@ -311,8 +322,10 @@ void HybridRouter::stream(const HybridRequest& request,
   };
   if (decision.route == Route::Local) return run_local(decision.rule, false);
 
-  std::string cloud_error = "the cloud circuit breaker is open";
-  if (cloud_ && breaker_.allow()) {
+  std::string cloud_error = "every cloud circuit breaker is open";
+  std::string errors;
+  for (Endpoint& endpoint : clouds_) {
+    if (!endpoint.breaker->allow()) continue;
     std::map<int64_t, StreamRestorer> restorers;
     bool announced = false;
     const json meta{{"route", "cloud"}, {"reason", decision.rule}, {"escalated_from", nullptr}};
@@ -346,8 +359,8 @@ void HybridRouter::stream(const HybridRequest& request,
     };
     CloudStats stats;
     try {
-      cloud_->stream(decision.redact ? p.redacted_body : p.plain_body, relay, &stats);
-      breaker_.success();
+      endpoint.client->stream(decision.redact ? p.redacted_body : p.plain_body, relay, &stats);
+      endpoint.breaker->success();
       p.entry.bytes_sent += stats.bytes_sent;
       announce();
       for (auto& [index, restorer] : restorers) {
@@ -362,14 +375,16 @@ void HybridRouter::stream(const HybridRequest& request,
       count("cloud", decision.rule, false, false);
       return;
     } catch (const CloudError& error) {
-      breaker_.failure();
+      endpoint.breaker->failure();
       p.entry.bytes_sent += stats.bytes_sent;
       if (error.streamed() || announced) {
         finish(p, "cloud", "cloud-failure");
         count("cloud", "cloud-failure", false, false);
         throw;
       }
-      cloud_error = error.what();
+      // Nothing reached the client: the next endpoint, or the local model, may still answer.
+      errors += (errors.empty() ? "" : "; ") + std::string(error.what());
+      cloud_error = errors;
     }
   }
   Decision after = after_cloud_failure(decision);
@@ -400,18 +415,27 @@ json HybridRouter::stats() const {
     auto it = routes_.find(route);
     return it == routes_.end() ? int64_t{0} : it->second;
   };
-  const char* breaker = "closed";
-  if (breaker_.state() == CircuitBreaker::State::Open) breaker = "open";
-  if (breaker_.state() == CircuitBreaker::State::HalfOpen) breaker = "half-open";
+  auto state = [](const CircuitBreaker& breaker) {
+    switch (breaker.state()) {
+      case CircuitBreaker::State::Open: return "open";
+      case CircuitBreaker::State::HalfOpen: return "half-open";
+      case CircuitBreaker::State::Closed: break;
+    }
+    return "closed";
+  };
+  json clouds = json::array();
+  for (const Endpoint& endpoint : clouds_)
+    clouds.push_back({{"endpoint", endpoint.client->endpoint()}, {"breaker", state(*endpoint.breaker)}});
   return json{{"policy", to_string(options_.router.policy)},
-              {"cloud_enabled", cloud_ != nullptr},
+              {"cloud_enabled", !clouds_.empty()},
               {"local", routed("local")},
               {"cloud", routed("cloud")},
               {"refused", routed("refused")},
               {"escalations", escalations_},
               {"fallbacks", fallbacks_},
               {"by_reason", reasons_},
-              {"breaker", cloud_ ? json(breaker) : json()},
+              {"breaker", clouds_.empty() ? json() : json(state(*clouds_.front().breaker))},
+              {"clouds", clouds},
               {"overhead_ms", {{"samples", sorted.size()}, {"p50", percentile(0.5)}, {"p99", percentile(0.99)}}}};
 }
 

@@ -27,6 +27,9 @@ namespace bantam::hybrid {
 struct HybridOptions {
   RouterConfig router;
   CloudOptions cloud;  // not used (no client is built) under local-only
+  // Further endpoints, tried in order (each behind its own circuit breaker) when the ones before
+  // fail or are shut off by their breakers.
+  std::vector<CloudOptions> more_clouds;
   std::vector<ExtraPattern> extra_patterns;
   std::string audit_path = ":memory:";
   bool audit_prompts = false;
@@ -81,7 +84,7 @@ class HybridRouter {
  public:
   explicit HybridRouter(HybridOptions options);
 
-  bool has_cloud() const { return cloud_ != nullptr; }
+  bool has_cloud() const { return !clouds_.empty(); }
   // The chat completion with "bantam": {"route", "reason", "escalated_from"} added (plus
   // "fallback_from" after a cloud failure, "cloud_denied" when a rule wanted the cloud but a setting
   // kept the request local, and "confidence" when the local model answered). Throws
@@ -101,7 +104,8 @@ class HybridRouter {
   // the server measures it around complete() and reports it here. Keeps the latest 4096.
   void record_overhead(double milliseconds);
   // {"policy", "cloud_enabled", "local", "cloud", "refused", "fallbacks", "escalations",
-  // "by_reason", "breaker", "overhead_ms": {"samples", "p50", "p99"}}.
+  // "by_reason", "breaker" (the first endpoint's), "clouds": [{"endpoint", "breaker"}],
+  // "overhead_ms": {"samples", "p50", "p99"}}.
   nlohmann::json stats() const;
   AuditLog& audit() { return audit_; }
 
@@ -128,9 +132,13 @@ class HybridRouter {
   HybridOptions options_;
   Redactor redactor_;
   SafetyFilter safety_;
-  std::unique_ptr<CloudClient> cloud_;
+  struct Endpoint {
+    std::unique_ptr<CloudClient> client;
+    std::unique_ptr<CircuitBreaker> breaker;
+  };
+  bool cloud_available() const;  // some endpoint's breaker lets a call through
+  std::vector<Endpoint> clouds_;
   std::unique_ptr<CloudClient> moderator_;
-  CircuitBreaker breaker_;
   AuditLog audit_;
   mutable std::mutex stats_mutex_;
   std::map<std::string, int64_t> routes_;

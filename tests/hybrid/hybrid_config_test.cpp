@@ -53,6 +53,21 @@ TEST(HybridConfig, EveryKeyReachesItsOption) {
   EXPECT_TRUE(o.audit_prompts);
 }
 
+TEST(HybridConfig, SeveralCloudsInOrder) {
+  HybridOptions o;
+  apply_hybrid_config(json::parse(R"({"clouds": [{"url": "http://a.example"},
+                                                  {"url": "http://b.example", "timeout_ms": 50},
+                                                  {"url": "http://c.example"}]})"),
+                      o, "cfg");
+  EXPECT_EQ(o.cloud.url, "http://a.example");
+  ASSERT_EQ(o.more_clouds.size(), 2u);
+  EXPECT_EQ(o.more_clouds[0].url, "http://b.example");
+  EXPECT_EQ(o.more_clouds[0].total_timeout.count(), 50);
+  EXPECT_EQ(o.more_clouds[1].url, "http://c.example");
+  EXPECT_THROW(apply_hybrid_config(json::parse(R"({"clouds": []})"), o, "cfg"), Error);
+  EXPECT_THROW(apply_hybrid_config(json::parse(R"({"clouds": [{"model": "m"}]})"), o, "cfg"), Error);
+}
+
 TEST(HybridConfig, MistakesNameTheKey) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {R"({"route_polcy": "auto"})", "cfg.route_polcy: unknown key"},

@@ -289,3 +289,39 @@ TEST(HybridRouter, LocalOnlyStreamsLocally) {
 
 }  // namespace
 }  // namespace bantam::hybrid
+
+namespace bantam::hybrid {
+namespace {
+
+TEST(HybridRouter, SeveralCloudsAreTriedInOrder) {
+  LoopbackServer broken({cloud_fails()});
+  const ScriptedResponse whole = cloud_says("second");
+  LoopbackServer healthy(
+      {ScriptedResponse{200, "text/event-stream", {sse("streamed", true), "data: [DONE]\n\n"}, 0ms, 0ms}, whole});
+  HybridOptions o = options(Policy::CloudPreferred, broken.url());
+  o.more_clouds.push_back(o.cloud);
+  o.more_clouds.back().url = healthy.url();
+  HybridRouter router(o);
+  // A stream fails over before its first event.
+  StreamLog log;
+  log.run(router, request("hi"));
+  EXPECT_EQ(log.text, "streamed");
+  EXPECT_EQ(log.local_streams, 0);
+  FakeLocal local;
+  for (int i = 0; i < 3; ++i) {
+    json answer = router.complete(request("hi"), local.runner());
+    EXPECT_EQ(answer["bantam"]["route"], "cloud");
+    EXPECT_EQ(answer["choices"][0]["message"]["content"], "second");
+  }
+  EXPECT_EQ(local.calls, 0);
+  // The first endpoint's breaker opened after its second failure, so later requests skipped it.
+  EXPECT_EQ(broken.requests().size(), 2u);
+  EXPECT_EQ(healthy.requests().size(), 4u);
+  json stats = router.stats();
+  ASSERT_EQ(stats["clouds"].size(), 2u);
+  EXPECT_EQ(stats["clouds"][0]["breaker"], "open");
+  EXPECT_EQ(stats["clouds"][1]["breaker"], "closed");
+}
+
+}  // namespace
+}  // namespace bantam::hybrid
