@@ -1,12 +1,18 @@
 // `bantam chat -m MODEL [--system TEXT]`: a multi-turn conversation on the model's chat template.
 // On a terminal it prompts for each turn and Ctrl-C cuts the current reply short; otherwise every
-// non-empty line of stdin is one user turn and the replies go to stdout.
+// non-empty line of stdin is one user turn and the replies go to stdout. With routing flags (the
+// ones `bantam serve` has) each turn, with the conversation so far, goes through the HybridRouter
+// and gets its own route line on stderr; the conversation is resent every turn, so under
+// `--sensitive keep-local` one that held personal data stays on the device from then on.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include <fmt/format.h>
@@ -14,6 +20,7 @@
 #include "bantam/bantam.hpp"
 #include "cli/commands.hpp"
 #include "cli/generation_options.hpp"
+#include "cli/route_options.hpp"
 
 namespace bantam::cli {
 
@@ -34,17 +41,31 @@ void add_chat_command(CLI::App& app) {
     std::string model;
     std::string system;
     EngineOptions engine;
+    RouteFlags route;
   };
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("chat", "Talk with a model on its chat template");
   cmd->add_option("-m,--model", opts->model, "GGUF model file")->required();
   cmd->add_option("--system", opts->system, "System message");
   add_engine_options(*cmd, opts->engine);
+  add_route_options(*cmd, opts->route, "Hybrid routing", true);
   cmd->callback([opts] {
     const bool interactive = isatty(STDIN_FILENO) != 0;
     const auto model = Model::load(opts->model);
     opts->engine.session.adapters = load_adapters(opts->engine.lora, *model);
     Session session(model, opts->engine.session);
+    std::unique_ptr<hybrid::HybridRouter> router;
+    if (opts->route.any_given()) {
+      hybrid::HybridOptions hybrid = resolve_route_options(opts->route);
+      hybrid.router.local_context = opts->engine.session.context_length;
+      router = std::make_unique<hybrid::HybridRouter>(std::move(hybrid));
+    }
+    const std::string model_id = std::filesystem::path(opts->model).stem().string();
+    const TokenCallback print_token = [](const TokenEvent& event) {
+      fmt::print("{}", event.text);
+      std::fflush(stdout);
+      return !g_interrupted.load();
+    };
     std::vector<ChatMessage> messages;
     if (!opts->system.empty()) messages.push_back({"system", opts->system});
     std::signal(SIGINT, on_sigint);
@@ -61,15 +82,39 @@ void add_chat_command(CLI::App& app) {
       const std::vector<TokenId> prompt = model->chat_tokens(messages);
       g_interrupted.store(false);
       g_generating.store(true);
-      const GenerateResult result = session.generate(prompt, opts->engine.generate, [](const TokenEvent& event) {
-        fmt::print("{}", event.text);
-        std::fflush(stdout);
-        return !g_interrupted.load();
-      });
-      g_generating.store(false);
-      fmt::print("\n");
-      if (interactive) print_timings(result);
-      messages.push_back({"assistant", result.text});
+      auto generate_local = [&](const TokenCallback& on_token) {
+        return session.generate(prompt, opts->engine.generate, on_token);
+      };
+      if (!router) {
+        const GenerateResult result = generate_local(print_token);
+        g_generating.store(false);
+        fmt::print("\n");
+        if (interactive) print_timings(result);
+        messages.push_back({"assistant", result.text});
+        continue;
+      }
+      hybrid::HybridRequest request;
+      request.body = hybrid::turn_request(messages, opts->engine.generate, opts->route.overrides);
+      request.prompt_tokens = static_cast<int64_t>(prompt.size()) + std::max(1, opts->engine.generate.max_tokens);
+      try {
+        const RoutedTurn turn = route_turn(*router, request, model_id, generate_local, print_token,
+                                           [] { return !g_interrupted.load(); });
+        g_generating.store(false);
+        fmt::print("\n");
+        if (interactive && turn.local) print_timings(*turn.local);
+        messages.push_back({"assistant", turn.text});
+      } catch (const hybrid::ClientGone&) {
+        // Interrupted before an answer was chosen: the turn is dropped, the conversation goes on.
+        g_generating.store(false);
+        fmt::print("\n");
+        messages.pop_back();
+      } catch (const hybrid::RouteRefused& refused) {
+        // No route may answer this turn (a safety rule, a blocked cloud request): say so and drop it.
+        g_generating.store(false);
+        fmt::print(stderr, "bantam: turn refused: {}\n", refused.what());
+        fmt::print("\n");
+        messages.pop_back();
+      }
     }
   });
 }

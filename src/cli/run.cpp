@@ -1,6 +1,10 @@
 // `bantam run -m MODEL (-p PROMPT | -f FILE | --prompt-ids IDS) [options]`: one continuation,
-// streamed to stdout as it is generated; timings on stderr.
+// streamed to stdout as it is generated; timings on stderr. With routing flags (the ones `bantam
+// serve` has) the prompt goes through the HybridRouter as one user message, and a route line on
+// stderr says where it ran and why.
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -9,6 +13,7 @@
 #include "bantam/bantam.hpp"
 #include "cli/commands.hpp"
 #include "cli/generation_options.hpp"
+#include "cli/route_options.hpp"
 
 namespace bantam::cli {
 
@@ -52,6 +57,7 @@ void add_run_command(CLI::App& app) {
     std::string prompt_ids;
     bool print_ids = false;
     EngineOptions engine;
+    RouteFlags route;
   };
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("run", "Continue a prompt with a model, streaming the text");
@@ -63,19 +69,21 @@ void add_run_command(CLI::App& app) {
   file->excludes(ids);
   cmd->add_flag("--ids", opts->print_ids, "Print the generated token ids instead of text");
   add_engine_options(*cmd, opts->engine);
+  add_route_options(*cmd, opts->route, "Hybrid routing", true);
   cmd->callback([opts, prompt, file, ids] {
     if (!*prompt && !*file && !*ids) throw Error("run: give a prompt with -p, -f or --prompt-ids");
     const auto model = Model::load(opts->model);
     std::vector<TokenId> tokens;
+    std::string text;
     if (*ids) {
       tokens = parse_ids(opts->prompt_ids);
     } else {
-      const std::string text = *file ? read_text_file(opts->prompt_file) : opts->prompt;
+      text = *file ? read_text_file(opts->prompt_file) : opts->prompt;
       tokens = model->tokenize(text, true, true);
     }
     opts->engine.session.adapters = load_adapters(opts->engine.lora, *model);
     Session session(model, opts->engine.session);
-    const GenerateResult result = session.generate(tokens, opts->engine.generate, [&](const TokenEvent& event) {
+    const TokenCallback print_token = [&](const TokenEvent& event) {
       if (opts->print_ids) {
         if (event.id >= 0) fmt::print("{} ", event.id);
       } else {
@@ -83,9 +91,32 @@ void add_run_command(CLI::App& app) {
       }
       std::fflush(stdout);
       return true;
-    });
+    };
+    auto generate_local = [&](const TokenCallback& on_token) {
+      return session.generate(tokens, opts->engine.generate, on_token);
+    };
+    if (!opts->route.any_given()) {
+      const GenerateResult result = generate_local(print_token);
+      fmt::print("\n");
+      print_timings(result);
+      return;
+    }
+
+    hybrid::HybridOptions hybrid = resolve_route_options(opts->route);
+    hybrid.router.local_context = opts->engine.session.context_length;
+    hybrid::HybridRouter router(std::move(hybrid));
+    // Token ids have no meaning at another model, so they stay with the local one.
+    if (router.has_cloud() && (*ids || opts->print_ids))
+      throw Error("run: --prompt-ids and --ids work on local token ids and cannot be combined with a cloud route");
+    if (*ids) text = model->detokenize(tokens);  // what the safety rules and the audit log see
+    const std::vector<ChatMessage> messages{{"user", text}};
+    hybrid::HybridRequest request;
+    request.body = hybrid::turn_request(messages, opts->engine.generate, opts->route.overrides);
+    request.prompt_tokens = static_cast<int64_t>(tokens.size()) + std::max(1, opts->engine.generate.max_tokens);
+    const RoutedTurn turn = route_turn(router, request, std::filesystem::path(opts->model).stem().string(),
+                                       generate_local, print_token, [] { return true; });
     fmt::print("\n");
-    print_timings(result);
+    if (turn.local) print_timings(*turn.local);
   });
 }
 
