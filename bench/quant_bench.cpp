@@ -63,13 +63,13 @@ void bench_vec_dot(benchmark::State& state, GgmlType type, Isa isa) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
 }
 
-void bench_gemv(benchmark::State& state, GgmlType type, Isa isa) {
+void bench_gemv(benchmark::State& state, GgmlType type, Isa isa, DotOrder order) {
   set_isa_for_testing(isa);
   const auto w = quantized(type, kRows, kCols, 2);
   const auto a = activations(type, kCols);
   std::vector<float> out(kRows);
   for (auto _ : state) {
-    gemv(type, kCols, w.data(), row_bytes(type, kCols), 0, kRows, a.data(), out.data());
+    gemv(type, kCols, w.data(), row_bytes(type, kCols), 0, kRows, a.data(), out.data(), order);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
@@ -94,7 +94,12 @@ const bool registered = [] {
     for (Isa isa : available_isas()) {
       const std::string suffix = std::string(type_name(type)) + "/" + std::string(isa_name(isa));
       benchmark::RegisterBenchmark(("vec_dot/" + suffix).c_str(), bench_vec_dot, type, isa);
-      benchmark::RegisterBenchmark(("gemv/" + suffix).c_str(), bench_gemv, type, isa);
+      benchmark::RegisterBenchmark(("gemv/" + suffix).c_str(), bench_gemv, type, isa, DotOrder::VecDot);
+      // Q4_0 matrices with rows % 8 == 0 (nearly all of them) sum in llama.cpp's repacked order.
+      if (dot_order(type, kRows) != DotOrder::VecDot) {
+        benchmark::RegisterBenchmark(("gemv_interleaved8/" + suffix).c_str(), bench_gemv, type, isa,
+                                     dot_order(type, kRows));
+      }
     }
   }
   for (GgmlType act_type : kActivationTypes) {
