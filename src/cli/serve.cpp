@@ -13,6 +13,7 @@
 
 #include "bantam/bantam.hpp"
 #include "cli/commands.hpp"
+#include "hub/store.hpp"
 #include "hybrid/hybrid_config.hpp"
 #include "serve/memory_plan.hpp"
 #include "serve/server.hpp"
@@ -34,6 +35,10 @@ struct ServeOptions {
   double grace_seconds = 10.0;
   std::string api_key_env;
   bool log_prompts = false;
+  std::vector<std::string> lora;  // NAME=FILE[:SCALE] (chosen per request) or FILE[:SCALE] (always)
+  std::string store;
+  double metrics_window_seconds = 60.0;
+  double watch_interval_seconds = 2.0;
   // Hybrid routing: a config file first, then each flag given on the command line over it.
   std::string hybrid_config;
   hybrid::HybridOptions hybrid;
@@ -94,8 +99,19 @@ void serve(const ServeOptions& o) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto model = Model::load(o.model);
   serve::ServerOptions options;
+  options.store_model = serve::store_model_ref(o.model, o.store.empty() ? hub::default_store_dir() : std::filesystem::path(o.store));
+  serve::LoadedModel loaded =
+      options.store_model ? serve::load_store_model(*options.store_model) : serve::LoadedModel{Model::load(o.model), {}, std::nullopt};
+  const std::shared_ptr<const Model> model = loaded.model;
+  if (options.store_model) {
+    fmt::print(stderr, "bantam serve: {} version {} from the store {}{}\n", options.store_model->name, loaded.version,
+               options.store_model->store_dir.string(),
+               options.store_model->pinned_version.empty() ? " (follows the active version)" : "");
+  }
+  for (const std::string& spec : o.lora) options.adapters.push_back(serve::parse_adapter_spec(spec));
+  options.metrics_window = std::chrono::milliseconds(static_cast<int64_t>(o.metrics_window_seconds * 1000));
+  options.watch_interval = std::chrono::milliseconds(static_cast<int64_t>(o.watch_interval_seconds * 1000));
   options.host = o.host;
   options.port = o.port;
   options.parallel = o.parallel;
@@ -104,7 +120,11 @@ void serve(const ServeOptions& o) {
   options.max_queue = o.max_queue;
   options.max_body_bytes = static_cast<size_t>(o.max_body_mb) << 20;
   options.log_prompts = o.log_prompts;
-  options.model_id = o.alias.empty() ? std::filesystem::path(o.model).stem().string() : o.alias;
+  if (!o.alias.empty()) {
+    options.model_id = o.alias;
+  } else {
+    options.model_id = options.store_model ? options.store_model->name : std::filesystem::path(o.model).stem().string();
+  }
   options.hybrid = hybrid_options(o);
   fmt::print(stderr, "bantam serve: {}\n", hybrid::describe(options.hybrid));
   if (!o.api_key_env.empty()) {
@@ -120,7 +140,11 @@ void serve(const ServeOptions& o) {
     serve::check_fits(*model, plan, *available, kMaxBatch);
   }
 
-  serve::Server server(model, options);
+  serve::Server server(std::move(loaded), options);
+  for (const serve::AdapterSpec& a : options.adapters) {
+    fmt::print(stderr, "bantam serve: adapter {} ({}, scale {})\n",
+               a.name.empty() ? "applied to every request" : options.model_id + "+" + a.name, a.path, a.scale);
+  }
   const int port = server.bind();
   fmt::print("bantam serve: listening on http://{}:{}\n", o.host, port);
   std::fflush(stdout);
@@ -147,7 +171,17 @@ void serve(const ServeOptions& o) {
 void add_serve_command(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
   auto* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
-  cmd->add_option("-m,--model", o->model, "GGUF model file")->required();
+  cmd->add_option("-m,--model", o->model, "GGUF model file, or NAME[:VERSION] of an installed model")->required();
+  cmd->add_option("--store", o->store, "Model store folder (default: $XDG_DATA_HOME/bantam or ~/.local/share/bantam)");
+  cmd->add_option("--lora", o->lora,
+                  "Adapter NAME=FILE[:SCALE] requests choose (model BASE+NAME or \"bantam\": {\"adapters\": ...}), "
+                  "or FILE[:SCALE] applied to every request (repeatable)");
+  cmd->add_option("--metrics-window", o->metrics_window_seconds,
+                  "Seconds per serving window recorded in the store (store models)")
+      ->check(CLI::Range(0.05, 86400.0));
+  cmd->add_option("--watch-interval", o->watch_interval_seconds,
+                  "Seconds between checks for a newly active store version (NAME without :VERSION)")
+      ->check(CLI::Range(0.05, 3600.0));
   cmd->add_option("--alias", o->alias, "Model id clients use (default: the file name without .gguf)");
   cmd->add_option("--host", o->host, "Address to listen on (default 127.0.0.1: this machine only)");
   cmd->add_option("--port", o->port, "Port (0: any free port)")->check(CLI::Range(0, 65535));

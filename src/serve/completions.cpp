@@ -114,10 +114,12 @@ struct ChatPlan {
   std::string named;  // ChatMode::NamedTool
 };
 
-ChatPlan plan_chat(const ChatRequest& r, const std::vector<TokenId>& prompt) {
+ChatPlan plan_chat(const ChatRequest& r, const std::vector<TokenId>& prompt, const AdapterSelection& adapters) {
   ChatPlan plan;
   JobRequest& job = plan.job;
   job.prompt = prompt;
+  job.lora = adapters.lora;
+  job.lora_key = adapters.key;
   job.max_tokens = r.max_tokens;
   job.sampling = r.sampling;
   job.stop = r.stop;
@@ -152,10 +154,13 @@ std::string route_header_value(const nlohmann::json& meta) {
 
 }  // namespace
 
-void Server::chat_completions(const HttpRequest& request, HttpResponse& response) {
-  const ChatRequest r = parse_chat_request(request.body, model_->info().n_vocab);
-  const std::vector<TokenId> prompt = formatter_->prompt_tokens(r);
-  if (options_.log_prompts) fmt::print(stderr, "bantam serve: prompt: {}\n", formatter_->prompt_text(r));
+void Server::chat_completions(const HttpRequest& request, HttpResponse& response, Trace& trace) {
+  trace.served = served();
+  const ServedModel& served = *trace.served;
+  const ChatRequest r = parse_chat_request(request.body, served.model().info().n_vocab);
+  select_adapters(request.body, trace);
+  const std::vector<TokenId> prompt = served.formatter->prompt_tokens(r);
+  if (options_.log_prompts) fmt::print(stderr, "bantam serve: prompt: {}\n", served.formatter->prompt_text(r));
   const auto n_prompt = static_cast<int64_t>(prompt.size());
   // Without a cloud the context limit is the answer; with one, a prompt that does not fit is a
   // routing rule (prompt-too-long).
@@ -174,13 +179,12 @@ void Server::chat_completions(const HttpRequest& request, HttpResponse& response
     throw ApiError(400, e.what(), "bantam", "invalid_value");
   }
   routed.prompt_tokens = n_prompt + std::max(1, r.max_tokens);
-  if (options_.hybrid.router.latency_budget_ms > 0 && ready_.load())
-    routed.expected_queue_wait_ms = scheduler_->expected_wait_ms();
+  if (options_.hybrid.router.latency_budget_ms > 0) routed.expected_queue_wait_ms = served.scheduler->expected_wait_ms();
 
   try {
     if (!r.stream) {
       const nlohmann::json out =
-          router_->complete(routed, [&](const nlohmann::json&) { return run_chat(r, prompt, response, local_ms); });
+          router_->complete(routed, [&](const nlohmann::json&) { return run_chat(r, prompt, response, local_ms, trace); });
       const std::string route = route_header_value(out["bantam"]);
       const std::string text = out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       if (route == "local") {
@@ -203,7 +207,7 @@ void Server::chat_completions(const HttpRequest& request, HttpResponse& response
           if (!response.started() && !response.begin_stream(200, "text/event-stream")) return false;
           return response.write("data: " + data + "\n\n");
         },
-        [&] { stream_chat(r, prompt, meta, response); });
+        [&] { stream_chat(r, prompt, meta, response, trace); });
     if (meta.value("route", "") == "cloud") {
       if (!response.started()) response.begin_stream(200, "text/event-stream");
       response.write("data: [DONE]\n\n");
@@ -224,11 +228,14 @@ void Server::chat_completions(const HttpRequest& request, HttpResponse& response
 }
 
 hybrid::LocalAnswer Server::run_chat(const ChatRequest& r, const std::vector<TokenId>& prompt,
-                                     HttpResponse& response, double& generation_ms) {
+                                     HttpResponse& response, double& generation_ms, Trace& trace) {
   check_context(static_cast<int64_t>(prompt.size()), r.max_tokens, "the messages");
-  ChatPlan plan = plan_chat(r, prompt);
+  ChatPlan plan = plan_chat(r, prompt, trace.adapters);
   const auto submitted = std::chrono::steady_clock::now();
-  const std::shared_ptr<Job> job = scheduler().submit(std::move(plan.job));
+  const Model& model = trace.served->model();
+  trace.local = true;
+  trace.job = trace.served->scheduler->submit(std::move(plan.job));
+  const std::shared_ptr<Job> job = trace.job;
   const std::string call_id = random_id("call_");
   hybrid::LocalAnswer answer;
   std::string text;
@@ -239,7 +246,7 @@ hybrid::LocalAnswer Server::run_chat(const ChatRequest& r, const std::vector<Tok
       if (e.id < 0) continue;
       answer.outcome.token_logprobs.push_back(e.logprob);
       answer.outcome.token_entropies.push_back(e.entropy);
-      if (r.logprobs) logprobs.push_back(chat_logprob(*model_, e));
+      if (r.logprobs) logprobs.push_back(chat_logprob(model, e));
     }
     return true;
   });
@@ -265,7 +272,7 @@ hybrid::LocalAnswer Server::run_chat(const ChatRequest& r, const std::vector<Tok
   answer.response = ojson{{"id", random_id("chatcmpl-")},
                           {"object", "chat.completion"},
                           {"created", static_cast<int64_t>(std::time(nullptr))},
-                          {"model", options_.model_id},
+                          {"model", trace.model_id},
                           {"choices", ojson::array({choice})},
                           {"usage", usage_json(*job)}};
   answer.tokens_in = job->prompt_tokens();
@@ -274,15 +281,18 @@ hybrid::LocalAnswer Server::run_chat(const ChatRequest& r, const std::vector<Tok
 }
 
 void Server::stream_chat(const ChatRequest& r, const std::vector<TokenId>& prompt, const ojson& meta,
-                         HttpResponse& response) {
+                         HttpResponse& response, Trace& trace) {
   check_context(static_cast<int64_t>(prompt.size()), r.max_tokens, "the messages");
-  ChatPlan plan = plan_chat(r, prompt);
+  ChatPlan plan = plan_chat(r, prompt, trace.adapters);
   const ChatMode mode = plan.mode;
   const std::string named = plan.named;
-  const std::shared_ptr<Job> job = scheduler().submit(std::move(plan.job));
+  const Model& model = trace.served->model();
+  trace.local = true;
+  trace.job = trace.served->scheduler->submit(std::move(plan.job));
+  const std::shared_ptr<Job> job = trace.job;
   const std::string id = random_id("chatcmpl-");
   const int64_t created = static_cast<int64_t>(std::time(nullptr));
-  const std::string model_id = options_.model_id;
+  const std::string model_id = trace.model_id;
   const std::string call_id = random_id("call_");
 
   const auto chunk = [&](ojson delta, ojson logprobs, ojson finish) {
@@ -319,7 +329,7 @@ void Server::stream_chat(const ChatRequest& r, const std::vector<TokenId>& promp
     ojson logprobs = ojson::array();
     for (const JobEvent& e : events) {
       text += e.text;
-      if (r.logprobs && e.id >= 0) logprobs.push_back(chat_logprob(*model_, e));
+      if (r.logprobs && e.id >= 0) logprobs.push_back(chat_logprob(model, e));
     }
     if (holding_all || deciding) {
       held += text;
@@ -370,11 +380,13 @@ void Server::stream_chat(const ChatRequest& r, const std::vector<TokenId>& promp
   response.end_stream();
 }
 
-void Server::completions(const HttpRequest& request, HttpResponse& response) {
-  const CompletionRequest r = parse_completion_request(request.body, model_->info().n_vocab);
-  Scheduler& sched = scheduler();
+void Server::completions(const HttpRequest& request, HttpResponse& response, Trace& trace) {
+  trace.served = served();
+  const Model& model = trace.served->model();
+  const CompletionRequest r = parse_completion_request(request.body, model.info().n_vocab);
+  select_adapters(request.body, trace);
   JobRequest job_request;
-  job_request.prompt = model_->tokenize(r.prompt, true, false);
+  job_request.prompt = model.tokenize(r.prompt, true, false);
   if (job_request.prompt.empty()) throw ApiError(400, "'prompt' has no tokens", "prompt", "invalid_value");
   if (options_.log_prompts) fmt::print(stderr, "bantam serve: prompt: {}\n", r.prompt);
   check_context(static_cast<int64_t>(job_request.prompt.size()), r.max_tokens, "the prompt");
@@ -387,7 +399,11 @@ void Server::completions(const HttpRequest& request, HttpResponse& response) {
   job_request.stop = r.stop;
   job_request.logit_bias = r.logit_bias;
   job_request.top_logprobs = r.logprobs;
-  const std::shared_ptr<Job> job = sched.submit(std::move(job_request));
+  job_request.lora = trace.adapters.lora;
+  job_request.lora_key = trace.adapters.key;
+  trace.local = true;
+  trace.job = trace.served->scheduler->submit(std::move(job_request));
+  const std::shared_ptr<Job> job = trace.job;
   const std::string id = random_id("cmpl-");
   const int64_t created = static_cast<int64_t>(std::time(nullptr));
 
@@ -395,11 +411,11 @@ void Server::completions(const HttpRequest& request, HttpResponse& response) {
   ojson tokens = ojson::array(), token_logprobs = ojson::array(), top = ojson::array(), offsets = ojson::array();
   size_t offset = 0;
   const auto add_logprobs = [&](const JobEvent& e) {
-    const std::string text = token_text(*model_, e.id);
+    const std::string text = token_text(model, e.id);
     tokens.push_back(text);
     token_logprobs.push_back(e.logprob);
     ojson alternatives = ojson::object();
-    for (const TokenLogprob& alt : e.top) alternatives[token_text(*model_, alt.id)] = alt.logprob;
+    for (const TokenLogprob& alt : e.top) alternatives[token_text(model, alt.id)] = alt.logprob;
     top.push_back(alternatives);
     offsets.push_back(offset);
     offset += e.text.size();
@@ -411,7 +427,7 @@ void Server::completions(const HttpRequest& request, HttpResponse& response) {
   };
   const auto body = [&](const std::string& text, ojson finish) {
     ojson choice{{"text", text}, {"index", 0}, {"logprobs", logprobs_json()}, {"finish_reason", std::move(finish)}};
-    return ojson{{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", options_.model_id},
+    return ojson{{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", trace.model_id},
                  {"choices", ojson::array({choice})}, {"bantam", text_completion_route()}};
   };
   response.add_header("X-Bantam-Route", "local");

@@ -52,6 +52,7 @@ void Job::push(JobEvent event) {
 
 void Job::finish(FinishReason reason, std::string error) {
   std::lock_guard lock(mutex_);
+  finished_at_ = Clock::now();
   finish_ = reason;
   error_ = std::move(error);
   done_ = true;
@@ -66,6 +67,17 @@ bool Job::wait(std::vector<JobEvent>& out, std::chrono::milliseconds timeout) {
     events_.pop_front();
   }
   return done_;
+}
+
+std::optional<double> Job::ttft_ms() const {
+  if (completion_tokens_ == 0) return std::nullopt;
+  return std::chrono::duration<double, std::milli>(first_token_at_ - submitted_at_).count();
+}
+
+std::optional<double> Job::decode_tokens_per_s() const {
+  const double seconds = seconds_between(first_token_at_, finished_at_);
+  if (completion_tokens_ < 2 || seconds <= 0) return std::nullopt;
+  return static_cast<double>(completion_tokens_ - 1) / seconds;
 }
 
 // ---- Scheduler ----
@@ -91,6 +103,7 @@ struct Scheduler::Slot {
   std::optional<StopStringFilter> stops;
   std::optional<JsonMatcher> matcher;
   std::vector<TokenId> generated;
+  std::string cache_lora_key;  // adapters the slot's cached tokens were computed with
   uint64_t last_used = 0;
   bool busy() const { return job != nullptr; }
 };
@@ -129,6 +142,7 @@ Scheduler::~Scheduler() {
 std::shared_ptr<Job> Scheduler::submit(JobRequest request) {
   auto job = std::make_shared<Job>();
   job->prompt_tokens_ = static_cast<int64_t>(request.prompt.size());
+  job->submitted_at_ = Clock::now();
   {
     std::lock_guard lock(mutex_);
     if (!accepting_) throw QueueFull("the server is shutting down");
@@ -204,7 +218,9 @@ void Scheduler::admit_locked() {
     int64_t best_prefix = -1;
     for (auto& slot : slots_) {
       if (slot->busy()) continue;
-      const int64_t prefix = engine_->decoder.reusable_prefix(slot->index, p.request.prompt);
+      const int64_t prefix = slot->cache_lora_key == p.request.lora_key
+                                 ? engine_->decoder.reusable_prefix(slot->index, p.request.prompt)
+                                 : 0;
       if (prefix > best_prefix || (prefix == best_prefix && slot->last_used < best->last_used)) {
         best = slot.get();
         best_prefix = prefix;
@@ -216,7 +232,11 @@ void Scheduler::admit_locked() {
     s.arrival = p.arrival;
     s.admitted = Clock::now();
     s.last_used = ++use_counter;
-    s.prefilled = static_cast<size_t>(engine_->decoder.keep_prefix(s.index, s.request.prompt));
+    // A cache computed with other adapters holds nothing this request can use.
+    const bool same_adapters = s.cache_lora_key == s.request.lora_key;
+    s.prefilled = static_cast<size_t>(engine_->decoder.keep_prefix(
+        s.index, same_adapters ? std::span<const TokenId>(s.request.prompt) : std::span<const TokenId>()));
+    s.cache_lora_key = s.request.lora_key;
     s.job->reused_tokens_ = static_cast<int64_t>(s.prefilled);
     s.pending = -1;
     s.generated.clear();
@@ -288,7 +308,7 @@ void Scheduler::run_step() {
   int budget = engine_->decoder.max_batch();
   for (auto& slot : slots_) {
     if (slot->busy() && slot->pending >= 0) {
-      segments.push_back({slot->index, std::span<const TokenId>(&slot->pending, 1)});
+      segments.push_back({slot->index, std::span<const TokenId>(&slot->pending, 1), slot->request.lora.get()});
       owners.push_back(slot.get());
       --budget;
     }
@@ -297,7 +317,8 @@ void Scheduler::run_step() {
     if (!slot->busy() || slot->pending >= 0 || budget <= 0) continue;
     const auto& prompt = slot->request.prompt;
     const size_t n = std::min(prompt.size() - slot->prefilled, static_cast<size_t>(budget));
-    segments.push_back({slot->index, std::span<const TokenId>(prompt).subspan(slot->prefilled, n)});
+    segments.push_back(
+        {slot->index, std::span<const TokenId>(prompt).subspan(slot->prefilled, n), slot->request.lora.get()});
     owners.push_back(slot.get());
     budget -= static_cast<int>(n);
   }
@@ -338,6 +359,7 @@ void Scheduler::sample_slot(Slot& slot, std::span<const float> model_logits) {
   }
   const auto now = Clock::now();
   if (slot.generated.empty()) {
+    slot.job->first_token_at_ = now;
     metrics_.time_to_first_token.observe(seconds_between(slot.arrival, now));
   } else {
     metrics_.time_per_output_token.observe(seconds_between(slot.last_token, now));

@@ -21,6 +21,10 @@
 #include "runtime/json_grammar.hpp"
 #include "serve/metrics.hpp"
 
+namespace bantam {
+class LoraSet;
+}
+
 namespace bantam::serve {
 
 struct JobRequest {
@@ -31,6 +35,10 @@ struct JobRequest {
   std::shared_ptr<const JsonGrammar> grammar;  // null: unconstrained
   std::vector<std::pair<TokenId, float>> logit_bias;
   int top_logprobs = -1;  // < 0: no logprobs; else how many alternatives per token
+  // Adapters for this request (null: the base model) and their identity: a slot's cached prefix
+  // is reused only by a request with the same key, since adapters change the KV cache.
+  std::shared_ptr<const LoraSet> lora;
+  std::string lora_key;
 };
 
 struct TokenLogprob {
@@ -63,6 +71,10 @@ class Job {
   int64_t prompt_tokens() const { return prompt_tokens_; }
   int64_t completion_tokens() const { return completion_tokens_; }
   int64_t reused_tokens() const { return reused_tokens_; }
+  // Milliseconds from submission to the first generated token; nullopt when none was generated.
+  std::optional<double> ttft_ms() const;
+  // Generated tokens after the first, per second of generating them; nullopt with fewer than two.
+  std::optional<double> decode_tokens_per_s() const;
 
  private:
   friend class Scheduler;
@@ -79,6 +91,7 @@ class Job {
   int64_t prompt_tokens_ = 0;
   int64_t completion_tokens_ = 0;
   int64_t reused_tokens_ = 0;
+  std::chrono::steady_clock::time_point submitted_at_, first_token_at_, finished_at_;
 };
 
 struct SchedulerOptions {

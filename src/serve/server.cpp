@@ -55,10 +55,13 @@ std::string error_body(int status, const std::string& message, const std::string
 }
 
 Server::Server(std::shared_ptr<const Model> model, ServerOptions options)
-    : model_(std::move(model)), options_(std::move(options)) {
-  formatter_ = std::make_unique<ChatFormatter>(*model_);
+    : Server(LoadedModel{std::move(model), {}, std::nullopt}, std::move(options)) {}
+
+Server::Server(LoadedModel model, ServerOptions options) : options_(std::move(options)) {
+  served_ = prepare(std::move(model));
   options_.hybrid.router.local_context = options_.context;
   router_ = std::make_unique<hybrid::HybridRouter>(options_.hybrid);
+  if (options_.store_model) recorder_ = std::make_unique<hub::ServingRecorder>(options_.store_model->store_dir);
   HttpServerOptions http;
   http.host = options_.host;
   http.port = options_.port;
@@ -75,35 +78,74 @@ Server::~Server() = default;
 
 int Server::bind() { return http_->bind(); }
 
+std::unique_ptr<ServedModel> Server::prepare(LoadedModel loaded) const {
+  auto served = std::make_unique<ServedModel>(std::move(loaded));
+  served->formatter = std::make_unique<ChatFormatter>(served->model());
+  served->adapters = std::make_unique<AdapterLibrary>(served->loaded.model, options_.adapters);
+  return served;
+}
+
+std::unique_ptr<Scheduler> Server::make_scheduler(const std::shared_ptr<const Model>& model) {
+  SchedulerOptions s;
+  s.slots = options_.parallel;
+  s.context = options_.context;
+  s.threads = options_.threads;
+  s.max_queue = options_.max_queue;
+  return std::make_unique<Scheduler>(model, s, metrics_);
+}
+
 void Server::run() {
   std::exception_ptr failure;
   std::thread loader([&] {
     try {
-      SchedulerOptions s;
-      s.slots = options_.parallel;
-      s.context = options_.context;
-      s.threads = options_.threads;
-      s.max_queue = options_.max_queue;
-      scheduler_ = std::make_unique<Scheduler>(model_, s, metrics_);
+      served_->scheduler = make_scheduler(served_->loaded.model);
       ready_.store(true);
     } catch (...) {
       failure = std::current_exception();
       http_->stop();
     }
   });
+  std::thread watcher;
+  if (options_.store_model) watcher = std::thread([this] { watch_store(); });
   http_->run();
   loader.join();
+  if (watcher.joinable()) {
+    {
+      std::lock_guard lock(watch_mutex_);
+      stop_watch_ = true;
+    }
+    watch_wake_.notify_all();
+    watcher.join();
+  }
   if (failure) std::rethrow_exception(failure);
 }
 
 void Server::shutdown(std::chrono::milliseconds grace) {
   http_->stop();
-  if (ready_.load()) scheduler_->drain(Clock::now() + grace);
+  if (!ready_.load()) return;
+  const auto deadline = Clock::now() + grace;
+  std::vector<std::shared_ptr<ServedModel>> draining;
+  {
+    std::lock_guard lock(served_mutex_);
+    draining.push_back(served_);
+    for (const auto& old : retired_) {
+      if (auto alive = old.lock()) draining.push_back(std::move(alive));
+    }
+  }
+  for (const auto& served : draining) served->scheduler->drain(deadline);
 }
 
-Scheduler& Server::scheduler() const {
+std::shared_ptr<ServedModel> Server::served() const {
   if (!ready_.load()) throw ApiError(503, "the model is loading", "", "model_loading");
-  return *scheduler_;
+  std::lock_guard lock(served_mutex_);
+  return served_;
+}
+
+void Server::select_adapters(const std::string& body, Trace& trace) {
+  // The body already parsed as a JSON object when its request was read.
+  const nlohmann::json j = nlohmann::json::parse(body);
+  trace.adapters = trace.served->adapters->select(j, options_.model_id);
+  trace.model_id = trace.adapters.by_model_id ? j["model"].get<std::string>() : options_.model_id;
 }
 
 void Server::check_auth(const HttpRequest& request) const {
@@ -148,8 +190,9 @@ void Server::log_request(const HttpRequest& request, int status, double seconds)
 
 void Server::handle(const HttpRequest& request, HttpResponse& response) {
   const auto start = Clock::now();
+  Trace trace;
   try {
-    route(request, response);
+    route(request, response, trace);
   } catch (const ApiError& e) {
     if (!response.started()) {
       response.send(e.status, "application/json", [&] {
@@ -164,11 +207,28 @@ void Server::handle(const HttpRequest& request, HttpResponse& response) {
   } catch (const std::exception& e) {
     if (!response.started()) response.send(500, "application/json", error_body(500, e.what()));
   }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   metrics_.count_request(route_label(request.path), response.status());
-  log_request(request, response.status(), std::chrono::duration<double>(Clock::now() - start).count());
+  record_figures(request.path, response.status(), seconds, trace);
+  log_request(request, response.status(), seconds);
 }
 
-void Server::route(const HttpRequest& request, HttpResponse& response) {
+void Server::record_figures(const std::string& path, int status, double seconds, const Trace& trace) {
+  if (!recorder_ || !trace.served) return;
+  if (path != "/v1/chat/completions" && path != "/v1/completions" && path != "/v1/embeddings") return;
+  // Requests the local model never saw (refused, sent to the cloud) say nothing about it.
+  if (!trace.local && status < 500) return;
+  ServingWindows::Request figures;
+  figures.error = status >= 500;
+  figures.latency_ms = seconds * 1000.0;
+  if (trace.job) {
+    figures.ttft_ms = trace.job->ttft_ms();
+    figures.decode_tokens_per_s = trace.job->decode_tokens_per_s();
+  }
+  windows_.add(trace.served->version(), figures);
+}
+
+void Server::route(const HttpRequest& request, HttpResponse& response, Trace& trace) {
   const std::string& path = request.path;
   const bool get = request.method == "GET" || request.method == "HEAD";
   const bool post = request.method == "POST";
@@ -180,30 +240,75 @@ void Server::route(const HttpRequest& request, HttpResponse& response) {
   }
   if (path == "/metrics") {
     if (!get) throw ApiError(405, "use GET /metrics");
-    GaugeValues gauges;
-    if (ready_.load()) gauges = scheduler_->gauges();
-    response.send(200, "text/plain; version=0.0.4", metrics_.render(gauges));
+    response.send(200, "text/plain; version=0.0.4", render_metrics());
     return;
   }
   if (!path.starts_with("/v1/")) throw ApiError(404, fmt::format("no route for {} {}", request.method, path), "", "unknown_url");
   check_auth(request);
-  if (path == "/v1/chat/completions" && post) return chat_completions(request, response);
-  if (path == "/v1/completions" && post) return completions(request, response);
-  if (path == "/v1/embeddings" && post) return embeddings(request, response);
+  if (path == "/v1/chat/completions" && post) return chat_completions(request, response, trace);
+  if (path == "/v1/completions" && post) return completions(request, response, trace);
+  if (path == "/v1/embeddings" && post) return embeddings(request, response, trace);
   if ((path == "/v1/models" || path.starts_with("/v1/models/")) && get) return models(request, response);
   if (path == "/v1/router/stats" && get) return router_stats(request, response);
   throw ApiError(404, fmt::format("no route for {} {}", request.method, path), "", "unknown_url");
 }
 
+std::string Server::render_metrics() {
+  GaugeValues gauges;
+  std::shared_ptr<ServedModel> current;
+  {
+    std::lock_guard lock(served_mutex_);
+    current = served_;
+  }
+  if (ready_.load()) gauges = current->scheduler->gauges();
+  std::string text = metrics_.render(gauges);
+  const auto label = [](const std::string& value) {
+    std::string out;
+    for (char c : value) {
+      if (c == '\\' || c == '"') out += '\\';
+      out += c == '\n' ? ' ' : c;
+    }
+    return out;
+  };
+  text += "# HELP bantam_model_info The model being served (version: its store version, empty for a file).\n";
+  text += "# TYPE bantam_model_info gauge\n";
+  text += fmt::format("bantam_model_info{{model=\"{}\",version=\"{}\"}} 1\n", label(options_.model_id),
+                      label(current->version()));
+  text += "# HELP bantam_model_swaps_total Swaps to another store version while serving.\n";
+  text += "# TYPE bantam_model_swaps_total counter\n";
+  text += fmt::format("bantam_model_swaps_total {}\n", swaps_.load());
+  return text;
+}
+
 void Server::models(const HttpRequest& request, HttpResponse& response) {
-  const ojson card{{"id", options_.model_id}, {"object", "model"}, {"created", 0}, {"owned_by", "bantam"}};
+  std::shared_ptr<ServedModel> current;
+  {
+    std::lock_guard lock(served_mutex_);
+    current = served_;
+  }
+  ojson cards = ojson::array();
+  ojson base{{"id", options_.model_id}, {"object", "model"}, {"created", 0}, {"owned_by", "bantam"}};
+  if (options_.store_model) {
+    base["bantam"] = {{"store_model", options_.store_model->name}, {"version", current->version()}};
+  }
+  cards.push_back(base);
+  for (const AdapterSpec& a : current->adapters->named()) {
+    ojson card{{"id", options_.model_id + "+" + a.name}, {"object", "model"}, {"created", 0}, {"owned_by", "bantam"},
+               {"parent", options_.model_id}};
+    // The scale as given (a float's shortest text), not its double expansion.
+    card["bantam"] = {{"adapter", a.name}, {"scale", std::stod(fmt::format("{}", a.scale))}};
+    if (options_.store_model) card["bantam"]["version"] = current->version();
+    cards.push_back(std::move(card));
+  }
   if (request.path == "/v1/models") {
-    response.send(200, "application/json", dump_json(ojson{{"object", "list"}, {"data", ojson::array({card})}}));
+    response.send(200, "application/json", dump_json(ojson{{"object", "list"}, {"data", cards}}));
     return;
   }
   const std::string id = request.path.substr(std::string("/v1/models/").size());
-  if (id != options_.model_id) throw ApiError(404, fmt::format("the model '{}' does not exist", id), "model", "model_not_found");
-  response.send(200, "application/json", dump_json(card));
+  for (const ojson& card : cards) {
+    if (card["id"] == id) return (void)response.send(200, "application/json", dump_json(card));
+  }
+  throw ApiError(404, fmt::format("the model '{}' does not exist", id), "model", "model_not_found");
 }
 
 void Server::router_stats(const HttpRequest&, HttpResponse& response) {
@@ -213,11 +318,18 @@ void Server::router_stats(const HttpRequest&, HttpResponse& response) {
   response.send(200, "application/json", stats.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-void Server::embeddings(const HttpRequest& request, HttpResponse& response) {
-  const ModelInfo& info = model_->info();
+void Server::embeddings(const HttpRequest& request, HttpResponse& response, Trace& trace) {
+  trace.served = served();
+  const Model& model = trace.served->model();
+  const ModelInfo& info = model.info();
   EmbeddingRequest r = parse_embedding_request(request.body, info.n_vocab, info.n_embd);
+  select_adapters(request.body, trace);
+  if (!trace.adapters.chosen.empty()) {
+    throw ApiError(400, "adapters apply to completions; embeddings come from the base model", "model",
+                   "invalid_value");
+  }
   std::vector<std::vector<TokenId>> inputs = std::move(r.token_inputs);
-  for (const std::string& text : r.texts) inputs.push_back(model_->tokenize(text, true, false));
+  for (const std::string& text : r.texts) inputs.push_back(model.tokenize(text, true, false));
   int64_t total = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const auto n = static_cast<int64_t>(inputs[i].size());
@@ -227,7 +339,8 @@ void Server::embeddings(const HttpRequest& request, HttpResponse& response) {
     }
     total += n;
   }
-  const auto vectors = scheduler().embed(inputs);
+  trace.local = true;
+  const auto vectors = trace.served->scheduler->embed(inputs);
   metrics_.add_tokens(total, 0);
   ojson data = ojson::array();
   for (size_t i = 0; i < vectors.size(); ++i) {
@@ -244,6 +357,79 @@ void Server::embeddings(const HttpRequest& request, HttpResponse& response) {
                                 {"data", data},
                                 {"model", options_.model_id},
                                 {"usage", {{"prompt_tokens", total}, {"total_tokens", total}}}}));
+}
+
+void Server::watch_store() {
+  const StoreModelRef& ref = *options_.store_model;
+  const bool follow = ref.pinned_version.empty();
+  std::optional<hub::Store> store;
+  auto next_flush = Clock::now() + options_.metrics_window;
+  std::unique_lock lock(watch_mutex_);
+  while (!stop_watch_) {
+    watch_wake_.wait_until(lock, std::min(Clock::now() + options_.watch_interval, next_flush),
+                           [this] { return stop_watch_; });
+    if (stop_watch_) break;
+    lock.unlock();
+    if (Clock::now() >= next_flush) {
+      flush_figures();
+      next_flush = Clock::now() + options_.metrics_window;
+    }
+    if (follow && ready_.load()) {
+      std::string active;
+      try {
+        if (!store) store.emplace(hub::Store::open(ref.store_dir));
+        if (const auto model = store->find(ref.name)) active = model->active.version;
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "bantam serve: cannot read the store {}: {}\n", ref.store_dir.string(), e.what());
+      }
+      std::string current;
+      {
+        std::lock_guard served_lock(served_mutex_);
+        current = served_->version();
+      }
+      if (!active.empty() && active != current && active != refused_version_) swap_to(active);
+    }
+    lock.lock();
+  }
+  lock.unlock();
+  flush_figures();  // the last, partial window
+}
+
+void Server::swap_to(const std::string& version) {
+  const std::string& name = options_.store_model->name;
+  std::shared_ptr<ServedModel> next;
+  try {
+    next = prepare(load_store_model(*options_.store_model, version));
+    next->scheduler = make_scheduler(next->loaded.model);
+  } catch (const std::exception& e) {
+    refused_version_ = version;
+    fmt::print(stderr, "bantam serve: not swapping to {}:{}, it does not load: {} (still serving {})\n", name,
+               version, e.what(), served_->version());
+    return;
+  }
+  std::shared_ptr<ServedModel> old;
+  {
+    std::lock_guard lock(served_mutex_);
+    old = std::exchange(served_, next);
+    std::erase_if(retired_, [](const std::weak_ptr<ServedModel>& w) { return w.expired(); });
+    retired_.push_back(old);
+  }
+  ++swaps_;
+  const GaugeValues left = old->scheduler->gauges();
+  fmt::print(stderr, "bantam serve: swapped {} from version {} to {} ({} running and {} queued requests finish on {})\n",
+             name, old->version(), version, left.active_slots, left.queue_depth, old->version());
+}
+
+void Server::flush_figures() {
+  if (!recorder_) return;
+  for (const auto& [version, window] : windows_.take()) {
+    try {
+      recorder_->record(options_.store_model->name, version, window);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "bantam serve: serving figures of {}:{} not recorded: {}\n", options_.store_model->name,
+                 version, e.what());
+    }
+  }
 }
 
 }  // namespace bantam::serve

@@ -4,9 +4,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "bantam/bantam.hpp"
 #include "hybrid/hybrid_router.hpp"
@@ -15,6 +19,7 @@
 #include "serve/metrics.hpp"
 #include "serve/openai_request.hpp"
 #include "serve/scheduler.hpp"
+#include "serve/served_model.hpp"
 
 namespace bantam::serve {
 
@@ -32,11 +37,20 @@ struct ServerOptions {
   std::string model_id;
   // Where chat completions run (local-only by default); router.local_context is set from context.
   hybrid::HybridOptions hybrid;
+  // Named adapters requests may choose, and unnamed ones applied to every request.
+  std::vector<AdapterSpec> adapters;
+  // Serving a store model: its versions are watched (unless pinned) and swapped to when another
+  // one becomes active, and serving figures are recorded per version once a window.
+  std::optional<StoreModelRef> store_model;
+  std::chrono::milliseconds watch_interval{2000};
+  std::chrono::milliseconds metrics_window{60000};
 };
 
 class Server {
  public:
+  // Error naming the file when an adapter of options.adapters is refused.
   Server(std::shared_ptr<const Model> model, ServerOptions options);
+  Server(LoadedModel model, ServerOptions options);
   ~Server();
 
   int bind();  // returns the port
@@ -49,32 +63,63 @@ class Server {
   const hybrid::HybridRouter& router() const { return *router_; }
 
  private:
+  // What one request ran on: the model it started with, its job, its adapters.
+  struct Trace {
+    std::shared_ptr<ServedModel> served;
+    std::shared_ptr<Job> job;
+    bool local = false;  // the local model answered (or tried to)
+    AdapterSelection adapters;
+    std::string model_id;  // the id answers carry
+  };
   void handle(const HttpRequest& request, HttpResponse& response);
-  void route(const HttpRequest& request, HttpResponse& response);
-  void chat_completions(const HttpRequest& request, HttpResponse& response);
-  void completions(const HttpRequest& request, HttpResponse& response);
-  void embeddings(const HttpRequest& request, HttpResponse& response);
+  void route(const HttpRequest& request, HttpResponse& response, Trace& trace);
+  void chat_completions(const HttpRequest& request, HttpResponse& response, Trace& trace);
+  void completions(const HttpRequest& request, HttpResponse& response, Trace& trace);
+  void embeddings(const HttpRequest& request, HttpResponse& response, Trace& trace);
   void models(const HttpRequest& request, HttpResponse& response);
   void router_stats(const HttpRequest& request, HttpResponse& response);
+  std::string render_metrics();
   // The local side of a routed chat request: the whole answer (adding the time from submission to
   // the last token to generation_ms), or the stream of it with `meta` (the route) in every chunk.
   hybrid::LocalAnswer run_chat(const ChatRequest& r, const std::vector<TokenId>& prompt, HttpResponse& response,
-                               double& generation_ms);
+                               double& generation_ms, Trace& trace);
   void stream_chat(const ChatRequest& r, const std::vector<TokenId>& prompt, const nlohmann::ordered_json& meta,
-                   HttpResponse& response);
+                   HttpResponse& response, Trace& trace);
   void check_auth(const HttpRequest& request) const;
-  Scheduler& scheduler() const;  // ApiError 503 while loading
+  std::shared_ptr<ServedModel> served() const;  // ApiError 503 while loading
+  // The request's adapters (from "model" and "bantam.adapters"), and the model id to answer with.
+  void select_adapters(const std::string& body, Trace& trace);
   void check_context(int64_t prompt_tokens, int max_tokens, const char* what) const;
   void log_request(const HttpRequest& request, int status, double seconds) const;
+  void record_figures(const std::string& path, int status, double seconds, const Trace& trace);
 
-  std::shared_ptr<const Model> model_;
+  // A ServedModel with its formatter and adapters (Error when an adapter is refused); the
+  // scheduler is built separately, as it takes the KV cache memory.
+  std::unique_ptr<ServedModel> prepare(LoadedModel loaded) const;
+  std::unique_ptr<Scheduler> make_scheduler(const std::shared_ptr<const Model>& model);
+  // Store models: checks the active version every watch interval, swaps to a new one, and hands
+  // the serving figures to the recorder every metrics window, until stop_watch_.
+  void watch_store();
+  void swap_to(const std::string& version);
+  void flush_figures();
+
   ServerOptions options_;
   Metrics metrics_;
-  std::unique_ptr<ChatFormatter> formatter_;
   std::unique_ptr<HttpServer> http_;
-  std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<hybrid::HybridRouter> router_;
   std::atomic<bool> ready_{false};
+
+  mutable std::mutex served_mutex_;
+  std::shared_ptr<ServedModel> served_;
+  std::vector<std::weak_ptr<ServedModel>> retired_;  // swapped out, maybe still finishing requests
+  std::atomic<int64_t> swaps_{0};
+
+  std::mutex watch_mutex_;
+  std::condition_variable watch_wake_;
+  bool stop_watch_ = false;
+  std::string refused_version_;  // a version that failed to load is not retried
+  ServingWindows windows_;
+  std::unique_ptr<hub::ServingRecorder> recorder_;
 };
 
 // {"error": {...}} text for an error.

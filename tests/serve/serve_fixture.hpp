@@ -29,9 +29,10 @@ inline std::string stories_model() { return shared("models/weights/stories260K.g
 
 class ServerProcess {
  public:
-  // Starts `bantam serve -m stories260K --port 0 ARGS...` and waits for its "listening" line.
-  explicit ServerProcess(std::vector<std::string> args = {}, std::vector<std::string> env_extra = {}) {
-    std::vector<std::string> argv = {cli_path().string(), "serve", "-m", stories_model(), "--port", "0", "-t", "1"};
+  // Starts `bantam serve -m MODEL --port 0 ARGS...` and waits for its "listening" line.
+  explicit ServerProcess(std::vector<std::string> args = {}, std::vector<std::string> env_extra = {},
+                         const std::string& model = stories_model()) {
+    std::vector<std::string> argv = {cli_path().string(), "serve", "-m", model, "--port", "0", "-t", "1"};
     argv.insert(argv.end(), args.begin(), args.end());
     int out[2];
     if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
