@@ -178,6 +178,17 @@ TEST_F(ServeAdapters, BadAdapterChoicesAre400s) {
   EXPECT_EQ(post(port(), "/v1/completions", with(text, {{"model", "stories260K+kogu"}})).status, 200);
 }
 
+TEST(ServeAdapterStart, UnnamedAdaptersApplyToEveryRequestBeforeChosenOnes) {
+  ServerProcess server({"-c", "256", "--lora", qvd() + ":0.8", "--lora", "kogu=" + kogu()});
+  const Streamed base = stream_completion(server.port(), {{"model", "stories260K"}});
+  ASSERT_EQ(base.status, 200) << base.text;
+  EXPECT_EQ(base.text, run_text({qvd() + ":0.8"}));
+  const Streamed chosen = stream_completion(server.port(), {{"model", "stories260K+kogu"}});
+  ASSERT_EQ(chosen.status, 200) << chosen.text;
+  EXPECT_EQ(chosen.text, run_text({qvd() + ":0.8", kogu()}));
+  EXPECT_EQ(server.stop(), 0) << server.log();
+}
+
 TEST(ServeAdapterStart, RefusedAdapterFileStopsTheStartNamingIt) {
   const std::string other_architecture = shared("models/adapters/synth-qwen2-lora-qkvu-r8-f16.gguf").string();
   for (const std::string& file : {other_architecture, stories_model(), (temp_dir() / "missing.gguf").string()}) {
