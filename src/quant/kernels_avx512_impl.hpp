@@ -311,24 +311,26 @@ inline __m512i quad_quant_index() {
   return _mm512_load_si512(idx);
 }
 
-// Word indices taking block k's scale (word 9k) into words 4k..4k+3.
+// Word indices taking block k's scale (word 9k) from the first source into words 4k and 4k + 2
+// and from the second into words 4k + 1 and 4k + 3.
 inline __m512i quad_scale_index() {
   alignas(64) int16_t idx[32] = {};
-  for (int p = 0; p < 16; ++p) idx[p] = static_cast<int16_t>(9 * (p / 4));
+  for (int p = 0; p < 16; ++p) idx[p] = static_cast<int16_t>(9 * (p / 4) + (p % 2 == 1 ? 32 : 0));
   return _mm512_load_si512(idx);
 }
 
-// Four rows times `nb` (1..4) blocks starting at block pointers w[0..3]: the rows' FMA chains
-// in acc (lane j: row j) advanced over the blocks.
+// Four rows times `nb` (1..4; 4 when kFull) blocks starting at block pointers w[0..3]: the
+// rows' FMA chains in acc (lane j: row j) advanced over the blocks. Full steps have code of
+// their own: plain loads (masked 64-byte loads measured slower on Zen 4).
+template <bool kFull>
 inline __m128 chain_quad_step(const BlockQ4_0* const (&w)[4], int nb, const ChainQuad& act, __m128 acc,
                               __m512i quant_index, __m512i scale_index) {
   // A short step loads only its blocks: masked-off words are zeros (no quants, zero scale).
-  const int words = 9 * nb;
-  const auto head_mask = static_cast<__mmask32>(words >= 32 ? ~0u : (1u << words) - 1);
+  const auto head_mask = static_cast<__mmask32>(kFull ? ~0u : (1u << (9 * nb)) - 1);
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   const __m512i act_lo = _mm512_load_si512(act.lo), act_hi = _mm512_load_si512(act.hi);
   __m512i part[4];  // part[j], 128-bit lane k: four partial sums of row j, block k
-  __m512i scales = _mm512_setzero_si512();  // word 4k + j: row j's scale of block k
+  __m512i head[4];
   for (int j = 0; j < 4; ++j) {
     const auto* bytes = reinterpret_cast<const uint8_t*>(w[j]);
     // A software prefetch a few steps ahead: the hardware prefetchers alone left decoding
@@ -336,10 +338,15 @@ inline __m128 chain_quad_step(const BlockQ4_0* const (&w)[4], int nb, const Chai
     _mm_prefetch(reinterpret_cast<const char*>(bytes) + 256, _MM_HINT_T0);
     // One 64-byte load for blocks 0..2 and 16 bytes for block 3 (a second 64-byte load
     // measured slower).
-    const __m512i head = nb == 4 ? load512(bytes) : _mm512_maskz_loadu_epi16(head_mask, bytes);
-    const __m512i tail = nb == 4 ? _mm512_castsi128_si512(load128(bytes + 56)) : _mm512_setzero_si512();
-    const __m512i q = _mm512_permutex2var_epi16(head, quant_index, tail);
-    scales = _mm512_mask_permutexvar_epi16(scales, 0x1111u << j, scale_index, head);
+    __m512i tail;
+    if constexpr (kFull) {
+      head[j] = load512(bytes);
+      tail = _mm512_castsi128_si512(load128(bytes + 56));
+    } else {
+      head[j] = _mm512_maskz_loadu_epi16(head_mask, bytes);
+      tail = _mm512_setzero_si512();
+    }
+    const __m512i q = _mm512_permutex2var_epi16(head[j], quant_index, tail);
     const __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
     if constexpr (kVnni) {
       part[j] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, act_lo), hi, act_hi);
@@ -355,11 +362,14 @@ inline __m128 chain_quad_step(const BlockQ4_0* const (&w)[4], int nb, const Chai
   const __m512i isum = _mm512_sub_epi32(
       _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd)), _mm512_load_si512(act.offset));
   const __m512 terms = _mm512_cvtepi32_ps(isum);
+  // Word 4k + j: row j's scale of block k.
+  const __m512i scales = _mm512_mask_blend_epi16(0xCCCCCCCC, _mm512_permutex2var_epi16(head[0], scale_index, head[1]),
+                                                 _mm512_permutex2var_epi16(head[2], scale_index, head[3]));
   const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(scales)), _mm512_load_ps(act.d));
   acc = _mm_fmadd_ps(_mm512_castps512_ps128(terms), _mm512_castps512_ps128(d), acc);
-  if (nb > 1) acc = _mm_fmadd_ps(_mm512_extractf32x4_ps(terms, 1), _mm512_extractf32x4_ps(d, 1), acc);
-  if (nb > 2) acc = _mm_fmadd_ps(_mm512_extractf32x4_ps(terms, 2), _mm512_extractf32x4_ps(d, 2), acc);
-  if (nb > 3) acc = _mm_fmadd_ps(_mm512_extractf32x4_ps(terms, 3), _mm512_extractf32x4_ps(d, 3), acc);
+  if (kFull || nb > 1) acc = _mm_fmadd_ps(_mm512_extractf32x4_ps(terms, 1), _mm512_extractf32x4_ps(d, 1), acc);
+  if (kFull || nb > 2) acc = _mm_fmadd_ps(_mm512_extractf32x4_ps(terms, 2), _mm512_extractf32x4_ps(d, 2), acc);
+  if (kFull) acc = _mm_fmadd_ps(_mm512_extractf32x4_ps(terms, 3), _mm512_extractf32x4_ps(d, 3), acc);
   return acc;
 }
 
@@ -380,10 +390,14 @@ void q4_0_chain_stream_gemv(int64_t n, const void* weights, size_t stride, int64
     }
     __m128 acc = _mm_setzero_ps();
     const ChainQuad* act = quads.data();
-    for (int64_t i = 0; i < blocks; i += 4, ++act) {
+    int64_t i = 0;
+    for (; i + 4 <= blocks; i += 4, ++act) {
       const BlockQ4_0* const at[4] = {w[0] + i, w[1] + i, w[2] + i, w[3] + i};
-      acc = chain_quad_step(at, static_cast<int>(std::min<int64_t>(4, blocks - i)), *act, acc, quant_index,
-                            scale_index);
+      acc = chain_quad_step<true>(at, 4, *act, acc, quant_index, scale_index);
+    }
+    if (i < blocks) {
+      const BlockQ4_0* const at[4] = {w[0] + i, w[1] + i, w[2] + i, w[3] + i};
+      acc = chain_quad_step<false>(at, static_cast<int>(blocks - i), *act, acc, quant_index, scale_index);
     }
     alignas(16) float result[4];
     _mm_store_ps(result, acc);
