@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "quant/blocks.hpp"
 #include "quant/kernels.hpp"
@@ -94,51 +95,91 @@ float dot_q4_0(int64_t n, const void* weights, const void* activations) {
   return hsum(acc);
 }
 
-// llama.cpp's repacked Q4_0 order (DotOrder::Interleaved8): eight rows in the eight lanes, lane r
-// running row r's single FMA chain over the blocks. The rows' quants are transposed in 4-byte
-// units, so one broadcast activation dword meets all eight rows and no horizontal sums are needed.
-// A short last group repeats its last row in the spare lanes.
+// llama.cpp's repacked Q4_0 order (DotOrder::Interleaved8): every row one FMA chain over its
+// blocks. Rows are streamed four at a time, two blocks per step (block k in 128-bit lane k);
+// the four rows' int32 partial sums are added together into one vector (lane 4k + j: row j,
+// block k) whose float terms then advance each row's chain block by block. The integer sums are
+// exact, so the chain equals the scalar kernel's bit for bit.
+
+// A token's activations for two consecutive blocks, laid out as the rows' vectors need them.
+struct alignas(32) ChainPair {
+  int8_t lo[32];      // 128-bit lane k: elements 0..15 of block k
+  int8_t hi[32];      // 128-bit lane k: elements 16..31 of block k
+  float d[8];         // lane 4k + j: block k's scale
+  int32_t offset[8];  // lane 4k + j: 8 * sum of block k's quants (the nibbles' offset)
+};
+
+// A missing second block of the last pair is zeros (no quants, no scale).
+void prepare_chain_pairs(const BlockQ8_0* a, int64_t blocks, std::vector<ChainPair>& pairs) {
+  pairs.assign(static_cast<size_t>((blocks + 1) / 2), ChainPair{});
+  for (int64_t i = 0; i < blocks; ++i) {
+    ChainPair& p = pairs[static_cast<size_t>(i / 2)];
+    const int k = static_cast<int>(i % 2);
+    std::memcpy(p.lo + 16 * k, a[i].qs, 16);
+    std::memcpy(p.hi + 16 * k, a[i].qs + 16, 16);
+    const int32_t offset = hsum_epi32(dot_u8s8(_mm256_set1_epi8(8), load256(a[i].qs)));
+    const float d = half(a[i].d);
+    for (int j = 0; j < 4; ++j) {
+      p.d[4 * k + j] = d;
+      p.offset[4 * k + j] = offset;
+    }
+  }
+}
+
+// Four rows times `nb` (1 or 2) blocks starting at block pointers w[0..3]: the rows' chains in
+// acc (lane j: row j) advanced over the blocks.
+inline __m128 chain_pair_step(const BlockQ4_0* const (&w)[4], int nb, const ChainPair& act, __m128 acc) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i act_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(act.lo));
+  const __m256i act_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(act.hi));
+  __m256i part[4];  // part[j], 128-bit lane k: four partial sums of row j, block k
+  for (int j = 0; j < 4; ++j) {
+    // Prefetching a few steps ahead keeps decoding from waiting on memory (as in the AVX-512 kernel).
+    _mm_prefetch(reinterpret_cast<const char*>(w[j]) + 256, _MM_HINT_T0);
+    const __m128i second = nb == 2 ? load128(w[j][1].qs) : _mm_setzero_si128();
+    const __m256i q = _mm256_set_m128i(second, load128(w[j][0].qs));
+    const __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+    // Pair sums stay within int16: |sum| <= 4 * 15 * 127.
+    part[j] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, act_lo), _mm256_maddubs_epi16(hi, act_hi)),
+                                _mm256_set1_epi16(1));
+  }
+  const __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(part[0], part[1]), _mm256_unpackhi_epi32(part[0], part[1]));
+  const __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(part[2], part[3]), _mm256_unpackhi_epi32(part[2], part[3]));
+  const __m256i isum =
+      _mm256_sub_epi32(_mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd)),
+                       _mm256_load_si256(reinterpret_cast<const __m256i*>(act.offset)));
+  const auto scale = [&](int j, int k) { return static_cast<int16_t>(k < nb ? w[j][k].d : 0); };
+  const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(scale(0, 0), scale(1, 0), scale(2, 0), scale(3, 0), scale(0, 1),
+                                                   scale(1, 1), scale(2, 1), scale(3, 1)));
+  const __m256 terms = _mm256_cvtepi32_ps(isum);
+  const __m256 d = _mm256_mul_ps(dw, _mm256_load_ps(act.d));
+  acc = _mm_fmadd_ps(_mm256_castps256_ps128(terms), _mm256_castps256_ps128(d), acc);
+  if (nb == 2) acc = _mm_fmadd_ps(_mm256_extractf128_ps(terms, 1), _mm256_extractf128_ps(d, 1), acc);
+  return acc;
+}
+
+// Rows [0, rows) in groups of four (a short last group repeats its last row).
 void gemv_q4_0_chain(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
                      float* out) {
-  const auto* a = static_cast<const BlockQ8_0*>(activations);
+  const int64_t blocks = n / kQK;
+  thread_local std::vector<ChainPair> pairs;
+  prepare_chain_pairs(static_cast<const BlockQ8_0*>(activations), blocks, pairs);
   const auto* base = static_cast<const uint8_t*>(weights);
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  for (int64_t r0 = 0; r0 < rows; r0 += 8) {
-    const int64_t count = std::min<int64_t>(8, rows - r0);
-    const BlockQ4_0* w[8];
-    for (int64_t r = 0; r < 8; ++r) {
-      w[r] = reinterpret_cast<const BlockQ4_0*>(base + static_cast<size_t>(r0 + std::min(r, count - 1)) * stride);
+  for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+    const int count = static_cast<int>(std::min<int64_t>(4, rows - r0));
+    const BlockQ4_0* w[4];
+    for (int j = 0; j < 4; ++j) {
+      w[j] = reinterpret_cast<const BlockQ4_0*>(base + static_cast<size_t>(r0 + std::min(j, count - 1)) * stride);
     }
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / kQK; ++i) {
-      __m256i z[4];  // z[k]: row k in the low 128 bits, row 4 + k in the high ones
-      for (int k = 0; k < 4; ++k) z[k] = _mm256_set_m128i(load128(w[4 + k][i].qs), load128(w[k][i].qs));
-      const __m256i t0 = _mm256_unpacklo_epi32(z[0], z[1]), t1 = _mm256_unpackhi_epi32(z[0], z[1]);
-      const __m256i t2 = _mm256_unpacklo_epi32(z[2], z[3]), t3 = _mm256_unpackhi_epi32(z[2], z[3]);
-      const __m256i q[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
-                            _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};  // dword r: row r
-      int32_t act[8];
-      std::memcpy(act, a[i].qs, 32);
-      // Eight pair sums stay within int16: |sum| <= 8 * 2 * 15 * 127.
-      __m256i s16 = _mm256_setzero_si256();
-      for (int j = 0; j < 4; ++j) {
-        s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(_mm256_and_si256(q[j], low4), _mm256_set1_epi32(act[j])));
-        s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q[j], 4), low4),
-                                                         _mm256_set1_epi32(act[4 + j])));
-      }
-      // Levels are nibble - 8: take 8 * sum(activations) off.
-      const __m256i sums = dot_u8s8(_mm256_set1_epi8(8), load256(a[i].qs));
-      const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)),
-                                            _mm256_set1_epi32(hsum_epi32(sums)));
-      const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(
-          static_cast<int16_t>(w[0][i].d), static_cast<int16_t>(w[1][i].d), static_cast<int16_t>(w[2][i].d),
-          static_cast<int16_t>(w[3][i].d), static_cast<int16_t>(w[4][i].d), static_cast<int16_t>(w[5][i].d),
-          static_cast<int16_t>(w[6][i].d), static_cast<int16_t>(w[7][i].d)));
-      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(half(a[i].d))), acc);
+    __m128 acc = _mm_setzero_ps();
+    const ChainPair* act = pairs.data();
+    for (int64_t i = 0; i < blocks; i += 2, ++act) {
+      const BlockQ4_0* const at[4] = {w[0] + i, w[1] + i, w[2] + i, w[3] + i};
+      acc = chain_pair_step(at, blocks - i >= 2 ? 2 : 1, *act, acc);
     }
-    float result[8];
-    _mm256_storeu_ps(result, acc);
-    for (int64_t r = 0; r < count; ++r) out[r0 + r] = result[r];
+    alignas(16) float result[4];
+    _mm_store_ps(result, acc);
+    for (int j = 0; j < count; ++j) out[r0 + j] = result[j];
   }
 }
 
