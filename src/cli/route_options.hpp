@@ -1,10 +1,6 @@
-// Hybrid routing for `bantam run` and `bantam chat`: the routing flags `bantam serve` has (same
-// names, meanings and config file), the per-invocation opt-in (--allow-cloud) and requested route
-// (--route), and one routed turn printed the CLI's way.
-//
-// serve.cpp declares the same flags itself; it could adopt add_route_options/resolve_route_options
-// by replacing its hybrid fields with a RouteFlags member and passing its group name, with
-// with_invocation_flags = false (serve takes consent and route per request).
+// Hybrid routing flags shared by `bantam serve`, `run` and `chat` (same names, meanings and config
+// file); run and chat add the per-invocation opt-in (--allow-cloud) and requested route (--route),
+// and print one routed turn the CLI's way.
 #pragma once
 
 #include <functional>
