@@ -14,16 +14,12 @@ namespace {
 
 using nlohmann::ordered_json;
 
-struct Task {
-  std::string prompt;                   // already rendered when the line had messages
-  std::string reference;
-  std::vector<std::string> stop;
-};
+}  // namespace
 
-std::vector<Task> read_tasks(const std::string& path, const Model& model) {
+std::vector<EvalTask> read_eval_tasks(const std::string& path, const Model& model) {
   std::ifstream in(path);
   if (!in) throw Error(fmt::format("{}: cannot open", path));
-  std::vector<Task> tasks;
+  std::vector<EvalTask> tasks;
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
@@ -33,7 +29,7 @@ std::vector<Task> read_tasks(const std::string& path, const Model& model) {
     };
     if (j.is_discarded() || !j.is_object()) fail("not a JSON object");
     if (!j.contains("reference") || !j["reference"].is_string()) fail("needs a string \"reference\"");
-    Task t;
+    EvalTask t;
     t.reference = j["reference"];
     if (j.contains("messages")) {
       if (!j["messages"].is_array()) fail("\"messages\" must be an array");
@@ -64,6 +60,8 @@ std::vector<Task> read_tasks(const std::string& path, const Model& model) {
   return tasks;
 }
 
+namespace {
+
 double percentile(std::vector<double> xs, double q) {
   std::sort(xs.begin(), xs.end());
   return xs[std::min(xs.size() - 1, static_cast<size_t>(q * static_cast<double>(xs.size() - 1) + 0.5))];
@@ -84,7 +82,7 @@ ordered_json run_task_eval(const TaskEvalOptions& o) {
     throw Error(fmt::format("unknown metric '{}' (exact, rouge-l, bleu, chrf)", o.metric));
   }
   const auto model = Model::load(o.model);
-  const auto tasks = read_tasks(o.tasks_file, *model);
+  const auto tasks = read_eval_tasks(o.tasks_file, *model);
   Session session(model, {.context_length = o.context, .threads = o.threads});
 
   ordered_json items = ordered_json::array();
@@ -92,7 +90,7 @@ ordered_json run_task_eval(const TaskEvalOptions& o) {
   std::vector<double> ttft_ms, total_ms, tokens_per_s;
   double item_score_sum = 0;
   for (size_t i = 0; i < tasks.size(); ++i) {
-    const Task& t = tasks[i];
+    const EvalTask& t = tasks[i];
     session.reset();
     GenerateOptions g;
     g.max_tokens = o.max_tokens;

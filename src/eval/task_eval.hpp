@@ -4,10 +4,23 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace bantam {
+
+class Model;
+
+// One line of a task file: {"prompt" | "messages", "reference", optional "stop"}.
+struct EvalTask {
+  std::string prompt;  // rendered with the model's chat template when the line had "messages"
+  std::string reference;
+  std::vector<std::string> stop;
+};
+
+// Every task of a JSONL file; Error naming the file and line for a malformed one, or no tasks.
+std::vector<EvalTask> read_eval_tasks(const std::string& path, const Model& model);
 
 struct TaskEvalOptions {
   std::string model;

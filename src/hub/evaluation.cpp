@@ -16,48 +16,7 @@
 namespace bantam::hub {
 namespace {
 
-struct ReferenceTask {
-  std::string prompt;  // rendered with the chat template when the line has "messages"
-  std::string reference;
-};
-
-// The prompt and reference of each line; `bantam eval` has already checked the rest.
-std::vector<ReferenceTask> read_reference_tasks(const std::filesystem::path& path, const Model& model) {
-  std::ifstream in(path);
-  if (!in) throw Error(fmt::format("{}: cannot open", path.string()));
-  std::vector<ReferenceTask> tasks;
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const auto j = nlohmann::json::parse(line, nullptr, false);
-    const auto fail = [&](const char* what) { throw Error(fmt::format("{}:{}: {}", path.string(), n, what)); };
-    if (j.is_discarded() || !j.is_object()) fail("not a JSON object");
-    if (!j.contains("reference") || !j["reference"].is_string()) fail("needs a string \"reference\"");
-    ReferenceTask task{"", j["reference"].get<std::string>()};
-    if (j.contains("messages") && j["messages"].is_array()) {
-      std::vector<ChatMessage> messages;
-      for (const auto& m : j["messages"]) {
-        if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
-            !m["content"].is_string()) {
-          fail("each message needs string \"role\" and \"content\"");
-        }
-        messages.push_back({m["role"], m["content"]});
-      }
-      task.prompt = model.chat_prompt(messages, true);
-    } else if (j.contains("prompt") && j["prompt"].is_string()) {
-      task.prompt = j["prompt"];
-    } else {
-      fail("needs a string \"prompt\" or a \"messages\" array");
-    }
-    tasks.push_back(std::move(task));
-  }
-  if (tasks.empty()) throw Error(fmt::format("{}: no tasks", path.string()));
-  return tasks;
-}
-
-// Task references are stored trimmed (as `bantam eval` compares answers), so the space that
-// separated a word from the prompt is put back.
-std::string prompt_then_reference(const ReferenceTask& t) {
+std::string prompt_then_reference(const EvalTask& t) {
   const bool prompt_ends_blank = t.prompt.empty() || std::isspace(static_cast<unsigned char>(t.prompt.back()));
   const bool reference_starts_word =
       !t.reference.empty() && std::isalnum(static_cast<unsigned char>(t.reference.front()));
@@ -68,7 +27,7 @@ std::string prompt_then_reference(const ReferenceTask& t) {
 // tokens before it.
 double reference_perplexity(const EvaluationOptions& o, const std::filesystem::path& model_path) {
   const auto model = Model::load(model_path.string());
-  const auto tasks = read_reference_tasks(o.tasks_file, *model);
+  const auto tasks = read_eval_tasks(o.tasks_file, *model);
   Session session(model, {.context_length = o.context, .threads = o.threads});
   const auto n_vocab = static_cast<size_t>(model->info().n_vocab);
   double nll = 0;
