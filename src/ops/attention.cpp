@@ -9,6 +9,7 @@
 
 #include "bantam/error.hpp"
 #include "ops/vector_math.hpp"
+#include "quant/f16_rows.hpp"
 #include "quant/quant.hpp"
 
 namespace bantam::ops {
@@ -83,9 +84,8 @@ BANTAM_FMA_CLONES void attend_vector(const AttentionParams& params, const KvLaye
     quant::quantize_row(kv.type, q, q_blocks.data(), dk);
     quant::dequantize_row(kv.type, q_blocks.data(), q_rounded, dk);
   }
+  // With an F16 cache ggml accumulates V in F16: `acc` then holds F16 values (as floats).
   const bool f16_accumulator = kv.type == GgmlType::F16;
-  thread_local std::vector<uint16_t> acc16;
-  acc16.assign(f16_accumulator ? dv : 0, 0);
   std::fill(acc, acc + dv, 0.0f);
 
   float max_score = kNegInf;
@@ -100,7 +100,7 @@ BANTAM_FMA_CLONES void attend_vector(const AttentionParams& params, const KvLaye
       ms = std::exp(max_score - s);
       max_score = s;
       if (f16_accumulator) {
-        for (int i = 0; i < dv; ++i) acc16[i] = quant::fp32_to_fp16(quant::fp16_to_fp32(acc16[i]) * ms);
+        quant::f16_scale_round_row(acc, ms, dv);
       } else {
         for (int i = 0; i < dv; ++i) acc[i] *= ms;
       }
@@ -109,16 +109,11 @@ BANTAM_FMA_CLONES void attend_vector(const AttentionParams& params, const KvLaye
     }
     const float* value = rows.value(kv, p, kv_head);
     if (f16_accumulator) {
-      for (int i = 0; i < dv; ++i) {
-        acc16[i] = quant::fp32_to_fp16(std::fma(value[i], vs, quant::fp16_to_fp32(acc16[i])));
-      }
+      quant::f16_fma_round_row(acc, value, vs, dv);
     } else {
       for (int i = 0; i < dv; ++i) acc[i] = std::fma(value[i], vs, acc[i]);
     }
     sum = std::fma(sum, ms, vs);  // ggml's S*ms + vs, contracted by the compiler
-  }
-  if (f16_accumulator) {
-    for (int i = 0; i < dv; ++i) acc[i] = quant::fp16_to_fp32(acc16[i]);
   }
   const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
   for (int i = 0; i < dv; ++i) out[i] = acc[i] * inverse;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "bantam/error.hpp"
+#include "quant/f16_rows.hpp"
 #include "quant/formats.hpp"
 
 namespace bantam::quant {
@@ -131,8 +132,7 @@ void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n) {
       std::memcpy(dst, src, static_cast<size_t>(n) * 4);
       return;
     case GgmlType::F16: {
-      const auto* h = static_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(h[i]);
+      f16_to_f32_row(static_cast<const uint16_t*>(src), dst, n);
       return;
     }
     case GgmlType::BF16: {
@@ -157,8 +157,7 @@ size_t quantize_row(GgmlType type, const float* src, void* dst, int64_t n) {
       std::memcpy(dst, src, static_cast<size_t>(n) * 4);
       return row_bytes(type, n);
     case GgmlType::F16: {
-      auto* h = static_cast<uint16_t*>(dst);
-      for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_fp16(src[i]);
+      f32_to_f16_row(src, static_cast<uint16_t*>(dst), n);
       return row_bytes(type, n);
     }
     case GgmlType::BF16: {
