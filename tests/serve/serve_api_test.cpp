@@ -191,9 +191,16 @@ TEST_F(ServeApi, EmbeddingsAreNormalizedAndBatched) {
 
 TEST_F(ServeApi, MetricsCountRequestsAndTokens) {
   ASSERT_EQ(post(port(), "/v1/chat/completions", chat_body(false, 4)).status, 200);
-  const auto m = http(port(), "GET", "/metrics");
+  // The server counts a request once its response is written, so the client can ask a moment early.
+  const std::string counted = "bantam_requests_total{route=\"/v1/chat/completions\",status=\"200\"}";
+  auto m = http(port(), "GET", "/metrics");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (m.body.find(counted) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    m = http(port(), "GET", "/metrics");
+  }
   ASSERT_EQ(m.status, 200);
-  EXPECT_NE(m.body.find("bantam_requests_total{route=\"/v1/chat/completions\",status=\"200\"}"), std::string::npos);
+  EXPECT_NE(m.body.find(counted), std::string::npos);
   EXPECT_NE(m.body.find("bantam_completion_tokens_total"), std::string::npos);
   EXPECT_NE(m.body.find("bantam_time_to_first_token_seconds_bucket"), std::string::npos);
   EXPECT_NE(m.body.find("bantam_time_per_output_token_seconds_count"), std::string::npos);
