@@ -1,7 +1,9 @@
 #include "quant/f16_rows.hpp"
 
+#include <algorithm>
 #include <cmath>
 
+#include "quant/dot.hpp"
 #include "quant/quant.hpp"
 
 #if defined(__x86_64__)
@@ -17,9 +19,13 @@ inline float round_f16(float x) { return fp16_to_fp32(fp32_to_fp16(x)); }
 #if defined(__x86_64__)
 #define BANTAM_F16C __attribute__((target("avx2,fma,f16c")))
 
+// The AVX2 kernel level is AVX2 + FMA + F16C (dot.cpp detects it; clang 14's
+// __builtin_cpu_supports does not know "f16c").
 bool has_f16c() {
-  static const bool yes =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  static const bool yes = [] {
+    const auto isas = available_isas();
+    return std::find(isas.begin(), isas.end(), Isa::Avx2) != isas.end();
+  }();
   return yes;
 }
 
