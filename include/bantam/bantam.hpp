@@ -161,6 +161,9 @@ class Session {
 
   // Appends tokens to the sequence and returns the logits after each of them (n_vocab per token).
   std::vector<float> evaluate(std::span<const TokenId> tokens);
+  // The same, returning only the last token's logits (n_vocab values): the output head runs once
+  // per batch instead of once per token, as a prompt needs.
+  std::vector<float> evaluate_last(std::span<const TokenId> tokens);
 
   const std::vector<TokenId>& tokens() const;  // the sequence in the cache
   int64_t context_length() const;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "bantam/error.hpp"
+#include "ops/attention_kernels.hpp"
 #include "ops/vector_math.hpp"
 #include "quant/f16_rows.hpp"
 #include "quant/quant.hpp"
@@ -32,9 +33,16 @@ float capped_score(const AttentionParams& params, float dot) {
 
 // The cache rows a batch reads, converted to F32 once (F16 and Q8_0 values convert exactly):
 // [position - first][kv_head][head_dim].
+// For the tiled kernel also the keys transposed per KV head, [kv_head][dim][position - first],
+// keys_t_stride floats per dimension (padded with zeros past the last position).
 struct FloatRows {
   int64_t first = 0;
-  std::vector<float> keys, values;
+  std::vector<float> keys, values, keys_t;
+  int64_t keys_t_stride = 0;
+  int head_dim_k = 0;
+  const float* transposed_keys(int h, int64_t pos) const {
+    return keys_t.data() + static_cast<int64_t>(h) * keys_t_stride * head_dim_k + (pos - first);
+  }
   const float* key(const KvLayerView& kv, int64_t pos, int h) const {
     return keys.data() + ((pos - first) * kv.n_kv_head + h) * kv.head_dim_k;
   }
@@ -121,12 +129,14 @@ BANTAM_FMA_CLONES void attend_vector(const AttentionParams& params, const KvLaye
 
 // One query in F32 over key tiles of kAttentionTileRows, as ggml's tiled kernel for large batches.
 BANTAM_FMA_CLONES void attend_tiled(const AttentionParams& params, const KvLayerView& kv, const FloatRows& rows,
-                  const float* q, int64_t pos, int kv_head, float* out, std::vector<float>& scratch) {
+                                    const float* q, int64_t pos, int kv_head, float* out,
+                                    std::vector<float>& scratch) {
   constexpr int64_t kTile = kAttentionTileRows;
   const int dk = kv.head_dim_k;
   const int dv = kv.head_dim_v;
   scratch.resize(static_cast<size_t>(kTile));
   float* scores = scratch.data();
+  const float* values[kTile];
   std::fill(out, out + dv, 0.0f);
 
   const int64_t first = first_visible(params, pos);
@@ -136,27 +146,12 @@ BANTAM_FMA_CLONES void attend_tiled(const AttentionParams& params, const KvLayer
     const int64_t begin = std::max(first, tile);
     const int64_t end = std::min(pos + 1, tile + kTile);
     const int64_t n = end - begin;
-    // Each key's dot is one serial FMA chain (ggml's order); running kChains keys' chains side
-    // by side hides the FMA latency without changing any result.
-    constexpr int kChains = 8;
-    int64_t j = 0;
-    for (; j + kChains <= n; j += kChains) {
-      const float* keys[kChains];
-      float dots[kChains] = {};
-      for (int c = 0; c < kChains; ++c) keys[c] = rows.key(kv, begin + j + c, kv_head);
-      for (int i = 0; i < dk; ++i) {
-        for (int c = 0; c < kChains; ++c) dots[c] = std::fma(q[i], keys[c][i], dots[c]);
-      }
-      for (int c = 0; c < kChains; ++c) scores[j + c] = capped_score(params, dots[c]);
-    }
-    for (; j < n; ++j) {
-      const float* key = rows.key(kv, begin + j, kv_head);
-      float dot = 0.0f;
-      for (int i = 0; i < dk; ++i) dot = std::fma(q[i], key[i], dot);
-      scores[j] = capped_score(params, dot);
-    }
+    key_dots(q, rows.transposed_keys(kv_head, begin), rows.keys_t_stride, dk, n, scores);
     float tile_max = kNegInf;
-    for (int64_t k = 0; k < n; ++k) tile_max = std::max(tile_max, scores[k]);
+    for (int64_t k = 0; k < n; ++k) {
+      scores[k] = capped_score(params, scores[k]);
+      tile_max = std::max(tile_max, scores[k]);
+    }
     const float new_max = std::max(max_score, tile_max);
     if (new_max > max_score) {
       const float ms = std::exp(max_score - new_max);
@@ -168,21 +163,49 @@ BANTAM_FMA_CLONES void attend_tiled(const AttentionParams& params, const KvLayer
     // 16 in F32, groups in double, and the double added to the running F32 sum in one rounding.
     double tile_sum = 0.0;
     for (int64_t group = 0; group < kTile; group += kVectorExpLanes) {
-      float lanes[kVectorExpLanes] = {};
+      float lanes[kVectorExpLanes];
+      bool any = false;
       for (int64_t l = 0; l < kVectorExpLanes; ++l) {
         const int64_t j = tile + group + l - begin;
-        if (j >= 0 && j < n) lanes[l] = scores[j] = vector_expf(scores[j] - new_max);
+        const bool visible = j >= 0 && j < n;
+        lanes[l] = visible ? scores[j] - new_max : 0.0f;
+        any |= visible;
+      }
+      if (!any) continue;
+      vector_expf_lanes(lanes);
+      for (int64_t l = 0; l < kVectorExpLanes; ++l) {
+        const int64_t j = tile + group + l - begin;
+        if (j >= 0 && j < n) {
+          scores[j] = lanes[l];
+        } else {
+          lanes[l] = 0.0f;
+        }
       }
       tile_sum += lane_tree_sum(lanes);
     }
     sum = static_cast<float>(static_cast<double>(sum) + tile_sum);
-    for (int64_t j = 0; j < n; ++j) {
-      const float* value = rows.value(kv, begin + j, kv_head);
-      for (int i = 0; i < dv; ++i) out[i] = std::fma(scores[j], value[i], out[i]);
-    }
+    for (int64_t j = 0; j < n; ++j) values[j] = rows.value(kv, begin + j, kv_head);
+    accumulate_values(scores, values, n, dv, out);
   }
   const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
   for (int i = 0; i < dv; ++i) out[i] *= inverse;
+}
+
+// Fills rows.keys_t from rows.keys; the padding lets key_dots read whole groups of keys.
+void transpose_keys(const KvLayerView& kv, int64_t n_rows, FloatRows& rows, ThreadPool& pool) {
+  const int dk = kv.head_dim_k;
+  rows.head_dim_k = dk;
+  rows.keys_t_stride = (n_rows + kKeyDotGroup + 15) / 16 * 16;
+  rows.keys_t.assign(static_cast<size_t>(kv.n_kv_head * dk * rows.keys_t_stride), 0.0f);
+  pool.parallel_for(static_cast<int64_t>(kv.n_kv_head) * dk, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t h = item / dk, i = item % dk;
+      float* out = rows.keys_t.data() + item * rows.keys_t_stride;
+      const float* in = rows.keys.data() + h * dk + i;
+      const int64_t step = static_cast<int64_t>(kv.n_kv_head) * dk;
+      for (int64_t r = 0; r < n_rows; ++r) out[r] = in[r * step];
+    }
+  });
 }
 
 }  // namespace
@@ -214,6 +237,7 @@ void attention(const AttentionParams& params, const KvLayerView& kv, const float
       }
     }
   });
+  if (tiled) transpose_keys(kv, n_rows, rows, pool);
   const int64_t q_stride = static_cast<int64_t>(params.n_head) * kv.head_dim_k;
   const int64_t out_stride = static_cast<int64_t>(params.n_head) * kv.head_dim_v;
   pool.parallel_for(n_tokens * params.n_head, 1, [&](int64_t begin, int64_t end) {

@@ -42,6 +42,31 @@ inline float vector_expf(float x) {
   return j * std::bit_cast<float>(static_cast<uint32_t>(exponent + 127) << 23);
 }
 
+// vector_expf on kVectorExpLanes values in place, in a form the compiler vectorizes: lanes whose
+// power of two is no normal float (or NaN) send the group through the scalar function.
+inline void vector_expf_lanes(float* x) {
+  constexpr float kShift = 0x1.8p23f;
+  float out[kVectorExpLanes];
+  int special = 0;
+  for (int64_t l = 0; l < kVectorExpLanes; ++l) {
+    const float z = std::fma(x[l], 0x1.715476p+0f, kShift);
+    const float n = z - kShift;
+    const bool normal = std::fabs(n) <= 126.0f;  // false for NaN
+    special |= normal ? 0 : 1;
+    const float n_safe = normal ? n : 0.0f;
+    const float b = std::fma(-n_safe, 0x1.7f7d1cp-20f, std::fma(-n_safe, 0x1.62e4p-1f, x[l]));
+    const float u = b * b;
+    const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                                      std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                             u, std::fma(0x1.ffffecp-1f, b, 1.0f));
+    out[l] = j * std::bit_cast<float>(static_cast<uint32_t>(static_cast<int32_t>(n_safe) + 127) << 23);
+  }
+  if (special) {
+    for (int64_t l = 0; l < kVectorExpLanes; ++l) out[l] = vector_expf(x[l]);
+  }
+  for (int64_t l = 0; l < kVectorExpLanes; ++l) x[l] = out[l];
+}
+
 // Sum of kVectorExpLanes floats as _mm512_reduce_add_ps adds them: halves added pairwise.
 inline float lane_tree_sum(const float* lanes) {
   float v[kVectorExpLanes];

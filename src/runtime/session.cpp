@@ -108,6 +108,12 @@ std::vector<float> Session::evaluate(std::span<const TokenId> input) {
   return logits;
 }
 
+std::vector<float> Session::evaluate_last(std::span<const TokenId> input) {
+  if (input.empty()) return {};
+  impl_->append(input, nullptr);
+  return impl_->last_logits;
+}
+
 GenerateResult Session::generate(std::span<const TokenId> prompt, const GenerateOptions& options,
                                  const TokenCallback& on_token) {
   Impl& s = *impl_;

@@ -89,6 +89,24 @@ TEST(Session, SlidingWindowRingMatchesAcrossBatchSizes) {
   EXPECT_EQ(whole.generate(prompt, greedy(16)).tokens, small.generate(prompt, greedy(16)).tokens);
 }
 
+TEST(Session, EvaluateLastReturnsTheLastTokensLogits) {
+  // Q8_0 output head: one token and several tokens sum in the same order, so the last row of
+  // evaluate() and evaluate_last() agree exactly.
+  const auto model = load("synthetic/synth-qwen2-Q8_0.gguf");
+  const auto prompt = ramp_prompt(17);
+  Session all(model, {.context_length = 64, .threads = 2});
+  Session last(model, {.context_length = 64, .threads = 2});
+  const auto every = all.evaluate(prompt);
+  const auto only_last = last.evaluate_last(prompt);
+  ASSERT_EQ(every.size(), prompt.size() * only_last.size());
+  EXPECT_TRUE(std::equal(only_last.begin(), only_last.end(), every.end() - static_cast<std::ptrdiff_t>(only_last.size())));
+  EXPECT_EQ(last.tokens(), all.tokens());
+  // Continuing after it sees the same cache.
+  const TokenId next = 5;
+  EXPECT_EQ(last.evaluate_last({&next, 1}), all.evaluate({&next, 1}));
+  EXPECT_TRUE(last.evaluate_last({}).empty());
+}
+
 TEST(Session, LongRopeFactorsFollowTheContextLength) {
   // Phi-3: the short factors up to the original 4096 positions, the long ones beyond.
   const auto model = load("synthetic/synth-phi3-f16.gguf");
