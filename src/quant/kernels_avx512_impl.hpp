@@ -180,26 +180,30 @@ struct ChainActivation {
 };
 
 // The exact integer dot of each row's levels (nibble - 8) with activation block `a`.
+// Four activation bytes in every dword lane, straight from memory (an embedded broadcast).
+inline __m512i broadcast_dword(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
 inline __m512i rows16_isum(const Q4_0Rows16& w, const BlockQ8_0& a, int32_t offset) {
-  int32_t act[8];
-  std::memcpy(act, a.qs, 32);
-  __m512i isum;
   if constexpr (kVnni) {
-    isum = _mm512_setzero_si512();
+    __m512i isum = _mm512_set1_epi32(-offset);
     for (int j = 0; j < 4; ++j) {
-      isum = _mm512_dpbusd_epi32(isum, w.lo[j], _mm512_set1_epi32(act[j]));
-      isum = _mm512_dpbusd_epi32(isum, w.hi[j], _mm512_set1_epi32(act[4 + j]));
+      isum = _mm512_dpbusd_epi32(isum, w.lo[j], broadcast_dword(a.qs + 4 * j));
+      isum = _mm512_dpbusd_epi32(isum, w.hi[j], broadcast_dword(a.qs + 16 + 4 * j));
     }
+    return isum;
   } else {
     // Eight pair sums stay within int16: |sum| <= 8 * 2 * 15 * 127.
     __m512i s16 = _mm512_setzero_si512();
     for (int j = 0; j < 4; ++j) {
-      s16 = _mm512_add_epi16(s16, _mm512_maddubs_epi16(w.lo[j], _mm512_set1_epi32(act[j])));
-      s16 = _mm512_add_epi16(s16, _mm512_maddubs_epi16(w.hi[j], _mm512_set1_epi32(act[4 + j])));
+      s16 = _mm512_add_epi16(s16, _mm512_maddubs_epi16(w.lo[j], broadcast_dword(a.qs + 4 * j)));
+      s16 = _mm512_add_epi16(s16, _mm512_maddubs_epi16(w.hi[j], broadcast_dword(a.qs + 16 + 4 * j)));
     }
-    isum = _mm512_madd_epi16(s16, _mm512_set1_epi16(1));
+    return _mm512_sub_epi32(_mm512_madd_epi16(s16, _mm512_set1_epi16(1)), _mm512_set1_epi32(offset));
   }
-  return _mm512_sub_epi32(isum, _mm512_set1_epi32(offset));
 }
 
 // Rows [0, count) (count <= 16) of `w` for T tokens: token t's activation blocks at a[t], its
