@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "quant/blocks.hpp"
+#include "quant/gemm_lanes_avx512_impl.hpp"
 #include "quant/kernels.hpp"
 
 namespace bantam::quant::kernels {
@@ -32,65 +33,6 @@ inline void store_tile(const float (&result)[R][T], float* out, size_t out_strid
 }
 
 // Tile kernel signature: (n, weights, stride, acts, act_stride, out, out_stride).
-// The eight-lane order (Q8_0, Q4_0, Q5_0, IQ4_NL) like avx512_lane_rows, here with two tokens
-// per vector.
-template <typename Levels>
-struct LaneTile {
-  static constexpr int kRows = 4, kTokens = 4;
-  template <int R, int T>
-  static void run(int64_t n, const void* weights, size_t stride, const void* acts, size_t act_stride, float* out,
-                  size_t out_stride) {
-    constexpr int kPairs = (T + 1) / 2;
-    using Block = typename Levels::Block;
-    const Block* w[R];
-    row_pointers(weights, stride, w);
-    const BlockQ8_0* a[T];
-    token_pointers(acts, act_stride, a);
-    __m512 acc[R][kPairs];
-    for (int r = 0; r < R; ++r) {
-      for (int p = 0; p < kPairs; ++p) acc[r][p] = _mm512_setzero_ps();
-    }
-    // The same integer sums as dot_s8s8: with VNNI through w + 128 (unsigned) minus 128 * sum(a),
-    // which needs no per-pair sign fix; without it (vpmaddubsw saturates) through dot_s8s8.
-    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-    for (int64_t i = 0; i < n / kQK; ++i) {
-      __m512i wq[R];
-      __m512 dw[R];
-      for (int r = 0; r < R; ++r) {
-        wq[r] = _mm512_broadcast_i64x4(Levels::get(w[r][i]));
-        if constexpr (kVnni) wq[r] = _mm512_xor_si512(wq[r], bias);
-        dw[r] = _mm512_set1_ps(half(w[r][i].d));
-      }
-      for (int p = 0; p < kPairs; ++p) {
-        const bool has_hi = 2 * p + 1 < T;  // an odd last token pairs with zeros and a zero scale
-        const __m512i act =
-            join(load256(a[2 * p][i].qs), has_hi ? load256(a[2 * p + 1][i].qs) : _mm256_setzero_si256());
-        const __m512 da = two_scales(half(a[2 * p][i].d), has_hi ? half(a[2 * p + 1][i].d) : 0.0f);
-        __m512i offset = _mm512_setzero_si512();
-        if constexpr (kVnni) offset = _mm512_dpbusd_epi32(offset, bias, act);
-        for (int r = 0; r < R; ++r) {
-          __m512i prod;
-          if constexpr (kVnni) {
-            prod = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[r], act), offset);
-          } else {
-            prod = dot_s8s8(_mm512_setzero_si512(), wq[r], act);
-          }
-          acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], da), _mm512_cvtepi32_ps(prod), acc[r][p]);
-        }
-      }
-    }
-    float result[R][T];
-    for (int r = 0; r < R; ++r) {
-      for (int p = 0; p < kPairs; ++p) {
-        float high;
-        hsum8_halves(acc[r][p], result[r][2 * p], high);
-        if (2 * p + 1 < T) result[r][2 * p + 1] = high;
-      }
-    }
-    store_tile(result, out, out_stride);
-  }
-};
-
 // Q4_K/Q5_K: the rows' levels and int16 scales are unpacked once per super-block for T tokens.
 template <bool kFiveBits, typename Block>
 struct K4Tile {
@@ -273,10 +215,10 @@ void gemm_in_tiles(int64_t n, const void* weights, size_t stride, int64_t rows, 
 }
 
 void add_avx512_gemm_kernels(Table& table) {
-  table.set_gemm(GgmlType::Q8_0, gemm_in_tiles<LaneTile<Q8_0Levels>>);
-  table.set_gemm(GgmlType::Q4_0, gemm_in_tiles<LaneTile<Q4_0Levels>>);
-  table.set_gemm(GgmlType::Q5_0, gemm_in_tiles<LaneTile<Q5_0Levels>>);
-  table.set_gemm(GgmlType::IQ4_NL, gemm_in_tiles<LaneTile<IQ4_NLLevels>>);
+  table.set_gemm(GgmlType::Q8_0, lane_gemm<Q8_0Levels>);
+  table.set_gemm(GgmlType::Q4_0, lane_gemm<Q4_0Levels>);
+  table.set_gemm(GgmlType::Q5_0, lane_gemm<Q5_0Levels>);
+  table.set_gemm(GgmlType::IQ4_NL, lane_gemm<IQ4_NLLevels>);
   table.set_gemm(GgmlType::Q4_0, q4_0_chain_gemm, DotOrder::Interleaved8);
   table.set_gemm(GgmlType::Q4_K, gemm_in_tiles<K4Tile<false, BlockQ4_K>>);
   table.set_gemm(GgmlType::Q5_K, gemm_in_tiles<K4Tile<true, BlockQ5_K>>);
