@@ -246,32 +246,38 @@ void q4_0_chain_gemm(int64_t n, const void* weights, size_t stride, int64_t rows
       prepared[static_cast<size_t>(t * blocks + i)] = {half(b.d), 8 * hsum_epi32(s4)};
     }
   }
+  // Tokens go in chunks whose activations stay in L2 while every row group passes over them.
+  constexpr size_t kChunkBytes = 512 * 1024;
+  const size_t bytes_per_token = static_cast<size_t>(blocks) * (sizeof(BlockQ8_0) + sizeof(ChainActivation));
+  const int64_t chunk = std::max<int64_t>(8, static_cast<int64_t>(kChunkBytes / bytes_per_token) / 8 * 8);
   const auto* base = static_cast<const uint8_t*>(weights);
-  for (int64_t r0 = 0; r0 < rows; r0 += 16) {
-    const int count = static_cast<int>(std::min<int64_t>(16, rows - r0));
-    const BlockQ4_0* w[16];
-    for (int r = 0; r < 16; ++r) {
-      w[r] = reinterpret_cast<const BlockQ4_0*>(base + static_cast<size_t>(r0 + std::min(r, count - 1)) * stride);
-    }
-    for (int64_t t = 0; t < n_tokens; t += 8) {
-      const BlockQ8_0* const* a = tokens.data() + t;
-      const ChainActivation* prep = prepared.data() + static_cast<size_t>(t * blocks);
-      float* o = out + static_cast<size_t>(t) * out_stride + static_cast<size_t>(r0);
-      const auto bs = static_cast<size_t>(blocks);
-      switch (std::min<int64_t>(8, n_tokens - t)) {
-        case 1: q4_0_chain_tile<1>(blocks, w, count, a, prep, bs, o, out_stride); break;
-        case 2: q4_0_chain_tile<2>(blocks, w, count, a, prep, bs, o, out_stride); break;
-        case 3: q4_0_chain_tile<3>(blocks, w, count, a, prep, bs, o, out_stride); break;
-        case 4: q4_0_chain_tile<4>(blocks, w, count, a, prep, bs, o, out_stride); break;
-        case 5: q4_0_chain_tile<5>(blocks, w, count, a, prep, bs, o, out_stride); break;
-        case 6: q4_0_chain_tile<6>(blocks, w, count, a, prep, bs, o, out_stride); break;
-        case 7: q4_0_chain_tile<7>(blocks, w, count, a, prep, bs, o, out_stride); break;
-        default: q4_0_chain_tile<8>(blocks, w, count, a, prep, bs, o, out_stride); break;
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += chunk) {
+    const int64_t t_end = std::min(n_tokens, t0 + chunk);
+    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+      const int count = static_cast<int>(std::min<int64_t>(16, rows - r0));
+      const BlockQ4_0* w[16];
+      for (int r = 0; r < 16; ++r) {
+        w[r] = reinterpret_cast<const BlockQ4_0*>(base + static_cast<size_t>(r0 + std::min(r, count - 1)) * stride);
+      }
+      for (int64_t t = t0; t < t_end; t += 8) {
+        const BlockQ8_0* const* a = tokens.data() + t;
+        const ChainActivation* prep = prepared.data() + static_cast<size_t>(t * blocks);
+        float* o = out + static_cast<size_t>(t) * out_stride + static_cast<size_t>(r0);
+        const auto bs = static_cast<size_t>(blocks);
+        switch (std::min<int64_t>(8, t_end - t)) {
+          case 1: q4_0_chain_tile<1>(blocks, w, count, a, prep, bs, o, out_stride); break;
+          case 2: q4_0_chain_tile<2>(blocks, w, count, a, prep, bs, o, out_stride); break;
+          case 3: q4_0_chain_tile<3>(blocks, w, count, a, prep, bs, o, out_stride); break;
+          case 4: q4_0_chain_tile<4>(blocks, w, count, a, prep, bs, o, out_stride); break;
+          case 5: q4_0_chain_tile<5>(blocks, w, count, a, prep, bs, o, out_stride); break;
+          case 6: q4_0_chain_tile<6>(blocks, w, count, a, prep, bs, o, out_stride); break;
+          case 7: q4_0_chain_tile<7>(blocks, w, count, a, prep, bs, o, out_stride); break;
+          default: q4_0_chain_tile<8>(blocks, w, count, a, prep, bs, o, out_stride); break;
+        }
       }
     }
   }
 }
-
 
 // Decoding (one token) in the Interleaved8 order: rows are streamed four at a time, four blocks
 // per step, so the weights are read contiguously instead of sixteen rows at once. Each row's
