@@ -91,8 +91,20 @@ void Decoder::forward(std::span<const DecodeSegment> segments, ForwardBuffers& b
     }
   }
 
+  // Only the rows that need logits go on past the last layer's attention (its keys and values
+  // are cached by then), as llama.cpp does: with last logits, one row per segment.
+  std::vector<RowGroup> out_groups;
   for (int il = 0; il < c.n_layer; ++il) {
     attention_block(il, segments, groups, n, b, pool);
+    if (il == c.n_layer - 1 && output == ForwardOutput::LastLogits) {
+      for (size_t i = 0; i < groups.size(); ++i) {
+        const float* last = b.x.data() + (groups[i].first_row + groups[i].n - 1) * width;
+        std::copy(last, last + width, b.x.data() + static_cast<int64_t>(i) * width);
+        out_groups.push_back({static_cast<int64_t>(i), 1, groups[i].lora});
+      }
+      groups = out_groups;
+      n = static_cast<int64_t>(groups.size());
+    }
     ffn_block(il, groups, n, b, pool);
   }
 
@@ -100,26 +112,10 @@ void Decoder::forward(std::span<const DecodeSegment> segments, ForwardBuffers& b
     norm_rows(b.x.data(), weights_.output_norm, b.normed.data(), n, width, c.rms_eps, pool);
     return;
   }
-  // Output head on the rows that need logits.
-  std::vector<RowGroup> out_groups;
-  const float* rows = b.x.data();
-  int64_t n_out = n;
-  if (output == ForwardOutput::LastLogits) {
-    n_out = static_cast<int64_t>(groups.size());
-    resize(b.last, n_out * width);
-    for (int64_t i = 0; i < n_out; ++i) {
-      const float* last = b.x.data() + (groups[i].first_row + groups[i].n - 1) * width;
-      std::copy(last, last + width, b.last.data() + i * width);
-      out_groups.push_back({i, 1, groups[i].lora});
-    }
-    rows = b.last.data();
-  } else {
-    out_groups = groups;
-  }
-  norm_rows(rows, weights_.output_norm, b.normed.data(), n_out, width, c.rms_eps, pool);
-  logits.resize(static_cast<size_t>(n_out * c.n_vocab));
-  project(weights_.output, b.normed.data(), n_out, logits.data(), c.n_vocab, out_groups, b, pool);
-  if (c.final_softcap != 0.0f) ops::softcap(logits.data(), n_out * c.n_vocab, c.final_softcap);
+  norm_rows(b.x.data(), weights_.output_norm, b.normed.data(), n, width, c.rms_eps, pool);
+  logits.resize(static_cast<size_t>(n * c.n_vocab));
+  project(weights_.output, b.normed.data(), n, logits.data(), c.n_vocab, groups, b, pool);
+  if (c.final_softcap != 0.0f) ops::softcap(logits.data(), n * c.n_vocab, c.final_softcap);
 }
 
 int64_t reusable_prefix(const ModelConfig& config, const KvCache& cache, std::span<const int32_t> tokens,
@@ -227,14 +223,16 @@ void Decoder::ffn_block(int il, std::span<const RowGroup> groups, int64_t n, For
     up = b.up.data();
     stride = ff;
   }
-  for (int64_t t = 0; t < n; ++t) {
-    float* out = b.act.data() + t * ff;
-    if (c.traits.activation == Activation::SiLU) {
-      ops::silu_mul(gate + t * stride, up + t * stride, out, ff);
-    } else {
-      ops::gelu_mul(gate + t * stride, up + t * stride, out, ff);
+  pool.parallel_for(n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      float* out = b.act.data() + t * ff;
+      if (c.traits.activation == Activation::SiLU) {
+        ops::silu_mul(gate + t * stride, up + t * stride, out, ff);
+      } else {
+        ops::gelu_mul(gate + t * stride, up + t * stride, out, ff);
+      }
     }
-  }
+  });
 
   project(w.w_down, b.act.data(), n, b.proj.data(), width, groups, b, pool);
   if (w.post_ffn_norm) norm_rows(b.proj.data(), w.post_ffn_norm, b.proj.data(), n, width, c.rms_eps, pool);

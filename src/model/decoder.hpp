@@ -16,7 +16,7 @@ namespace bantam {
 
 // Scratch activations of one forward pass, reused across calls (sized to the largest batch).
 struct ForwardBuffers {
-  std::vector<float> x, normed, q, k, v, qkv, attn, proj, gate, up, act, cos_sin, last;
+  std::vector<float> x, normed, q, k, v, qkv, attn, proj, gate, up, act, cos_sin;
   std::vector<int64_t> positions;
   ops::LoraScratch lora;
 };

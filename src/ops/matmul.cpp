@@ -29,10 +29,10 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, int64_t
   const size_t act_bytes = quant::activation_bytes(act_type, k);
   thread_local std::vector<uint8_t> acts;
   acts.resize(static_cast<size_t>(n_tokens) * act_bytes);
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    quant::quantize_activations(act_type, x + t * k, acts.data() + t * act_bytes, k);
-  }
-  const uint8_t* act_data = acts.data();
+  uint8_t* act_data = acts.data();
+  pool.parallel_for(n_tokens, std::max<int64_t>(1, 8192 / k), [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) quant::quantize_activations(act_type, x + t * k, act_data + t * act_bytes, k);
+  });
   // llama.cpp's summation order for this matrix (its Q4_0 ones depend on the row count).
   const quant::DotOrder order = quant::dot_order(w.type, w.rows);
   // Enough rows per thread that a job outweighs waking the pool.

@@ -51,11 +51,13 @@ BANTAM_FMA_CLONES void rope_apply(const RopeParams& params, const float* cos_sin
 
 BANTAM_FMA_CLONES void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
   const int64_t vector_end = n - n % kVectorExpLanes;
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    const float e = i < vector_end ? vector_expf(0.0f - g) : std::exp(-g);
-    out[i] = (g / (1.0f + e)) * up[i];
+  for (int64_t i = 0; i < vector_end; i += kVectorExpLanes) {
+    float e[kVectorExpLanes];
+    for (int64_t l = 0; l < kVectorExpLanes; ++l) e[l] = 0.0f - gate[i + l];
+    vector_expf_lanes(e);
+    for (int64_t l = 0; l < kVectorExpLanes; ++l) out[i + l] = (gate[i + l] / (1.0f + e[l])) * up[i + l];
   }
+  for (int64_t i = vector_end; i < n; ++i) out[i] = (gate[i] / (1.0f + std::exp(-gate[i]))) * up[i];
 }
 
 namespace {
