@@ -27,14 +27,12 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, int64_t
   const int64_t k = w.cols;
   const GgmlType act_type = quant::vec_dot_type(w.type);
   const size_t act_bytes = quant::activation_bytes(act_type, k);
+  // llama.cpp's summation order for this matrix (its repacked types depend on the row count).
+  const quant::DotOrder order = quant::dot_order(w.type, w.rows);
   thread_local std::vector<uint8_t> acts;
   acts.resize(static_cast<size_t>(n_tokens) * act_bytes);
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    quant::quantize_activations(act_type, x + t * k, acts.data() + t * act_bytes, k);
-  }
+  quant::quantize_activation_rows(w.type, order, x, k, n_tokens, acts.data());
   const uint8_t* act_data = acts.data();
-  // llama.cpp's summation order for this matrix (its Q4_0 ones depend on the row count).
-  const quant::DotOrder order = quant::dot_order(w.type, w.rows);
   // Enough rows per thread that a job outweighs waking the pool.
   const int64_t min_rows = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, k * n_tokens));
   pool.parallel_for(w.rows, min_rows, [&](int64_t begin, int64_t end) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "quant/blocks.hpp"
@@ -257,6 +258,9 @@ inline __m256i scaled_bsums(const int16_t* bsums, const int8_t* scales16) {
   return _mm256_madd_epi16(load256(bsums), _mm256_cvtepi8_epi16(load128(scales16)));
 }
 
+// K-quants in ggml's AVX2 vec_dot order (DotOrder::VecDot, see dot_scalar_kquants.cpp): every
+// vpmaddwd leaves elements 4m..4m+3 of a 32-element chunk in int32 lane m, so summing the chunks'
+// vectors gives the eight lanes; offsets (Q3_K, Q6_K) stay in their elements' lanes.
 float dot_q2_k(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const BlockQ2_K*>(weights);
   const auto* a = static_cast<const BlockQ8_K*>(activations);
@@ -267,6 +271,9 @@ float dot_q2_k(int64_t n, const void* weights, const void* activations) {
     int8_t scales[16], mins[16];
     _mm_storeu_si128(reinterpret_cast<__m128i*>(scales), _mm_and_si128(packed, _mm_set1_epi8(0x0F)));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(mins), _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F)));
+    const float da = a[i].d;
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(-da * half(w[i].dmin)),
+                          _mm256_cvtepi32_ps(scaled_bsums(a[i].bsums, mins)), acc);
     __m256i isum = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
       const __m256i q = load256(w[i].qs + 32 * h);
@@ -277,10 +284,7 @@ float dot_q2_k(int64_t n, const void* weights, const void* activations) {
         isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, pair_scales(scales[g], scales[g + 1])));
       }
     }
-    const float da = a[i].d;
     acc = _mm256_fmadd_ps(_mm256_set1_ps(da * half(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(-da * half(w[i].dmin)),
-                          _mm256_cvtepi32_ps(scaled_bsums(a[i].bsums, mins)), acc);
   }
   return hsum(acc);
 }
@@ -289,12 +293,12 @@ float dot_q3_k(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const BlockQ3_K*>(weights);
   const auto* a = static_cast<const BlockQ8_K*>(activations);
   __m256 acc = _mm256_setzero_ps();
-  const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+  const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     int8_t scales[16];
     q3k_scales(w[i].scales, scales);
     const __m256i hmask = load256(w[i].hmask);
-    // Levels as unsigned low2 + 4*high (0..7); the -4 offset comes back through bsums.
+    // Levels as unsigned low2 + 4*high (0..7) minus 4, in int16 pairs (|pair| <= 2 * 7 * 127).
     __m256i isum = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
       const __m256i q = load256(w[i].qs + 32 * h);
@@ -302,12 +306,12 @@ float dot_q3_k(int64_t n, const void* weights, const void* activations) {
         const __m256i high = _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + k), one);
         const __m256i levels = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * k), three),
                                                _mm256_slli_epi16(high, 2));
-        const __m256i p = _mm256_maddubs_epi16(levels, load256(a[i].qs + 128 * h + 32 * k));
+        const __m256i act = load256(a[i].qs + 128 * h + 32 * k);
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(levels, act), _mm256_maddubs_epi16(four, act));
         const int g = 8 * h + 2 * k;
         isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, pair_scales(scales[g], scales[g + 1])));
       }
     }
-    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(scaled_bsums(a[i].bsums, scales), 2));
     acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
   }
   return hsum(acc);
@@ -326,61 +330,79 @@ inline void k4_unpack(const uint8_t* packed, uint8_t scales[8], uint8_t mins[8])
   std::memcpy(mins + 4, &m_hi, 4);
 }
 
-// sum_j mins[j] * (bsums[2j] + bsums[2j+1]).
-inline int k4_min_sum(const int16_t* bsums, const uint8_t mins[8]) {
+// Lane k: mins[2k] * (bsums[4k] + bsums[4k+1]) + mins[2k+1] * (bsums[4k+2] + bsums[4k+3]).
+inline __m128i k4_min_lanes(const int16_t* bsums, const uint8_t mins[8]) {
   const __m128i pairs = _mm_hadd_epi16(load128(bsums), load128(bsums + 8));
   uint64_t m8;
   std::memcpy(&m8, mins, 8);
-  const __m128i m = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m8)));
-  __m128i s = _mm_madd_epi16(pairs, m);
+  return _mm_madd_epi16(pairs, _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m8))));
+}
+
+inline int hsum_epi32_128(__m128i s) {
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
   return _mm_cvtsi128_si32(s);
 }
 
+// The levels of step c (elements 64c..64c+63) of a Q4_K/Q5_K super-block: sub-block 2c in `lo`,
+// 2c+1 in `hi`.
+template <bool kFiveBits, typename Block>
+inline void k4_levels(const Block& b, int c, __m256i& lo, __m256i& hi) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i q = load256(b.qs + 32 * c);
+  lo = _mm256_and_si256(q, low4);
+  hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+  if constexpr (kFiveBits) {
+    const __m256i qh = load256(b.qh), one = _mm256_set1_epi8(1);
+    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
+    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
+  }
+}
+
+// Q4_K (mins in four lanes of their own) and Q5_K (mins in one chain).
 template <bool kFiveBits, typename Block>
 float dot_k4(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const Block*>(weights);
   const auto* a = static_cast<const BlockQ8_K*>(activations);
   __m256 acc = _mm256_setzero_ps();
-  float mins_total = 0;
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m128 acc_min = _mm_setzero_ps();
+  float min_chain = 0;
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     uint8_t scales[8], mins[8];
     k4_unpack(w[i].scales, scales, mins);
-    __m256i qh;
-    if constexpr (kFiveBits) qh = load256(w[i].qh);
+    const float dmin = -a[i].d * half(w[i].dmin);
+    const __m128i min_lanes = k4_min_lanes(a[i].bsums, mins);
+    if constexpr (kFiveBits) {
+      min_chain = std::fma(dmin, static_cast<float>(hsum_epi32_128(min_lanes)), min_chain);
+    } else {
+      acc_min = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(min_lanes), acc_min);
+    }
     __m256i isum = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
-      const __m256i q = load256(w[i].qs + 32 * c);
-      __m256i lo = _mm256_and_si256(q, low4);
-      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-      if constexpr (kFiveBits) {
-        const __m256i one = _mm256_set1_epi8(1);
-        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
-        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
-      }
+      __m256i lo, hi;
+      k4_levels<kFiveBits>(w[i], c, lo, hi);
       const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(a[i].qs + 64 * c));
       const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(a[i].qs + 64 * c + 32));
       isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p_lo, _mm256_set1_epi16(scales[2 * c])));
       isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p_hi, _mm256_set1_epi16(scales[2 * c + 1])));
     }
     acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
-    mins_total += a[i].d * half(w[i].dmin) * static_cast<float>(k4_min_sum(a[i].bsums, mins));
   }
-  return hsum(acc) - mins_total;
+  if constexpr (kFiveBits) return hsum(acc) + min_chain;
+  acc_min = _mm_add_ps(acc_min, _mm_movehl_ps(acc_min, acc_min));
+  acc_min = _mm_add_ss(acc_min, _mm_movehdup_ps(acc_min));
+  return hsum(acc) + _mm_cvtss_f32(acc_min);
 }
 
 float dot_q6_k(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const BlockQ6_K*>(weights);
   const auto* a = static_cast<const BlockQ8_K*>(activations);
   __m256 acc = _mm256_setzero_ps();
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i low4 = _mm256_set1_epi8(0x0F), offset = _mm256_set1_epi8(32);
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const int8_t* sc = w[i].scales;
-    // Levels as unsigned 0..63; the -32 offset comes back through bsums.
-    __m256i isum = _mm256_slli_epi32(scaled_bsums(a[i].bsums, sc), 5);
-    isum = _mm256_sub_epi32(_mm256_setzero_si256(), isum);
+    // Levels as unsigned 0..63 minus 32, in int16 pairs (|pair| <= 2 * 63 * 127).
+    __m256i isum = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
       const __m256i ql0 = load256(w[i].ql + 64 * h);
       const __m256i ql1 = load256(w[i].ql + 64 * h + 32);
@@ -396,7 +418,8 @@ float dot_q6_k(int64_t n, const void* weights, const void* activations) {
                           _mm256_srli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8(static_cast<char>(0xC0))), 2)),
       };
       for (int k = 0; k < 4; ++k) {
-        const __m256i p = _mm256_maddubs_epi16(levels[k], load256(a[i].qs + 128 * h + 32 * k));
+        const __m256i act = load256(a[i].qs + 128 * h + 32 * k);
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(levels[k], act), _mm256_maddubs_epi16(offset, act));
         const int g = 8 * h + 2 * k;
         isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, pair_scales(sc[g], sc[g + 1])));
       }
@@ -404,6 +427,113 @@ float dot_q6_k(int64_t n, const void* weights, const void* activations) {
     acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
   }
   return hsum(acc);
+}
+
+// llama.cpp's repacked Q4_K and Q2_K (DotOrder::Interleaved8, see dot_scalar_kquants.cpp): the
+// integer sums of each step of its gemm (Q4_K: 64 elements, Q2_K: 128), then the two FMA chains.
+struct StepSums {
+  __m128i scaled;  // lane s: step s's scaled sum (Q2_K: lanes 0..1)
+  __m128i mins;    // lane s: step s's min sum
+};
+
+// Four vectors' int32 lanes summed: lane j of the result is the total of v[j].
+inline __m128i hsum4_epi32(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
+  const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
+  return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+
+inline StepSums step_sums(const BlockQ4_K& b, const BlockQ8_K& a) {
+  uint8_t scales[8], mins[8];
+  k4_unpack(b.scales, scales, mins);
+  __m256i part[4];
+  for (int c = 0; c < 4; ++c) {
+    __m256i lo, hi;
+    k4_levels<false>(b, c, lo, hi);
+    const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(a.qs + 64 * c)),
+                                           _mm256_set1_epi16(scales[2 * c]));
+    const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(a.qs + 64 * c + 32)),
+                                           _mm256_set1_epi16(scales[2 * c + 1]));
+    part[c] = _mm256_add_epi32(p_lo, p_hi);
+  }
+  return {hsum4_epi32(part[0], part[1], part[2], part[3]), k4_min_lanes(a.bsums, mins)};
+}
+
+inline StepSums step_sums(const BlockQ2_K& b, const BlockQ8_K& a) {
+  const __m128i packed = load128(b.scales);
+  int8_t scales[16], mins[16];
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(scales), _mm_and_si128(packed, _mm_set1_epi8(0x0F)));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(mins), _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F)));
+  const __m256i three = _mm256_set1_epi8(3);
+  __m256i part[2];
+  for (int h = 0; h < 2; ++h) {
+    const __m256i q = load256(b.qs + 32 * h);
+    part[h] = _mm256_setzero_si256();
+    for (int k = 0; k < 4; ++k) {
+      const __m256i levels = _mm256_and_si256(_mm256_srli_epi16(q, 2 * k), three);
+      const __m256i p = _mm256_maddubs_epi16(levels, load256(a.qs + 128 * h + 32 * k));
+      const int g = 8 * h + 2 * k;
+      part[h] = _mm256_add_epi32(part[h], _mm256_madd_epi16(p, pair_scales(scales[g], scales[g + 1])));
+    }
+  }
+  // Lanes 0..3 of the scaled bsums hold groups 0..7 (step 0), lanes 4..7 groups 8..15.
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i min_pairs = scaled_bsums(a.bsums, mins);
+  return {hsum4_epi32(part[0], part[1], zero, zero),
+          hsum4_epi32(_mm256_permute2x128_si256(min_pairs, zero, 0x20), _mm256_permute2x128_si256(min_pairs, zero, 0x31),
+                      zero, zero)};
+}
+
+template <typename Block>
+constexpr int kSteps = std::is_same_v<Block, BlockQ4_K> ? 4 : 2;
+
+// One row and one token: one chain term per super-block (kPerStep false, llama.cpp's gemv) or
+// per step (its gemm).
+template <typename Block, bool kPerStep>
+float dot_chains(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const Block*>(weights);
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  float sums = 0, mins = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const StepSums s = step_sums(w[i], a[i]);
+    const float d = half(w[i].d) * a[i].d, dmin = half(w[i].dmin) * a[i].d;
+    if constexpr (kPerStep) {
+      alignas(16) int32_t scaled[4], min[4];
+      _mm_store_si128(reinterpret_cast<__m128i*>(scaled), s.scaled);
+      _mm_store_si128(reinterpret_cast<__m128i*>(min), s.mins);
+      for (int k = 0; k < kSteps<Block>; ++k) {
+        sums = std::fma(static_cast<float>(scaled[k]), d, sums);
+        mins = std::fma(static_cast<float>(min[k]), dmin, mins);
+      }
+    } else {
+      sums = std::fma(static_cast<float>(hsum_epi32_128(s.scaled)), d, sums);
+      mins = std::fma(static_cast<float>(hsum_epi32_128(s.mins)), dmin, mins);
+    }
+  }
+  return sums - mins;
+}
+
+// llama.cpp's gemm order for whole groups of four tokens, rows in blocks that stay in cache.
+template <typename Block>
+void gemm_chain_steps(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                      size_t act_stride, int64_t n_tokens, float* out, size_t out_stride) {
+  constexpr int64_t kRowBlock = 16;
+  const auto* w = static_cast<const uint8_t*>(weights);
+  const auto* acts = static_cast<const uint8_t*>(activations);
+  for (int64_t r0 = 0; r0 < rows; r0 += kRowBlock) {
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      for (int64_t r = r0; r < std::min(rows, r0 + kRowBlock); ++r) {
+        out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] = dot_chains<Block, true>(
+            n, w + static_cast<size_t>(r) * stride, acts + static_cast<size_t>(t) * act_stride);
+      }
+    }
+  }
+}
+
+template <typename Block>
+void add_chain_kernels(Table& table, GgmlType type) {
+  add_row_kernel<dot_chains<Block, false>>(table, type, DotOrder::Interleaved8);
+  table.set_gemm(type, gemm_interleaved_k<gemm_chain_steps<Block>, gemv_by_rows<dot_chains<Block, false>>>,
+                 DotOrder::Interleaved8);
 }
 
 float dot_iq4_xs(int64_t n, const void* weights, const void* activations) {
@@ -554,6 +684,8 @@ void add_avx2(Table& table) {
   add_row_kernel<dot_k4<false, BlockQ4_K>>(table, GgmlType::Q4_K);
   add_row_kernel<dot_k4<true, BlockQ5_K>>(table, GgmlType::Q5_K);
   add_row_kernel<dot_q6_k>(table, GgmlType::Q6_K);
+  add_chain_kernels<BlockQ4_K>(table, GgmlType::Q4_K);
+  add_chain_kernels<BlockQ2_K>(table, GgmlType::Q2_K);
   add_row_kernel<dot_iq4_xs>(table, GgmlType::IQ4_XS);
 }
 
