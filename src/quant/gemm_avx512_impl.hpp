@@ -162,7 +162,7 @@ struct Q6_KTile {
       for (int r = 0; r < R; ++r) unpacker.unpack(w[r][i], levels[r], scales[r]);
       for (int t = 0; t < T; ++t) {
         const BlockQ8_K& at = a[t][i];
-        __m512i offsets[4];
+        alignas(64) int16_t offsets[128];
         q6_k_offsets(at.qs, offsets);
         for (int r = 0; r < R; ++r) {
           const __m256i lanes = q6_k_lanes(levels[r], scales[r], at.qs, offsets);

@@ -431,21 +431,24 @@ float dot_q6_k(int64_t n, const void* weights, const void* activations) {
 
 // llama.cpp's repacked Q4_K and Q2_K (DotOrder::Interleaved8, see dot_scalar_kquants.cpp): the
 // integer sums of each step of its gemm (Q4_K: 64 elements, Q2_K: 128), then the two FMA chains.
-struct StepSums {
-  __m128i scaled;  // lane s: step s's scaled sum (Q2_K: lanes 0..1)
-  __m128i mins;    // lane s: step s's min sum
-};
-
 // Four vectors' int32 lanes summed: lane j of the result is the total of v[j].
 inline __m128i hsum4_epi32(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
   const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
   return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
 }
 
-inline StepSums step_sums(const BlockQ4_K& b, const BlockQ8_K& a) {
+// Vectors whose int32 lanes add up, per step s, to step s's scaled sum (`part[s]`, Q2_K s < 2) and
+// to the super-block's min sum (`mins`); `min_steps` lane s: step s's min sum.
+struct StepParts {
+  __m256i part[4];
+  __m256i mins;
+  __m128i min_steps;
+};
+
+inline StepParts step_parts(const BlockQ4_K& b, const BlockQ8_K& a) {
   uint8_t scales[8], mins[8];
   k4_unpack(b.scales, scales, mins);
-  __m256i part[4];
+  StepParts out;
   for (int c = 0; c < 4; ++c) {
     __m256i lo, hi;
     k4_levels<false>(b, c, lo, hi);
@@ -453,60 +456,87 @@ inline StepSums step_sums(const BlockQ4_K& b, const BlockQ8_K& a) {
                                            _mm256_set1_epi16(scales[2 * c]));
     const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(a.qs + 64 * c + 32)),
                                            _mm256_set1_epi16(scales[2 * c + 1]));
-    part[c] = _mm256_add_epi32(p_lo, p_hi);
+    out.part[c] = _mm256_add_epi32(p_lo, p_hi);
   }
-  return {hsum4_epi32(part[0], part[1], part[2], part[3]), k4_min_lanes(a.bsums, mins)};
+  out.min_steps = k4_min_lanes(a.bsums, mins);
+  out.mins = _mm256_zextsi128_si256(out.min_steps);
+  return out;
 }
 
-inline StepSums step_sums(const BlockQ2_K& b, const BlockQ8_K& a) {
+inline StepParts step_parts(const BlockQ2_K& b, const BlockQ8_K& a) {
   const __m128i packed = load128(b.scales);
   int8_t scales[16], mins[16];
   _mm_storeu_si128(reinterpret_cast<__m128i*>(scales), _mm_and_si128(packed, _mm_set1_epi8(0x0F)));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(mins), _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F)));
   const __m256i three = _mm256_set1_epi8(3);
-  __m256i part[2];
+  StepParts out;
   for (int h = 0; h < 2; ++h) {
     const __m256i q = load256(b.qs + 32 * h);
-    part[h] = _mm256_setzero_si256();
+    out.part[h] = _mm256_setzero_si256();
     for (int k = 0; k < 4; ++k) {
       const __m256i levels = _mm256_and_si256(_mm256_srli_epi16(q, 2 * k), three);
       const __m256i p = _mm256_maddubs_epi16(levels, load256(a.qs + 128 * h + 32 * k));
       const int g = 8 * h + 2 * k;
-      part[h] = _mm256_add_epi32(part[h], _mm256_madd_epi16(p, pair_scales(scales[g], scales[g + 1])));
+      out.part[h] = _mm256_add_epi32(out.part[h], _mm256_madd_epi16(p, pair_scales(scales[g], scales[g + 1])));
     }
   }
-  // Lanes 0..3 of the scaled bsums hold groups 0..7 (step 0), lanes 4..7 groups 8..15.
-  const __m256i zero = _mm256_setzero_si256();
-  const __m256i min_pairs = scaled_bsums(a.bsums, mins);
-  return {hsum4_epi32(part[0], part[1], zero, zero),
-          hsum4_epi32(_mm256_permute2x128_si256(min_pairs, zero, 0x20), _mm256_permute2x128_si256(min_pairs, zero, 0x31),
-                      zero, zero)};
+  out.part[2] = out.part[3] = _mm256_setzero_si256();
+  // Lane m: groups 2m, 2m+1, so lanes 0..3 are step 0 and lanes 4..7 step 1.
+  out.mins = scaled_bsums(a.bsums, mins);
+  const __m128i halves = _mm_hadd_epi32(_mm256_castsi256_si128(out.mins), _mm256_extracti128_si256(out.mins, 1));
+  out.min_steps = _mm_hadd_epi32(halves, _mm_setzero_si128());
+  return out;
 }
 
 template <typename Block>
 constexpr int kSteps = std::is_same_v<Block, BlockQ4_K> ? 4 : 2;
 
-// One row and one token: one chain term per super-block (kPerStep false, llama.cpp's gemv) or
-// per step (its gemm).
-template <typename Block, bool kPerStep>
-float dot_chains(int64_t n, const void* weights, const void* activations) {
+// One token, R rows (R <= 4) in the lanes of the chains: one term per super-block (llama.cpp's gemv).
+template <typename Block, int R>
+void chain_rows(int64_t n, const void* weights, size_t stride, const void* activations, float* out) {
+  const Block* w[R];
+  for (int r = 0; r < R; ++r) {
+    w[r] = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(weights) + static_cast<size_t>(r) * stride);
+  }
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  __m128 sums = _mm_setzero_ps(), mins = _mm_setzero_ps();
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    __m256i scaled[4], min[4];
+    for (int r = R; r < 4; ++r) scaled[r] = min[r] = _mm256_setzero_si256();
+    alignas(16) float d[4] = {}, dmin[4] = {};
+    for (int r = 0; r < R; ++r) {
+      const StepParts s = step_parts(w[r][i], a[i]);
+      scaled[r] = _mm256_add_epi32(_mm256_add_epi32(s.part[0], s.part[1]), _mm256_add_epi32(s.part[2], s.part[3]));
+      min[r] = s.mins;
+      d[r] = half(w[r][i].d) * a[i].d;
+      dmin[r] = half(w[r][i].dmin) * a[i].d;
+    }
+    // Lane r: row r's totals.
+    const __m128i scaled_total = hsum4_epi32(scaled[0], scaled[1], scaled[2], scaled[3]);
+    const __m128i min_total = hsum4_epi32(min[0], min[1], min[2], min[3]);
+    sums = _mm_fmadd_ps(_mm_cvtepi32_ps(scaled_total), _mm_load_ps(d), sums);
+    mins = _mm_fmadd_ps(_mm_cvtepi32_ps(min_total), _mm_load_ps(dmin), mins);
+  }
+  alignas(16) float result[4];
+  _mm_store_ps(result, _mm_sub_ps(sums, mins));
+  for (int r = 0; r < R; ++r) out[r] = result[r];
+}
+
+// One row and one token with one chain term per step (llama.cpp's gemm).
+template <typename Block>
+float dot_chain_steps(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const Block*>(weights);
   const auto* a = static_cast<const BlockQ8_K*>(activations);
   float sums = 0, mins = 0;
   for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const StepSums s = step_sums(w[i], a[i]);
+    const StepParts s = step_parts(w[i], a[i]);
     const float d = half(w[i].d) * a[i].d, dmin = half(w[i].dmin) * a[i].d;
-    if constexpr (kPerStep) {
-      alignas(16) int32_t scaled[4], min[4];
-      _mm_store_si128(reinterpret_cast<__m128i*>(scaled), s.scaled);
-      _mm_store_si128(reinterpret_cast<__m128i*>(min), s.mins);
-      for (int k = 0; k < kSteps<Block>; ++k) {
-        sums = std::fma(static_cast<float>(scaled[k]), d, sums);
-        mins = std::fma(static_cast<float>(min[k]), dmin, mins);
-      }
-    } else {
-      sums = std::fma(static_cast<float>(hsum_epi32_128(s.scaled)), d, sums);
-      mins = std::fma(static_cast<float>(hsum_epi32_128(s.mins)), dmin, mins);
+    alignas(16) int32_t scaled[4], min[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(scaled), hsum4_epi32(s.part[0], s.part[1], s.part[2], s.part[3]));
+    _mm_store_si128(reinterpret_cast<__m128i*>(min), s.min_steps);
+    for (int k = 0; k < kSteps<Block>; ++k) {
+      sums = std::fma(static_cast<float>(scaled[k]), d, sums);
+      mins = std::fma(static_cast<float>(min[k]), dmin, mins);
     }
   }
   return sums - mins;
@@ -522,7 +552,7 @@ void gemm_chain_steps(int64_t n, const void* weights, size_t stride, int64_t row
   for (int64_t r0 = 0; r0 < rows; r0 += kRowBlock) {
     for (int64_t t = 0; t < n_tokens; ++t) {
       for (int64_t r = r0; r < std::min(rows, r0 + kRowBlock); ++r) {
-        out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] = dot_chains<Block, true>(
+        out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] = dot_chain_steps<Block>(
             n, w + static_cast<size_t>(r) * stride, acts + static_cast<size_t>(t) * act_stride);
       }
     }
@@ -531,9 +561,11 @@ void gemm_chain_steps(int64_t n, const void* weights, size_t stride, int64_t row
 
 template <typename Block>
 void add_chain_kernels(Table& table, GgmlType type) {
-  add_row_kernel<dot_chains<Block, false>>(table, type, DotOrder::Interleaved8);
-  table.set_gemm(type, gemm_interleaved_k<gemm_chain_steps<Block>, gemv_by_rows<dot_chains<Block, false>>>,
-                 DotOrder::Interleaved8);
+  using Gemv = decltype(&gemv_in_groups<chain_rows<Block, 4>, 4, chain_rows<Block, 1>>);
+  constexpr Gemv gemv = gemv_in_groups<chain_rows<Block, 4>, 4, chain_rows<Block, 1>>;
+  table.set_dot(type, dot_from_rows<chain_rows<Block, 1>>, DotOrder::Interleaved8);
+  table.set_gemv(type, gemv, DotOrder::Interleaved8);
+  table.set_gemm(type, gemm_interleaved_k<gemm_chain_steps<Block>, gemv>, DotOrder::Interleaved8);
 }
 
 float dot_iq4_xs(int64_t n, const void* weights, const void* activations) {

@@ -546,35 +546,49 @@ struct Q6Unpacker {
 };
 
 // The integer lanes of one Q6_K super-block with one token: levels minus 32 in int16 pairs
-// (|pair| <= 2 * 63 * 127), so each offset stays in its elements' lane. offsets[q] is
-// maddubs(32, activations q).
-inline __m256i q6_k_lanes(const __m512i levels[4], const __m512i scales[4], const int8_t* act,
-                          const __m512i offsets[4]) {
+// (|pair| <= 2 * 63 * 127), so each offset stays in its elements' lane. offsets + 32q holds
+// maddubs(32, activations 64q..64q+63) (q6_k_offsets).
+inline __m256i q6_k_lanes(const __m512i levels[4], const __m512i scales[4], const int8_t* act, const int16_t* offsets) {
   __m512i isum = _mm512_setzero_si512();
   for (int q = 0; q < 4; ++q) {
-    const __m512i p = _mm512_sub_epi16(_mm512_maddubs_epi16(levels[q], load512(act + 64 * q)), offsets[q]);
+    const __m512i p = _mm512_sub_epi16(_mm512_maddubs_epi16(levels[q], load512(act + 64 * q)), load512(offsets + 32 * q));
     isum = dot_s16(isum, p, scales[q]);
   }
   return fold_lanes(isum);
 }
 
-inline void q6_k_offsets(const int8_t* act, __m512i offsets[4]) {
-  for (int q = 0; q < 4; ++q) offsets[q] = _mm512_maddubs_epi16(_mm512_set1_epi8(32), load512(act + 64 * q));
+inline void q6_k_offsets(const int8_t* act, int16_t offsets[128]) {
+  for (int q = 0; q < 4; ++q) {
+    _mm512_storeu_si512(offsets + 32 * q, _mm512_maddubs_epi16(_mm512_set1_epi8(32), load512(act + 64 * q)));
+  }
+}
+
+// Q6_K, row by row; the token's offsets are computed once for all rows.
+void avx512_q6_k_gemv(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                      float* out) {
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  const int64_t blocks = n / kQK_K;
+  thread_local std::vector<int16_t> offsets;
+  offsets.resize(static_cast<size_t>(128 * blocks));
+  for (int64_t i = 0; i < blocks; ++i) q6_k_offsets(a[i].qs, offsets.data() + 128 * i);
+  const Q6Unpacker unpacker;
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto* w = reinterpret_cast<const BlockQ6_K*>(static_cast<const uint8_t*>(weights) + static_cast<size_t>(r) * stride);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < blocks; ++i) {
+      __m512i levels[4], scales[4];
+      unpacker.unpack(w[i], levels, scales);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)),
+                            _mm256_cvtepi32_ps(q6_k_lanes(levels, scales, a[i].qs, offsets.data() + 128 * i)), acc);
+    }
+    out[r] = hsum8_ps(acc);
+  }
 }
 
 float avx512_dot_q6_k(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const BlockQ6_K*>(weights);
-  const auto* a = static_cast<const BlockQ8_K*>(activations);
-  const Q6Unpacker unpacker;
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    __m512i levels[4], scales[4], offsets[4];
-    unpacker.unpack(w[i], levels, scales);
-    q6_k_offsets(a[i].qs, offsets);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)),
-                          _mm256_cvtepi32_ps(q6_k_lanes(levels, scales, a[i].qs, offsets)), acc);
-  }
-  return hsum8_ps(acc);
+  float out;
+  avx512_q6_k_gemv(n, weights, 0, 1, activations, &out);
+  return out;
 }
 
 // Q4_K in llama.cpp's repacked order (DotOrder::Interleaved8, see dot_scalar_kquants.cpp): per row
@@ -644,7 +658,8 @@ void add_avx512_kernels(Table& table) {
   table.set_gemv(GgmlType::Q4_K, gemv_in_groups<avx512_k4_chain_rows<4>, 4, avx512_k4_chain_rows<1>>,
                  DotOrder::Interleaved8);
   add_rows<avx512_k4_rows<true, BlockQ5_K, 1>, avx512_k4_rows<true, BlockQ5_K, 4>>(table, GgmlType::Q5_K);
-  add_row_kernel<avx512_dot_q6_k>(table, GgmlType::Q6_K);
+  table.set_dot(GgmlType::Q6_K, avx512_dot_q6_k);
+  table.set_gemv(GgmlType::Q6_K, avx512_q6_k_gemv);
 }
 
 }  // namespace
