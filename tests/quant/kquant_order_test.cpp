@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "quant/dot.hpp"
@@ -230,6 +231,40 @@ TEST_F(KQuantOrderTest, EveryIsaFollowsLlamaCppBitForBit) {
               }
             }
           }
+        }
+      }
+    }
+  }
+}
+
+TEST_F(KQuantOrderTest, LongBatchesSpanSeveralCacheChunks) {
+  // 4096-wide rows make a batch's activations big enough to be split into chunks; 131 tokens
+  // are whole groups of four plus three.
+  constexpr int64_t n = 4096, kRows = 5, kTokens = 131;
+  for (const auto& [type, order] : {std::pair{GgmlType::Q4_K, DotOrder::Interleaved8},
+                                    std::pair{GgmlType::Q2_K, DotOrder::Interleaved8},
+                                    std::pair{GgmlType::Q6_K, DotOrder::VecDot}}) {
+    const size_t stride = row_bytes(type, n);
+    std::vector<uint8_t> matrix, acts;
+    for (int64_t r = 0; r < kRows; ++r) {
+      const auto row = weight_row(type, n, static_cast<uint32_t>(r) + 70, true);
+      matrix.insert(matrix.end(), row.begin(), row.end());
+    }
+    for (int64_t t = 0; t < kTokens; ++t) {
+      const auto a = activations(type, n, static_cast<uint32_t>(t) + 300);
+      acts.insert(acts.end(), a.begin(), a.end());
+    }
+    const size_t act_stride = acts.size() / kTokens;
+    for (Isa isa : available_isas()) {
+      set_isa_for_testing(isa);
+      std::vector<float> out(static_cast<size_t>(kRows * kTokens));
+      gemm(type, n, matrix.data(), stride, 0, kRows, acts.data(), act_stride, kTokens, out.data(), kRows, order);
+      for (int64_t t = 0; t < kTokens; ++t) {
+        for (int64_t r = 0; r < kRows; ++r) {
+          const uint8_t* w = matrix.data() + static_cast<size_t>(r) * stride;
+          const uint8_t* a = acts.data() + static_cast<size_t>(t) * act_stride;
+          ASSERT_EQ(out[t * kRows + r], want(type, order, n, w, a, t, kTokens))
+              << isa_name(isa) << " " << type_name(type) << " row " << r << " token " << t;
         }
       }
     }
