@@ -27,14 +27,21 @@ void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, int64_t
   const int64_t k = w.cols;
   const GgmlType act_type = quant::vec_dot_type(w.type);
   const size_t act_bytes = quant::activation_bytes(act_type, k);
+  // llama.cpp's summation order for this matrix (its repacked types depend on the row count).
+  const quant::DotOrder order = quant::dot_order(w.type, w.rows);
   thread_local std::vector<uint8_t> acts;
   acts.resize(static_cast<size_t>(n_tokens) * act_bytes);
+  // In groups of four tokens (the grouping llama.cpp's quantization rule goes by), several
+  // groups per job.
   uint8_t* act_data = acts.data();
-  pool.parallel_for(n_tokens, std::max<int64_t>(1, 8192 / k), [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) quant::quantize_activations(act_type, x + t * k, act_data + t * act_bytes, k);
+  const int64_t n_groups = (n_tokens + 3) / 4;
+  pool.parallel_for(n_groups, std::max<int64_t>(1, 2048 / k), [&](int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; ++g) {
+      const int64_t t = 4 * g;
+      quant::quantize_activation_rows(w.type, order, x + t * k, k, std::min<int64_t>(4, n_tokens - t),
+                                      act_data + t * act_bytes);
+    }
   });
-  // llama.cpp's summation order for this matrix (its Q4_0 ones depend on the row count).
-  const quant::DotOrder order = quant::dot_order(w.type, w.rows);
   // Enough rows per thread that a job outweighs waking the pool.
   const int64_t min_rows = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, k * n_tokens));
   pool.parallel_for(w.rows, min_rows, [&](int64_t begin, int64_t end) {

@@ -172,7 +172,8 @@ bool can_dot(GgmlType weight_type) {
 }
 
 DotOrder dot_order(GgmlType weight_type, int64_t rows) {
-  return weight_type == GgmlType::Q4_0 && rows % 8 == 0 ? DotOrder::Interleaved8 : DotOrder::VecDot;
+  const bool repacked = weight_type == GgmlType::Q4_0 || weight_type == GgmlType::Q4_K || weight_type == GgmlType::Q2_K;
+  return repacked && rows % 8 == 0 ? DotOrder::Interleaved8 : DotOrder::VecDot;
 }
 
 GgmlType vec_dot_type(GgmlType weight_type) {
@@ -214,6 +215,23 @@ void quantize_activations(GgmlType vec_dot_type, const float* x, void* out, int6
       return;
     default:
       throw Error(fmt::format("{} is not an activation format for dot products", type_name(vec_dot_type)));
+  }
+}
+
+void quantize_activation_rows(GgmlType weight_type, DotOrder order, const float* x, int64_t k, int64_t n_tokens,
+                              void* out) {
+  const GgmlType type = vec_dot_type(weight_type);
+  check_n(type, k, "quantize_activation_rows");
+  const size_t bytes = activation_bytes(type, k);
+  auto* dst = static_cast<uint8_t*>(out);
+  const bool grouped_rule = order == DotOrder::Interleaved8 && type == GgmlType::Q8_K;
+  const int64_t grouped = grouped_rule && n_tokens > 3 ? n_tokens - n_tokens % 4 : 0;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    if (t < grouped) {
+      formats::quantize_q8_k_positive_extreme(x + t * k, dst + static_cast<size_t>(t) * bytes, k);
+    } else {
+      quantize_activations(type, x + t * k, dst + static_cast<size_t>(t) * bytes, k);
+    }
   }
 }
 

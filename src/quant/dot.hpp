@@ -43,19 +43,35 @@ void quantize_activations(GgmlType vec_dot_type, const float* x, void* out, int6
 
 // Float summation order of a dot product. The integer sums within a block are exact; the order
 // in which the per-block float terms are added is not, and the activations of the next layer are
-// rounded to 8 bits, so one ulp can change a token. llama.cpp has two orders for 32-blocks:
-//  - VecDot: ggml's x86 vec_dot (and tinyBLAS) order. Eight float lanes, lane l an FMA chain over
-//    the integer sums of elements 4l..4l+3 of each block times dw * da, then the lanes added as
-//    hsum8 does (l + (l+4), then pairs). Q4_0, Q5_0, Q8_0 and IQ4_NL follow it.
-//  - Interleaved8: the x86 CPU backend repacks Q4_0 matrices whose row count is a multiple of 8
-//    at load (8 rows interleaved) and sums every (row, token) as ONE chain over the blocks:
-//    acc = fma((float)isum_b, dw_b * da_b, acc).
+// rounded to 8 bits, so one ulp can change a token. llama.cpp (x86, AVX-512 build) has two:
+//  - VecDot: ggml's x86 vec_dot (and tinyBLAS) order. Eight float lanes, each an FMA chain across
+//    the row, then the lanes added as hsum8 does (l + (l+4), then pairs). 32-blocks (Q4_0, Q5_0,
+//    Q8_0, IQ4_NL): lane l takes the integer sum of elements 4l..4l+3 of each block times dw * da.
+//    K-quants (Q2_K..Q6_K): lane m takes, per super-block, elements 4m..4m+3 of each of its eight
+//    32-element chunks, each times its group scale, summed as integers, times da * dw; the mins
+//    (Q2_K, Q4_K, Q5_K) are summed per type as ggml's AVX2 code does (see dot_scalar_kquants.cpp).
+//    Multi-token matmuls of these types run vec_dot per (row, token) in llama.cpp too.
+//  - Interleaved8: the x86 CPU backend repacks Q4_0, Q4_K and Q2_K matrices whose row count is a
+//    multiple of 8 at load (8 rows interleaved). Q4_0 sums every (row, token) as ONE chain over the
+//    blocks: acc = fma((float)isum_b, dw_b * da_b, acc). Q4_K and Q2_K keep two chains, scaled sums
+//    times dw * da and min sums times dmin * da, and return their difference; one token (gemv) adds
+//    one term per super-block, while its gemm, which takes whole groups of four tokens of a batch
+//    (the last n_tokens % 4, or a batch of up to three, go through gemv), adds one per 64 (Q4_K) or
+//    128 (Q2_K) elements, and quantizes those tokens' activations with
+//    quantize_activation_rows's rule.
 // Other types sum one way whatever the order says.
 enum class DotOrder { VecDot, Interleaved8 };
 
 // The order llama.cpp uses for a weight matrix of `type` with `rows` rows (its output width):
-// Interleaved8 for Q4_0 with rows % 8 == 0, VecDot otherwise.
+// Interleaved8 for Q4_0, Q4_K and Q2_K with rows % 8 == 0, VecDot otherwise.
 DotOrder dot_order(GgmlType weight_type, int64_t rows);
+
+// Activations for n_tokens rows of k floats (row t at x + t * k), written `activation_bytes` apart,
+// for weights of `weight_type` summed in `order`, as llama.cpp quantizes them: quantize_activations
+// per row, except for Q4_K/Q2_K in the Interleaved8 order, whose gemm's groups of four tokens get
+// Q8_K scales whose sign follows +amax wherever it occurs (ggml_quantize_mat_q8_K_4x8).
+void quantize_activation_rows(GgmlType weight_type, DotOrder order, const float* x, int64_t k, int64_t n_tokens,
+                              void* out);
 
 // Dot of one weight row of n elements with activations already in vec_dot_type(weight_type).
 float vec_dot(GgmlType weight_type, int64_t n, const void* weight_row, const void* activations,
@@ -69,10 +85,10 @@ void gemv(GgmlType weight_type, int64_t n, const void* weights, size_t row_strid
 
 // Many tokens at once: out[t * out_stride + r] = dot(row r, token t) for r in [row_begin,
 // row_end) and t in [0, n_tokens), token t's activations at activations + t * act_stride bytes.
-// Equal to gemv per token bit for bit, except F32/F16 rows at SIMD levels: like llama.cpp, several
-// tokens sum them in tinyBLAS's order and one token in ggml_vec_dot's. Where a multi-token kernel
-// exists (AVX-512: Q4_0, Q5_0, Q8_0, IQ4_NL, Q4_K, Q5_K, Q6_K) each weight block is unpacked once
-// per tile.
+// Equal to gemv per token bit for bit, except where llama.cpp's batches take another order: F32/F16
+// rows at SIMD levels (several tokens in tinyBLAS's order, one in ggml_vec_dot's) and Q4_K/Q2_K in
+// the Interleaved8 order (see DotOrder). Where a multi-token kernel exists each weight block is
+// unpacked once per tile.
 void gemm(GgmlType weight_type, int64_t n, const void* weights, size_t row_stride_bytes, int64_t row_begin,
           int64_t row_end, const void* activations, size_t act_stride_bytes, int64_t n_tokens, float* out,
           size_t out_stride, DotOrder order = DotOrder::VecDot);

@@ -145,97 +145,6 @@ int scaled_int_dot(const int8_t* levels, const int8_t* a, const int* scales, int
   return total;
 }
 
-float dot_q2_k(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const BlockQ2_K*>(weights);
-  const auto* a = static_cast<const BlockQ8_K*>(activations);
-  float sum = 0;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    int8_t levels[kQK_K];
-    for (int e = 0; e < kQK_K; ++e) {
-      levels[e] = static_cast<int8_t>((w[i].qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3);
-    }
-    int scales[16], min_sum = 0;
-    for (int g = 0; g < 16; ++g) {
-      scales[g] = w[i].scales[g] & 0xF;
-      min_sum += (w[i].scales[g] >> 4) * a[i].bsums[g];
-    }
-    const int isum = scaled_int_dot(levels, a[i].qs, scales, 16);
-    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(isum) -
-           a[i].d * fp16_to_fp32(w[i].dmin) * static_cast<float>(min_sum);
-  }
-  return sum;
-}
-
-float dot_q3_k(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const BlockQ3_K*>(weights);
-  const auto* a = static_cast<const BlockQ8_K*>(activations);
-  float sum = 0;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    int8_t levels[kQK_K];
-    for (int e = 0; e < kQK_K; ++e) {
-      const int low = (w[i].qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3;
-      const int high = (w[i].hmask[e % 32] >> (e / 32)) & 1;
-      levels[e] = static_cast<int8_t>(low - (high ? 0 : 4));
-    }
-    int8_t packed_scales[16];
-    q3k_scales(w[i].scales, packed_scales);
-    int scales[16];
-    for (int g = 0; g < 16; ++g) scales[g] = packed_scales[g];
-    const int isum = scaled_int_dot(levels, a[i].qs, scales, 16);
-    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(isum);
-  }
-  return sum;
-}
-
-// Q4_K and Q5_K: levels 0..15 (0..31) with 8 scales and 8 mins per super-block.
-template <bool kFiveBits, typename Block>
-float dot_k4(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const Block*>(weights);
-  const auto* a = static_cast<const BlockQ8_K*>(activations);
-  float sum = 0;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    int8_t levels[kQK_K];
-    for (int e = 0; e < kQK_K; ++e) {
-      const int j = e / 32;
-      int level = (w[i].qs[32 * (j / 2) + e % 32] >> (4 * (j % 2))) & 0xF;
-      if constexpr (kFiveBits) level |= ((w[i].qh[e % 32] >> j) & 1) << 4;
-      levels[e] = static_cast<int8_t>(level);
-    }
-    int scales[8], min_sum = 0;
-    for (int j = 0; j < 8; ++j) {
-      uint8_t sc, m;
-      k4_scale_min(j, w[i].scales, sc, m);
-      scales[j] = sc;
-      min_sum += m * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
-    }
-    const int isum = scaled_int_dot(levels, a[i].qs, scales, 32);
-    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(isum) -
-           a[i].d * fp16_to_fp32(w[i].dmin) * static_cast<float>(min_sum);
-  }
-  return sum;
-}
-
-float dot_q6_k(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const BlockQ6_K*>(weights);
-  const auto* a = static_cast<const BlockQ8_K*>(activations);
-  float sum = 0;
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    int8_t levels[kQK_K];
-    for (int e = 0; e < kQK_K; ++e) {
-      const int h = e / 128, quarter = (e % 128) / 32, l = e % 32;
-      const uint8_t ql = w[i].ql[64 * h + 32 * (quarter % 2) + l];
-      const int low = quarter < 2 ? ql & 0xF : ql >> 4;
-      const int high = (w[i].qh[32 * h + l] >> (2 * quarter)) & 3;
-      levels[e] = static_cast<int8_t>((low | (high << 4)) - 32);
-    }
-    int scales[16];
-    for (int g = 0; g < 16; ++g) scales[g] = w[i].scales[g];
-    const int isum = scaled_int_dot(levels, a[i].qs, scales, 16);
-    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(isum);
-  }
-  return sum;
-}
-
 float dot_q8_k(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const BlockQ8_K*>(weights);
   const auto* a = static_cast<const BlockQ8_K*>(activations);
@@ -282,11 +191,7 @@ void add_scalar(Table& table) {
   add_row_kernel<dot_q5_1>(table, GgmlType::Q5_1);
   add_row_kernel<dot_in_lanes<BlockQ8_0, q8_0_levels>>(table, GgmlType::Q8_0);
   add_row_kernel<dot_in_lanes<BlockIQ4_NL, iq4_nl_levels>>(table, GgmlType::IQ4_NL);
-  add_row_kernel<dot_q2_k>(table, GgmlType::Q2_K);
-  add_row_kernel<dot_q3_k>(table, GgmlType::Q3_K);
-  add_row_kernel<dot_k4<false, BlockQ4_K>>(table, GgmlType::Q4_K);
-  add_row_kernel<dot_k4<true, BlockQ5_K>>(table, GgmlType::Q5_K);
-  add_row_kernel<dot_q6_k>(table, GgmlType::Q6_K);
+  add_scalar_kquants(table);
   add_row_kernel<dot_q8_k>(table, GgmlType::Q8_K);
   add_row_kernel<dot_iq4_xs>(table, GgmlType::IQ4_XS);
 }

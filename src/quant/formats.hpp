@@ -34,6 +34,9 @@ void quantize_q4_k(const float* src, void* dst, int64_t n);
 void quantize_q5_k(const float* src, void* dst, int64_t n);
 void quantize_q6_k(const float* src, void* dst, int64_t n);
 void quantize_q8_k(const float* src, void* dst, int64_t n);
+// Q8_K as ggml_quantize_mat_q8_K_4x8 (llama.cpp's activations for repacked gemms) makes it: like
+// quantize_q8_k except that +amax is the extreme mapped to -127 whenever it occurs, not the first.
+void quantize_q8_k_positive_extreme(const float* src, void* dst, int64_t n);
 
 // Non-linear 4-bit (iq4.cpp).
 void dequantize_iq4_nl(const void* src, float* dst, int64_t n);

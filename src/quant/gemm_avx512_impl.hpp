@@ -44,39 +44,22 @@ struct K4Tile {
     row_pointers(weights, stride, w);
     const BlockQ8_K* a[T];
     token_pointers(acts, act_stride, a);
-    __m512 acc[R][T];
-    float mins_total[R][T];
+    __m256 acc[R][T];
+    K4Mins<kFiveBits> mins_total[R][T];
     for (int r = 0; r < R; ++r) {
-      for (int t = 0; t < T; ++t) {
-        acc[r][t] = _mm512_setzero_ps();
-        mins_total[r][t] = 0;
-      }
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
     }
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
     for (int64_t i = 0; i < n / kQK_K; ++i) {
       __m512i levels[R][4], scale16[R][4];
-      __m128i mins16[R];
+      uint8_t mins[R][8];
       for (int r = 0; r < R; ++r) {
         const Block& b = w[r][i];
-        uint8_t scales[8], mins[8];
-        k4_unpack(b.scales, scales, mins);
-        __m256i qh;
-        if constexpr (kFiveBits) qh = load256(b.qh);
+        uint8_t scales[8];
+        k4_unpack(b.scales, scales, mins[r]);
         for (int c = 0; c < 4; ++c) {
-          const __m256i q = load256(b.qs + 32 * c);
-          __m256i lo = _mm256_and_si256(q, low4);
-          __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-          if constexpr (kFiveBits) {
-            const __m256i one = _mm256_set1_epi8(1);
-            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
-            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
-          }
-          levels[r][c] = join(lo, hi);
+          levels[r][c] = k4_levels<kFiveBits>(b, c);
           scale16[r][c] = half_scales(scales[2 * c], scales[2 * c + 1]);
         }
-        uint64_t m8;
-        std::memcpy(&m8, mins, 8);
-        mins16[r] = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m8)));
       }
       for (int t = 0; t < T; ++t) {
         const BlockQ8_K& at = a[t][i];
@@ -87,21 +70,21 @@ struct K4Tile {
             isum = dot_s16(isum, _mm512_maddubs_epi16(levels[r][c], load512(at.qs + 64 * c)), scale16[r][c]);
           }
           const Block& b = w[r][i];
-          acc[r][t] = _mm512_fmadd_ps(_mm512_set1_ps(at.d * half(b.d)), _mm512_cvtepi32_ps(isum), acc[r][t]);
-          mins_total[r][t] +=
-              at.d * half(b.dmin) * static_cast<float>(hsum_epi32(_mm_madd_epi16(bsum_pairs, mins16[r])));
+          acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(at.d * half(b.d)), _mm256_cvtepi32_ps(fold_lanes(isum)), acc[r][t]);
+          mins_total[r][t].add(-at.d * half(b.dmin), k4_min_lanes(bsum_pairs, mins[r]));
         }
       }
     }
     float result[R][T];
     for (int r = 0; r < R; ++r) {
-      for (int t = 0; t < T; ++t) result[r][t] = _mm512_reduce_add_ps(acc[r][t]) - mins_total[r][t];
+      for (int t = 0; t < T; ++t) result[r][t] = hsum8_ps(acc[r][t]) + mins_total[r][t].total();
     }
     store_tile(result, out, out_stride);
   }
 };
 
-// Q6_K: the rows' 6-bit levels and spread int16 scales are unpacked once per super-block.
+// Q6_K: the rows' 6-bit levels and spread int16 scales are unpacked once per super-block, each
+// token's offsets once for the rows.
 struct Q6_KTile {
   static constexpr int kRows = 2, kTokens = 4;
   template <int R, int T>
@@ -111,56 +94,27 @@ struct Q6_KTile {
     row_pointers(weights, stride, w);
     const BlockQ8_K* a[T];
     token_pointers(acts, act_stride, a);
-    const __m512i low4 = _mm512_set1_epi8(0x0F), two_bits = _mm512_set1_epi8(3);
-    const __m512i shift_01 = join(_mm256_set1_epi16(0), _mm256_set1_epi16(2));
-    const __m512i shift_23 = join(_mm256_set1_epi16(4), _mm256_set1_epi16(6));
-    __m512i spread[4];
-    for (int q = 0; q < 4; ++q) {
-      alignas(64) int16_t idx[32];
-      for (int l = 0; l < 32; ++l) idx[l] = static_cast<int16_t>(4 * q + l / 8);
-      spread[q] = _mm512_load_si512(idx);
-    }
-    __m512 acc[R][T];
+    const Q6Unpacker unpacker;
+    __m256 acc[R][T];
     for (int r = 0; r < R; ++r) {
-      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
     }
     for (int64_t i = 0; i < n / kQK_K; ++i) {
-      __m512i levels[R][4], scale16[R][4];
-      __m256i sc16[R];
-      for (int r = 0; r < R; ++r) {
-        const BlockQ6_K& b = w[r][i];
-        sc16[r] = _mm256_cvtepi8_epi16(load128(b.scales));
-        const __m512i sc = _mm512_castsi256_si512(sc16[r]);
-        for (int h = 0; h < 2; ++h) {
-          const __m512i ql = load512(b.ql + 64 * h);
-          const __m512i qh = _mm512_broadcast_i64x4(load256(b.qh + 32 * h));
-          const __m512i high01 = _mm512_and_si512(_mm512_srlv_epi16(qh, shift_01), two_bits);
-          const __m512i high23 = _mm512_and_si512(_mm512_srlv_epi16(qh, shift_23), two_bits);
-          levels[r][2 * h] = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_slli_epi16(high01, 4));
-          levels[r][2 * h + 1] =
-              _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4), _mm512_slli_epi16(high23, 4));
-          scale16[r][2 * h] = _mm512_permutexvar_epi16(spread[2 * h], sc);
-          scale16[r][2 * h + 1] = _mm512_permutexvar_epi16(spread[2 * h + 1], sc);
-        }
-      }
+      __m512i levels[R][4], scales[R][4];
+      for (int r = 0; r < R; ++r) unpacker.unpack(w[r][i], levels[r], scales[r]);
       for (int t = 0; t < T; ++t) {
         const BlockQ8_K& at = a[t][i];
-        const __m256i bsums = load256(at.bsums);
+        alignas(64) int16_t offsets[128];
+        q6_k_offsets(at.qs, offsets);
         for (int r = 0; r < R; ++r) {
-          const __m256i offset = _mm256_madd_epi16(bsums, sc16[r]);
-          __m512i isum =
-              _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5)));
-          for (int q = 0; q < 4; ++q) {
-            isum = dot_s16(isum, _mm512_maddubs_epi16(levels[r][q], load512(at.qs + 64 * q)), scale16[r][q]);
-          }
-          acc[r][t] =
-              _mm512_fmadd_ps(_mm512_set1_ps(at.d * half(w[r][i].d)), _mm512_cvtepi32_ps(isum), acc[r][t]);
+          const __m256i lanes = q6_k_lanes(levels[r], scales[r], at.qs, offsets);
+          acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(at.d * half(w[r][i].d)), _mm256_cvtepi32_ps(lanes), acc[r][t]);
         }
       }
     }
     float result[R][T];
     for (int r = 0; r < R; ++r) {
-      for (int t = 0; t < T; ++t) result[r][t] = _mm512_reduce_add_ps(acc[r][t]);
+      for (int t = 0; t < T; ++t) result[r][t] = hsum8_ps(acc[r][t]);
     }
     store_tile(result, out, out_stride);
   }
@@ -214,6 +168,83 @@ void gemm_in_tiles(int64_t n, const void* weights, size_t stride, int64_t rows, 
   }
 }
 
+// Q4_K in llama.cpp's repacked gemm order (whole groups of four tokens): R rows x 4 tokens, the
+// four tokens in the lanes of each row's chains, one term per 64 elements.
+template <int R>
+void k4_chain_steps_tile(int64_t n, const BlockQ4_K* const (&w)[R], const BlockQ8_K* const* a, float* out,
+                         size_t out_stride) {
+  __m128 sums[R], mins[R];
+  for (int r = 0; r < R; ++r) sums[r] = mins[r] = _mm_setzero_ps();
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    __m512i levels[R][4], scale16[R][4];
+    uint8_t mins8[R][8];
+    for (int r = 0; r < R; ++r) {
+      uint8_t scales[8];
+      k4_unpack(w[r][i].scales, scales, mins8[r]);
+      for (int c = 0; c < 4; ++c) {
+        levels[r][c] = k4_levels<false>(w[r][i], c);
+        scale16[r][c] = half_scales(scales[2 * c], scales[2 * c + 1]);
+      }
+    }
+    __m128i bsum_pairs[4];
+    for (int t = 0; t < 4; ++t) bsum_pairs[t] = _mm_hadd_epi16(load128(a[t][i].bsums), load128(a[t][i].bsums + 8));
+    const __m128 da = _mm_setr_ps(a[0][i].d, a[1][i].d, a[2][i].d, a[3][i].d);
+    for (int r = 0; r < R; ++r) {
+      __m128i step[4];  // lane t: token t's scaled sum of step c
+      for (int c = 0; c < 4; ++c) {
+        __m256i part[4];
+        for (int t = 0; t < 4; ++t) {
+          const __m512i p = _mm512_maddubs_epi16(levels[r][c], load512(a[t][i].qs + 64 * c));
+          part[t] = fold_lanes(dot_s16(_mm512_setzero_si512(), p, scale16[r][c]));
+        }
+        step[c] = hsum4_epi32(part[0], part[1], part[2], part[3]);
+      }
+      __m128 min_steps[4];  // lane c of min_steps[t], transposed below to lane t of min_steps[c]
+      for (int t = 0; t < 4; ++t) min_steps[t] = _mm_castsi128_ps(k4_min_lanes(bsum_pairs[t], mins8[r]));
+      _MM_TRANSPOSE4_PS(min_steps[0], min_steps[1], min_steps[2], min_steps[3]);
+      const __m128 d = _mm_mul_ps(_mm_set1_ps(half(w[r][i].d)), da);
+      const __m128 dmin = _mm_mul_ps(_mm_set1_ps(half(w[r][i].dmin)), da);
+      for (int c = 0; c < 4; ++c) {
+        sums[r] = _mm_fmadd_ps(_mm_cvtepi32_ps(step[c]), d, sums[r]);
+        mins[r] = _mm_fmadd_ps(_mm_cvtepi32_ps(_mm_castps_si128(min_steps[c])), dmin, mins[r]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    alignas(16) float result[4];
+    _mm_store_ps(result, _mm_sub_ps(sums[r], mins[r]));
+    for (int t = 0; t < 4; ++t) out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] = result[t];
+  }
+}
+
+// n_tokens is a multiple of four (gemm_interleaved_k hands the rest to the gemv). Tokens go in
+// chunks whose activations stay in L2 while every row passes over them.
+void k4_chain_steps_gemm(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                         size_t act_stride, int64_t n_tokens, float* out, size_t out_stride) {
+  constexpr size_t kChunkBytes = 256 * 1024;
+  const int64_t chunk = std::max<int64_t>(4, static_cast<int64_t>(kChunkBytes / std::max<size_t>(1, act_stride)) / 4 * 4);
+  const auto* wb = static_cast<const uint8_t*>(weights);
+  const auto* acts = static_cast<const uint8_t*>(activations);
+  const auto row = [&](int64_t r) { return reinterpret_cast<const BlockQ4_K*>(wb + static_cast<size_t>(r) * stride); };
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += chunk) {
+    const int64_t t_end = std::min(n_tokens, t0 + chunk);
+    for (int64_t r = 0; r < rows; r += 2) {
+      for (int64_t t = t0; t < t_end; t += 4) {
+        const BlockQ8_K* a[4];
+        token_pointers(acts + static_cast<size_t>(t) * act_stride, act_stride, a);
+        float* o = out + static_cast<size_t>(t) * out_stride + static_cast<size_t>(r);
+        if (r + 2 <= rows) {
+          const BlockQ4_K* const w[2] = {row(r), row(r + 1)};
+          k4_chain_steps_tile<2>(n, w, a, o, out_stride);
+        } else {
+          const BlockQ4_K* const w[1] = {row(r)};
+          k4_chain_steps_tile<1>(n, w, a, o, out_stride);
+        }
+      }
+    }
+  }
+}
+
 void add_avx512_gemm_kernels(Table& table) {
   table.set_gemm(GgmlType::Q8_0, lane_gemm<Q8_0Levels>);
   table.set_gemm(GgmlType::Q4_0, lane_gemm<Q4_0Levels>);
@@ -221,6 +252,9 @@ void add_avx512_gemm_kernels(Table& table) {
   table.set_gemm(GgmlType::IQ4_NL, lane_gemm<IQ4_NLLevels>);
   table.set_gemm(GgmlType::Q4_0, q4_0_chain_gemm, DotOrder::Interleaved8);
   table.set_gemm(GgmlType::Q4_K, gemm_in_tiles<K4Tile<false, BlockQ4_K>>);
+  table.set_gemm(GgmlType::Q4_K,
+                 gemm_interleaved_k<k4_chain_steps_gemm, gemv_in_groups<avx512_k4_chain_rows<4>, 4, avx512_k4_chain_rows<1>>>,
+                 DotOrder::Interleaved8);
   table.set_gemm(GgmlType::Q5_K, gemm_in_tiles<K4Tile<true, BlockQ5_K>>);
   table.set_gemm(GgmlType::Q6_K, gemm_in_tiles<Q6_KTile>);
 }

@@ -55,6 +55,7 @@ struct Table {
 // by layering: scalar, then AVX2, then AVX-512 (or scalar, then NEON, then NEON dotprod).
 // The x86 ones exist in x86 builds only, the NEON ones in aarch64 builds only.
 void add_scalar(Table& table);
+void add_scalar_kquants(Table& table);  // Q2_K..Q6_K, called by add_scalar
 void add_avx2(Table& table);
 void add_avx512(Table& table);
 void add_avx512_vnni(Table& table);
@@ -99,6 +100,20 @@ void gemv_in_groups(int64_t n, const void* weights, size_t stride, int64_t rows,
   int64_t r = 0;
   for (; r + kGroup <= rows; r += kGroup) Group(n, w + static_cast<size_t>(r) * stride, stride, activations, out + r);
   for (; r < rows; ++r) One(n, w + static_cast<size_t>(r) * stride, stride, activations, out + r);
+}
+
+// llama.cpp's repacked K-quant matmuls (DotOrder::Interleaved8) sum whole groups of four tokens
+// in one order (its gemm's, `Grouped`) and the batch's last n_tokens % 4 tokens, or a batch of
+// fewer than four, in another (its gemv's, `Single`); a gemm for them is both.
+template <Gemm Grouped, Gemv Single>
+void gemm_interleaved_k(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                        size_t act_stride, int64_t n_tokens, float* out, size_t out_stride) {
+  const int64_t grouped = n_tokens > 3 ? n_tokens - n_tokens % 4 : 0;
+  if (grouped > 0) Grouped(n, weights, stride, rows, activations, act_stride, grouped, out, out_stride);
+  const auto* acts = static_cast<const uint8_t*>(activations);
+  for (int64_t t = grouped; t < n_tokens; ++t) {
+    Single(n, weights, stride, rows, acts + static_cast<size_t>(t) * act_stride, out + static_cast<size_t>(t) * out_stride);
+  }
 }
 
 }  // namespace bantam::quant::kernels

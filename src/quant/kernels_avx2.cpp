@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "quant/blocks.hpp"
@@ -257,6 +258,9 @@ inline __m256i scaled_bsums(const int16_t* bsums, const int8_t* scales16) {
   return _mm256_madd_epi16(load256(bsums), _mm256_cvtepi8_epi16(load128(scales16)));
 }
 
+// K-quants in ggml's AVX2 vec_dot order (DotOrder::VecDot, see dot_scalar_kquants.cpp): every
+// vpmaddwd leaves elements 4m..4m+3 of a 32-element chunk in int32 lane m, so summing the chunks'
+// vectors gives the eight lanes; offsets (Q3_K, Q6_K) stay in their elements' lanes.
 float dot_q2_k(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const BlockQ2_K*>(weights);
   const auto* a = static_cast<const BlockQ8_K*>(activations);
@@ -267,6 +271,9 @@ float dot_q2_k(int64_t n, const void* weights, const void* activations) {
     int8_t scales[16], mins[16];
     _mm_storeu_si128(reinterpret_cast<__m128i*>(scales), _mm_and_si128(packed, _mm_set1_epi8(0x0F)));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(mins), _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F)));
+    const float da = a[i].d;
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(-da * half(w[i].dmin)),
+                          _mm256_cvtepi32_ps(scaled_bsums(a[i].bsums, mins)), acc);
     __m256i isum = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
       const __m256i q = load256(w[i].qs + 32 * h);
@@ -277,10 +284,7 @@ float dot_q2_k(int64_t n, const void* weights, const void* activations) {
         isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, pair_scales(scales[g], scales[g + 1])));
       }
     }
-    const float da = a[i].d;
     acc = _mm256_fmadd_ps(_mm256_set1_ps(da * half(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(-da * half(w[i].dmin)),
-                          _mm256_cvtepi32_ps(scaled_bsums(a[i].bsums, mins)), acc);
   }
   return hsum(acc);
 }
@@ -289,12 +293,12 @@ float dot_q3_k(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const BlockQ3_K*>(weights);
   const auto* a = static_cast<const BlockQ8_K*>(activations);
   __m256 acc = _mm256_setzero_ps();
-  const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+  const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     int8_t scales[16];
     q3k_scales(w[i].scales, scales);
     const __m256i hmask = load256(w[i].hmask);
-    // Levels as unsigned low2 + 4*high (0..7); the -4 offset comes back through bsums.
+    // Levels as unsigned low2 + 4*high (0..7) minus 4, in int16 pairs (|pair| <= 2 * 7 * 127).
     __m256i isum = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
       const __m256i q = load256(w[i].qs + 32 * h);
@@ -302,12 +306,12 @@ float dot_q3_k(int64_t n, const void* weights, const void* activations) {
         const __m256i high = _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * h + k), one);
         const __m256i levels = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * k), three),
                                                _mm256_slli_epi16(high, 2));
-        const __m256i p = _mm256_maddubs_epi16(levels, load256(a[i].qs + 128 * h + 32 * k));
+        const __m256i act = load256(a[i].qs + 128 * h + 32 * k);
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(levels, act), _mm256_maddubs_epi16(four, act));
         const int g = 8 * h + 2 * k;
         isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, pair_scales(scales[g], scales[g + 1])));
       }
     }
-    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(scaled_bsums(a[i].bsums, scales), 2));
     acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
   }
   return hsum(acc);
@@ -326,61 +330,79 @@ inline void k4_unpack(const uint8_t* packed, uint8_t scales[8], uint8_t mins[8])
   std::memcpy(mins + 4, &m_hi, 4);
 }
 
-// sum_j mins[j] * (bsums[2j] + bsums[2j+1]).
-inline int k4_min_sum(const int16_t* bsums, const uint8_t mins[8]) {
+// Lane k: mins[2k] * (bsums[4k] + bsums[4k+1]) + mins[2k+1] * (bsums[4k+2] + bsums[4k+3]).
+inline __m128i k4_min_lanes(const int16_t* bsums, const uint8_t mins[8]) {
   const __m128i pairs = _mm_hadd_epi16(load128(bsums), load128(bsums + 8));
   uint64_t m8;
   std::memcpy(&m8, mins, 8);
-  const __m128i m = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m8)));
-  __m128i s = _mm_madd_epi16(pairs, m);
+  return _mm_madd_epi16(pairs, _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m8))));
+}
+
+inline int hsum_epi32_128(__m128i s) {
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
   return _mm_cvtsi128_si32(s);
 }
 
+// The levels of step c (elements 64c..64c+63) of a Q4_K/Q5_K super-block: sub-block 2c in `lo`,
+// 2c+1 in `hi`.
+template <bool kFiveBits, typename Block>
+inline void k4_levels(const Block& b, int c, __m256i& lo, __m256i& hi) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i q = load256(b.qs + 32 * c);
+  lo = _mm256_and_si256(q, low4);
+  hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+  if constexpr (kFiveBits) {
+    const __m256i qh = load256(b.qh), one = _mm256_set1_epi8(1);
+    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
+    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
+  }
+}
+
+// Q4_K (mins in four lanes of their own) and Q5_K (mins in one chain).
 template <bool kFiveBits, typename Block>
 float dot_k4(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const Block*>(weights);
   const auto* a = static_cast<const BlockQ8_K*>(activations);
   __m256 acc = _mm256_setzero_ps();
-  float mins_total = 0;
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m128 acc_min = _mm_setzero_ps();
+  float min_chain = 0;
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     uint8_t scales[8], mins[8];
     k4_unpack(w[i].scales, scales, mins);
-    __m256i qh;
-    if constexpr (kFiveBits) qh = load256(w[i].qh);
+    const float dmin = -a[i].d * half(w[i].dmin);
+    const __m128i min_lanes = k4_min_lanes(a[i].bsums, mins);
+    if constexpr (kFiveBits) {
+      min_chain = std::fma(dmin, static_cast<float>(hsum_epi32_128(min_lanes)), min_chain);
+    } else {
+      acc_min = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(min_lanes), acc_min);
+    }
     __m256i isum = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
-      const __m256i q = load256(w[i].qs + 32 * c);
-      __m256i lo = _mm256_and_si256(q, low4);
-      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-      if constexpr (kFiveBits) {
-        const __m256i one = _mm256_set1_epi8(1);
-        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
-        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
-      }
+      __m256i lo, hi;
+      k4_levels<kFiveBits>(w[i], c, lo, hi);
       const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(a[i].qs + 64 * c));
       const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(a[i].qs + 64 * c + 32));
       isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p_lo, _mm256_set1_epi16(scales[2 * c])));
       isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p_hi, _mm256_set1_epi16(scales[2 * c + 1])));
     }
     acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
-    mins_total += a[i].d * half(w[i].dmin) * static_cast<float>(k4_min_sum(a[i].bsums, mins));
   }
-  return hsum(acc) - mins_total;
+  if constexpr (kFiveBits) return hsum(acc) + min_chain;
+  acc_min = _mm_add_ps(acc_min, _mm_movehl_ps(acc_min, acc_min));
+  acc_min = _mm_add_ss(acc_min, _mm_movehdup_ps(acc_min));
+  return hsum(acc) + _mm_cvtss_f32(acc_min);
 }
 
 float dot_q6_k(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const BlockQ6_K*>(weights);
   const auto* a = static_cast<const BlockQ8_K*>(activations);
   __m256 acc = _mm256_setzero_ps();
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i low4 = _mm256_set1_epi8(0x0F), offset = _mm256_set1_epi8(32);
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const int8_t* sc = w[i].scales;
-    // Levels as unsigned 0..63; the -32 offset comes back through bsums.
-    __m256i isum = _mm256_slli_epi32(scaled_bsums(a[i].bsums, sc), 5);
-    isum = _mm256_sub_epi32(_mm256_setzero_si256(), isum);
+    // Levels as unsigned 0..63 minus 32, in int16 pairs (|pair| <= 2 * 63 * 127).
+    __m256i isum = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
       const __m256i ql0 = load256(w[i].ql + 64 * h);
       const __m256i ql1 = load256(w[i].ql + 64 * h + 32);
@@ -396,7 +418,8 @@ float dot_q6_k(int64_t n, const void* weights, const void* activations) {
                           _mm256_srli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8(static_cast<char>(0xC0))), 2)),
       };
       for (int k = 0; k < 4; ++k) {
-        const __m256i p = _mm256_maddubs_epi16(levels[k], load256(a[i].qs + 128 * h + 32 * k));
+        const __m256i act = load256(a[i].qs + 128 * h + 32 * k);
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(levels[k], act), _mm256_maddubs_epi16(offset, act));
         const int g = 8 * h + 2 * k;
         isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, pair_scales(sc[g], sc[g + 1])));
       }
@@ -404,6 +427,145 @@ float dot_q6_k(int64_t n, const void* weights, const void* activations) {
     acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
   }
   return hsum(acc);
+}
+
+// llama.cpp's repacked Q4_K and Q2_K (DotOrder::Interleaved8, see dot_scalar_kquants.cpp): the
+// integer sums of each step of its gemm (Q4_K: 64 elements, Q2_K: 128), then the two FMA chains.
+// Four vectors' int32 lanes summed: lane j of the result is the total of v[j].
+inline __m128i hsum4_epi32(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
+  const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
+  return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+
+// Vectors whose int32 lanes add up, per step s, to step s's scaled sum (`part[s]`, Q2_K s < 2) and
+// to the super-block's min sum (`mins`); `min_steps` lane s: step s's min sum.
+struct StepParts {
+  __m256i part[4];
+  __m256i mins;
+  __m128i min_steps;
+};
+
+inline StepParts step_parts(const BlockQ4_K& b, const BlockQ8_K& a) {
+  uint8_t scales[8], mins[8];
+  k4_unpack(b.scales, scales, mins);
+  StepParts out;
+  for (int c = 0; c < 4; ++c) {
+    __m256i lo, hi;
+    k4_levels<false>(b, c, lo, hi);
+    const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(a.qs + 64 * c)),
+                                           _mm256_set1_epi16(scales[2 * c]));
+    const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(a.qs + 64 * c + 32)),
+                                           _mm256_set1_epi16(scales[2 * c + 1]));
+    out.part[c] = _mm256_add_epi32(p_lo, p_hi);
+  }
+  out.min_steps = k4_min_lanes(a.bsums, mins);
+  out.mins = _mm256_zextsi128_si256(out.min_steps);
+  return out;
+}
+
+inline StepParts step_parts(const BlockQ2_K& b, const BlockQ8_K& a) {
+  const __m128i packed = load128(b.scales);
+  int8_t scales[16], mins[16];
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(scales), _mm_and_si128(packed, _mm_set1_epi8(0x0F)));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(mins), _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F)));
+  const __m256i three = _mm256_set1_epi8(3);
+  StepParts out;
+  for (int h = 0; h < 2; ++h) {
+    const __m256i q = load256(b.qs + 32 * h);
+    out.part[h] = _mm256_setzero_si256();
+    for (int k = 0; k < 4; ++k) {
+      const __m256i levels = _mm256_and_si256(_mm256_srli_epi16(q, 2 * k), three);
+      const __m256i p = _mm256_maddubs_epi16(levels, load256(a.qs + 128 * h + 32 * k));
+      const int g = 8 * h + 2 * k;
+      out.part[h] = _mm256_add_epi32(out.part[h], _mm256_madd_epi16(p, pair_scales(scales[g], scales[g + 1])));
+    }
+  }
+  out.part[2] = out.part[3] = _mm256_setzero_si256();
+  // Lane m: groups 2m, 2m+1, so lanes 0..3 are step 0 and lanes 4..7 step 1.
+  out.mins = scaled_bsums(a.bsums, mins);
+  const __m128i halves = _mm_hadd_epi32(_mm256_castsi256_si128(out.mins), _mm256_extracti128_si256(out.mins, 1));
+  out.min_steps = _mm_hadd_epi32(halves, _mm_setzero_si128());
+  return out;
+}
+
+template <typename Block>
+constexpr int kSteps = std::is_same_v<Block, BlockQ4_K> ? 4 : 2;
+
+// One token, R rows (R <= 4) in the lanes of the chains: one term per super-block (llama.cpp's gemv).
+template <typename Block, int R>
+void chain_rows(int64_t n, const void* weights, size_t stride, const void* activations, float* out) {
+  const Block* w[R];
+  for (int r = 0; r < R; ++r) {
+    w[r] = reinterpret_cast<const Block*>(static_cast<const uint8_t*>(weights) + static_cast<size_t>(r) * stride);
+  }
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  __m128 sums = _mm_setzero_ps(), mins = _mm_setzero_ps();
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    __m256i scaled[4], min[4];
+    for (int r = R; r < 4; ++r) scaled[r] = min[r] = _mm256_setzero_si256();
+    alignas(16) float d[4] = {}, dmin[4] = {};
+    for (int r = 0; r < R; ++r) {
+      const StepParts s = step_parts(w[r][i], a[i]);
+      scaled[r] = _mm256_add_epi32(_mm256_add_epi32(s.part[0], s.part[1]), _mm256_add_epi32(s.part[2], s.part[3]));
+      min[r] = s.mins;
+      d[r] = half(w[r][i].d) * a[i].d;
+      dmin[r] = half(w[r][i].dmin) * a[i].d;
+    }
+    // Lane r: row r's totals.
+    const __m128i scaled_total = hsum4_epi32(scaled[0], scaled[1], scaled[2], scaled[3]);
+    const __m128i min_total = hsum4_epi32(min[0], min[1], min[2], min[3]);
+    sums = _mm_fmadd_ps(_mm_cvtepi32_ps(scaled_total), _mm_load_ps(d), sums);
+    mins = _mm_fmadd_ps(_mm_cvtepi32_ps(min_total), _mm_load_ps(dmin), mins);
+  }
+  alignas(16) float result[4];
+  _mm_store_ps(result, _mm_sub_ps(sums, mins));
+  for (int r = 0; r < R; ++r) out[r] = result[r];
+}
+
+// One row and one token with one chain term per step (llama.cpp's gemm).
+template <typename Block>
+float dot_chain_steps(int64_t n, const void* weights, const void* activations) {
+  const auto* w = static_cast<const Block*>(weights);
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  float sums = 0, mins = 0;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const StepParts s = step_parts(w[i], a[i]);
+    const float d = half(w[i].d) * a[i].d, dmin = half(w[i].dmin) * a[i].d;
+    alignas(16) int32_t scaled[4], min[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(scaled), hsum4_epi32(s.part[0], s.part[1], s.part[2], s.part[3]));
+    _mm_store_si128(reinterpret_cast<__m128i*>(min), s.min_steps);
+    for (int k = 0; k < kSteps<Block>; ++k) {
+      sums = std::fma(static_cast<float>(scaled[k]), d, sums);
+      mins = std::fma(static_cast<float>(min[k]), dmin, mins);
+    }
+  }
+  return sums - mins;
+}
+
+// llama.cpp's gemm order for whole groups of four tokens, rows in blocks that stay in cache.
+template <typename Block>
+void gemm_chain_steps(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                      size_t act_stride, int64_t n_tokens, float* out, size_t out_stride) {
+  constexpr int64_t kRowBlock = 16;
+  const auto* w = static_cast<const uint8_t*>(weights);
+  const auto* acts = static_cast<const uint8_t*>(activations);
+  for (int64_t r0 = 0; r0 < rows; r0 += kRowBlock) {
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      for (int64_t r = r0; r < std::min(rows, r0 + kRowBlock); ++r) {
+        out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] = dot_chain_steps<Block>(
+            n, w + static_cast<size_t>(r) * stride, acts + static_cast<size_t>(t) * act_stride);
+      }
+    }
+  }
+}
+
+template <typename Block>
+void add_chain_kernels(Table& table, GgmlType type) {
+  using Gemv = decltype(&gemv_in_groups<chain_rows<Block, 4>, 4, chain_rows<Block, 1>>);
+  constexpr Gemv gemv = gemv_in_groups<chain_rows<Block, 4>, 4, chain_rows<Block, 1>>;
+  table.set_dot(type, dot_from_rows<chain_rows<Block, 1>>, DotOrder::Interleaved8);
+  table.set_gemv(type, gemv, DotOrder::Interleaved8);
+  table.set_gemm(type, gemm_interleaved_k<gemm_chain_steps<Block>, gemv>, DotOrder::Interleaved8);
 }
 
 float dot_iq4_xs(int64_t n, const void* weights, const void* activations) {
@@ -554,6 +716,8 @@ void add_avx2(Table& table) {
   add_row_kernel<dot_k4<false, BlockQ4_K>>(table, GgmlType::Q4_K);
   add_row_kernel<dot_k4<true, BlockQ5_K>>(table, GgmlType::Q5_K);
   add_row_kernel<dot_q6_k>(table, GgmlType::Q6_K);
+  add_chain_kernels<BlockQ4_K>(table, GgmlType::Q4_K);
+  add_chain_kernels<BlockQ2_K>(table, GgmlType::Q2_K);
   add_row_kernel<dot_iq4_xs>(table, GgmlType::IQ4_XS);
 }
 

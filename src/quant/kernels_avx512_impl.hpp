@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -448,19 +449,71 @@ inline __m512i half_scales(int s0, int s1) {
   return join(_mm256_set1_epi16(static_cast<int16_t>(s0)), _mm256_set1_epi16(static_cast<int16_t>(s1)));
 }
 
-// Q4_K/Q5_K, R rows at once sharing the activation loads and bsum pair sums.
+// The eight lanes of ggml's AVX2 K-quant order from a 512-bit vector whose two halves hold the
+// same lanes of different 32-element chunks (see dot_scalar_kquants.cpp).
+inline __m256i fold_lanes(__m512i v) {
+  return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+}
+
+inline float hsum8_ps(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Lane k: mins[2k] * (bsums[4k] + bsums[4k+1]) + mins[2k+1] * (bsums[4k+2] + bsums[4k+3]).
+inline __m128i k4_min_lanes(__m128i bsum_pairs, const uint8_t mins[8]) {
+  uint64_t m8;
+  std::memcpy(&m8, mins, 8);
+  return _mm_madd_epi16(bsum_pairs, _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m8))));
+}
+
+// The mins of Q4_K (four lanes of their own, added as (0+2)+(1+3)) and Q5_K (one chain), as
+// ggml's AVX2 vec_dot keeps them.
+template <bool kFiveBits>
+struct K4Mins {
+  __m128 lanes = _mm_setzero_ps();
+  float chain = 0;
+  void add(float dmin, __m128i min_lanes) {
+    if constexpr (kFiveBits) {
+      chain = std::fma(dmin, static_cast<float>(hsum_epi32(min_lanes)), chain);
+    } else {
+      lanes = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(min_lanes), lanes);
+    }
+  }
+  float total() const {
+    if constexpr (kFiveBits) return chain;
+    const __m128 h = _mm_add_ps(lanes, _mm_movehl_ps(lanes, lanes));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+  }
+};
+
+// The levels of elements 64c..64c+63 of a Q4_K/Q5_K super-block (sub-block 2c in the low half).
+template <bool kFiveBits, typename Block>
+inline __m512i k4_levels(const Block& b, int c) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  // 32 bytes hold 64 elements: low nibbles are elements 64c.., high ones 64c+32..
+  const __m256i q = load256(b.qs + 32 * c);
+  __m256i lo = _mm256_and_si256(q, low4);
+  __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+  if constexpr (kFiveBits) {
+    const __m256i qh = load256(b.qh), one = _mm256_set1_epi8(1);
+    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
+    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
+  }
+  return join(lo, hi);
+}
+
+// Q4_K/Q5_K in the VecDot order, R rows at once sharing the activation loads and bsum pair sums.
 template <bool kFiveBits, typename Block, int R>
 void avx512_k4_rows(int64_t n, const void* weights, size_t stride, const void* activations, float* out) {
   const Block* w[R];
   row_pointers(weights, stride, w);
   const auto* a = static_cast<const BlockQ8_K*>(activations);
-  __m512 acc[R];
-  float mins_total[R];
-  for (int r = 0; r < R; ++r) {
-    acc[r] = _mm512_setzero_ps();
-    mins_total[r] = 0;
-  }
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m256 acc[R];
+  K4Mins<kFiveBits> mins_total[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     __m512i act[4];
     for (int c = 0; c < 4; ++c) act[c] = load512(a[i].qs + 64 * c);
@@ -469,69 +522,138 @@ void avx512_k4_rows(int64_t n, const void* weights, size_t stride, const void* a
       const Block& b = w[r][i];
       uint8_t scales[8], mins[8];
       k4_unpack(b.scales, scales, mins);
-      __m256i qh;
-      if constexpr (kFiveBits) qh = load256(b.qh);
+      mins_total[r].add(-a[i].d * half(b.dmin), k4_min_lanes(bsum_pairs, mins));
       __m512i isum = _mm512_setzero_si512();
       for (int c = 0; c < 4; ++c) {
-        // 32 bytes hold 64 elements: low nibbles are elements 64c.., high ones 64c+32..
-        const __m256i q = load256(b.qs + 32 * c);
-        __m256i lo = _mm256_and_si256(q, low4);
-        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-        if constexpr (kFiveBits) {
-          const __m256i one = _mm256_set1_epi8(1);
-          lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
-          hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
-        }
-        const __m512i p = _mm512_maddubs_epi16(join(lo, hi), act[c]);
+        const __m512i p = _mm512_maddubs_epi16(k4_levels<kFiveBits>(b, c), act[c]);
         isum = dot_s16(isum, p, half_scales(scales[2 * c], scales[2 * c + 1]));
       }
-      acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[i].d * half(b.d)), _mm512_cvtepi32_ps(isum), acc[r]);
-      uint64_t m8;
-      std::memcpy(&m8, mins, 8);
-      const __m128i m = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m8)));
-      mins_total[r] += a[i].d * half(b.dmin) * static_cast<float>(hsum_epi32(_mm_madd_epi16(bsum_pairs, m)));
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(b.d)), _mm256_cvtepi32_ps(fold_lanes(isum)), acc[r]);
     }
   }
-  for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]) - mins_total[r];
+  for (int r = 0; r < R; ++r) out[r] = hsum8_ps(acc[r]) + mins_total[r].total();
+}
+
+// Q6_K's levels 0..63 of elements 128h + 64k .. +63 (quarters 2k and 2k+1 of half h).
+struct Q6Unpacker {
+  __m512i low4 = _mm512_set1_epi8(0x0F), two_bits = _mm512_set1_epi8(3);
+  // Per-half shifts of the qh byte: bits 0-1 / 2-3 for elements 0..63, bits 4-5 / 6-7 for 64..127.
+  __m512i shift_01 = join(_mm256_set1_epi16(0), _mm256_set1_epi16(2));
+  __m512i shift_23 = join(_mm256_set1_epi16(4), _mm256_set1_epi16(6));
+  __m512i spread[4];  // index vectors spreading int16 scale g (of 16) over 128-bit slot g % 4
+  Q6Unpacker() {
+    for (int q = 0; q < 4; ++q) {
+      alignas(64) int16_t idx[32];
+      for (int l = 0; l < 32; ++l) idx[l] = static_cast<int16_t>(4 * q + l / 8);
+      spread[q] = _mm512_load_si512(idx);
+    }
+  }
+  // levels[2h + k] and the matching int16 scales.
+  void unpack(const BlockQ6_K& b, __m512i levels[4], __m512i scales[4]) const {
+    const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(load128(b.scales)));
+    for (int h = 0; h < 2; ++h) {
+      const __m512i ql = load512(b.ql + 64 * h);
+      const __m512i qh = _mm512_broadcast_i64x4(load256(b.qh + 32 * h));
+      const __m512i high01 = _mm512_and_si512(_mm512_srlv_epi16(qh, shift_01), two_bits);
+      const __m512i high23 = _mm512_and_si512(_mm512_srlv_epi16(qh, shift_23), two_bits);
+      levels[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_slli_epi16(high01, 4));
+      levels[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4), _mm512_slli_epi16(high23, 4));
+      scales[2 * h] = _mm512_permutexvar_epi16(spread[2 * h], sc);
+      scales[2 * h + 1] = _mm512_permutexvar_epi16(spread[2 * h + 1], sc);
+    }
+  }
+};
+
+// The integer lanes of one Q6_K super-block with one token: levels minus 32 in int16 pairs
+// (|pair| <= 2 * 63 * 127), so each offset stays in its elements' lane. offsets + 32q holds
+// maddubs(32, activations 64q..64q+63) (q6_k_offsets).
+inline __m256i q6_k_lanes(const __m512i levels[4], const __m512i scales[4], const int8_t* act, const int16_t* offsets) {
+  __m512i isum = _mm512_setzero_si512();
+  for (int q = 0; q < 4; ++q) {
+    const __m512i p = _mm512_sub_epi16(_mm512_maddubs_epi16(levels[q], load512(act + 64 * q)), load512(offsets + 32 * q));
+    isum = dot_s16(isum, p, scales[q]);
+  }
+  return fold_lanes(isum);
+}
+
+inline void q6_k_offsets(const int8_t* act, int16_t offsets[128]) {
+  for (int q = 0; q < 4; ++q) {
+    _mm512_storeu_si512(offsets + 32 * q, _mm512_maddubs_epi16(_mm512_set1_epi8(32), load512(act + 64 * q)));
+  }
+}
+
+// Q6_K, row by row; the token's offsets are computed once for all rows.
+void avx512_q6_k_gemv(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                      float* out) {
+  const auto* a = static_cast<const BlockQ8_K*>(activations);
+  const int64_t blocks = n / kQK_K;
+  thread_local std::vector<int16_t> offsets;
+  offsets.resize(static_cast<size_t>(128 * blocks));
+  for (int64_t i = 0; i < blocks; ++i) q6_k_offsets(a[i].qs, offsets.data() + 128 * i);
+  const Q6Unpacker unpacker;
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto* w = reinterpret_cast<const BlockQ6_K*>(static_cast<const uint8_t*>(weights) + static_cast<size_t>(r) * stride);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < blocks; ++i) {
+      __m512i levels[4], scales[4];
+      unpacker.unpack(w[i], levels, scales);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)),
+                            _mm256_cvtepi32_ps(q6_k_lanes(levels, scales, a[i].qs, offsets.data() + 128 * i)), acc);
+    }
+    out[r] = hsum8_ps(acc);
+  }
 }
 
 float avx512_dot_q6_k(int64_t n, const void* weights, const void* activations) {
-  const auto* w = static_cast<const BlockQ6_K*>(weights);
+  float out;
+  avx512_q6_k_gemv(n, weights, 0, 1, activations, &out);
+  return out;
+}
+
+// Q4_K in llama.cpp's repacked order (DotOrder::Interleaved8, see dot_scalar_kquants.cpp): per row
+// two FMA chains, of the scaled sums times dw * da and of the min sums times dmin * da.
+
+// Four vectors' int32 lanes summed: lane j of the result is the total of v[j].
+inline __m128i hsum4_epi32(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
+  const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
+  return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+
+// One token, R rows (R <= 4) in the lanes of the chains: one term per super-block (llama.cpp's gemv).
+template <int R>
+void avx512_k4_chain_rows(int64_t n, const void* weights, size_t stride, const void* activations, float* out) {
+  const BlockQ4_K* w[R];
+  row_pointers(weights, stride, w);
   const auto* a = static_cast<const BlockQ8_K*>(activations);
-  __m512 acc = _mm512_setzero_ps();
-  const __m512i low4 = _mm512_set1_epi8(0x0F), two_bits = _mm512_set1_epi8(3);
-  // Per-half shifts of the qh byte: bits 0-1 / 2-3 for elements 0..63, bits 4-5 / 6-7 for 64..127.
-  const __m512i shift_01 = join(_mm256_set1_epi16(0), _mm256_set1_epi16(2));
-  const __m512i shift_23 = join(_mm256_set1_epi16(4), _mm256_set1_epi16(6));
-  // Index vectors spreading int16 scale g (of 16) over the 8 lanes of 128-bit slot g % 4.
-  __m512i spread[4];
-  for (int q = 0; q < 4; ++q) {
-    alignas(64) int16_t idx[32];
-    for (int l = 0; l < 32; ++l) idx[l] = static_cast<int16_t>(4 * q + l / 8);
-    spread[q] = _mm512_load_si512(idx);
-  }
+  __m128 sums = _mm_setzero_ps(), mins = _mm_setzero_ps();
   for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const __m256i sc16 = _mm256_cvtepi8_epi16(load128(w[i].scales));
-    const __m512i sc = _mm512_castsi256_si512(sc16);
-    // Levels as unsigned 0..63; the -32 offset comes back through bsums.
-    const __m256i offset = _mm256_madd_epi16(load256(a[i].bsums), sc16);
-    __m512i isum = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5)));
-    for (int h = 0; h < 2; ++h) {
-      const __m512i ql = load512(w[i].ql + 64 * h);
-      const __m512i qh = _mm512_broadcast_i64x4(load256(w[i].qh + 32 * h));
-      const __m512i high01 = _mm512_and_si512(_mm512_srlv_epi16(qh, shift_01), two_bits);
-      const __m512i high23 = _mm512_and_si512(_mm512_srlv_epi16(qh, shift_23), two_bits);
-      const __m512i lv01 = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_slli_epi16(high01, 4));
-      const __m512i lv23 =
-          _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4), _mm512_slli_epi16(high23, 4));
-      const __m512i p01 = _mm512_maddubs_epi16(lv01, load512(a[i].qs + 128 * h));
-      const __m512i p23 = _mm512_maddubs_epi16(lv23, load512(a[i].qs + 128 * h + 64));
-      isum = dot_s16(isum, p01, _mm512_permutexvar_epi16(spread[2 * h], sc));
-      isum = dot_s16(isum, p23, _mm512_permutexvar_epi16(spread[2 * h + 1], sc));
+    __m512i act[4];
+    for (int c = 0; c < 4; ++c) act[c] = load512(a[i].qs + 64 * c);
+    const __m128i bsum_pairs = _mm_hadd_epi16(load128(a[i].bsums), load128(a[i].bsums + 8));
+    __m256i part[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    alignas(16) int32_t min_total[4] = {};
+    alignas(16) float d[4] = {}, dmin[4] = {};
+    for (int r = 0; r < R; ++r) {
+      const BlockQ4_K& b = w[r][i];
+      uint8_t scales[8], mins8[8];
+      k4_unpack(b.scales, scales, mins8);
+      __m512i isum = _mm512_setzero_si512();
+      for (int c = 0; c < 4; ++c) {
+        isum = dot_s16(isum, _mm512_maddubs_epi16(k4_levels<false>(b, c), act[c]), half_scales(scales[2 * c], scales[2 * c + 1]));
+      }
+      part[r] = fold_lanes(isum);
+      min_total[r] = hsum_epi32(k4_min_lanes(bsum_pairs, mins8));
+      d[r] = half(b.d) * a[i].d;
+      dmin[r] = half(b.dmin) * a[i].d;
     }
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(a[i].d * half(w[i].d)), _mm512_cvtepi32_ps(isum), acc);
+    const __m128i isum4 = hsum4_epi32(part[0], part[1], part[2], part[3]);
+    sums = _mm_fmadd_ps(_mm_cvtepi32_ps(isum4), _mm_load_ps(d), sums);
+    mins = _mm_fmadd_ps(_mm_cvtepi32_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(min_total))), _mm_load_ps(dmin),
+                        mins);
   }
-  return _mm512_reduce_add_ps(acc);
+  alignas(16) float result[4];
+  _mm_store_ps(result, _mm_sub_ps(sums, mins));
+  for (int r = 0; r < R; ++r) out[r] = result[r];
 }
 
 // Decoding kernels dot four rows at once (gemv) and one (vec_dot) with the same code.
@@ -551,8 +673,12 @@ void add_avx512_kernels(Table& table) {
   table.set_dot(GgmlType::Q4_0, q4_0_chain_stream_dot, DotOrder::Interleaved8);
   table.set_gemv(GgmlType::Q4_0, q4_0_chain_stream_gemv, DotOrder::Interleaved8);
   add_rows<avx512_k4_rows<false, BlockQ4_K, 1>, avx512_k4_rows<false, BlockQ4_K, 4>>(table, GgmlType::Q4_K);
+  table.set_dot(GgmlType::Q4_K, dot_from_rows<avx512_k4_chain_rows<1>>, DotOrder::Interleaved8);
+  table.set_gemv(GgmlType::Q4_K, gemv_in_groups<avx512_k4_chain_rows<4>, 4, avx512_k4_chain_rows<1>>,
+                 DotOrder::Interleaved8);
   add_rows<avx512_k4_rows<true, BlockQ5_K, 1>, avx512_k4_rows<true, BlockQ5_K, 4>>(table, GgmlType::Q5_K);
-  add_row_kernel<avx512_dot_q6_k>(table, GgmlType::Q6_K);
+  table.set_dot(GgmlType::Q6_K, avx512_dot_q6_k);
+  table.set_gemv(GgmlType::Q6_K, avx512_q6_k_gemv);
 }
 
 }  // namespace

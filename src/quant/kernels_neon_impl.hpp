@@ -160,36 +160,45 @@ inline void k4_unpack(const uint8_t* packed, uint8_t scales[8], uint8_t mins[8])
   std::memcpy(mins + 4, &m_hi, 4);
 }
 
-// sum_j mins[j] * (bsums[2j] + bsums[2j+1]); pair sums fit int16 (|bsum| <= 16 * 128).
-inline int k4_min_sum(const int16_t* bsums, const uint8_t mins[8]) {
+// Lane k: mins[2k] * (bsums[4k] + bsums[4k+1]) + mins[2k+1] * (bsums[4k+2] + bsums[4k+3]); pair
+// sums fit int16 (|bsum| <= 16 * 128).
+inline int32x4_t k4_min_lanes(const int16_t* bsums, const uint8_t mins[8]) {
   const int16x8_t pairs = vpaddq_s16(vld1q_s16(bsums), vld1q_s16(bsums + 8));
   const int16x8_t m = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(mins)));
-  const int32x4_t s = vmlal_high_s16(vmull_s16(vget_low_s16(pairs), vget_low_s16(m)), pairs, m);
-  return vaddvq_s32(s);
+  return vpaddq_s32(vmull_s16(vget_low_s16(pairs), vget_low_s16(m)), vmull_high_s16(pairs, m));
 }
 
+// K-quants in ggml's AVX2 vec_dot order (DotOrder::VecDot, see dot_scalar_kquants.cpp): lanes
+// 0..3 of the eight in one vector, 4..7 in another; dot_quads puts elements 4l..4l+3 of 16 in
+// lane l, so the first 16 elements of each 32-element chunk feed `low` and the rest `high`.
 float neon_dot_q4_k(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const BlockQ4_K*>(weights);
   const auto* a = static_cast<const BlockQ8_K*>(activations);
   const uint8x16_t low4 = vdupq_n_u8(0x0F);
-  float sum = 0, mins_total = 0;
+  float32x4_t acc_low = vdupq_n_f32(0), acc_high = vdupq_n_f32(0), acc_min = vdupq_n_f32(0);
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     uint8_t scales[8], mins[8];
     k4_unpack(w[i].scales, scales, mins);
-    int32x4_t isum = vdupq_n_s32(0);
+    acc_min = vfmaq_n_f32(acc_min, vcvtq_f32_s32(k4_min_lanes(a[i].bsums, mins)), -a[i].d * half(w[i].dmin));
+    int32x4_t low = vdupq_n_s32(0), high = vdupq_n_s32(0);
     for (int c = 0; c < 4; ++c) {
       // 32 bytes hold 64 elements: low nibbles are elements 64c.., high ones 64c+32..
       const uint8x16_t q0 = vld1q_u8(w[i].qs + 32 * c), q1 = vld1q_u8(w[i].qs + 32 * c + 16);
       const int8_t* act = a[i].qs + 64 * c;
-      const int32x4_t lo = dot32(as_s8(vandq_u8(q0, low4)), as_s8(vandq_u8(q1, low4)), act);
-      const int32x4_t hi = dot32(as_s8(vshrq_n_u8(q0, 4)), as_s8(vshrq_n_u8(q1, 4)), act + 32);
-      isum = vmlaq_n_s32(isum, lo, scales[2 * c]);
-      isum = vmlaq_n_s32(isum, hi, scales[2 * c + 1]);
+      low = vmlaq_n_s32(low, dot_quads(as_s8(vandq_u8(q0, low4)), vld1q_s8(act)), scales[2 * c]);
+      high = vmlaq_n_s32(high, dot_quads(as_s8(vandq_u8(q1, low4)), vld1q_s8(act + 16)), scales[2 * c]);
+      low = vmlaq_n_s32(low, dot_quads(as_s8(vshrq_n_u8(q0, 4)), vld1q_s8(act + 32)), scales[2 * c + 1]);
+      high = vmlaq_n_s32(high, dot_quads(as_s8(vshrq_n_u8(q1, 4)), vld1q_s8(act + 48)), scales[2 * c + 1]);
     }
-    sum += a[i].d * half(w[i].d) * static_cast<float>(vaddvq_s32(isum));
-    mins_total += a[i].d * half(w[i].dmin) * static_cast<float>(k4_min_sum(a[i].bsums, mins));
+    const float d = a[i].d * half(w[i].d);
+    acc_low = vfmaq_n_f32(acc_low, vcvtq_f32_s32(low), d);
+    acc_high = vfmaq_n_f32(acc_high, vcvtq_f32_s32(high), d);
   }
-  return sum - mins_total;
+  float lanes[8], mins_total[4];
+  vst1q_f32(lanes, acc_low);
+  vst1q_f32(lanes + 4, acc_high);
+  vst1q_f32(mins_total, acc_min);
+  return hsum8(lanes) + ((mins_total[0] + mins_total[2]) + (mins_total[1] + mins_total[3]));
 }
 
 float neon_dot_q6_k(int64_t n, const void* weights, const void* activations) {
@@ -197,10 +206,10 @@ float neon_dot_q6_k(int64_t n, const void* weights, const void* activations) {
   const auto* a = static_cast<const BlockQ8_K*>(activations);
   const uint8x16_t low4 = vdupq_n_u8(0x0F), two_bits = vdupq_n_u8(3);
   const int8x16_t offset = vdupq_n_s8(32);
-  float sum = 0;
+  float32x4_t acc_low = vdupq_n_f32(0), acc_high = vdupq_n_f32(0);
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     const int8_t* sc = w[i].scales;
-    int32x4_t isum = vdupq_n_s32(0);
+    int32x4_t lanes[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
     for (int h = 0; h < 2; ++h) {
       // Half h holds 128 elements in four quarters of 32; each quarter is two 16-element groups
       // (k), with its own scale. Quarter q takes the low (q < 2) or high nibble of ql bytes
@@ -215,14 +224,19 @@ float neon_dot_q6_k(int64_t n, const void* weights, const void* activations) {
                                     vandq_u8(vshrq_n_u8(qh, 4), two_bits), vshrq_n_u8(qh, 6)};
         for (int q = 0; q < 4; ++q) {
           const int8x16_t level = vsubq_s8(as_s8(vorrq_u8(low[q], vshlq_n_u8(high[q], 4))), offset);
-          const int32x4_t p = dot_s8(vdupq_n_s32(0), level, vld1q_s8(a[i].qs + 128 * h + 32 * q + 16 * k));
-          isum = vmlaq_n_s32(isum, p, sc[8 * h + 2 * q + k]);
+          const int32x4_t p = dot_quads(level, vld1q_s8(a[i].qs + 128 * h + 32 * q + 16 * k));
+          lanes[k] = vmlaq_n_s32(lanes[k], p, sc[8 * h + 2 * q + k]);
         }
       }
     }
-    sum += a[i].d * half(w[i].d) * static_cast<float>(vaddvq_s32(isum));
+    const float d = a[i].d * half(w[i].d);
+    acc_low = vfmaq_n_f32(acc_low, vcvtq_f32_s32(lanes[0]), d);
+    acc_high = vfmaq_n_f32(acc_high, vcvtq_f32_s32(lanes[1]), d);
   }
-  return sum;
+  float out[8];
+  vst1q_f32(out, acc_low);
+  vst1q_f32(out + 4, acc_high);
+  return hsum8(out);
 }
 
 // Float rows: four accumulators of four lanes hide the FMA latency; a scalar loop does the tail.

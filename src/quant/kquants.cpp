@@ -304,6 +304,26 @@ void dequantize_q6_k(const void* src, float* dst, int64_t n) {
   }
 }
 
+namespace {
+
+// Levels -127..127 at -127 / max (so `max`, the extreme chosen, maps to -127), and group sums.
+void quantize_q8_k_block(const float* src, float max, BlockQ8_K& b) {
+  if (max == 0) {
+    std::memset(&b, 0, sizeof(BlockQ8_K));
+    return;
+  }
+  const float inv = -127.0f / max;
+  for (int j = 0; j < kQK_K; ++j) b.qs[j] = static_cast<int8_t>(std::min(127, nearest_int(inv * src[j])));
+  for (int g = 0; g < 16; ++g) {
+    int sum = 0;
+    for (int l = 0; l < 16; ++l) sum += b.qs[16 * g + l];
+    b.bsums[g] = static_cast<int16_t>(sum);
+  }
+  b.d = 1 / inv;
+}
+
+}  // namespace
+
 void quantize_q8_k(const float* src, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ8_K*>(dst);
   for (int64_t i = 0; i < n / kQK_K; ++i, src += kQK_K) {
@@ -314,19 +334,19 @@ void quantize_q8_k(const float* src, void* dst, int64_t n) {
         max = src[j];
       }
     }
-    if (amax == 0) {
-      std::memset(&b[i], 0, sizeof(BlockQ8_K));
-      continue;
-    }
-    // The extreme maps to -127 exactly (its sign flipped), so every level fits in int8.
-    const float inv = -127.0f / max;
-    for (int j = 0; j < kQK_K; ++j) b[i].qs[j] = static_cast<int8_t>(std::min(127, nearest_int(inv * src[j])));
-    for (int g = 0; g < 16; ++g) {
-      int sum = 0;
-      for (int l = 0; l < 16; ++l) sum += b[i].qs[16 * g + l];
-      b[i].bsums[g] = static_cast<int16_t>(sum);
-    }
-    b[i].d = 1 / inv;
+    // The first extreme maps to -127 exactly (its sign flipped), so every level fits in int8.
+    quantize_q8_k_block(src, max, b[i]);
+  }
+}
+
+void quantize_q8_k_positive_extreme(const float* src, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ8_K*>(dst);
+  for (int64_t i = 0; i < n / kQK_K; ++i, src += kQK_K) {
+    float amax = 0;
+    for (int j = 0; j < kQK_K; ++j) amax = std::max(amax, std::fabs(src[j]));
+    bool positive = false;
+    for (int j = 0; j < kQK_K; ++j) positive = positive || src[j] == amax;
+    quantize_q8_k_block(src, positive ? amax : -amax, b[i]);
   }
 }
 
