@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "quant/blocks.hpp"
+#include "quant/gemm_k4_rows16_avx512_impl.hpp"
 #include "quant/gemm_lanes_avx512_impl.hpp"
 #include "quant/kernels.hpp"
 
@@ -168,83 +169,6 @@ void gemm_in_tiles(int64_t n, const void* weights, size_t stride, int64_t rows, 
   }
 }
 
-// Q4_K in llama.cpp's repacked gemm order (whole groups of four tokens): R rows x 4 tokens, the
-// four tokens in the lanes of each row's chains, one term per 64 elements.
-template <int R>
-void k4_chain_steps_tile(int64_t n, const BlockQ4_K* const (&w)[R], const BlockQ8_K* const* a, float* out,
-                         size_t out_stride) {
-  __m128 sums[R], mins[R];
-  for (int r = 0; r < R; ++r) sums[r] = mins[r] = _mm_setzero_ps();
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    __m512i levels[R][4], scale16[R][4];
-    uint8_t mins8[R][8];
-    for (int r = 0; r < R; ++r) {
-      uint8_t scales[8];
-      k4_unpack(w[r][i].scales, scales, mins8[r]);
-      for (int c = 0; c < 4; ++c) {
-        levels[r][c] = k4_levels<false>(w[r][i], c);
-        scale16[r][c] = half_scales(scales[2 * c], scales[2 * c + 1]);
-      }
-    }
-    __m128i bsum_pairs[4];
-    for (int t = 0; t < 4; ++t) bsum_pairs[t] = _mm_hadd_epi16(load128(a[t][i].bsums), load128(a[t][i].bsums + 8));
-    const __m128 da = _mm_setr_ps(a[0][i].d, a[1][i].d, a[2][i].d, a[3][i].d);
-    for (int r = 0; r < R; ++r) {
-      __m128i step[4];  // lane t: token t's scaled sum of step c
-      for (int c = 0; c < 4; ++c) {
-        __m256i part[4];
-        for (int t = 0; t < 4; ++t) {
-          const __m512i p = _mm512_maddubs_epi16(levels[r][c], load512(a[t][i].qs + 64 * c));
-          part[t] = fold_lanes(dot_s16(_mm512_setzero_si512(), p, scale16[r][c]));
-        }
-        step[c] = hsum4_epi32(part[0], part[1], part[2], part[3]);
-      }
-      __m128 min_steps[4];  // lane c of min_steps[t], transposed below to lane t of min_steps[c]
-      for (int t = 0; t < 4; ++t) min_steps[t] = _mm_castsi128_ps(k4_min_lanes(bsum_pairs[t], mins8[r]));
-      _MM_TRANSPOSE4_PS(min_steps[0], min_steps[1], min_steps[2], min_steps[3]);
-      const __m128 d = _mm_mul_ps(_mm_set1_ps(half(w[r][i].d)), da);
-      const __m128 dmin = _mm_mul_ps(_mm_set1_ps(half(w[r][i].dmin)), da);
-      for (int c = 0; c < 4; ++c) {
-        sums[r] = _mm_fmadd_ps(_mm_cvtepi32_ps(step[c]), d, sums[r]);
-        mins[r] = _mm_fmadd_ps(_mm_cvtepi32_ps(_mm_castps_si128(min_steps[c])), dmin, mins[r]);
-      }
-    }
-  }
-  for (int r = 0; r < R; ++r) {
-    alignas(16) float result[4];
-    _mm_store_ps(result, _mm_sub_ps(sums[r], mins[r]));
-    for (int t = 0; t < 4; ++t) out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] = result[t];
-  }
-}
-
-// n_tokens is a multiple of four (gemm_interleaved_k hands the rest to the gemv). Tokens go in
-// chunks whose activations stay in L2 while every row passes over them.
-void k4_chain_steps_gemm(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
-                         size_t act_stride, int64_t n_tokens, float* out, size_t out_stride) {
-  constexpr size_t kChunkBytes = 256 * 1024;
-  const int64_t chunk = std::max<int64_t>(4, static_cast<int64_t>(kChunkBytes / std::max<size_t>(1, act_stride)) / 4 * 4);
-  const auto* wb = static_cast<const uint8_t*>(weights);
-  const auto* acts = static_cast<const uint8_t*>(activations);
-  const auto row = [&](int64_t r) { return reinterpret_cast<const BlockQ4_K*>(wb + static_cast<size_t>(r) * stride); };
-  for (int64_t t0 = 0; t0 < n_tokens; t0 += chunk) {
-    const int64_t t_end = std::min(n_tokens, t0 + chunk);
-    for (int64_t r = 0; r < rows; r += 2) {
-      for (int64_t t = t0; t < t_end; t += 4) {
-        const BlockQ8_K* a[4];
-        token_pointers(acts + static_cast<size_t>(t) * act_stride, act_stride, a);
-        float* o = out + static_cast<size_t>(t) * out_stride + static_cast<size_t>(r);
-        if (r + 2 <= rows) {
-          const BlockQ4_K* const w[2] = {row(r), row(r + 1)};
-          k4_chain_steps_tile<2>(n, w, a, o, out_stride);
-        } else {
-          const BlockQ4_K* const w[1] = {row(r)};
-          k4_chain_steps_tile<1>(n, w, a, o, out_stride);
-        }
-      }
-    }
-  }
-}
-
 void add_avx512_gemm_kernels(Table& table) {
   table.set_gemm(GgmlType::Q8_0, lane_gemm<Q8_0Levels>);
   table.set_gemm(GgmlType::Q4_0, lane_gemm<Q4_0Levels>);
@@ -253,7 +177,7 @@ void add_avx512_gemm_kernels(Table& table) {
   table.set_gemm(GgmlType::Q4_0, q4_0_chain_gemm, DotOrder::Interleaved8);
   table.set_gemm(GgmlType::Q4_K, gemm_in_tiles<K4Tile<false, BlockQ4_K>>);
   table.set_gemm(GgmlType::Q4_K,
-                 gemm_interleaved_k<k4_chain_steps_gemm, gemv_in_groups<avx512_k4_chain_rows<4>, 4, avx512_k4_chain_rows<1>>>,
+                 gemm_interleaved_k<k4_rows16_gemm, gemv_in_groups<avx512_k4_chain_rows<4>, 4, avx512_k4_chain_rows<1>>>,
                  DotOrder::Interleaved8);
   table.set_gemm(GgmlType::Q5_K, gemm_in_tiles<K4Tile<true, BlockQ5_K>>);
   table.set_gemm(GgmlType::Q6_K, gemm_in_tiles<Q6_KTile>);

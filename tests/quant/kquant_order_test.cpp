@@ -239,8 +239,8 @@ TEST_F(KQuantOrderTest, EveryIsaFollowsLlamaCppBitForBit) {
 
 TEST_F(KQuantOrderTest, LongBatchesSpanSeveralCacheChunks) {
   // 4096-wide rows make a batch's activations big enough to be split into chunks; 131 tokens
-  // are whole groups of four plus three.
-  constexpr int64_t n = 4096, kRows = 5, kTokens = 131;
+  // are whole groups of four plus three; 21 rows fill one group of sixteen and part of another.
+  constexpr int64_t n = 4096, kRows = 21, kTokens = 131;
   for (const auto& [type, order] : {std::pair{GgmlType::Q4_K, DotOrder::Interleaved8},
                                     std::pair{GgmlType::Q2_K, DotOrder::Interleaved8},
                                     std::pair{GgmlType::Q6_K, DotOrder::VecDot}}) {
