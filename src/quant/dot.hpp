@@ -70,7 +70,9 @@ void gemv(GgmlType weight_type, int64_t n, const void* weights, size_t row_strid
 // Many tokens at once: out[t * out_stride + r] = dot(row r, token t) for r in [row_begin,
 // row_end) and t in [0, n_tokens), token t's activations at activations + t * act_stride bytes.
 // Equal to gemv per token bit for bit, except F32/F16 rows at SIMD levels: like llama.cpp, several
-// tokens sum them in tinyBLAS's order and one token in ggml_vec_dot's. Where a multi-token kernel
+// tokens sum them in tinyBLAS's order and one token in ggml_vec_dot's. F16 rows whose length is
+// not a multiple of 16 (tinyBLAS declines them) are summed in half precision, as the reference
+// build's ggml_vec_dot_f16 does with AVX512-FP16, at every level and for any number of tokens. Where a multi-token kernel
 // exists (AVX-512: Q4_0, Q5_0, Q8_0, IQ4_NL, Q4_K, Q5_K, Q6_K) each weight block is unpacked once
 // per tile.
 void gemm(GgmlType weight_type, int64_t n, const void* weights, size_t row_stride_bytes, int64_t row_begin,

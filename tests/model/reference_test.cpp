@@ -20,11 +20,10 @@ constexpr float kCoinTossMargin = 1e-3f;
 
 // Open defects (kernels issue): entries that still leave llama.cpp's path at a step where its
 // margin is above 1e-3. They must match exactly up to that step, so any earlier divergence fails;
-// one that now goes further is reported so the table can shrink. F32, F16, Q8_0 and the synthetic
-// Q4_0 files follow llama.cpp's float order (see DotOrder in quant/dot.hpp). The K-quant files
+// one that now goes further is reported so the table can shrink. F32, F16 and the legacy quant
+// files follow llama.cpp's float order (see DotOrder in quant/dot.hpp; stories260K's 172-wide F16
+// ffn_down rows are summed in half precision, as the reference build does). The K-quant files
 // still differ: llama.cpp repacks Q4_K and sums K-quant dots in an order we do not reproduce yet.
-// The stories260K Q4_0/Q5_0 files differ from llama.cpp's margins by ~0.1 from the first step, a
-// gap no summation order explains (their F32 original matches).
 struct KnownDivergence {
   std::string_view model, prompt_name;
   int step;
@@ -32,8 +31,7 @@ struct KnownDivergence {
 constexpr KnownDivergence kKnownDivergences[] = {
     {"synth-llama3-Q4_K_M.gguf", "long", 12}, {"synth-nemo-Q2_K.gguf", "short", 21},
     {"synth-qwen2-Q4_K_M.gguf", "long", 2},   {"synth-phi3-Q4_K_M.gguf", "short", 26},
-    {"synth-phi3-Q4_K_M.gguf", "long", 17},   {"stories260K-Q5_0.gguf", "short", 57},
-    {"stories260K-Q5_0.gguf", "long", 19},    {"stories260K-Q4_0.gguf", "long", 42},
+    {"synth-phi3-Q4_K_M.gguf", "long", 17},
 };
 
 // The recorded divergence step of an entry, or -1.
