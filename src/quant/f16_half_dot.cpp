@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
+#include "quant/f16_rows.hpp"
 #include "quant/kernels.hpp"
 #include "quant/quant.hpp"
 
@@ -16,12 +18,18 @@ namespace {
 
 constexpr double kHalfMax = 65504.0;
 constexpr int kHalfMinExponent = -14;  // of the smallest normal F16
+constexpr double kHalfMinNormal = 0x1p-14;
 constexpr int kHalfMantissaBits = 10;
+
+constexpr int kLanes = 32;  // F16 values in one AVX-512 register
+constexpr int kAccumulators = 4;
+constexpr int64_t kStep = kLanes * kAccumulators;
 
 // The F16 value nearest to the exact number value + tail, ties to even. `value` is that number
 // rounded to double and |tail| at most half a double ulp of it, so only a tie of `value` itself
-// needs the tail to tell on which side the exact number lies.
-double round_to_half(double value, double tail) {
+// needs the tail to tell on which side the exact number lies. This one handles every magnitude
+// (zero and subnormal F16 results included) with exact power-of-two scaling.
+[[gnu::noinline]] double round_to_half_any(double value, double tail) {
   if (value == 0.0 || !std::isfinite(value)) return value;
   int exponent = 0;
   std::frexp(value, &exponent);  // |value| = f * 2^exponent with f in [0.5, 1)
@@ -36,22 +44,56 @@ double round_to_half(double value, double tail) {
   return rounded;
 }
 
-// a * b + c rounded once to F16 (a, b, c F16 values): the product is exact in double, the sum
-// is split into its double rounding and the exact remainder (Knuth's two-sum).
-double half_fma(double a, double b, double c) {
-  const double product = a * b;
-  const double sum = product + c;
-  const double product_part = sum - c;
-  const double tail = (product - product_part) + (c - (sum - product_part));
-  return round_to_half(sum, tail);
+// The same for a result in the normal F16 range (nearly all of them), on the double's bits: the
+// 42 low significand bits are dropped, rounding to nearest with the tie decided as above. No
+// branches (the rounding direction is a coin toss), so lanes of these vectorize; a value outside
+// that range gives garbage, which callers replace with round_to_half_any's result.
+inline double round_normal_to_half(double value, double tail) {
+  constexpr int kDroppedBits = 52 - kHalfMantissaBits;
+  constexpr uint64_t kUnit = uint64_t{1} << kDroppedBits;
+  uint64_t bits = 0;
+  std::memcpy(&bits, &value, sizeof bits);
+  const uint64_t dropped = bits & (kUnit - 1);
+  bits -= dropped;
+  // A tie goes up when the exact number exceeds `value` in magnitude, or equals it at an odd
+  // value; adding that 0/1 to the dropped bits makes "above half, or a tie going up" one test.
+  const double beyond = std::copysign(1.0, value) * tail;
+  const uint64_t odd = (bits >> kDroppedBits) & 1;
+  const uint64_t tie_up = static_cast<uint64_t>(beyond > 0.0) | (static_cast<uint64_t>(beyond == 0.0) & odd);
+  bits += static_cast<uint64_t>(dropped + tie_up > kUnit / 2) << kDroppedBits;  // a carry: the next binade
+  double rounded = 0.0;
+  std::memcpy(&rounded, &bits, sizeof rounded);
+  return rounded;
+}
+
+inline bool rounds_as_normal_half(double value) {
+  return std::fabs(value) >= kHalfMinNormal && std::fabs(value) <= kHalfMax;
+}
+
+inline double round_to_half(double value, double tail) {
+  return rounds_as_normal_half(value) ? round_normal_to_half(value, tail) : round_to_half_any(value, tail);
+}
+
+// acc[l] = w[l] * a[l] + acc[l] rounded once to F16 for the lanes of one accumulator (F16 values): each product is
+// exact in double, each sum split into its double rounding and the exact remainder (Knuth's
+// two-sum), which only a tie needs.
+void half_fma_lanes(const float* w, const float* a, double* acc) {
+  double sums[kLanes], tails[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    const double product = static_cast<double>(w[l]) * a[l];
+    const double sum = product + acc[l];
+    const double product_part = sum - acc[l];
+    tails[l] = (product - product_part) + (acc[l] - (sum - product_part));
+    sums[l] = sum;
+  }
+  for (int l = 0; l < kLanes; ++l) acc[l] = round_normal_to_half(sums[l], tails[l]);
+  for (int l = 0; l < kLanes; ++l) {
+    if (!rounds_as_normal_half(sums[l])) acc[l] = round_to_half_any(sums[l], tails[l]);
+  }
 }
 
 // a + b rounded to F16: exact in double for F16 operands.
-double half_add(double a, double b) { return round_to_half(a + b, 0.0); }
-
-constexpr int kLanes = 32;
-constexpr int kAccumulators = 4;
-constexpr int64_t kStep = kLanes * kAccumulators;
+inline double half_add(double a, double b) { return round_to_half(a + b, 0.0); }
 
 }  // namespace
 
@@ -59,16 +101,14 @@ float dot_f16_half_accumulated(int64_t n, const void* weights, const void* activ
   const auto* w = static_cast<const uint16_t*>(weights);
   const auto* a = static_cast<const uint16_t*>(activations);
   const int64_t steps_end = n & ~(kStep - 1);
+  float wf[kStep], af[kStep];
   double sum = 0.0;
   if (steps_end > 0) {
     double acc[kAccumulators][kLanes] = {};
     for (int64_t i = 0; i < steps_end; i += kStep) {
-      for (int j = 0; j < kAccumulators; ++j) {
-        for (int l = 0; l < kLanes; ++l) {
-          const int64_t e = i + j * kLanes + l;
-          acc[j][l] = half_fma(fp16_to_fp32(w[e]), fp16_to_fp32(a[e]), acc[j][l]);
-        }
-      }
+      f16_to_f32_row(w + i, wf, kStep);
+      f16_to_f32_row(a + i, af, kStep);
+      for (int j = 0; j < kAccumulators; ++j) half_fma_lanes(wf + j * kLanes, af + j * kLanes, acc[j]);
     }
     double lanes[kLanes];
     for (int l = 0; l < kLanes; ++l) {
@@ -79,8 +119,12 @@ float dot_f16_half_accumulated(int64_t n, const void* weights, const void* activ
     }
     sum = lanes[0];
   }
-  // The rest as ggml's leftover loop: float products (exact for F16 operands) added in double.
-  for (int64_t i = steps_end; i < n; ++i) sum += static_cast<double>(fp16_to_fp32(w[i]) * fp16_to_fp32(a[i]));
+  // The rest (under 128 values) as ggml's leftover loop: float products (exact for F16 operands)
+  // added in double.
+  const int64_t rest = n - steps_end;
+  f16_to_f32_row(w + steps_end, wf, rest);
+  f16_to_f32_row(a + steps_end, af, rest);
+  for (int64_t i = 0; i < rest; ++i) sum += static_cast<double>(wf[i] * af[i]);
   return static_cast<float>(sum);
 }
 
