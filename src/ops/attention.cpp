@@ -217,7 +217,7 @@ void attention(const AttentionParams& params, const KvLayerView& kv, const float
                             kv.n_kv_head));
   }
   const int group = params.n_head / kv.n_kv_head;
-  const bool tiled = n_tokens >= kAttentionTileRows &&
+  const bool tiled = n_tokens >= kAttentionTileRows && kv.head_dim_v % kAttentionTileLanes == 0 &&
                      (kv.type == GgmlType::F16 || kv.type == GgmlType::F32);
   // Every position any query of the batch sees, converted once.
   thread_local FloatRows caller_rows;  // per calling thread; workers use it through `rows`

@@ -42,8 +42,11 @@ struct AttentionParams {
   int window = 0;        // 0: full causal; else a query at p sees keys at k with p - k < window
 };
 
-// Batches of at least this many queries use the tiled F32 kernel (also its key tile size).
+// Batches of at least this many queries use the tiled F32 kernel (also its key tile size), if
+// the value head size is a multiple of kAttentionTileLanes (ggml's F32 vector width in an AVX-512
+// build); other heads (e.g. 8 wide) take the vector kernel whatever the batch, as in ggml.
 inline constexpr int64_t kAttentionTileRows = 64;
+inline constexpr int kAttentionTileLanes = 16;
 
 // q: [n_tokens][n_head * head_dim_k]; positions: n_tokens ascending positions whose keys and
 // values are already in the cache; out: [n_tokens][n_head * head_dim_v].

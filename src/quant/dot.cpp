@@ -238,6 +238,9 @@ void quantize_activation_rows(GgmlType weight_type, DotOrder order, const float*
 float vec_dot(GgmlType weight_type, int64_t n, const void* weight_row, const void* activations, DotOrder order) {
   if (!can_dot(weight_type)) throw Error(fmt::format("no dot product for weights of type {}", type_name(weight_type)));
   check_n(weight_type, n, "vec_dot");
+  if (kernels::f16_row_sums_in_half(weight_type, n)) {
+    return kernels::dot_f16_half_accumulated(n, weight_row, activations);
+  }
   return dispatch().table.find(weight_type, order).dot(n, weight_row, activations);
 }
 
@@ -247,6 +250,11 @@ void gemv(GgmlType weight_type, int64_t n, const void* weights, size_t row_strid
   check_n(weight_type, n, "gemv");
   if (row_end <= row_begin) return;
   const auto* first = static_cast<const uint8_t*>(weights) + static_cast<size_t>(row_begin) * row_stride_bytes;
+  if (kernels::f16_row_sums_in_half(weight_type, n)) {
+    kernels::gemv_by_rows<kernels::dot_f16_half_accumulated>(n, first, row_stride_bytes, row_end - row_begin,
+                                                            activations, out + row_begin);
+    return;
+  }
   dispatch().table.find(weight_type, order).gemv(n, first, row_stride_bytes, row_end - row_begin, activations,
                                                  out + row_begin);
 }
@@ -259,8 +267,11 @@ void gemm(GgmlType weight_type, int64_t n, const void* weights, size_t row_strid
   if (row_end <= row_begin || n_tokens <= 0) return;
   const auto* first = static_cast<const uint8_t*>(weights) + static_cast<size_t>(row_begin) * row_stride_bytes;
   const kernels::Kernels& kernels = dispatch().table.find(weight_type, order);
+  const bool half_sums = kernels::f16_row_sums_in_half(weight_type, n);
+  const kernels::Gemv gemv_rows =
+      half_sums ? kernels::gemv_by_rows<kernels::dot_f16_half_accumulated> : kernels.gemv;
   // One token is a gemv, as in llama.cpp (where float rows then take another summation order).
-  if (kernels.gemm && n_tokens > 1) {
+  if (kernels.gemm && n_tokens > 1 && !half_sums) {
     kernels.gemm(n, first, row_stride_bytes, row_end - row_begin, activations, act_stride_bytes, n_tokens,
                  out + row_begin, out_stride);
     return;
@@ -271,9 +282,9 @@ void gemm(GgmlType weight_type, int64_t n, const void* weights, size_t row_strid
   for (int64_t r = 0; r < row_end - row_begin; r += kRowBlock) {
     const int64_t rows = std::min(kRowBlock, row_end - row_begin - r);
     for (int64_t t = 0; t < n_tokens; ++t) {
-      kernels.gemv(n, first + static_cast<size_t>(r) * row_stride_bytes, row_stride_bytes, rows,
-                   acts + static_cast<size_t>(t) * act_stride_bytes,
-                   out + static_cast<size_t>(t) * out_stride + row_begin + r);
+      gemv_rows(n, first + static_cast<size_t>(r) * row_stride_bytes, row_stride_bytes, rows,
+                acts + static_cast<size_t>(t) * act_stride_bytes,
+                out + static_cast<size_t>(t) * out_stride + row_begin + r);
     }
   }
 }

@@ -87,8 +87,10 @@ void gemv(GgmlType weight_type, int64_t n, const void* weights, size_t row_strid
 // row_end) and t in [0, n_tokens), token t's activations at activations + t * act_stride bytes.
 // Equal to gemv per token bit for bit, except where llama.cpp's batches take another order: F32/F16
 // rows at SIMD levels (several tokens in tinyBLAS's order, one in ggml_vec_dot's) and Q4_K/Q2_K in
-// the Interleaved8 order (see DotOrder). Where a multi-token kernel exists each weight block is
-// unpacked once per tile.
+// the Interleaved8 order (see DotOrder). F16 rows whose length is not a multiple of 16 (tinyBLAS
+// declines them) are summed in half precision, as the reference build's ggml_vec_dot_f16 does with
+// AVX512-FP16, at every level and for any number of tokens. Where a multi-token kernel exists each
+// weight block is unpacked once per tile.
 void gemm(GgmlType weight_type, int64_t n, const void* weights, size_t row_stride_bytes, int64_t row_begin,
           int64_t row_end, const void* activations, size_t act_stride_bytes, int64_t n_tokens, float* out,
           size_t out_stride, DotOrder order = DotOrder::VecDot);

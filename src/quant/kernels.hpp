@@ -64,6 +64,13 @@ void add_neon_dotprod(Table& table);
 void add_avx512_gemm(Table& table);
 void add_avx512_vnni_gemm(Table& table);
 
+// True for F16 rows that llama.cpp's tinyBLAS declines (a length that is not a multiple of 16):
+// ggml_vec_dot_f16 sums them, which the reference build (AVX512-FP16) does in half precision,
+// for any number of tokens. Rows tinyBLAS takes match F32 sums, even for one token.
+inline bool f16_row_sums_in_half(GgmlType type, int64_t n) { return type == GgmlType::F16 && n % 16 != 0; }
+// That half-precision dot (f16_half_dot.cpp): the same bits at every level.
+float dot_f16_half_accumulated(int64_t n, const void* weights, const void* activations);
+
 // A gemv that calls `Dot` per row, for kernels without a multi-row version.
 template <VecDot Dot>
 void gemv_by_rows(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,

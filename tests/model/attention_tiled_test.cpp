@@ -135,10 +135,10 @@ TEST_P(TiledAttention, MatchesScalarTranscriptionBitForBit) {
 INSTANTIATE_TEST_SUITE_P(
     Shapes, TiledAttention,
     testing::Values(Case{4, 2, 64, 0, 130, {.scale = 0.125f}},                   // GQA, three key tiles
-                    Case{2, 2, 8, 37, 70, {.scale = 0.35f}},                      // tiny heads, cached prefix
+                    Case{2, 2, 16, 37, 70, {.scale = 0.35f}},                     // small heads, cached prefix
                     Case{3, 1, 96, 10, 90, {.scale = 0.1f, .window = 50}},        // sliding window
                     Case{2, 1, 256, 0, 66, {.scale = 0.0625f, .softcap = 50.0f}},  // Gemma-2-like
-                    Case{1, 1, 40, 64, 64, {.scale = 0.2f}}));                      // starts on a tile edge
+                    Case{1, 1, 48, 64, 64, {.scale = 0.2f}}));                      // starts on a tile edge
 
 TEST(VectorExp, LanesEqualTheScalarFunction) {
   std::vector<float> inputs = {0.0f, -0.0f, 1.0f, -1.0f, -87.0f, -87.5f, -88.7f, -100.0f, -103.5f, -150.0f,

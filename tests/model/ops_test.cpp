@@ -250,9 +250,13 @@ TEST(Attention, SoftcapBoundsScores) {
   EXPECT_NEAR(out, std::exp(-1.0) / (std::exp(1.0) + std::exp(-1.0)), 1e-5);
 }
 
-TEST(Attention, TiledAndVectorKernelsAgree) {
-  // A 70-query batch takes the tiled kernel; the same queries one by one take the vector one.
-  const int n = 70, dim = 4;
+// Attention of a 70-query batch (window 40) with heads of `dim` values, all at once and one
+// query at a time (which always takes the vector kernel).
+struct BatchAndSingle {
+  std::vector<float> batch, single;
+};
+BatchAndSingle attend_batch_and_single(int dim) {
+  const int n = 70;
   TinyCache cache(1, dim, 128);
   std::vector<float> q(n * dim);
   std::vector<int64_t> positions(n);
@@ -268,12 +272,27 @@ TEST(Attention, TiledAndVectorKernelsAgree) {
   }
   ThreadPool pool(2);
   const AttentionParams params{.n_head = 1, .scale = 0.5f, .window = 40};
-  std::vector<float> batch(n * dim), single(n * dim);
-  attention(params, cache.view(), q.data(), positions.data(), n, batch.data(), pool);
+  BatchAndSingle r{std::vector<float>(n * dim), std::vector<float>(n * dim)};
+  attention(params, cache.view(), q.data(), positions.data(), n, r.batch.data(), pool);
   for (int p = 0; p < n; ++p) {
-    attention(params, cache.view(), q.data() + p * dim, &positions[p], 1, single.data() + p * dim, pool);
+    attention(params, cache.view(), q.data() + p * dim, &positions[p], 1, r.single.data() + p * dim, pool);
   }
-  for (int i = 0; i < n * dim; ++i) EXPECT_NEAR(batch[i], single[i], 1e-5) << i;
+  return r;
+}
+
+TEST(Attention, TiledAndVectorKernelsAgree) {
+  // 16-wide heads: the batch takes the tiled kernel, which sums in another order.
+  const BatchAndSingle r = attend_batch_and_single(kAttentionTileLanes);
+  for (size_t i = 0; i < r.batch.size(); ++i) EXPECT_NEAR(r.batch[i], r.single[i], 1e-5) << i;
+}
+
+TEST(Attention, NarrowHeadsTakeTheVectorKernelInAnyBatch) {
+  // 8-wide heads (stories260K) are not a whole F32 vector: ggml keeps its vector kernel for the
+  // batch too, so the batch equals the queries one by one bit for bit.
+  for (int dim : {4, 8, 24}) {
+    const BatchAndSingle r = attend_batch_and_single(dim);
+    for (size_t i = 0; i < r.batch.size(); ++i) ASSERT_EQ(r.batch[i], r.single[i]) << "dim " << dim << " at " << i;
+  }
 }
 
 }  // namespace

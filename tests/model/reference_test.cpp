@@ -1,7 +1,8 @@
 // Greedy continuations against llama.cpp's (shared ref/generation.json), through the public API
 // and through `bantam run`: prompt ids in, the same ids out. A divergence is accepted only at a
 // step where llama.cpp's own top-2 logit margin was below 1e-3 (a float-rounding coin toss);
-// comparison stops there.
+// comparison stops there. Every model file follows llama.cpp's float order (see DotOrder in
+// quant/dot.hpp), so there is no other exception.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -17,29 +18,6 @@ namespace bantam {
 namespace {
 
 constexpr float kCoinTossMargin = 1e-3f;
-
-// Open defects (kernels issue): entries that still leave llama.cpp's path at a step where its
-// margin is above 1e-3. They must match exactly up to that step, so any earlier divergence fails;
-// one that now goes further is reported so the table can shrink. F32, F16, Q8_0 and the synthetic
-// Q4_0, Q4_K_M and Q2_K files follow llama.cpp's float order (see DotOrder in quant/dot.hpp).
-// The stories260K Q4_0/Q5_0 files differ from llama.cpp's margins by ~0.1 from the first step, a
-// gap no summation order explains (their F32 original matches).
-struct KnownDivergence {
-  std::string_view model, prompt_name;
-  int step;
-};
-constexpr KnownDivergence kKnownDivergences[] = {
-    {"stories260K-Q5_0.gguf", "short", 57}, {"stories260K-Q5_0.gguf", "long", 19},
-    {"stories260K-Q4_0.gguf", "long", 42},
-};
-
-// The recorded divergence step of an entry, or -1.
-int known_divergence(const std::string& model, const std::string& prompt_name) {
-  for (const auto& k : kKnownDivergences) {
-    if (k.model == model && k.prompt_name == prompt_name) return k.step;
-  }
-  return -1;
-}
 
 struct Entry {
   std::string model;
@@ -76,15 +54,9 @@ std::string entry_name(const testing::TestParamInfo<Entry>& info) {
 
 // Compares step by step; returns the accepted divergence step or -1.
 int compare(const Entry& entry, const std::vector<TokenId>& got) {
-  const int known = known_divergence(entry.model, entry.prompt_name);
   for (size_t i = 0; i < entry.greedy_ids.size(); ++i) {
     if (i < got.size() && got[i] == entry.greedy_ids[i]) continue;
     const TokenId actual = i < got.size() ? got[i] : -1;
-    if (known >= 0 && static_cast<int>(i) >= known) {
-      std::cout << fmt::format("[ known divergence ] {} {} at step {} (recorded {}, llama.cpp margin {})\n",
-                               entry.model, entry.prompt_name, i, known, entry.margins[i]);
-      return static_cast<int>(i);
-    }
     EXPECT_LT(entry.margins[i], kCoinTossMargin)
         << entry.model << " " << entry.prompt_name << ": step " << i << " gave " << actual << ", llama.cpp "
         << entry.greedy_ids[i] << " with top-2 margin " << entry.margins[i];
@@ -104,11 +76,6 @@ TEST_P(Reference, GreedyMatchesLlamaCpp) {
   options.sampling.temperature = 0.0f;
   const GenerateResult result = session.generate(entry.prompt_ids, options);
   const int diverged = compare(entry, result.tokens);
-  const int known = known_divergence(entry.model, entry.prompt_name);
-  if (known >= 0 && diverged != known) {
-    std::cout << fmt::format("[ improved ] {} {}: recorded divergence at step {}, now {}: update the table\n",
-                             entry.model, entry.prompt_name, known, diverged);
-  }
   if (diverged >= 0) {
     std::cout << fmt::format("[ diverged ] {} {} at step {} (llama.cpp margin {})\n", entry.model,
                              entry.prompt_name, diverged, entry.margins[diverged]);

@@ -64,10 +64,12 @@ Expected reference_dot(GgmlType type, int64_t n, const std::vector<uint8_t>& w, 
   return e;
 }
 
-// Lengths: several blocks, an odd number of 32-blocks, and float tails.
+// Lengths: several blocks, an odd number of 32-blocks, and float tails. Long F16 rows whose
+// length is not a multiple of 16 are summed in half precision (tested on their own below).
 std::vector<int64_t> lengths(GgmlType type) {
   if (type_info(type).block_size == 256) return {256, 256 * 5};
   if (type_info(type).block_size == 32) return {32, 32 * 37, 4096};
+  if (type == GgmlType::F16) return {1, 7, 100, 1040};
   return {1, 7, 100, 1031};
 }
 
@@ -179,6 +181,92 @@ TEST_F(DotTest, LegacyBlocksFollowLlamaCppSummationOrdersBitForBit) {
               ASSERT_EQ(vec_dot(c.type, n, w, tokens[t].data(), c.order), want) << where << " vec_dot";
             }
           }
+        }
+      }
+    }
+  }
+}
+
+// The F16 value nearest to x, ties to the even one, found among the neighbours of the float
+// conversion (x is exact: long double holds every sum of F16 products and F16 values here).
+long double nearest_half(long double x) {
+  const uint16_t guess = fp32_to_fp16(static_cast<float>(x));
+  long double best = fp16_to_fp32(guess);
+  uint16_t best_bits = guess;
+  for (int step : {-2, -1, 1, 2}) {
+    const auto bits = static_cast<uint16_t>(guess + step);
+    const long double value = fp16_to_fp32(bits);
+    const long double d = std::fabs(value - x), best_d = std::fabs(best - x);
+    if (d < best_d || (d == best_d && (bits & 1) == 0 && (best_bits & 1) != 0)) {
+      best = value;
+      best_bits = bits;
+    }
+  }
+  return best;
+}
+
+// ggml_vec_dot_f16 in a build with AVX512-FP16: four 32-lane F16 accumulators over 128-element
+// steps (one rounding per fused multiply-add), reduced in F16 as 0+2, 1+3, 0+1 and then halves of
+// the 32 lanes; the rest of the row added in double.
+float half_precision_dot(int64_t n, const uint16_t* w, const uint16_t* a) {
+  const int64_t steps_end = n & ~int64_t{127};
+  long double acc[4][32] = {};
+  for (int64_t i = 0; i < steps_end; i += 128) {
+    for (int j = 0; j < 4; ++j) {
+      for (int l = 0; l < 32; ++l) {
+        const int64_t e = i + 32 * j + l;
+        acc[j][l] = nearest_half(static_cast<long double>(fp16_to_fp32(w[e])) * fp16_to_fp32(a[e]) + acc[j][l]);
+      }
+    }
+  }
+  long double lanes[32];
+  for (int l = 0; l < 32; ++l) {
+    lanes[l] = nearest_half(nearest_half(acc[0][l] + acc[2][l]) + nearest_half(acc[1][l] + acc[3][l]));
+  }
+  for (int width = 16; width >= 1; width /= 2) {
+    for (int l = 0; l < width; ++l) lanes[l] = nearest_half(lanes[l] + lanes[l + width]);
+  }
+  double sum = static_cast<double>(lanes[0]);
+  for (int64_t i = steps_end; i < n; ++i) sum += static_cast<double>(fp16_to_fp32(w[i]) * fp16_to_fp32(a[i]));
+  return static_cast<float>(sum);
+}
+
+TEST_F(DotTest, F16RowsTinyBlasDeclinesSumInHalfPrecisionBitForBit) {
+  // 172: stories260K's ffn_down (the 128 first products in F16); 44 has no F16 part; 390 and
+  // 1031 several 128-steps. Every level, vec_dot, gemv and gemm alike, gives these bits.
+  constexpr int64_t kRows = 5, kTokens = 3;
+  for (int64_t n : {int64_t{44}, int64_t{172}, int64_t{390}, int64_t{1031}}) {
+    const size_t stride = row_bytes(GgmlType::F16, n);
+    std::vector<uint8_t> matrix;
+    for (int64_t r = 0; r < kRows; ++r) {
+      const auto row = weight_row(GgmlType::F16, n, static_cast<uint32_t>(r) + 60, true);
+      matrix.insert(matrix.end(), row.begin(), row.end());
+    }
+    std::vector<std::vector<uint8_t>> tokens;
+    std::vector<uint8_t> acts;
+    for (int64_t t = 0; t < kTokens; ++t) {
+      tokens.push_back(activations(GgmlType::F16, n, static_cast<uint32_t>(t) + 70));
+      acts.insert(acts.end(), tokens.back().begin(), tokens.back().end());
+    }
+    for (Isa isa : available_isas()) {
+      set_isa_for_testing(isa);
+      const std::string where = std::string(isa_name(isa)) + " n=" + std::to_string(n);
+      std::vector<float> out(static_cast<size_t>(kRows * kTokens));
+      gemm(GgmlType::F16, n, matrix.data(), stride, 0, kRows, acts.data(), tokens[0].size(), kTokens, out.data(),
+           kRows);
+      for (int64_t t = 0; t < kTokens; ++t) {
+        std::vector<float> row_out(kRows);
+        gemv(GgmlType::F16, n, matrix.data(), stride, 0, kRows, tokens[t].data(), row_out.data());
+        for (int64_t r = 0; r < kRows; ++r) {
+          const uint8_t* w = matrix.data() + static_cast<size_t>(r) * stride;
+          const float want = half_precision_dot(n, reinterpret_cast<const uint16_t*>(w),
+                                                reinterpret_cast<const uint16_t*>(tokens[t].data()));
+          ASSERT_EQ(vec_dot(GgmlType::F16, n, w, tokens[t].data()), want) << where << " vec_dot row " << r;
+          ASSERT_EQ(row_out[r], want) << where << " gemv row " << r << " token " << t;
+          ASSERT_EQ(out[t * kRows + r], want) << where << " gemm row " << r << " token " << t;
+          // Half precision, yet near the exact dot.
+          const Expected e = reference_dot(GgmlType::F16, n, std::vector<uint8_t>(w, w + stride), tokens[t]);
+          EXPECT_NEAR(want, e.value, 2e-3 * e.magnitude) << where;
         }
       }
     }
