@@ -118,6 +118,10 @@ constexpr size_t kPrefetchRows = 16;
 inline void prefetch_ahead(const void* p, size_t stride) {
   _mm_prefetch(static_cast<const char*>(p) + kPrefetchRows * stride, _MM_HINT_T1);
 }
+// The same for `bytes` of weights starting at p (a block bigger than a cache line).
+inline void prefetch_ahead(const void* p, size_t bytes, size_t stride) {
+  for (size_t offset = 0; offset < bytes; offset += 64) prefetch_ahead(static_cast<const char*>(p) + offset, stride);
+}
 
 // ggml's eight-lane order (see dot_in_lanes in dot_scalar.cpp): one block per step into eight
 // lanes, so a 512-bit vector holds two rows, row 2p in lanes 0..7 and row 2p+1 in lanes 8..15.
@@ -412,6 +416,7 @@ void q4_0_chain_stream_gemv(int64_t n, const void* weights, size_t stride, int64
     const ChainQuad* act = quads.data();
     int64_t i = 0;
     for (; i + 4 <= blocks; i += 4, ++act) {
+      for (int j = 0; j < 4; ++j) prefetch_ahead(w[j] + i, 4 * sizeof(BlockQ4_0), stride);
       const BlockQ4_0* const at[4] = {w[0] + i, w[1] + i, w[2] + i, w[3] + i};
       acc = chain_quad_step<true>(at, 4, *act, acc, quant_index, scale_index);
     }
@@ -515,6 +520,7 @@ void avx512_k4_rows(int64_t n, const void* weights, size_t stride, const void* a
   K4Mins<kFiveBits> mins_total[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / kQK_K; ++i) {
+    for (int r = 0; r < R; ++r) prefetch_ahead(&w[r][i], sizeof(Block), stride);
     __m512i act[4];
     for (int c = 0; c < 4; ++c) act[c] = load512(a[i].qs + 64 * c);
     const __m128i bsum_pairs = _mm_hadd_epi16(load128(a[i].bsums), load128(a[i].bsums + 8));
@@ -595,6 +601,7 @@ void avx512_q6_k_gemv(int64_t n, const void* weights, size_t stride, int64_t row
     const auto* w = reinterpret_cast<const BlockQ6_K*>(static_cast<const uint8_t*>(weights) + static_cast<size_t>(r) * stride);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < blocks; ++i) {
+      prefetch_ahead(&w[i], sizeof(BlockQ6_K), stride);
       __m512i levels[4], scales[4];
       unpacker.unpack(w[i], levels, scales);
       acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)),
@@ -627,6 +634,7 @@ void avx512_k4_chain_rows(int64_t n, const void* weights, size_t stride, const v
   const auto* a = static_cast<const BlockQ8_K*>(activations);
   __m128 sums = _mm_setzero_ps(), mins = _mm_setzero_ps();
   for (int64_t i = 0; i < n / kQK_K; ++i) {
+    for (int r = 0; r < R; ++r) prefetch_ahead(&w[r][i], sizeof(BlockQ4_K), stride);
     __m512i act[4];
     for (int c = 0; c < 4; ++c) act[c] = load512(a[i].qs + 64 * c);
     const __m128i bsum_pairs = _mm_hadd_epi16(load128(a[i].bsums), load128(a[i].bsums + 8));
