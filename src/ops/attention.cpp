@@ -127,6 +127,20 @@ BANTAM_FMA_CLONES void attend_vector(const AttentionParams& params, const KvLaye
   for (int i = 0; i < dv; ++i) out[i] = acc[i] * inverse;
 }
 
+// The largest of n scores (eight running maxima, so the loop vectorizes; max is exact).
+BANTAM_FMA_CLONES float max_of(const float* x, int64_t n) {
+  float lanes[8];
+  std::fill(lanes, lanes + 8, kNegInf);
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    for (int l = 0; l < 8; ++l) lanes[l] = lanes[l] < x[k + l] ? x[k + l] : lanes[l];
+  }
+  float m = kNegInf;
+  for (; k < n; ++k) m = std::max(m, x[k]);
+  for (float l : lanes) m = std::max(m, l);
+  return m;
+}
+
 // One query in F32 over key tiles of kAttentionTileRows, as ggml's tiled kernel for large batches.
 BANTAM_FMA_CLONES void attend_tiled(const AttentionParams& params, const KvLayerView& kv, const FloatRows& rows,
                                     const float* q, int64_t pos, int kv_head, float* out,
@@ -136,7 +150,6 @@ BANTAM_FMA_CLONES void attend_tiled(const AttentionParams& params, const KvLayer
   const int dv = kv.head_dim_v;
   scratch.resize(static_cast<size_t>(kTile));
   float* scores = scratch.data();
-  const float* values[kTile];
   std::fill(out, out + dv, 0.0f);
 
   const int64_t first = first_visible(params, pos);
@@ -147,11 +160,12 @@ BANTAM_FMA_CLONES void attend_tiled(const AttentionParams& params, const KvLayer
     const int64_t end = std::min(pos + 1, tile + kTile);
     const int64_t n = end - begin;
     key_dots(q, rows.transposed_keys(kv_head, begin), rows.keys_t_stride, dk, n, scores);
-    float tile_max = kNegInf;
-    for (int64_t k = 0; k < n; ++k) {
-      scores[k] = capped_score(params, scores[k]);
-      tile_max = std::max(tile_max, scores[k]);
+    if (params.softcap == 0.0f) {
+      for (int64_t k = 0; k < n; ++k) scores[k] *= params.scale;
+    } else {
+      for (int64_t k = 0; k < n; ++k) scores[k] = capped_score(params, scores[k]);
     }
+    const float tile_max = max_of(scores, n);
     const float new_max = std::max(max_score, tile_max);
     if (new_max > max_score) {
       const float ms = std::exp(max_score - new_max);
@@ -164,6 +178,15 @@ BANTAM_FMA_CLONES void attend_tiled(const AttentionParams& params, const KvLayer
     double tile_sum = 0.0;
     for (int64_t group = 0; group < kTile; group += kVectorExpLanes) {
       float lanes[kVectorExpLanes];
+      const int64_t first_key = tile + group - begin;
+      if (first_key >= 0 && first_key + kVectorExpLanes <= n) {  // every key of the group visible
+        float* group_scores = scores + first_key;
+        for (int64_t l = 0; l < kVectorExpLanes; ++l) lanes[l] = group_scores[l] - new_max;
+        vector_expf_lanes(lanes);
+        std::copy(lanes, lanes + kVectorExpLanes, group_scores);
+        tile_sum += lane_tree_sum(lanes);
+        continue;
+      }
       bool any = false;
       for (int64_t l = 0; l < kVectorExpLanes; ++l) {
         const int64_t j = tile + group + l - begin;
@@ -184,8 +207,7 @@ BANTAM_FMA_CLONES void attend_tiled(const AttentionParams& params, const KvLayer
       tile_sum += lane_tree_sum(lanes);
     }
     sum = static_cast<float>(static_cast<double>(sum) + tile_sum);
-    for (int64_t j = 0; j < n; ++j) values[j] = rows.value(kv, begin + j, kv_head);
-    accumulate_values(scores, values, n, dv, out);
+    accumulate_values(scores, rows.value(kv, begin, kv_head), static_cast<int64_t>(kv.n_kv_head) * dv, n, dv, out);
   }
   const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
   for (int i = 0; i < dv; ++i) out[i] *= inverse;

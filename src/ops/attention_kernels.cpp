@@ -21,9 +21,10 @@ void key_dots_portable(const float* q, const float* keys_t, int64_t stride, int 
   }
 }
 
-void accumulate_values_portable(const float* weights, const float* const* values, int64_t n, int dv, float* out) {
+void accumulate_values_portable(const float* weights, const float* values, int64_t stride, int64_t n, int dv,
+                                float* out) {
   for (int64_t j = 0; j < n; ++j) {
-    for (int i = 0; i < dv; ++i) out[i] = std::fma(weights[j], values[j][i], out[i]);
+    for (int i = 0; i < dv; ++i) out[i] = std::fma(weights[j], values[j * stride + i], out[i]);
   }
 }
 
@@ -54,26 +55,26 @@ BANTAM_AVX2 void key_dots_avx2(const float* q, const float* keys_t, int64_t stri
 
 // kVecs * 8 output dimensions from `out` held in registers over all the keys.
 template <int kVecs>
-BANTAM_AVX2 void accumulate_chunk_avx2(const float* weights, const float* const* values, int64_t n, int offset,
-                                       float* out) {
+BANTAM_AVX2 void accumulate_chunk_avx2(const float* weights, const float* values, int64_t stride, int64_t n,
+                                       int offset, float* out) {
   __m256 acc[kVecs];
   for (int v = 0; v < kVecs; ++v) acc[v] = _mm256_loadu_ps(out + offset + 8 * v);
   for (int64_t j = 0; j < n; ++j) {
     const __m256 w = _mm256_set1_ps(weights[j]);
-    const float* value = values[j] + offset;
+    const float* value = values + j * stride + offset;
     for (int v = 0; v < kVecs; ++v) acc[v] = _mm256_fmadd_ps(w, _mm256_loadu_ps(value + 8 * v), acc[v]);
   }
   for (int v = 0; v < kVecs; ++v) _mm256_storeu_ps(out + offset + 8 * v, acc[v]);
 }
 
-BANTAM_AVX2 void accumulate_values_avx2(const float* weights, const float* const* values, int64_t n, int dv,
-                                        float* out) {
+BANTAM_AVX2 void accumulate_values_avx2(const float* weights, const float* values, int64_t stride, int64_t n,
+                                        int dv, float* out) {
   int offset = 0;
-  for (; offset + 64 <= dv; offset += 64) accumulate_chunk_avx2<8>(weights, values, n, offset, out);
-  for (; offset + 8 <= dv; offset += 8) accumulate_chunk_avx2<1>(weights, values, n, offset, out);
+  for (; offset + 64 <= dv; offset += 64) accumulate_chunk_avx2<8>(weights, values, stride, n, offset, out);
+  for (; offset + 8 <= dv; offset += 8) accumulate_chunk_avx2<1>(weights, values, stride, n, offset, out);
   if (offset == dv) return;
   for (int64_t j = 0; j < n; ++j) {
-    for (int i = offset; i < dv; ++i) out[i] = std::fma(weights[j], values[j][i], out[i]);
+    for (int i = offset; i < dv; ++i) out[i] = std::fma(weights[j], values[j * stride + i], out[i]);
   }
 }
 #endif
@@ -87,11 +88,11 @@ void key_dots(const float* q, const float* keys_t, int64_t stride, int dk, int64
   key_dots_portable(q, keys_t, stride, dk, n, dots);
 }
 
-void accumulate_values(const float* weights, const float* const* values, int64_t n, int dv, float* out) {
+void accumulate_values(const float* weights, const float* values, int64_t stride, int64_t n, int dv, float* out) {
 #if defined(__x86_64__)
-  if (use_avx2()) return accumulate_values_avx2(weights, values, n, dv, out);
+  if (use_avx2()) return accumulate_values_avx2(weights, values, stride, n, dv, out);
 #endif
-  accumulate_values_portable(weights, values, n, dv, out);
+  accumulate_values_portable(weights, values, stride, n, dv, out);
 }
 
 }  // namespace bantam::ops

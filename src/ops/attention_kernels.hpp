@@ -14,7 +14,8 @@ inline constexpr int64_t kKeyDotGroup = 64;
 // keys, `stride` floats apart): each one FMA chain over i ascending from 0 (ggml's scalar loop).
 void key_dots(const float* q, const float* keys_t, int64_t stride, int dk, int64_t n, float* dots);
 
-// out[i] = fma(weights[j], values[j][i], out[i]) for j = 0 .. n-1 in order, i in [0, dv).
-void accumulate_values(const float* weights, const float* const* values, int64_t n, int dv, float* out);
+// out[i] = fma(weights[j], value_j[i], out[i]) for j = 0 .. n-1 in order, i in [0, dv), where
+// value_j = values + j * stride.
+void accumulate_values(const float* weights, const float* values, int64_t stride, int64_t n, int dv, float* out);
 
 }  // namespace bantam::ops
