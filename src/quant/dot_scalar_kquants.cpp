@@ -171,23 +171,11 @@ float dot_chain_gemv(int64_t n, const void* weights, const void* activations) {
   return dot_chains<Block, 16>(n, weights, activations);
 }
 
-template <typename Block>
-void gemm_chain_steps(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
-                      size_t act_stride, int64_t n_tokens, float* out, size_t out_stride) {
-  const auto* w = static_cast<const uint8_t*>(weights);
-  const auto* acts = static_cast<const uint8_t*>(activations);
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    for (int64_t r = 0; r < rows; ++r) {
-      out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] = dot_chains<Block, kStepGroups<Block>>(
-          n, w + static_cast<size_t>(r) * stride, acts + static_cast<size_t>(t) * act_stride);
-    }
-  }
-}
 
 template <typename Block>
 void add_interleaved(Table& table, GgmlType type) {
   add_row_kernel<dot_chain_gemv<Block>>(table, type, DotOrder::Interleaved8);
-  table.set_gemm(type, gemm_interleaved_k<gemm_chain_steps<Block>, gemv_by_rows<dot_chain_gemv<Block>>>,
+  table.set_gemm(type, gemm_interleaved_k<gemm_by_dots<dot_chains<Block, kStepGroups<Block>>>, gemv_by_rows<dot_chain_gemv<Block>>>,
                  DotOrder::Interleaved8);
 }
 

@@ -79,6 +79,20 @@ void gemv_by_rows(int64_t n, const void* weights, size_t stride, int64_t rows, c
   for (int64_t r = 0; r < rows; ++r) out[r] = Dot(n, w + static_cast<size_t>(r) * stride, activations);
 }
 
+// A gemm that calls `Dot` per (row, token), for orders without a multi-token kernel.
+template <VecDot Dot>
+void gemm_by_dots(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
+                  size_t act_stride, int64_t n_tokens, float* out, size_t out_stride) {
+  const auto* w = static_cast<const uint8_t*>(weights);
+  const auto* a = static_cast<const uint8_t*>(activations);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] =
+          Dot(n, w + static_cast<size_t>(r) * stride, a + static_cast<size_t>(t) * act_stride);
+    }
+  }
+}
+
 // Registers a one-row kernel: `Dot` for vec_dot, and a gemv that calls it per row.
 template <VecDot Dot>
 void add_row_kernel(Table& table, GgmlType type, DotOrder order = DotOrder::VecDot) {

@@ -656,20 +656,6 @@ float dot_f16(int64_t n, const void* weights, const void* activations) {
   return kBatched ? dot_floats_batched(n, load, tail) : dot_floats_single(n, load, tail);
 }
 
-// Several tokens of float rows: the batched order per (row, token).
-template <VecDot Dot>
-void gemm_float_rows(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
-                     size_t act_stride, int64_t n_tokens, float* out, size_t out_stride) {
-  const auto* w = static_cast<const uint8_t*>(weights);
-  const auto* a = static_cast<const uint8_t*>(activations);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      out[static_cast<size_t>(t) * out_stride + static_cast<size_t>(r)] =
-          Dot(n, w + static_cast<size_t>(r) * stride, a + static_cast<size_t>(t) * act_stride);
-    }
-  }
-}
-
 inline __m256 bf16x8(const uint16_t* p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load128(p)), 16));
 }
@@ -699,9 +685,9 @@ float dot_bf16(int64_t n, const void* weights, const void* activations) {
 
 void add_avx2(Table& table) {
   add_row_kernel<dot_f32<false>>(table, GgmlType::F32);
-  table.set_gemm(GgmlType::F32, gemm_float_rows<dot_f32<true>>);
+  table.set_gemm(GgmlType::F32, gemm_by_dots<dot_f32<true>>);
   add_row_kernel<dot_f16<false>>(table, GgmlType::F16);
-  table.set_gemm(GgmlType::F16, gemm_float_rows<dot_f16<true>>);
+  table.set_gemm(GgmlType::F16, gemm_by_dots<dot_f16<true>>);
   add_row_kernel<dot_bf16>(table, GgmlType::BF16);
   add_row_kernel<dot_q4_0>(table, GgmlType::Q4_0);
   table.set_dot(GgmlType::Q4_0, dot_q4_0_chain, DotOrder::Interleaved8);
