@@ -627,37 +627,59 @@ inline __m128i hsum4_epi32(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
 }
 
 // One token, R rows (R <= 4) in the lanes of the chains: one term per super-block (llama.cpp's gemv).
+// Only each row's integer totals per super-block enter the chains, so the products may be grouped
+// in any way: 64 bytes of quants at once, their low nibbles (sub-blocks 0 and 2, or 4 and 6) and
+// high nibbles (1 and 3, or 5 and 7) against the token's activations rearranged to match, once
+// per super-block for all rows, each half of a vector scaled by its sub-block's scale.
 template <int R>
 void avx512_k4_chain_rows(int64_t n, const void* weights, size_t stride, const void* activations, float* out) {
   const BlockQ4_K* w[R];
   row_pointers(weights, stride, w);
   const auto* a = static_cast<const BlockQ8_K*>(activations);
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  // Scale vector k (k = 0..3): int16 scale of sub-block 2k' in the low half, 2k'+2 in the high one,
+  // for (low, high) nibbles of bytes 0..63 (k = 0, 1) and 64..127 (k = 2, 3).
+  __m512i scale_index[4];
+  for (int k = 0; k < 4; ++k) {
+    const int first = 4 * (k / 2) + (k % 2);
+    scale_index[k] = join(_mm256_set1_epi16(static_cast<int16_t>(first)), _mm256_set1_epi16(static_cast<int16_t>(first + 2)));
+  }
   __m128 sums = _mm_setzero_ps(), mins = _mm_setzero_ps();
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     for (int r = 0; r < R; ++r) prefetch_ahead(&w[r][i], sizeof(BlockQ4_K), stride);
-    __m512i act[4];
-    for (int c = 0; c < 4; ++c) act[c] = load512(a[i].qs + 64 * c);
+    const int8_t* q8 = a[i].qs;
+    // Activations of sub-blocks (0, 2), (1, 3), (4, 6), (5, 7).
+    const __m512i act[4] = {join(load256(q8), load256(q8 + 64)), join(load256(q8 + 32), load256(q8 + 96)),
+                            join(load256(q8 + 128), load256(q8 + 192)), join(load256(q8 + 160), load256(q8 + 224))};
     const __m128i bsum_pairs = _mm_hadd_epi16(load128(a[i].bsums), load128(a[i].bsums + 8));
     __m256i part[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-    alignas(16) int32_t min_total[4] = {};
+    __m128i min_lanes[4] = {_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128()};
     alignas(16) float d[4] = {}, dmin[4] = {};
     for (int r = 0; r < R; ++r) {
       const BlockQ4_K& b = w[r][i];
       uint8_t scales[8], mins8[8];
       k4_unpack(b.scales, scales, mins8);
+      uint64_t s8;
+      std::memcpy(&s8, scales, 8);
+      const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(s8))));
       __m512i isum = _mm512_setzero_si512();
-      for (int c = 0; c < 4; ++c) {
-        isum = dot_s16(isum, _mm512_maddubs_epi16(k4_levels<false>(b, c), act[c]), half_scales(scales[2 * c], scales[2 * c + 1]));
+      for (int h = 0; h < 2; ++h) {
+        const __m512i q = load512(b.qs + 64 * h);
+        const __m512i levels_low = _mm512_and_si512(q, low4), levels_high = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+        isum = dot_s16(isum, _mm512_maddubs_epi16(levels_low, act[2 * h]), _mm512_permutexvar_epi16(scale_index[2 * h], sc16));
+        isum = dot_s16(isum, _mm512_maddubs_epi16(levels_high, act[2 * h + 1]),
+                       _mm512_permutexvar_epi16(scale_index[2 * h + 1], sc16));
       }
       part[r] = fold_lanes(isum);
-      min_total[r] = hsum_epi32(k4_min_lanes(bsum_pairs, mins8));
+      min_lanes[r] = k4_min_lanes(bsum_pairs, mins8);
       d[r] = half(b.d) * a[i].d;
       dmin[r] = half(b.dmin) * a[i].d;
     }
     const __m128i isum4 = hsum4_epi32(part[0], part[1], part[2], part[3]);
+    // Lane r: row r's min total (four rows' four lanes summed in one transpose).
+    const __m128i min4 = _mm_hadd_epi32(_mm_hadd_epi32(min_lanes[0], min_lanes[1]), _mm_hadd_epi32(min_lanes[2], min_lanes[3]));
     sums = _mm_fmadd_ps(_mm_cvtepi32_ps(isum4), _mm_load_ps(d), sums);
-    mins = _mm_fmadd_ps(_mm_cvtepi32_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(min_total))), _mm_load_ps(dmin),
-                        mins);
+    mins = _mm_fmadd_ps(_mm_cvtepi32_ps(min4), _mm_load_ps(dmin), mins);
   }
   alignas(16) float result[4];
   _mm_store_ps(result, _mm_sub_ps(sums, mins));
