@@ -55,19 +55,6 @@ std::vector<std::string> route_lines(const std::string& err) {
   return lines;
 }
 
-// How many chat completions a bantam server has answered, from its /metrics.
-int chat_requests(const ServerProcess& server) {
-  const std::string metrics = http(server.port(), "GET", "/metrics").body;
-  int total = 0;
-  size_t at = 0;
-  const std::string key = "bantam_requests_total{route=\"/v1/chat/completions\"";
-  while ((at = metrics.find(key, at)) != std::string::npos) {
-    at = metrics.find("} ", at) + 2;
-    total += std::stoi(metrics.substr(at));
-  }
-  return total;
-}
-
 // What the cloud server answers on its own to the request run sends for `prompt`.
 std::string cloud_answer(const ServerProcess& server, const std::string& prompt, int max_tokens) {
   const json body{{"messages", {{{"role", "user"}, {"content", prompt}}}}, {"max_tokens", max_tokens}, {"temperature", 0}};

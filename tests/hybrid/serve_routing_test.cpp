@@ -112,19 +112,6 @@ std::vector<std::string> operator+(std::vector<std::string> a, const std::vector
 
 std::string cloud_url(const ServerProcess& cloud) { return "http://127.0.0.1:" + std::to_string(cloud.port()); }
 
-// How many chat completions a bantam server has answered, from its /metrics.
-int chat_requests(const ServerProcess& server) {
-  const std::string metrics = http(server.port(), "GET", "/metrics").body;
-  int total = 0;
-  size_t at = 0;
-  const std::string key = "bantam_requests_total{route=\"/v1/chat/completions\"";
-  while ((at = metrics.find(key, at)) != std::string::npos) {
-    at = metrics.find("} ", at) + 2;
-    total += std::stoi(metrics.substr(at));
-  }
-  return total;
-}
-
 json router_stats(const ServerProcess& server) { return http(server.port(), "GET", "/v1/router/stats").json(); }
 
 // A streamed request that keeps the local server's only slot busy until release().

@@ -171,6 +171,19 @@ inline HttpResult post(int port, const std::string& path, const nlohmann::json& 
   return http(port, "POST", path, body.dump(), std::move(headers));
 }
 
+// How many chat completions a bantam server has answered, from its /metrics.
+inline int chat_requests(const ServerProcess& server) {
+  const std::string metrics = http(server.port(), "GET", "/metrics").body;
+  int total = 0;
+  size_t at = 0;
+  const std::string key = "bantam_requests_total{route=\"/v1/chat/completions\"";
+  while ((at = metrics.find(key, at)) != std::string::npos) {
+    at = metrics.find("} ", at) + 2;
+    total += std::stoi(metrics.substr(at));
+  }
+  return total;
+}
+
 // The JSON payloads of a server-sent event stream, up to "data: [DONE]" (done set when seen).
 inline std::vector<nlohmann::json> sse_events(const std::string& body, bool* done = nullptr) {
   std::vector<nlohmann::json> events;
