@@ -93,10 +93,10 @@ void Decoder::forward(std::span<const DecodeSegment> segments, ForwardBuffers& b
 
   // Only the rows that need logits go on past the last layer's attention (its keys and values
   // are cached by then), as llama.cpp does: with last logits, one row per segment.
-  std::vector<RowGroup> out_groups;
   for (int il = 0; il < c.n_layer; ++il) {
     attention_block(il, segments, groups, n, b, pool);
     if (il == c.n_layer - 1 && output == ForwardOutput::LastLogits) {
+      std::vector<RowGroup> out_groups;
       for (size_t i = 0; i < groups.size(); ++i) {
         const float* last = b.x.data() + (groups[i].first_row + groups[i].n - 1) * width;
         std::copy(last, last + width, b.x.data() + static_cast<int64_t>(i) * width);

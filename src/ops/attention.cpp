@@ -39,9 +39,8 @@ struct FloatRows {
   int64_t first = 0;
   std::vector<float> keys, values, keys_t;
   int64_t keys_t_stride = 0;
-  int head_dim_k = 0;
-  const float* transposed_keys(int h, int64_t pos) const {
-    return keys_t.data() + static_cast<int64_t>(h) * keys_t_stride * head_dim_k + (pos - first);
+  const float* transposed_keys(const KvLayerView& kv, int64_t pos, int h) const {
+    return keys_t.data() + static_cast<int64_t>(h) * keys_t_stride * kv.head_dim_k + (pos - first);
   }
   const float* key(const KvLayerView& kv, int64_t pos, int h) const {
     return keys.data() + ((pos - first) * kv.n_kv_head + h) * kv.head_dim_k;
@@ -159,7 +158,7 @@ BANTAM_FMA_CLONES void attend_tiled(const AttentionParams& params, const KvLayer
     const int64_t begin = std::max(first, tile);
     const int64_t end = std::min(pos + 1, tile + kTile);
     const int64_t n = end - begin;
-    key_dots(q, rows.transposed_keys(kv_head, begin), rows.keys_t_stride, dk, n, scores);
+    key_dots(q, rows.transposed_keys(kv, begin, kv_head), rows.keys_t_stride, dk, n, scores);
     if (params.softcap == 0.0f) {
       for (int64_t k = 0; k < n; ++k) scores[k] *= params.scale;
     } else {
@@ -216,7 +215,6 @@ BANTAM_FMA_CLONES void attend_tiled(const AttentionParams& params, const KvLayer
 // Fills rows.keys_t from rows.keys; the padding lets key_dots read whole groups of keys.
 void transpose_keys(const KvLayerView& kv, int64_t n_rows, FloatRows& rows, ThreadPool& pool) {
   const int dk = kv.head_dim_k;
-  rows.head_dim_k = dk;
   rows.keys_t_stride = (n_rows + kKeyDotGroup + 15) / 16 * 16;
   rows.keys_t.assign(static_cast<size_t>(kv.n_kv_head * dk * rows.keys_t_stride), 0.0f);
   pool.parallel_for(static_cast<int64_t>(kv.n_kv_head) * dk, 1, [&](int64_t begin, int64_t end) {

@@ -148,9 +148,7 @@ template <typename Tile>
 void gemm_in_tiles(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
                    size_t act_stride, int64_t n_tokens, float* out, size_t out_stride) {
   constexpr int R = Tile::kRows;
-  constexpr size_t kChunkBytes = 256 * 1024;
-  const int64_t chunk = std::max<int64_t>(Tile::kTokens, static_cast<int64_t>(kChunkBytes / std::max<size_t>(1, act_stride)) /
-                                                             Tile::kTokens * Tile::kTokens);
+  const int64_t chunk = tokens_per_chunk(act_stride, Tile::kTokens, 256 * 1024);
   const auto* w = static_cast<const uint8_t*>(weights);
   const auto* acts = static_cast<const uint8_t*>(activations);
   for (int64_t t0 = 0; t0 < n_tokens; t0 += chunk) {

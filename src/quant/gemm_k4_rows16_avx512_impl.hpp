@@ -130,8 +130,7 @@ void k4_rows16_tile(int64_t blocks, const K4Rows16Block* rows, const BlockQ8_K* 
 void k4_rows16_gemm(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
                     size_t act_stride, int64_t n_tokens, float* out, size_t out_stride) {
   const int64_t blocks = n / kQK_K;
-  constexpr size_t kChunkBytes = 512 * 1024;
-  const int64_t chunk = std::max<int64_t>(4, static_cast<int64_t>(kChunkBytes / act_stride) / 4 * 4);
+  const int64_t chunk = tokens_per_chunk(act_stride, 4);
   thread_local std::vector<K4Rows16Block> unpacked;
   thread_local std::vector<K4TokenBlock> prepared;
   unpacked.resize(static_cast<size_t>(blocks));
@@ -144,10 +143,8 @@ void k4_rows16_gemm(int64_t n, const void* weights, size_t stride, int64_t rows,
     prepare_k4_tokens(chunk_acts, act_stride, tokens, blocks, prepared.data());
     for (int64_t r0 = 0; r0 < rows; r0 += 16) {
       const int count = static_cast<int>(std::min<int64_t>(16, rows - r0));
-      const BlockQ4_K* w[16];  // a short last group repeats its last row in the spare lanes
-      for (int r = 0; r < 16; ++r) {
-        w[r] = reinterpret_cast<const BlockQ4_K*>(base + static_cast<size_t>(r0 + std::min(r, count - 1)) * stride);
-      }
+      const BlockQ4_K* w[16];
+      group_rows(base, stride, r0, count, w);
       unpack_k4_rows16(w, blocks, unpacked.data());
       for (int64_t t = 0; t < tokens; t += 4) {
         const BlockQ8_K* a[4];

@@ -141,10 +141,8 @@ template <typename Levels>
 void lane_gemm(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations,
                size_t act_stride, int64_t n_tokens, float* out, size_t out_stride) {
   constexpr int R = 4;
-  constexpr size_t kChunkBytes = 512 * 1024;
   const int64_t blocks = n / kQK;
-  const size_t bytes_per_token = static_cast<size_t>(blocks) * (sizeof(PairQuants) / 2 + sizeof(float));
-  const int64_t chunk = std::max<int64_t>(8, static_cast<int64_t>(kChunkBytes / bytes_per_token) / 8 * 8);
+  const int64_t chunk = tokens_per_chunk(static_cast<size_t>(blocks) * (sizeof(PairQuants) / 2 + sizeof(float)), 8);
   thread_local LanePairs pairs;
   thread_local std::vector<float> dw;
   const auto* w = static_cast<const uint8_t*>(weights);

@@ -2,6 +2,7 @@
 // Internal to src/quant.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -98,6 +99,22 @@ template <VecDot Dot>
 void add_row_kernel(Table& table, GgmlType type, DotOrder order = DotOrder::VecDot) {
   table.set_dot(type, Dot, order);
   table.set_gemv(type, gemv_by_rows<Dot>, order);
+}
+
+// Tokens per chunk of a multi-token kernel: as many whole tiles of `tile` tokens as keep `budget`
+// bytes of their (prepared) activations in L2 while every row passes over them; at least one tile.
+inline int64_t tokens_per_chunk(size_t bytes_per_token, int64_t tile, size_t budget = 512 * 1024) {
+  return std::max<int64_t>(tile, static_cast<int64_t>(budget / std::max<size_t>(1, bytes_per_token)) / tile * tile);
+}
+
+// Pointers to rows [r0, r0 + count) of a group of N rows (count <= N), `stride` bytes apart; a
+// short last group repeats its last row in the spare slots, so kernels always run N whole rows
+// and store only the first count results.
+template <typename Block, int N>
+inline void group_rows(const uint8_t* base, size_t stride, int64_t r0, int count, const Block* (&rows)[N]) {
+  for (int r = 0; r < N; ++r) {
+    rows[r] = reinterpret_cast<const Block*>(base + static_cast<size_t>(r0 + std::min(r, count - 1)) * stride);
+  }
 }
 
 // Kernels that dot R rows at once share each activation load and per-block activation term

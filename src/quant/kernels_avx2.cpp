@@ -169,9 +169,7 @@ void gemv_q4_0_chain(int64_t n, const void* weights, size_t stride, int64_t rows
   for (int64_t r0 = 0; r0 < rows; r0 += 4) {
     const int count = static_cast<int>(std::min<int64_t>(4, rows - r0));
     const BlockQ4_0* w[4];
-    for (int j = 0; j < 4; ++j) {
-      w[j] = reinterpret_cast<const BlockQ4_0*>(base + static_cast<size_t>(r0 + std::min(j, count - 1)) * stride);
-    }
+    group_rows(base, stride, r0, count, w);
     __m128 acc = _mm_setzero_ps();
     const ChainPair* act = pairs.data();
     for (int64_t i = 0; i < blocks; i += 2, ++act) {

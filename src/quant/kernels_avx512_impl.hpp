@@ -261,18 +261,14 @@ void q4_0_chain_gemm(int64_t n, const void* weights, size_t stride, int64_t rows
     }
   }
   // Tokens go in chunks whose activations stay in L2 while every row group passes over them.
-  constexpr size_t kChunkBytes = 512 * 1024;
-  const size_t bytes_per_token = static_cast<size_t>(blocks) * (sizeof(BlockQ8_0) + sizeof(ChainActivation));
-  const int64_t chunk = std::max<int64_t>(8, static_cast<int64_t>(kChunkBytes / bytes_per_token) / 8 * 8);
+  const int64_t chunk = tokens_per_chunk(static_cast<size_t>(blocks) * (sizeof(BlockQ8_0) + sizeof(ChainActivation)), 8);
   const auto* base = static_cast<const uint8_t*>(weights);
   for (int64_t t0 = 0; t0 < n_tokens; t0 += chunk) {
     const int64_t t_end = std::min(n_tokens, t0 + chunk);
     for (int64_t r0 = 0; r0 < rows; r0 += 16) {
       const int count = static_cast<int>(std::min<int64_t>(16, rows - r0));
       const BlockQ4_0* w[16];
-      for (int r = 0; r < 16; ++r) {
-        w[r] = reinterpret_cast<const BlockQ4_0*>(base + static_cast<size_t>(r0 + std::min(r, count - 1)) * stride);
-      }
+      group_rows(base, stride, r0, count, w);
       for (int64_t t = t0; t < t_end; t += 8) {
         const BlockQ8_0* const* a = tokens.data() + t;
         const ChainActivation* prep = prepared.data() + static_cast<size_t>(t * blocks);
@@ -409,9 +405,7 @@ void q4_0_chain_stream_gemv(int64_t n, const void* weights, size_t stride, int64
   for (int64_t r0 = 0; r0 < rows; r0 += 4) {
     const int count = static_cast<int>(std::min<int64_t>(4, rows - r0));
     const BlockQ4_0* w[4];
-    for (int j = 0; j < 4; ++j) {
-      w[j] = reinterpret_cast<const BlockQ4_0*>(base + static_cast<size_t>(r0 + std::min(j, count - 1)) * stride);
-    }
+    group_rows(base, stride, r0, count, w);
     __m128 acc = _mm_setzero_ps();
     const ChainQuad* act = quads.data();
     int64_t i = 0;
