@@ -1,6 +1,7 @@
 #include "format/gguf.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <limits>
 
@@ -14,6 +15,8 @@ namespace {
 
 constexpr int kMaxArrayNesting = 8;
 constexpr uint32_t kMaxDims = 4;
+// Real files hold a few dozen keys; each costs far more in memory than its 14 bytes on disk.
+constexpr uint64_t kMaxMetadataKeys = 1 << 16;
 
 bool valid_utf8(std::string_view s) {
   size_t i = 0;
@@ -75,17 +78,21 @@ class Cursor {
     pos_ += sizeof(T);
     return v;
   }
-  std::string read_string(std::string_view what) {
+  void skip(uint64_t n) { pos_ += n; }  // after need(n)
+  std::span<const uint8_t> bytes() const { return bytes_; }
+  std::string_view read_string_view(std::string_view what) {
     const uint64_t at = pos_;
     const auto len = read<uint64_t>(what);
     if (len > remaining()) {
       fail(at, fmt::format("{}: string length {} exceeds the {} bytes left in the file", what, len,
                            remaining()));
     }
-    std::string s(reinterpret_cast<const char*>(bytes_.data() + pos_), len);
+    const std::string_view s(reinterpret_cast<const char*>(bytes_.data() + pos_), len);
     pos_ += len;
     return s;
   }
+  std::string read_string(std::string_view what) { return std::string(read_string_view(what)); }
+  void skip_string(std::string_view what) { read_string_view(what); }
 
  private:
   std::span<const uint8_t> bytes_;
@@ -102,45 +109,89 @@ ValueType read_value_type(Cursor& in, std::string_view what) {
   return static_cast<ValueType>(raw);
 }
 
-Value read_value(Cursor& in, ValueType type, const std::string& key, int depth) {
-  switch (type) {
-    case ValueType::UINT8: return Value::u8(in.read<uint8_t>(key));
-    case ValueType::INT8: return Value::i8(in.read<int8_t>(key));
-    case ValueType::UINT16: return Value::u16(in.read<uint16_t>(key));
-    case ValueType::INT16: return Value::i16(in.read<int16_t>(key));
-    case ValueType::UINT32: return Value::u32(in.read<uint32_t>(key));
-    case ValueType::INT32: return Value::i32(in.read<int32_t>(key));
-    case ValueType::FLOAT32: return Value::f32(in.read<float>(key));
-    case ValueType::UINT64: return Value::u64(in.read<uint64_t>(key));
-    case ValueType::INT64: return Value::i64(in.read<int64_t>(key));
-    case ValueType::FLOAT64: return Value::f64(in.read<double>(key));
-    case ValueType::BOOL: {
-      const uint64_t at = in.pos();
-      const auto b = in.read<uint8_t>(key);
-      if (b > 1) in.fail(at, fmt::format("{}: bool value {} is neither 0 nor 1", key, b));
-      return Value::boolean(b != 0);
-    }
-    case ValueType::STRING: return Value::string(in.read_string(key));
-    case ValueType::ARRAY: {
-      const uint64_t at = in.pos();
-      if (depth >= kMaxArrayNesting) {
-        in.fail(at, fmt::format("{}: arrays nested deeper than {}", key, kMaxArrayNesting));
+bool fixed_size(ValueType t) { return t != ValueType::STRING && t != ValueType::ARRAY; }
+
+}  // namespace
+
+// Reads values at a cursor; arrays become views of the cursor's bytes kept alive by `owner`.
+struct ArrayReader {
+  std::shared_ptr<const void> owner;
+  int max_depth = kMaxArrayNesting;  // files are checked; built values and checked bytes need not be
+
+  Value value(Cursor& in, ValueType type, const std::string& key, int depth) const {
+    switch (type) {
+      case ValueType::UINT8: return Value::u8(in.read<uint8_t>(key));
+      case ValueType::INT8: return Value::i8(in.read<int8_t>(key));
+      case ValueType::UINT16: return Value::u16(in.read<uint16_t>(key));
+      case ValueType::INT16: return Value::i16(in.read<int16_t>(key));
+      case ValueType::UINT32: return Value::u32(in.read<uint32_t>(key));
+      case ValueType::INT32: return Value::i32(in.read<int32_t>(key));
+      case ValueType::FLOAT32: return Value::f32(in.read<float>(key));
+      case ValueType::UINT64: return Value::u64(in.read<uint64_t>(key));
+      case ValueType::INT64: return Value::i64(in.read<int64_t>(key));
+      case ValueType::FLOAT64: return Value::f64(in.read<double>(key));
+      case ValueType::BOOL: return Value::boolean(read_bool(in, key));
+      case ValueType::STRING: return Value::string(in.read_string(key));
+      case ValueType::ARRAY: {
+        const uint64_t at = in.pos();
+        if (depth >= max_depth) {
+          in.fail(at, fmt::format("{}: arrays nested deeper than {}", key, max_depth));
+        }
+        const ValueType element = read_value_type(in, key);
+        const uint64_t count_at = in.pos();
+        const auto count = in.read<uint64_t>(key);
+        if (count > in.remaining() / scalar_size(element)) {
+          in.fail(count_at, fmt::format("{}: array count {} cannot fit in the {} bytes left", key,
+                                        count, in.remaining()));
+        }
+        return Value::array(elements(in, element, count, key, depth + 1));
       }
-      const ValueType element = read_value_type(in, key);
-      const uint64_t count_at = in.pos();
-      const auto count = in.read<uint64_t>(key);
-      if (count > in.remaining() / scalar_size(element)) {
-        in.fail(count_at, fmt::format("{}: array count {} cannot fit in the {} bytes left", key,
-                                      count, in.remaining()));
-      }
-      Value::Array items;
-      items.reserve(count);
-      for (uint64_t i = 0; i < count; ++i) items.push_back(read_value(in, element, key, depth + 1));
-      return Value::array(element, std::move(items));
     }
+    in.fail(in.pos(), fmt::format("{}: unknown metadata value type", key));
   }
-  in.fail(in.pos(), fmt::format("{}: unknown metadata value type", key));
-}
+
+  // Validates `count` elements at the cursor and returns them as a view, past them.
+  ArrayView elements(Cursor& in, ValueType element, uint64_t count, const std::string& key,
+                     int depth) const {
+    ArrayView view;
+    view.element_ = element;
+    view.count_ = count;
+    view.owner_ = owner;
+    const uint64_t start = in.pos();
+    if (fixed_size(element)) {
+      in.need(count * scalar_size(element), key);  // the count check above bounds the product
+      if (element == ValueType::BOOL) {
+        for (uint64_t i = 0; i < count; ++i) read_bool(in, key);
+      } else {
+        in.skip(count * scalar_size(element));
+      }
+    } else {
+      // One offset per element, each at least 8 bytes in the file: at most the array's size.
+      auto offsets = std::make_shared<std::vector<uint64_t>>();
+      offsets->reserve(count);
+      for (uint64_t i = 0; i < count; ++i) {
+        offsets->push_back(in.pos() - start);
+        if (element == ValueType::STRING) {
+          in.skip_string(key);
+        } else {
+          value(in, element, key, depth);
+        }
+      }
+      view.offsets_ = std::move(offsets);
+    }
+    view.bytes_ = in.bytes().subspan(start, in.pos() - start);
+    return view;
+  }
+
+  static bool read_bool(Cursor& in, const std::string& key) {
+    const uint64_t at = in.pos();
+    const auto b = in.read<uint8_t>(key);
+    if (b > 1) in.fail(at, fmt::format("{}: bool value {} is neither 0 nor 1", key, b));
+    return b != 0;
+  }
+};
+
+namespace {
 
 uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
@@ -153,10 +204,84 @@ std::string_view value_type_name(ValueType type) {
   return i < std::size(kNames) ? kNames[i] : "unknown";
 }
 
-Value Value::array(ValueType element_type, Array items) {
-  Value v(ValueType::ARRAY, std::move(items));
-  v.element_type_ = element_type;
-  return v;
+Value Value::array(ValueType element_type, const Array& items) {
+  auto encoding = std::make_shared<std::vector<uint8_t>>();
+  for (const Value& item : items) {
+    if (item.type() != element_type) {
+      throw Error(fmt::format("array of {} given a {} item", value_type_name(element_type),
+                              value_type_name(item.type())));
+    }
+    encode_value(item, *encoding);
+  }
+  static const std::string kName = "built metadata array";
+  Cursor in(*encoding, kName);
+  return array(ArrayReader{encoding, INT_MAX}.elements(in, element_type, items.size(), kName, 0));
+}
+
+ValueType Value::element_type() const {
+  const auto* a = std::get_if<ArrayView>(&storage_);
+  return a ? a->element_type() : ValueType::UINT8;
+}
+
+size_t ArrayView::element_offset(size_t index) const {
+  if (index >= count_) {
+    throw Error(fmt::format("metadata array index {} is out of range (size {})", index, count_));
+  }
+  return offsets_ ? (*offsets_)[index] : index * scalar_size(element_);
+}
+
+Value ArrayView::operator[](size_t index) const {
+  static const std::string kName = "metadata array element";
+  Cursor in(bytes_.subspan(element_offset(index)), kName);
+  return ArrayReader{owner_, INT_MAX}.value(in, element_, kName, 0);
+}
+
+std::string_view ArrayView::string_at(size_t index) const {
+  if (element_ != ValueType::STRING) {
+    throw Error(fmt::format("expected an array of strings, found an array of {}",
+                            value_type_name(element_)));
+  }
+  static const std::string kName = "metadata array element";
+  Cursor in(bytes_.subspan(element_offset(index)), kName);
+  return in.read_string_view(kName);
+}
+
+Value ArrayView::Iterator::operator*() const { return (*array_)[index_]; }
+
+bool ArrayView::operator==(const ArrayView& other) const {
+  return element_ == other.element_ && count_ == other.count_ &&
+         std::equal(bytes_.begin(), bytes_.end(), other.bytes_.begin(), other.bytes_.end());
+}
+
+void encode_value(const Value& value, std::vector<uint8_t>& out) {
+  const auto put = [&out](auto v) {
+    const auto* p = reinterpret_cast<const uint8_t*>(&v);
+    out.insert(out.end(), p, p + sizeof(v));
+  };
+  switch (value.type()) {
+    case ValueType::UINT8: put(static_cast<uint8_t>(value.as_uint())); break;
+    case ValueType::INT8: put(static_cast<int8_t>(value.as_int())); break;
+    case ValueType::UINT16: put(static_cast<uint16_t>(value.as_uint())); break;
+    case ValueType::INT16: put(static_cast<int16_t>(value.as_int())); break;
+    case ValueType::UINT32: put(static_cast<uint32_t>(value.as_uint())); break;
+    case ValueType::INT32: put(static_cast<int32_t>(value.as_int())); break;
+    case ValueType::FLOAT32: put(static_cast<float>(value.as_double())); break;
+    case ValueType::BOOL: put(static_cast<uint8_t>(value.as_bool() ? 1 : 0)); break;
+    case ValueType::STRING:
+      put(static_cast<uint64_t>(value.as_string().size()));
+      out.insert(out.end(), value.as_string().begin(), value.as_string().end());
+      break;
+    case ValueType::UINT64: put(value.as_uint()); break;
+    case ValueType::INT64: put(value.as_int()); break;
+    case ValueType::FLOAT64: put(value.as_double()); break;
+    case ValueType::ARRAY: {
+      const ArrayView& items = value.as_array();
+      put(static_cast<uint32_t>(items.element_type()));
+      put(static_cast<uint64_t>(items.size()));
+      out.insert(out.end(), items.encoded().begin(), items.encoded().end());
+      break;
+    }
+  }
 }
 
 bool Value::is_integer() const {
@@ -200,8 +325,8 @@ const std::string& Value::as_string() const {
   throw Error(fmt::format("expected a string, found {}", value_type_name(type_)));
 }
 
-const Value::Array& Value::as_array() const {
-  if (const auto* a = std::get_if<Array>(&storage_)) return *a;
+const ArrayView& Value::as_array() const {
+  if (const auto* a = std::get_if<ArrayView>(&storage_)) return *a;
   throw Error(fmt::format("expected an array, found {}", value_type_name(type_)));
 }
 
@@ -236,6 +361,7 @@ File File::parse(std::span<const uint8_t> bytes, const std::string& name) {
 
 void File::parse_all() {
   Cursor in(bytes_, path_);
+  const ArrayReader reader{mapping_};
   if (bytes_.size() < 4) in.fail(0, "file truncated: too short for a GGUF header");
   const auto magic = in.read<uint32_t>("magic");
   if (magic != kMagic) {
@@ -273,6 +399,10 @@ void File::parse_all() {
     in.fail(counts_at + 8, fmt::format("metadata count {} cannot fit in a file of {} bytes", n_kv,
                                        bytes_.size()));
   }
+  if (n_kv > kMaxMetadataKeys) {
+    in.fail(counts_at + 8, fmt::format("metadata count {} is more than the {} keys a model may have",
+                                       n_kv, kMaxMetadataKeys));
+  }
 
   metadata_.reserve(n_kv);
   for (uint64_t i = 0; i < n_kv; ++i) {
@@ -282,9 +412,10 @@ void File::parse_all() {
     if (!valid_utf8(key)) in.fail(key_at, fmt::format("metadata key #{} is not valid UTF-8", i));
     if (metadata_index_.count(key)) in.fail(key_at, fmt::format("duplicate metadata key '{}'", key));
     const ValueType type = read_value_type(in, key);
-    Value value = read_value(in, type, key, 0);
-    metadata_index_.emplace(key, metadata_.size());
+    Value value = reader.value(in, type, key, 0);
     metadata_.emplace_back(std::move(key), std::move(value));
+    // Reserved above, so the key stays where the index points.
+    metadata_index_.emplace(metadata_.back().first, metadata_.size() - 1);
   }
 
   if (const Value* a = find("general.alignment")) {
@@ -342,8 +473,8 @@ void File::parse_all() {
       in.fail(offset_at, fmt::format("tensor '{}': offset {} is not a multiple of the alignment {}",
                                      t.name, t.offset, alignment_));
     }
-    tensor_index_.emplace(t.name, tensors_.size());
     tensors_.push_back(std::move(t));
+    tensor_index_.emplace(tensors_.back().name, tensors_.size() - 1);
   }
 
   data_offset_ = align_up(in.pos(), alignment_);
@@ -377,7 +508,7 @@ void File::parse_all() {
 }
 
 const Value* File::find(std::string_view key) const {
-  const auto it = metadata_index_.find(std::string(key));
+  const auto it = metadata_index_.find(key);
   return it == metadata_index_.end() ? nullptr : &metadata_[it->second].second;
 }
 
@@ -409,7 +540,7 @@ std::optional<bool> File::get_bool(std::string_view key) const {
 std::optional<std::string> File::get_string(std::string_view key) const {
   return typed<std::string>(*this, key, [](const Value& v) { return v.as_string(); });
 }
-const Value::Array* File::get_array(std::string_view key) const {
+const ArrayView* File::get_array(std::string_view key) const {
   const Value* v = find(key);
   if (v == nullptr) return nullptr;
   if (v->type() != ValueType::ARRAY) {
@@ -424,7 +555,7 @@ std::string File::architecture() const {
 }
 
 const TensorInfo* File::find_tensor(std::string_view name) const {
-  const auto it = tensor_index_.find(std::string(name));
+  const auto it = tensor_index_.find(name);
   return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
 }
 

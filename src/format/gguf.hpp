@@ -2,7 +2,9 @@
 // into the memory-mapped file (no copy of tensor data).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -28,10 +30,59 @@ enum class ValueType : uint32_t {
 };
 std::string_view value_type_name(ValueType type);
 
+class Value;
+
+// A metadata array in its GGUF encoding, read in place: a view into the mapped file, or the
+// bytes a built value owns. Elements are decoded on access, so an array costs no memory beyond
+// its bytes, plus one offset per element where elements vary in size (strings, arrays).
+class ArrayView {
+ public:
+  ValueType element_type() const { return element_; }
+  size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  Value operator[](size_t index) const;
+  // The text of a STRING element, in place (Error for other element types).
+  std::string_view string_at(size_t index) const;
+  // The elements as GGUF stores them, after the type and count.
+  std::span<const uint8_t> encoded() const { return bytes_; }
+
+  class Iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = Value;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = Value;
+    Iterator(const ArrayView* array, size_t index) : array_(array), index_(index) {}
+    Value operator*() const;
+    Iterator& operator++() { ++index_; return *this; }
+    Iterator operator++(int) { return {array_, index_++}; }
+    bool operator==(const Iterator& other) const { return index_ == other.index_; }
+   private:
+    const ArrayView* array_;
+    size_t index_;
+  };
+  Iterator begin() const { return {this, 0}; }
+  Iterator end() const { return {this, count_}; }
+
+  bool operator==(const ArrayView& other) const;
+
+ private:
+  friend class Value;
+  friend struct ArrayReader;
+  size_t element_offset(size_t index) const;
+
+  ValueType element_ = ValueType::UINT8;
+  size_t count_ = 0;
+  std::span<const uint8_t> bytes_;
+  std::shared_ptr<const void> owner_;  // the owned encoding or the file mapping; null for parse()
+  std::shared_ptr<const std::vector<uint64_t>> offsets_;  // variable-size elements only
+};
+
 // One metadata value. Integers keep their signedness; arrays hold values of one element type.
 class Value {
  public:
-  using Array = std::vector<Value>;
+  using Array = std::vector<Value>;  // to build an array value
 
   Value() : Value(ValueType::UINT8, uint64_t{0}) {}
   static Value u8(uint8_t v) { return {ValueType::UINT8, uint64_t{v}}; }
@@ -46,10 +97,12 @@ class Value {
   static Value f64(double v) { return {ValueType::FLOAT64, v}; }
   static Value boolean(bool v) { return {ValueType::BOOL, v}; }
   static Value string(std::string v) { return {ValueType::STRING, std::move(v)}; }
-  static Value array(ValueType element_type, Array items);
+  // Encodes the items; Error when one is not of element_type.
+  static Value array(ValueType element_type, const Array& items);
+  static Value array(ArrayView view) { return {ValueType::ARRAY, std::move(view)}; }
 
   ValueType type() const { return type_; }
-  ValueType element_type() const { return element_type_; }  // for arrays
+  ValueType element_type() const;  // for arrays
   bool is_integer() const;
   bool is_float() const { return type_ == ValueType::FLOAT32 || type_ == ValueType::FLOAT64; }
 
@@ -59,18 +112,20 @@ class Value {
   double as_double() const;   // float or integer
   bool as_bool() const;
   const std::string& as_string() const;
-  const Array& as_array() const;
+  const ArrayView& as_array() const;
 
   bool operator==(const Value& other) const = default;
 
  private:
-  using Storage = std::variant<uint64_t, int64_t, double, bool, std::string, Array>;
+  using Storage = std::variant<uint64_t, int64_t, double, bool, std::string, ArrayView>;
   Value(ValueType type, Storage storage) : type_(type), storage_(std::move(storage)) {}
 
   ValueType type_;
-  ValueType element_type_ = ValueType::UINT8;
   Storage storage_;
 };
+
+// The GGUF encoding of a value (without its type tag), appended to `out`.
+void encode_value(const Value& value, std::vector<uint8_t>& out);
 
 struct TensorInfo {
   std::string name;
@@ -88,7 +143,8 @@ class File {
  public:
   // Maps and validates the file; throws Error naming the file, byte offset and the problem.
   static File open(const std::string& path);
-  // Parses bytes owned by the caller (they must outlive the File); `name` is used in errors.
+  // Parses bytes owned by the caller (they must outlive the File and the array values read from
+  // it, which view them); `name` is used in errors.
   static File parse(std::span<const uint8_t> bytes, const std::string& name);
 
   File(File&&) noexcept;
@@ -109,7 +165,7 @@ class File {
   std::optional<double> get_double(std::string_view key) const;
   std::optional<bool> get_bool(std::string_view key) const;
   std::optional<std::string> get_string(std::string_view key) const;
-  const Value::Array* get_array(std::string_view key) const;
+  const ArrayView* get_array(std::string_view key) const;
   std::string architecture() const;  // general.architecture or ""
 
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
@@ -128,9 +184,9 @@ class File {
   uint64_t alignment_ = 32;
   uint64_t data_offset_ = 0;
   std::vector<std::pair<std::string, Value>> metadata_;
-  std::unordered_map<std::string, size_t> metadata_index_;
+  std::unordered_map<std::string_view, size_t> metadata_index_;  // keys of metadata_
   std::vector<TensorInfo> tensors_;
-  std::unordered_map<std::string, size_t> tensor_index_;
+  std::unordered_map<std::string_view, size_t> tensor_index_;  // names in tensors_
 };
 
 inline constexpr uint64_t kDefaultAlignment = 32;

@@ -27,25 +27,9 @@ void put_string(const Emit& emit, const std::string& s) {
 }
 
 void put_value(const Emit& emit, const Value& v) {
-  switch (v.type()) {
-    case ValueType::UINT8: put<uint8_t>(emit, static_cast<uint8_t>(v.as_uint())); break;
-    case ValueType::INT8: put<int8_t>(emit, static_cast<int8_t>(v.as_int())); break;
-    case ValueType::UINT16: put<uint16_t>(emit, static_cast<uint16_t>(v.as_uint())); break;
-    case ValueType::INT16: put<int16_t>(emit, static_cast<int16_t>(v.as_int())); break;
-    case ValueType::UINT32: put<uint32_t>(emit, static_cast<uint32_t>(v.as_uint())); break;
-    case ValueType::INT32: put<int32_t>(emit, static_cast<int32_t>(v.as_int())); break;
-    case ValueType::FLOAT32: put<float>(emit, static_cast<float>(v.as_double())); break;
-    case ValueType::BOOL: put<uint8_t>(emit, v.as_bool() ? 1 : 0); break;
-    case ValueType::STRING: put_string(emit, v.as_string()); break;
-    case ValueType::UINT64: put<uint64_t>(emit, v.as_uint()); break;
-    case ValueType::INT64: put<int64_t>(emit, v.as_int()); break;
-    case ValueType::FLOAT64: put<double>(emit, v.as_double()); break;
-    case ValueType::ARRAY:
-      put<uint32_t>(emit, static_cast<uint32_t>(v.element_type()));
-      put<uint64_t>(emit, v.as_array().size());
-      for (const auto& item : v.as_array()) put_value(emit, item);
-      break;
-  }
+  std::vector<uint8_t> bytes;
+  encode_value(v, bytes);
+  emit(bytes.data(), bytes.size());
 }
 
 uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }

@@ -1,6 +1,9 @@
 #include "model/config.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
+#include <climits>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -62,6 +65,79 @@ void require_positive(const gguf::File& file, std::string_view what, int value) 
   if (value <= 0) throw Error(fmt::format("{}: {} must be positive, got {}", file.path(), what, value));
 }
 
+// Layers present: one more than the highest N of the blk.N.* tensors.
+int64_t layers_in_tensors(const gguf::File& file) {
+  int64_t layers = 0;
+  for (const auto& t : file.tensors()) {
+    if (!t.name.starts_with("blk.")) continue;
+    int64_t n = 0;
+    size_t i = 4;
+    for (; i < t.name.size() && i < 14 && std::isdigit(static_cast<unsigned char>(t.name[i])); ++i) {
+      n = n * 10 + (t.name[i] - '0');
+    }
+    if (i > 4 && i < t.name.size() && t.name[i] == '.') layers = std::max(layers, n + 1);
+  }
+  return layers;
+}
+
+// Hyper-parameters size every buffer, so each one is checked against a tensor that holds it
+// before anything is allocated from it: a bad key is named rather than failing an allocation.
+class ShapeCheck {
+ public:
+  ShapeCheck(const gguf::File& file, const MetadataReader& meta) : file_(file), meta_(meta) {}
+
+  // `keys` (e.g. "attention.head_count x attention.key_length") = `value` must equal dimension
+  // `dim` of `tensor`; a missing tensor is left to weight binding, which names it.
+  void dimension(std::string_view keys, int64_t value, const std::string& tensor, size_t dim) const {
+    const gguf::TensorInfo* t = file_.find_tensor(tensor);
+    if (!t || dim >= t->shape.size() || t->shape[dim] == value) return;
+    throw Error(fmt::format("{}: metadata {} = {} does not match tensor {} of shape {}", file_.path(),
+                            keys, value, tensor, t->shape_string()));
+  }
+  std::string keys(std::string_view a, std::string_view b) const {
+    return fmt::format("{} x {}", meta_.key(a), meta_.key(b));
+  }
+
+ private:
+  const gguf::File& file_;
+  const MetadataReader& meta_;
+};
+
+void check_shapes(const gguf::File& file, const MetadataReader& meta, ModelConfig& c) {
+  const auto* embd = file.find_tensor("token_embd.weight");
+  if (!embd) throw Error(fmt::format("{}: missing tensor token_embd.weight", file.path()));
+  if (embd->shape.size() != 2) {
+    throw Error(fmt::format("{}: tensor token_embd.weight: expected 2 dimensions, got {}", file.path(),
+                            embd->shape_string()));
+  }
+  if (embd->shape[1] > INT32_MAX) {
+    throw Error(fmt::format("{}: tensor token_embd.weight: {} rows are more than a vocabulary may have",
+                            file.path(), embd->shape[1]));
+  }
+  c.n_vocab = static_cast<int>(embd->shape[1]);
+  const ShapeCheck check(file, meta);
+  check.dimension(meta.key("embedding_length"), c.n_embd, "token_embd.weight", 0);
+  if (const int64_t layers = layers_in_tensors(file); layers != c.n_layer) {
+    throw Error(fmt::format("{}: metadata {} = {} but the file has tensors for {} layers", file.path(),
+                            meta.key("block_count"), c.n_layer, layers));
+  }
+  const int64_t q = int64_t{c.n_head} * c.head_dim_k, k = int64_t{c.n_head_kv} * c.head_dim_k,
+                v = int64_t{c.n_head_kv} * c.head_dim_v;
+  check.dimension(meta.key("feed_forward_length"), c.n_ff, "blk.0.ffn_down.weight", 0);
+  check.dimension(check.keys("attention.head_count", "attention.value_length"),
+                  int64_t{c.n_head} * c.head_dim_v, "blk.0.attn_output.weight", 0);
+  if (c.traits.fused_qkv) {
+    check.dimension(fmt::format("{} and {}", check.keys("attention.head_count", "attention.key_length"),
+                                meta.key("attention.head_count_kv")),
+                    q + k + v, "blk.0.attn_qkv.weight", 1);
+  } else {
+    check.dimension(check.keys("attention.head_count", "attention.key_length"), q, "blk.0.attn_q.weight", 1);
+    check.dimension(check.keys("attention.head_count_kv", "attention.key_length"), k, "blk.0.attn_k.weight", 1);
+    check.dimension(check.keys("attention.head_count_kv", "attention.value_length"), v,
+                    "blk.0.attn_v.weight", 1);
+  }
+}
+
 }  // namespace
 
 const ArchitectureTraits& architecture_traits(std::string_view architecture) {
@@ -92,6 +168,7 @@ ModelConfig ModelConfig::from_gguf(const gguf::File& file) {
   c.n_head_kv = meta.optional_int("attention.head_count_kv", c.n_head);
   c.n_ctx_train = meta.optional_int("context_length", 4096);
   for (auto [what, value] : {std::pair{"embedding_length", c.n_embd}, {"block_count", c.n_layer},
+                             {"context_length", c.n_ctx_train},
                              {"feed_forward_length", c.n_ff}, {"attention.head_count", c.n_head},
                              {"attention.head_count_kv", c.n_head_kv}}) {
     require_positive(file, meta.key(what), value);
@@ -111,6 +188,7 @@ ModelConfig ModelConfig::from_gguf(const gguf::File& file) {
     throw Error(fmt::format("{}: {} = {} must be even and at most the head size {}", file.path(),
                             meta.key("rope.dimension_count"), c.n_rot, c.head_dim_k));
   }
+  check_shapes(file, meta, c);
   c.rms_eps = meta.optional_float("attention.layer_norm_rms_epsilon", 1e-5f);
   c.rope_freq_base = meta.optional_float("rope.freq_base", 10000.0f);
   const float rope_scale = meta.optional_float("rope.scaling.factor", 0.0f);
@@ -134,13 +212,6 @@ ModelConfig ModelConfig::from_gguf(const gguf::File& file) {
   c.attn_softcap = meta.optional_float("attn_logit_softcapping", 0.0f);
   c.final_softcap = meta.optional_float("final_logit_softcapping", 0.0f);
 
-  const auto* embd = file.find_tensor("token_embd.weight");
-  if (!embd) throw Error(fmt::format("{}: missing tensor token_embd.weight", file.path()));
-  if (embd->shape.size() != 2) {
-    throw Error(fmt::format("{}: tensor token_embd.weight: expected 2 dimensions, got {}", file.path(),
-                            embd->shape_string()));
-  }
-  c.n_vocab = static_cast<int>(embd->shape[1]);
   return c;
 }
 

@@ -67,6 +67,8 @@ TokenId Tokenizer::find(std::string_view text) const {
 
 namespace {
 
+constexpr size_t kMaxTokenBytes = 1024;
+
 std::string key_error(const gguf::File& file, std::string_view key, std::string_view what) {
   return fmt::format("{}: {} {}", file.path(), key, what);
 }
@@ -89,12 +91,19 @@ void Tokenizer::load_common(const gguf::File& file, const std::string& model,
   if (n == 0 || n > static_cast<size_t>(INT32_MAX)) {
     throw Error(key_error(file, "tokenizer.ggml.tokens", fmt::format("has {} tokens", n)));
   }
+  if (tokens->element_type() != gguf::ValueType::STRING) {
+    throw Error(key_error(file, "tokenizer.ggml.tokens", "is not an array of strings"));
+  }
   texts_.reserve(n);
-  for (const auto& v : *tokens) {
-    if (v.type() != gguf::ValueType::STRING) {
-      throw Error(key_error(file, "tokenizer.ggml.tokens", "is not an array of strings"));
+  for (size_t id = 0; id < n; ++id) {
+    const std::string_view text = tokens->string_at(id);
+    // Every structure built from a token costs a multiple of its length; real tokens are short.
+    if (text.size() > kMaxTokenBytes) {
+      throw Error(key_error(file, "tokenizer.ggml.tokens",
+                            fmt::format("token {} is {} bytes long (at most {})", id, text.size(),
+                                        kMaxTokenBytes)));
     }
-    texts_.push_back(v.as_string());
+    texts_.emplace_back(text);
   }
   // The first of duplicate texts wins (llama.cpp refuses such files; nothing depends on it).
   index_.build(texts_);
@@ -172,31 +181,78 @@ void Tokenizer::load_common(const gguf::File& file, const std::string& model,
   build_special_tries(file.get_string("general.name").value_or(""));
 }
 
-// A byte trie over the texts of special tokens: finds every special text starting at a position.
+// A compressed trie over the texts of special tokens: finds every special text starting at a
+// position. Edges are labelled with runs of bytes, so it holds at most two nodes per special
+// token and one copy of their texts, however long those are.
 struct Tokenizer::SpecialTrie {
   struct Node {
-    std::vector<std::pair<uint8_t, int32_t>> children;
+    size_t label_begin = 0;  // the edge into this node, in `labels`
+    uint32_t label_size = 0;
+    int32_t first_child = -1, next_sibling = -1;
     TokenId token = -1;
   };
   std::vector<Node> nodes{1};
+  std::string labels;
   std::array<bool, 256> first{};
 
   bool empty() const { return nodes.size() == 1; }
 
+  std::string_view label(const Node& n) const { return {labels.data() + n.label_begin, n.label_size}; }
+
+  // The child of `node` whose edge starts with byte `b` (-1 if none), and the sibling before it.
+  std::pair<int32_t, int32_t> child(int32_t node, char b) const {
+    int32_t previous = -1;
+    for (int32_t c = nodes[static_cast<size_t>(node)].first_child; c >= 0;
+         previous = c, c = nodes[static_cast<size_t>(c)].next_sibling) {
+      if (labels[nodes[static_cast<size_t>(c)].label_begin] == b) return {c, previous};
+    }
+    return {-1, -1};
+  }
+
+  int32_t add_node(Node n) {
+    nodes.push_back(n);
+    return static_cast<int32_t>(nodes.size() - 1);
+  }
+
   void insert(std::string_view text, TokenId id) {
+    const size_t begin = labels.size();
+    labels.append(text);
     int32_t node = 0;
-    for (const char ch : text) {
-      const auto b = static_cast<uint8_t>(ch);
-      int32_t child = -1;
-      for (const auto& [byte, index] : nodes[static_cast<size_t>(node)].children) {
-        if (byte == b) child = index;
+    uint32_t pos = 0;
+    const auto size = static_cast<uint32_t>(text.size());
+    while (pos < size) {
+      const auto [c, previous] = child(node, text[pos]);
+      if (c < 0) {
+        Node leaf{.label_begin = begin + pos, .label_size = size - pos, .token = id};
+        leaf.next_sibling = nodes[static_cast<size_t>(node)].first_child;
+        const int32_t index = add_node(leaf);
+        nodes[static_cast<size_t>(node)].first_child = index;
+        node = index;
+        pos = size;
+        break;
       }
-      if (child < 0) {
-        child = static_cast<int32_t>(nodes.size());
-        nodes[static_cast<size_t>(node)].children.emplace_back(b, child);
-        nodes.emplace_back();
+      const std::string_view edge = label(nodes[static_cast<size_t>(c)]);
+      uint32_t common = 0;
+      while (common < edge.size() && pos + common < size && edge[common] == text[pos + common]) ++common;
+      if (common < edge.size()) {
+        // Split the edge: a new node for the shared part, the old child below it.
+        Node& old = nodes[static_cast<size_t>(c)];
+        const Node middle{.label_begin = old.label_begin, .label_size = common, .first_child = c,
+                          .next_sibling = old.next_sibling};
+        old.label_begin += common;
+        old.label_size -= common;
+        old.next_sibling = -1;
+        const int32_t index = add_node(middle);
+        if (previous < 0) {
+          nodes[static_cast<size_t>(node)].first_child = index;
+        } else {
+          nodes[static_cast<size_t>(previous)].next_sibling = index;
+        }
+        node = index;
+      } else {
+        node = c;
       }
-      node = child;
+      pos += common;
     }
     nodes[static_cast<size_t>(node)].token = id;
     first[static_cast<uint8_t>(text[0])] = true;
@@ -206,15 +262,15 @@ struct Tokenizer::SpecialTrie {
   template <typename F>
   void matches_at(std::string_view text, size_t pos, F&& f) const {
     int32_t node = 0;
-    for (size_t i = pos; i < text.size(); ++i) {
-      int32_t child = -1;
-      for (const auto& [byte, index] : nodes[static_cast<size_t>(node)].children) {
-        if (byte == static_cast<uint8_t>(text[i])) child = index;
-      }
-      if (child < 0) return;
-      node = child;
+    size_t i = pos;
+    while (i < text.size()) {
+      node = child(node, text[i]).first;
+      if (node < 0) return;
+      const std::string_view edge = label(nodes[static_cast<size_t>(node)]);
+      if (text.substr(i, edge.size()) != edge) return;
+      i += edge.size();
       const TokenId id = nodes[static_cast<size_t>(node)].token;
-      if (id >= 0) f(i + 1 - pos, id);
+      if (id >= 0) f(i - pos, id);
     }
   }
 };

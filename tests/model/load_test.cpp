@@ -113,7 +113,8 @@ TEST(Load, MalformedCorpusFailsWithClearMessages) {
        }, "missing tensor blk.0.ffn_up.weight"},
       {"wrong_shape", [](gguf::Writer&, Tensors& t) {
          set_tensor(t, "blk.0.attn_q.weight", GgmlType::F32, {kEmbd, 16});
-       }, "tensor blk.0.attn_q.weight: expected shape [32, 32], got [32, 16]"},
+       }, "llama.attention.head_count x llama.attention.key_length = 32 does not match tensor "
+          "blk.0.attn_q.weight of shape [32, 16]"},
       {"unsupported_type", [](gguf::Writer&, Tensors& t) {
          set_tensor(t, "blk.0.attn_k.weight", GgmlType::I32, {kEmbd, kEmbd});
        }, "tensor blk.0.attn_k.weight: type I32 is not supported"},
@@ -127,9 +128,49 @@ TEST(Load, MalformedCorpusFailsWithClearMessages) {
       {"architecture", [](gguf::Writer& w, Tensors&) { w.set("general.architecture", Value::string("gpt9")); },
        "unsupported architecture 'gpt9'"},
       {"extra_layer", [](gguf::Writer& w, Tensors&) { w.set("llama.block_count", Value::u32(2)); },
-       "missing tensor blk.1.attn_norm.weight"},
+       "llama.block_count = 2 but the file has tensors for 1 layers"},
+      {"missing_layer_tensor", [](gguf::Writer&, Tensors& t) {
+         t.push_back({"blk.1.attn_norm.weight", GgmlType::F32, {kEmbd}});
+       }, "llama.block_count = 1 but the file has tensors for 2 layers"},
   };
   for (const auto& c : cases) expect_load_error(write_model(c.name + ".gguf", c.edit), c.message);
+}
+
+// Every hyper-parameter that sizes a buffer, set far beyond the tensors: each load must fail
+// with the key and the file named, before anything is allocated from it (no std::bad_alloc).
+TEST(Load, ShapeKeysAreCheckedAgainstTheTensors) {
+  const uint32_t huge = 1u << 30;
+  const std::vector<std::pair<std::string, std::string>> keys = {
+      {"llama.block_count", "metadata llama.block_count = 1073741824 but the file has tensors for 1 layers"},
+      {"llama.embedding_length", "metadata llama.embedding_length = 1073741824 does not match tensor token_embd.weight"},
+      {"llama.feed_forward_length", "metadata llama.feed_forward_length = 1073741824 does not match tensor blk.0.ffn_down"},
+      {"llama.attention.head_count", "llama.attention.key_length must be positive, got 0"},
+      {"llama.attention.key_length",
+       "metadata llama.attention.head_count x llama.attention.key_length = 2147483648 does not match tensor blk.0.attn_q"},
+      {"llama.attention.value_length",
+       "metadata llama.attention.head_count x llama.attention.value_length = 2147483648 does not match tensor "
+       "blk.0.attn_output"},
+      {"llama.rope.dimension_count", "llama.rope.dimension_count = 1073741824 must be even and at most the head size 16"},
+  };
+  for (const auto& [key, message] : keys) {
+    const auto path = write_model("huge.gguf", [&key](gguf::Writer& w, auto&) { w.set(key, Value::u32(huge)); });
+    SCOPED_TRACE(key);
+    expect_load_error(path, path + ": " + message);
+  }
+  // head_count and head_count_kv together, so that the grouping check passes.
+  const auto heads = write_model("heads.gguf", [](gguf::Writer& w, auto&) {
+    w.set("llama.attention.head_count", Value::u32(1u << 20));
+    w.set("llama.attention.head_count_kv", Value::u32(1u << 20));
+    w.set("llama.attention.key_length", Value::u32(16));
+    w.set("llama.attention.value_length", Value::u32(16));
+  });
+  expect_load_error(heads, "llama.attention.head_count x llama.attention.value_length = 16777216 does not match");
+}
+
+// A context of 0 would serve a 1-token context; it is refused at load, naming the key.
+TEST(Load, ZeroContextLengthIsRefused) {
+  const auto path = write_model("ctx0.gguf", [](gguf::Writer& w, auto&) { w.set("llama.context_length", Value::u32(0)); });
+  expect_load_error(path, path + ": llama.context_length must be positive, got 0");
 }
 
 }  // namespace

@@ -99,7 +99,8 @@ TEST(TokenizerSpm, WordByWordEqualsWholeText) {
   gguf::Writer w;
   w.copy_metadata(file);
   auto append = [&](const std::string& key, gguf::Value v) {
-    auto items = file.find(key)->as_array();
+    const gguf::ArrayView& stored = file.find(key)->as_array();
+    gguf::Value::Array items(stored.begin(), stored.end());
     items.push_back(std::move(v));
     w.set(key, gguf::Value::array(file.find(key)->element_type(), std::move(items)));
   };
