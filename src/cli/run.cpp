@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -14,6 +13,7 @@
 #include "cli/commands.hpp"
 #include "cli/generation_options.hpp"
 #include "cli/route_options.hpp"
+#include "format/input_file.hpp"
 
 namespace bantam::cli {
 
@@ -37,14 +37,6 @@ std::vector<TokenId> parse_ids(const std::string& text) {
     ids.push_back(static_cast<TokenId>(value));
   }
   return ids;
-}
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("cannot read prompt file {}", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 }  // namespace
@@ -78,7 +70,7 @@ void add_run_command(CLI::App& app) {
     if (*ids) {
       tokens = parse_ids(opts->prompt_ids);
     } else {
-      text = *file ? read_text_file(opts->prompt_file) : opts->prompt;
+      text = *file ? read_input_file(opts->prompt_file) : opts->prompt;
       tokens = model->tokenize(text, true, true);
     }
     opts->engine.session.adapters = load_adapters(opts->engine.lora, *model);

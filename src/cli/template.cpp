@@ -4,28 +4,19 @@
 #include <fmt/format.h>
 
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "bantam/error.hpp"
 #include "cli/commands.hpp"
 #include "format/gguf.hpp"
+#include "format/input_file.hpp"
 #include "text/chat_template.hpp"
 
 namespace bantam::cli {
 namespace {
 
-std::string read_text(const std::string& path, std::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("cannot open {} '{}'", what, path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 nlohmann::ordered_json read_json(const std::string& path, std::string_view what) {
   try {
-    return nlohmann::ordered_json::parse(read_text(path, what));
+    return nlohmann::ordered_json::parse(read_input_file(path));
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{} '{}' is not valid JSON: {}", what, path, e.what()));
   }
@@ -69,7 +60,7 @@ void add_template_command(CLI::App& app) {
                    opts->model, chat->fallback_format());
       }
     } else {
-      chat.emplace(read_text(opts->template_file, "template file"), opts->template_file);
+      chat.emplace(read_input_file(opts->template_file), opts->template_file);
     }
     ChatRenderOptions options;
     options.add_generation_prompt = opts->add_generation_prompt;

@@ -4,14 +4,13 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "bantam/error.hpp"
 #include "cli/commands.hpp"
 #include "format/gguf.hpp"
+#include "format/input_file.hpp"
 #include "text/tokenizer.hpp"
 #include "text/unicode.hpp"
 
@@ -21,14 +20,6 @@ namespace {
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model) {
   return Tokenizer::from_gguf(gguf::File::open(model));
-}
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("cannot read {}", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // One line per piece: control characters and bytes that are not UTF-8 are escaped.
@@ -114,7 +105,7 @@ void add_tokenize_commands(CLI::App& app) {
   tokenize->callback([t, prompt, file] {
     if (prompt->count() == 0 && file->count() == 0) throw Error("tokenize needs -p TEXT or -f FILE");
     const auto tok = load_tokenizer(t->model);
-    const std::string text = file->count() ? read_text_file(t->file) : t->prompt;
+    const std::string text = file->count() ? read_input_file(t->file) : t->prompt;
     const bool add_special = !t->no_bos;
     if (t->bench > 0) {
       benchmark(*tok, text, add_special, t->parse_special, t->bench);

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "bantam/bantam.hpp"
+#include "format/input_file.hpp"
 
 namespace bantam {
 namespace {
@@ -138,13 +139,10 @@ double percentile(std::vector<double> xs, double q) {
 }  // namespace
 
 PerplexityResult compute_perplexity(const PerplexityOptions& o) {
-  std::ifstream in(o.text_file, std::ios::binary);
-  if (!in) throw Error(fmt::format("{}: cannot open", o.text_file));
-  std::stringstream text;
-  text << in.rdbuf();
+  const std::string text = read_input_file(o.text_file);
 
   const auto model = Model::load(o.model);
-  std::vector<TokenId> tokens = model->tokenize(text.str(), true, false);
+  std::vector<TokenId> tokens = model->tokenize(text, true, false);
   const TokenId bos = tokens.empty() ? -1 : model->tokenize("", true, false).empty() ? -1 : tokens[0];
   const int64_t ctx = o.context;
   if (ctx < 4) throw Error(fmt::format("context {} is too small for perplexity", ctx));

@@ -2,11 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
 
 #include "bantam/bantam.hpp"
+#include "format/input_file.hpp"
 #include "eval/metrics.hpp"
 
 namespace bantam {
@@ -17,8 +18,7 @@ using nlohmann::ordered_json;
 }  // namespace
 
 std::vector<EvalTask> read_eval_tasks(const std::string& path, const Model& model) {
-  std::ifstream in(path);
-  if (!in) throw Error(fmt::format("{}: cannot open", path));
+  std::istringstream in(read_input_file(path));
   std::vector<EvalTask> tasks;
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {

@@ -1,6 +1,5 @@
 #include "format/mapped_file.hpp"
 
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,16 +10,17 @@
 #include <fmt/format.h>
 
 #include "bantam/error.hpp"
+#include "format/input_file.hpp"
 
 namespace bantam {
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+  const int fd = open_input_file(path);
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
     ::close(fd);
-    throw Error(fmt::format("{}: not a regular file", path));
+    throw Error(fmt::format("{}: cannot stat: {}", path, std::strerror(err)));
   }
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {

@@ -10,6 +10,7 @@
 
 #include "bantam/error.hpp"
 #include "format/gguf.hpp"
+#include "format/input_file.hpp"
 #include "hub/digest.hpp"
 
 namespace bantam::hub {
@@ -141,9 +142,7 @@ GcReport Store::collect_garbage(std::chrono::seconds partial_max_age) {
 
 fs::path resolve_model(const std::string& name_or_path, const fs::path& store_dir) {
   if (looks_like_path(name_or_path)) {
-    if (!fs::is_regular_file(name_or_path)) {
-      throw Error(fmt::format("model file {} does not exist", name_or_path));
-    }
+    check_input_file(name_or_path);
     return name_or_path;
   }
   if (!fs::exists(store_dir / "catalog.db")) {

@@ -149,7 +149,7 @@ TEST(ResolveModel, PathsPassThroughAndNamesNeedAStoreEntry) {
   const fs::path empty_store = test::temp_dir() / "none";
   EXPECT_EQ(resolve_model(stories().string(), empty_store), stories());
   EXPECT_THAT([&] { resolve_model("missing/model.gguf", empty_store); },
-              ThrowsMessage<Error>(HasSubstr("model file missing/model.gguf does not exist")));
+              ThrowsMessage<Error>(HasSubstr("missing/model.gguf: does not exist")));
   EXPECT_THAT([&] { resolve_model("tiny", empty_store); }, ThrowsMessage<Error>(HasSubstr("is empty (use `bantam pull`)")));
   Store store = Store::open(test::temp_dir() / "store");
   install_copy(store, stories(), "tiny", "1.0");
