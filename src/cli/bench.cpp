@@ -25,6 +25,7 @@ void add_bench_command(CLI::App& app) {
   add_lora_option(*cmd, *lora);
   cmd->callback([opts, output, lora] {
     for (const std::string& spec : *lora) opts->adapters.push_back(parse_lora_spec(spec));
+    for (int& threads : opts->threads) threads = capped_threads(threads);
     opts->progress = [](const std::string& what) { fmt::print(stderr, "bench: {}\n", what); };
     const auto results = run_bench(*opts);
     if (*output == "json") {

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "ops/thread_pool.hpp"
+
 namespace bantam::cli {
 
 void add_engine_options(CLI::App& cmd, EngineOptions& options) {
@@ -13,7 +15,8 @@ void add_engine_options(CLI::App& cmd, EngineOptions& options) {
   SamplingOptions& sampling = options.generate.sampling;
   cmd.add_option("-n,--max-tokens", options.generate.max_tokens, "Tokens to generate (-1: until done)");
   cmd.add_option("-c,--ctx-size", s.context_length, "Context length in tokens")->check(CLI::Range(1, 1 << 24));
-  cmd.add_option("-t,--threads", s.threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
+  cmd.add_option_function<int>("-t,--threads", [&s](int n) { s.threads = capped_threads(n); }, "Threads (0: all cores)")
+      ->check(CLI::Range(0, 1024));
   cmd.add_option("-b,--batch-size", s.batch_size, "Prompt tokens per forward pass")->check(CLI::Range(1, 1 << 16));
   const std::map<std::string, KvCacheType> kv_types{
       {"f16", KvCacheType::F16}, {"f32", KvCacheType::F32}, {"q8_0", KvCacheType::Q8_0}};
@@ -55,6 +58,14 @@ std::vector<AdapterUse> load_adapters(const std::vector<std::string>& specs, con
     adapters.push_back({Adapter::load(path, model), scale});
   }
   return adapters;
+}
+
+int capped_threads(int requested) {
+  const int cores = ops::available_cores();
+  if (requested <= cores) return requested;
+  fmt::print(stderr, "bantam: note: {} threads requested but {} cores are available; using {}\n", requested, cores,
+             cores);
+  return cores;
 }
 
 void print_timings(const GenerateResult& result) {

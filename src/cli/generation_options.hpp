@@ -25,6 +25,9 @@ void add_lora_option(CLI::App& cmd, std::vector<std::string>& specs);
 std::pair<std::string, float> parse_lora_spec(const std::string& spec);
 // Each spec's adapter loaded and checked against `model`.
 std::vector<AdapterUse> load_adapters(const std::vector<std::string>& specs, const Model& model);
+// `requested` threads, or the cores available when it asks for more (said on stderr): workers
+// that share a core spin against each other, and each one costs a stack.
+int capped_threads(int requested);
 // One line on stderr: prompt and generation speed, time to first token, why generation stopped.
 void print_timings(const GenerateResult& result);
 

@@ -18,7 +18,9 @@ void add_perplexity_command(CLI::App& app) {
   cmd->add_option("-c,--ctx", opts->context, "Tokens per chunk")->check(CLI::Range(4, 1 << 20));
   cmd->add_option("-b,--batch-size", opts->batch_size, "Tokens per forward pass (default: ctx)")
       ->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("-t,--threads", opts->threads, "Threads (0: all cores)");
+  cmd->add_option_function<int>("-t,--threads", [opts](int n) { opts->threads = capped_threads(n); },
+                                "Threads (0: all cores)")
+      ->check(CLI::Range(0, 1024));
   cmd->add_option("--chunks", opts->max_chunks, "Score at most this many chunks");
   cmd->add_option("--save-logits", opts->save_logits, "Save this (base) model's distributions");
   cmd->add_option("--kl-base", opts->kl_base, "KL divergence against distributions saved earlier");

@@ -1,6 +1,16 @@
 #include "ops/thread_pool.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <string>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "bantam/error.hpp"
 
 namespace bantam::ops {
 
@@ -17,13 +27,37 @@ void cpu_relax() {
 
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads) {
-  if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  n_threads_ = n_threads;
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+int available_cores() {
+  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) cores = CPU_COUNT(&set);
+  // "QUOTA PERIOD" or "max PERIOD" (no limit), in microseconds.
+  std::ifstream cpu_max("/sys/fs/cgroup/cpu.max");
+  std::string quota;
+  double period = 0;
+  if (cpu_max >> quota >> period && quota != "max" && period > 0) {
+    const double share = std::stod(quota) / period;
+    if (share > 0) cores = std::min(cores, static_cast<int>(std::ceil(share)));
+  }
+  return std::max(1, cores);
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::ThreadPool(int n_threads) {
+  if (n_threads <= 0) n_threads = available_cores();
+  n_threads_ = n_threads;
+  try {
+    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  } catch (const std::system_error& e) {
+    // The destructor will not run: join the threads that did start before giving up.
+    stop_workers();
+    throw Error(fmt::format("cannot start thread {} of {}: {}; use fewer threads", workers_.size() + 1,
+                            n_threads_, e.what()));
+  }
+}
+
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::stop_workers() {
   stopping_.store(true);
   generation_.fetch_add(1);
   generation_.notify_all();

@@ -10,9 +10,13 @@
 
 namespace bantam::ops {
 
+// Cores this process may run on: its CPU affinity, bounded by a cgroup v2 CPU quota.
+int available_cores();
+
 class ThreadPool {
  public:
-  // n_threads counts the calling thread too; 0 picks the hardware concurrency.
+  // n_threads counts the calling thread too; 0 picks available_cores(). Error when a thread
+  // cannot be started (e.g. under a memory or process limit).
   explicit ThreadPool(int n_threads = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -29,6 +33,7 @@ class ThreadPool {
 
  private:
   void worker_loop(int index);
+  void stop_workers();
 
   int n_threads_;
   std::vector<std::thread> workers_;
