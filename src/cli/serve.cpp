@@ -16,7 +16,7 @@
 #include "hub/store.hpp"
 #include "cli/route_options.hpp"
 #include "hybrid/hybrid_config.hpp"
-#include "serve/memory_plan.hpp"
+#include "runtime/memory_plan.hpp"
 #include "serve/server.hpp"
 
 namespace bantam::cli {
@@ -87,11 +87,11 @@ void serve(const ServeOptions& o) {
     options.api_key = key;
   }
 
-  const serve::MemoryPlan plan = serve::plan_memory(*model, options.parallel, options.context, kMaxBatch);
-  fmt::print(stderr, "bantam serve: {}\n", serve::describe(plan));
-  if (const auto available = serve::available_memory()) {
+  const MemoryPlan plan = plan_memory(*model, options.parallel, options.context, kMaxBatch);
+  fmt::print(stderr, "bantam serve: {}\n", describe(plan));
+  if (const auto available = available_memory()) {
     fmt::print(stderr, "bantam serve: {:.1f} MiB available\n", static_cast<double>(*available) / (1024.0 * 1024.0));
-    serve::check_fits(*model, plan, *available, kMaxBatch);
+    check_fits(*model, plan, *available);
   }
 
   serve::Server server(std::move(loaded), options);

@@ -10,6 +10,7 @@
 #include "api/model_impl.hpp"
 #include "model/decoder.hpp"
 #include "model/kv_cache.hpp"
+#include "runtime/memory_plan.hpp"
 #include "runtime/sampler.hpp"
 #include "runtime/stop_strings.hpp"
 
@@ -48,9 +49,19 @@ struct Session::Impl {
   std::atomic<bool> cancel_requested{false};
 
   Impl(std::shared_ptr<const Model> model_in, const SessionOptions& opts)
-      : model(std::move(model_in)), m(model->impl()), options(opts), pool(opts.threads),
+      : model(std::move(model_in)), m(model->impl()), options(fitting(*model, opts)), pool(opts.threads),
         cache(m.config, opts.context_length, std::max(1, opts.batch_size), cache_type(opts.kv_type)),
         lora(adapters(opts, m)), decoder(m.config, m.weights) {}
+
+  // The options, once their cache is known to fit in the memory available: checked before the
+  // pool and the cache allocate, so a context far too long is an Error, not std::bad_alloc.
+  static const SessionOptions& fitting(const Model& model, const SessionOptions& opts) {
+    if (const auto available = available_memory()) {
+      check_fits(model, plan_memory(model, 1, opts.context_length, std::max(1, opts.batch_size), opts.kv_type),
+                 *available);
+    }
+    return opts;
+  }
 
   static LoraSet adapters(const SessionOptions& opts, const Model::Impl& model) {
     LoraSet set;

@@ -1,0 +1,35 @@
+// What a model will hold in memory (weights, a KV cache per sequence, scratch activations)
+// against what the system has available, and what would fit when it does not. `serve` plans its
+// slots with it; every Session checks its own cache before allocating it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "bantam/bantam.hpp"
+
+namespace bantam {
+
+struct MemoryPlan {
+  size_t weights = 0;
+  size_t kv_per_slot = 0;
+  size_t scratch = 0;
+  int parallel = 1;
+  int64_t context = 0;
+  int max_batch = 1;
+  KvCacheType kv_type = KvCacheType::F16;
+  size_t total() const { return weights + kv_per_slot * static_cast<size_t>(parallel) + scratch; }
+};
+
+MemoryPlan plan_memory(const Model& model, int parallel, int64_t context, int max_batch,
+                       KvCacheType kv_type = KvCacheType::F16);
+std::string describe(const MemoryPlan& plan);
+// MemAvailable from /proc/meminfo, in bytes; nullopt where it cannot be read.
+std::optional<size_t> available_memory();
+// Error naming the shortfall and what would fit: for one sequence the longest context, for
+// several (`serve`) the --parallel and -c values.
+void check_fits(const Model& model, const MemoryPlan& plan, size_t available);
+
+}  // namespace bantam
