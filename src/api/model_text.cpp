@@ -8,6 +8,13 @@ namespace bantam {
 
 void load_text(Model::Impl& impl) {
   try {
+    // Checked before the tokenizer is built: a token without an embedding row is of no use, and
+    // each one costs memory far beyond its bytes in the file.
+    const auto* tokens = impl.file.get_array("tokenizer.ggml.tokens");
+    if (tokens && tokens->size() > static_cast<size_t>(impl.config.n_vocab)) {
+      throw Error(fmt::format("{}: tokenizer.ggml.tokens has {} tokens but token_embd.weight has {} rows",
+                              impl.file.path(), tokens->size(), impl.config.n_vocab));
+    }
     impl.tokenizer = Tokenizer::from_gguf(impl.file);
   } catch (const Error& e) {
     impl.tokenizer_error = e.what();

@@ -2,6 +2,8 @@
 // naming the tensor or key; a well-formed tiny model runs on token ids even without a vocabulary.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -165,6 +167,26 @@ TEST(Load, ShapeKeysAreCheckedAgainstTheTensors) {
     w.set("llama.attention.value_length", Value::u32(16));
   });
   expect_load_error(heads, "llama.attention.head_count x llama.attention.value_length = 16777216 does not match");
+}
+
+// A vocabulary longer than the embedding is refused before its tokenizer is built (each token
+// costs far more memory than its bytes); the model still runs on ids.
+TEST(Load, MoreTokensThanEmbeddingRowsAreRefused) {
+  const auto path = write_model("long_vocab.gguf", [](gguf::Writer& w, auto&) {
+    Value::Array tokens;
+    for (int i = 0; i <= kVocab; ++i) tokens.push_back(Value::string(fmt::format("t{}", i)));
+    w.set("tokenizer.ggml.model", Value::string("llama"));
+    w.set("tokenizer.ggml.tokens", Value::array(gguf::ValueType::STRING, tokens));
+  });
+  const auto model = Model::load(path);
+  try {
+    model->tokenize("t1");
+    ADD_FAILURE() << "tokenized with a vocabulary longer than the embedding";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tokenizer.ggml.tokens has 17 tokens but token_embd.weight has 16 rows"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // A context of 0 would serve a 1-token context; it is refused at load, naming the key.
