@@ -162,7 +162,8 @@ std::string plain(const ordered_json& v) {
   if (v.is_object() && v.contains("array_of")) {
     return fmt::format("[{} x {}]", v["length"].get<uint64_t>(), v["array_of"].get<std::string>());
   }
-  return v.dump();
+  // Metadata strings inside arrays need not be UTF-8; they are shown, not refused.
+  return v.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
 }
 }  // namespace
 

@@ -7,6 +7,7 @@
 #include "bantam/error.hpp"
 #include "format/gguf.hpp"
 #include "format/gguf_writer.hpp"
+#include "format/inspect.hpp"
 #include "test_support.hpp"
 
 namespace bantam::gguf {
@@ -222,6 +223,18 @@ TEST(GgufMalformed, DeepArrayNestingAndBadBoolAreRefused) {
   Bytes b = w2.to_bytes();
   b[24 + 8 + 4 + 4] = 7;
   expect_refused(b, "bool value 7");
+}
+
+// Found by fuzz_gguf: a summary field holding an array of strings that are not UTF-8 made the
+// text summary throw a JSON error; such strings are shown with replacement characters.
+TEST(GgufMalformed, InspectTextShowsNonUtf8Strings) {
+  Writer w;
+  w.set("general.architecture", Value::string("llama"));
+  w.set("llama.attention.key_length", Value::array(ValueType::STRING, {Value::string("\xff\xfe")}));
+  const Bytes b = w.to_bytes();
+  const File f = File::parse(b, "odd.gguf");
+  const std::string text = format_inspect_text(inspect_gguf(f));
+  EXPECT_NE(text.find("\xEF\xBF\xBD"), std::string::npos) << text;
 }
 
 TEST(GgufMalformed, CliPrintsOneLineAndExitsOne) {
