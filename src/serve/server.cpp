@@ -65,12 +65,12 @@ Server::Server(LoadedModel model, ServerOptions options) : options_(std::move(op
   HttpServerOptions http;
   http.host = options_.host;
   http.port = options_.port;
-  http.max_body_bytes = options_.max_body_bytes;
+  http.limits = options_.http_limits;
   http_ = std::make_unique<HttpServer>(
       http, [this](const HttpRequest& request, HttpResponse& response) { handle(request, response); },
-      [this](int status, const std::string& message, HttpResponse& response) {
+      [this](int status, const std::string& message) {
         metrics_.count_request("other", status);
-        response.send(status, "application/json", error_body(status, message));
+        return error_body(status, message);
       });
 }
 
@@ -240,6 +240,7 @@ void Server::route(const HttpRequest& request, HttpResponse& response, Trace& tr
   }
   if (path == "/metrics") {
     if (!get) throw ApiError(405, "use GET /metrics");
+    if (!options_.metrics_public) check_auth(request);
     response.send(200, "text/plain; version=0.0.4", render_metrics());
     return;
   }

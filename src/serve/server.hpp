@@ -30,8 +30,9 @@ struct ServerOptions {
   int64_t context = 2048;
   int threads = 0;
   int max_queue = 64;
-  size_t max_body_bytes = 8u << 20;
+  HttpLimits http_limits;  // connections, deadlines, body size
   std::string api_key;  // empty: no authentication
+  bool metrics_public = false;  // /metrics without the API key
   bool log_prompts = false;
   bool log_requests = true;  // a stderr line per request
   std::string model_id;

@@ -1,0 +1,82 @@
+// One client connection of the HTTP server (http_server.hpp): a coroutine on the I/O thread reads
+// each request under total deadlines, hands it to a handler thread and waits for the handler to
+// finish; the handler's writes are posted back to the I/O thread and awaited there.
+#pragma once
+
+#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "serve/http_server.hpp"
+
+namespace bantam::serve {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+
+// What every connection of one server shares; lives as long as the server.
+struct HttpContext {
+  HttpLimits limits;
+  HttpHandler handler;
+  HttpErrorBody error_body;
+  std::atomic<bool> stopping{false};
+};
+
+class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
+ public:
+  HttpConnection(net::ip::tcp::socket socket, const HttpContext& context);
+
+  // Reads requests and answers them until the connection ends.
+  net::awaitable<void> serve();
+  // Answers `status` with `message` and closes (a connection refused at admission).
+  net::awaitable<void> refuse(int status, std::string message);
+  // For stop(): ends the connection unless a handler is running on it.
+  void close_unless_handling();
+
+  // Handler threads: each blocks until the I/O thread has done the work.
+  bool send(std::string bytes);  // false when the connection failed or timed out
+  bool peer_gone();
+
+ private:
+  enum class Phase { Headers, Body };
+  net::awaitable<bool> write_all(std::string_view bytes);
+  net::awaitable<void> answer_error(int status, const std::string& message);
+  // Reads what the client still sends for a moment before closing, so that the close does not
+  // reset the connection before the client has read the answer.
+  net::awaitable<void> linger_close();
+  // The status and message answering a failed read, or status 0 for none (the peer left).
+  std::pair<int, std::string> read_failure(const beast::error_code& ec, Phase phase) const;
+  bool start_handler(HttpRequest request, bool head_only, bool keep_alive);  // false: no thread
+  static void run_handler(std::shared_ptr<HttpConnection> self, HttpRequest request, bool head_only, bool keep_alive);
+  static net::awaitable<void> write_for_handler(std::shared_ptr<HttpConnection> self, std::string bytes,
+                                                std::promise<bool>* written);
+  bool check_gone();  // I/O thread
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  const HttpContext& context_;
+  net::steady_timer handler_done_signal_;  // cancelled when the handler thread finishes
+  std::chrono::steady_clock::time_point accepted_at_;
+  // I/O thread state.
+  bool handling_ = false;       // a handler thread owns the response
+  bool handler_done_ = false;
+  bool handler_keep_alive_ = false;
+  bool writing_ = false;
+  bool response_started_ = false;
+  bool interim_allowed_ = false;  // HTTP/1.1 request: an interim 100 answer may be sent
+  bool probed_ = false;
+};
+
+}  // namespace bantam::serve
