@@ -6,7 +6,6 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
-#include <future>
 #include <optional>
 #include <system_error>
 #include <thread>
@@ -38,6 +37,8 @@ namespace {
 constexpr size_t kMaxHeaderBytes = 64 * 1024;
 constexpr auto kLinger = std::chrono::seconds(2);
 constexpr size_t kMaxLingerBytes = 1 << 20;
+// Answer bytes a handler may have waiting for a slow reader before its writes block.
+constexpr size_t kMaxQueuedBytes = 1 << 20;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 auto redirect(beast::error_code& ec) { return net::redirect_error(net::use_awaitable, ec); }
@@ -145,7 +146,8 @@ HttpConnection::HttpConnection(net::ip::tcp::socket socket, const HttpContext& c
       buffer_(kMaxHeaderBytes),
       context_(context),
       handler_done_signal_(stream_.get_executor()),
-      accepted_at_(Clock::now()) {}
+      accepted_at_(Clock::now()),
+      fd_(stream_.socket().native_handle()) {}
 
 net::awaitable<void> HttpConnection::serve() {
   const HttpLimits& limits = context_.limits;
@@ -199,19 +201,22 @@ net::awaitable<void> HttpConnection::serve() {
     const bool keep_alive = message.keep_alive() && !context_.stopping.load();
     handling_ = true;
     handler_done_ = false;
-    response_started_ = false;
-    probed_ = false;
+    {
+      std::lock_guard lock(queue_mutex_);
+      response_started_ = false;
+      probed_ = false;
+    }
     if (!start_handler(to_request(std::move(message)), head_only, keep_alive)) {
       handling_ = false;
       co_await answer_error(503, "the server cannot start a thread for the request");
       break;
     }
-    while (!handler_done_) {
+    while (!handler_done_ || draining_) {
       handler_done_signal_.expires_at(Clock::time_point::max());
       co_await handler_done_signal_.async_wait(redirect(ec));
     }
     handling_ = false;
-    if (!handler_keep_alive_ || !stream_.socket().is_open()) break;
+    if (!handler_keep_alive_ || write_failed_ || !stream_.socket().is_open()) break;
   }
   co_await linger_close();
 }
@@ -246,7 +251,6 @@ std::pair<int, std::string> HttpConnection::read_failure(const beast::error_code
 }
 
 net::awaitable<bool> HttpConnection::write_all(std::string_view bytes) {
-  writing_ = true;
   beast::error_code ec;
   while (!bytes.empty() && !ec) {
     // Per write: the deadline is on progress, so a large answer to a slow reader is not cut.
@@ -254,7 +258,6 @@ net::awaitable<bool> HttpConnection::write_all(std::string_view bytes) {
     bytes.remove_prefix(co_await stream_.async_write_some(net::buffer(bytes.data(), bytes.size()), redirect(ec)));
   }
   stream_.expires_never();
-  writing_ = false;
   co_return !ec;
 }
 
@@ -305,31 +308,72 @@ void HttpConnection::run_handler(std::shared_ptr<HttpConnection> self, HttpReque
 }
 
 bool HttpConnection::send(std::string bytes) {
-  std::promise<bool> written;
-  net::co_spawn(stream_.get_executor(), write_for_handler(shared_from_this(), std::move(bytes), &written),
-                net::detached);
-  return written.get_future().get();
+  std::unique_lock lock(queue_mutex_);
+  // A reader slower than the answer: wait (the send timeout bounds it) rather than buffer it all.
+  queue_drained_.wait(lock, [&] { return queued_bytes_ <= kMaxQueuedBytes || write_failed_; });
+  if (write_failed_) return false;
+  response_started_ = true;
+  if (queued_bytes_ == 0) {
+    // Nothing is waiting on the I/O thread, which leaves the socket alone meanwhile: write here
+    // while the socket takes the bytes, as a blocking server would, without a thread switch.
+    size_t sent = 0;
+    while (sent < bytes.size()) {
+      const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n > 0) {
+        sent += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        write_failed_ = true;
+        return false;
+      }
+      break;  // the socket is full
+    }
+    if (sent == bytes.size()) return true;
+    bytes.erase(0, sent);
+  }
+  // The rest goes to the I/O thread, whose writes have the send timeout.
+  queued_bytes_ += bytes.size();
+  lock.unlock();
+  net::post(stream_.get_executor(), [self = shared_from_this(), bytes = std::move(bytes)]() mutable {
+    self->pending_writes_.push_back(std::move(bytes));
+    if (!self->draining_) {
+      self->draining_ = true;
+      net::co_spawn(self->stream_.get_executor(), drain_writes(self), net::detached);
+    }
+  });
+  return true;
 }
 
-net::awaitable<void> HttpConnection::write_for_handler(std::shared_ptr<HttpConnection> self, std::string bytes,
-                                                       std::promise<bool>* written) {
-  self->response_started_ = true;
-  const bool ok = self->stream_.socket().is_open() && co_await self->write_all(bytes);
-  // A failed or timed-out write leaves the response cut: the connection cannot carry on.
-  if (!ok) self->stream_.close();
-  written->set_value(ok);
+net::awaitable<void> HttpConnection::drain_writes(std::shared_ptr<HttpConnection> self) {
+  while (!self->pending_writes_.empty()) {
+    const std::string bytes = std::move(self->pending_writes_.front());
+    self->pending_writes_.pop_front();
+    bool failed;
+    {
+      std::lock_guard lock(self->queue_mutex_);
+      failed = self->write_failed_;
+    }
+    const bool ok = !failed && self->stream_.socket().is_open() && co_await self->write_all(bytes);
+    {
+      std::lock_guard lock(self->queue_mutex_);
+      self->queued_bytes_ -= bytes.size();
+      // A failed or timed-out write leaves the answer cut: the connection cannot carry on.
+      if (!ok) self->write_failed_ = true;
+    }
+    if (!ok) self->stream_.close();
+    self->queue_drained_.notify_all();
+  }
+  self->draining_ = false;
+  self->handler_done_signal_.cancel();  // serve() waits for the answer to be written
 }
 
 bool HttpConnection::peer_gone() {
-  std::promise<bool> gone;
-  net::post(stream_.get_executor(), [self = shared_from_this(), &gone] { gone.set_value(self->check_gone()); });
-  return gone.get_future().get();
-}
-
-bool HttpConnection::check_gone() {
-  if (!stream_.socket().is_open()) return true;
-  const int fd = stream_.socket().native_handle();
-  pollfd p{fd, POLLIN | POLLRDHUP, 0};
+  std::lock_guard lock(queue_mutex_);
+  if (write_failed_) return true;
+  if (queued_bytes_ > 0) return false;  // the I/O thread is writing: it finds out
+  pollfd p{fd_, POLLIN | POLLRDHUP, 0};
   if (::poll(&p, 1, 0) <= 0) return false;
   if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) return true;
   if (!(p.revents & POLLRDHUP)) return false;  // only a pipelined request waiting
@@ -337,11 +381,11 @@ bool HttpConnection::check_gone() {
   // accept an interim 100 answer; sent to a closed peer it brings back a reset, which the next
   // check sees. Once the answer has begun, its own writes do that.
   if (!interim_allowed_) return true;
-  if (probed_ || writing_ || response_started_) return false;
-  const ssize_t n = ::send(fd, kContinue.data(), kContinue.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (probed_ || response_started_) return false;
+  const ssize_t n = ::send(fd_, kContinue.data(), kContinue.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
   if (static_cast<size_t>(n) != kContinue.size()) {
-    stream_.close();  // a cut interim answer would garble the real one
+    write_failed_ = true;  // a cut interim answer would garble the real one
     return true;
   }
   probed_ = true;

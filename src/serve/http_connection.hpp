@@ -1,6 +1,7 @@
 // One client connection of the HTTP server (http_server.hpp): a coroutine on the I/O thread reads
-// each request under total deadlines, hands it to a handler thread and waits for the handler to
-// finish; the handler's writes are posted back to the I/O thread and awaited there.
+// each request under total deadlines, hands it to a handler thread and waits for the handler and
+// its answer to finish. The handler writes to the socket itself while the socket takes the bytes
+// and queues the rest to the I/O thread, whose writes have the send timeout.
 #pragma once
 
 #include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
@@ -14,7 +15,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <future>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -45,8 +48,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // For stop(): ends the connection unless a handler is running on it.
   void close_unless_handling();
 
-  // Handler threads: each blocks until the I/O thread has done the work.
-  bool send(std::string bytes);  // false when the connection failed or timed out
+  // Handler threads. send() writes what the socket takes at once and queues the rest for the I/O
+  // thread, waiting only while a slow reader has more than a bound queued; false once a write
+  // has failed or timed out.
+  bool send(std::string bytes);
   bool peer_gone();
 
  private:
@@ -60,22 +65,31 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::pair<int, std::string> read_failure(const beast::error_code& ec, Phase phase) const;
   bool start_handler(HttpRequest request, bool head_only, bool keep_alive);  // false: no thread
   static void run_handler(std::shared_ptr<HttpConnection> self, HttpRequest request, bool head_only, bool keep_alive);
-  static net::awaitable<void> write_for_handler(std::shared_ptr<HttpConnection> self, std::string bytes,
-                                                std::promise<bool>* written);
-  bool check_gone();  // I/O thread
+  // Writes the queued answer bytes in order (I/O thread).
+  static net::awaitable<void> drain_writes(std::shared_ptr<HttpConnection> self);
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   const HttpContext& context_;
-  net::steady_timer handler_done_signal_;  // cancelled when the handler thread finishes
+  // Cancelled when the handler thread finishes and when its queued writes are done.
+  net::steady_timer handler_done_signal_;
   std::chrono::steady_clock::time_point accepted_at_;
   // I/O thread state.
   bool handling_ = false;       // a handler thread owns the response
   bool handler_done_ = false;
   bool handler_keep_alive_ = false;
-  bool writing_ = false;
+  bool draining_ = false;  // drain_writes is running
+  std::deque<std::string> pending_writes_;
+  bool interim_allowed_ = false;  // HTTP/1.1 request: an interim 100 may be sent (set before the handler)
+  // Between handler threads and the I/O thread. Handler threads use the socket (writes, polls)
+  // only under the mutex with nothing queued; while a handler runs, the I/O thread closes it
+  // only with something queued or after marking the write failed.
+  const int fd_;
+  std::mutex queue_mutex_;
+  std::condition_variable queue_drained_;
+  size_t queued_bytes_ = 0;
+  bool write_failed_ = false;
   bool response_started_ = false;
-  bool interim_allowed_ = false;  // HTTP/1.1 request: an interim 100 answer may be sent
   bool probed_ = false;
 };
 

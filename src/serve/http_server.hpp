@@ -28,8 +28,8 @@ struct HttpRequest {
 
 class HttpConnection;  // one client connection (http_connection.hpp)
 
-// The answer to one request, written from its handler thread; each call blocks until the bytes
-// are written (or the send timeout dropped the connection).
+// The answer to one request, written from its handler thread. Calls return once the bytes are
+// with the socket or queued; they block only while a slow reader has more than 1 MiB queued.
 class HttpResponse {
  public:
   HttpResponse(std::shared_ptr<HttpConnection> connection, bool head_only);
