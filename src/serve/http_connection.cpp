@@ -244,7 +244,8 @@ std::pair<int, std::string> HttpConnection::read_failure(const beast::error_code
   }
   // end_of_stream: the peer left between requests. A deadline (beast::error::timeout) has closed
   // the socket, as have resets and stop(): nothing to answer.
-  if (ec == http::error::end_of_stream || ec.category() != http::make_error_code(http::error::end_of_stream).category()) {
+  const bool parse_error = ec.category() == http::make_error_code(http::error::end_of_stream).category();
+  if (ec == http::error::end_of_stream || !parse_error) {
     return {0, {}};
   }
   return {400, fmt::format("malformed HTTP request: {}", ec.message())};

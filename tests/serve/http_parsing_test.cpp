@@ -86,7 +86,7 @@ TEST(HttpParsing, TrailersAreConsumedAndTheNextRequestIsRead) {
   const std::string answers = client.read_until_close(30s);
   const std::regex status_line("HTTP/1\\.1 (\\d{3}) ");
   std::vector<std::string> statuses;
-  for (auto it = std::sregex_iterator(answers.begin(), answers.end(), status_line); it != std::sregex_iterator(); ++it) {
+  for (std::sregex_iterator it(answers.begin(), answers.end(), status_line), end; it != end; ++it) {
     statuses.push_back((*it)[1]);
   }
   EXPECT_EQ(statuses, (std::vector<std::string>{"200", "200"})) << answers;
