@@ -216,7 +216,7 @@ net::awaitable<void> HttpConnection::serve() {
       co_await handler_done_signal_.async_wait(redirect(ec));
     }
     handling_ = false;
-    if (!handler_keep_alive_ || write_failed_ || !stream_.socket().is_open()) break;
+    if (!handler_keep_alive_ || write_failed() || !stream_.socket().is_open()) break;
   }
   co_await linger_close();
 }
@@ -351,12 +351,7 @@ net::awaitable<void> HttpConnection::drain_writes(std::shared_ptr<HttpConnection
   while (!self->pending_writes_.empty()) {
     const std::string bytes = std::move(self->pending_writes_.front());
     self->pending_writes_.pop_front();
-    bool failed;
-    {
-      std::lock_guard lock(self->queue_mutex_);
-      failed = self->write_failed_;
-    }
-    const bool ok = !failed && self->stream_.socket().is_open() && co_await self->write_all(bytes);
+    const bool ok = !self->write_failed() && self->stream_.socket().is_open() && co_await self->write_all(bytes);
     {
       std::lock_guard lock(self->queue_mutex_);
       self->queued_bytes_ -= bytes.size();
@@ -368,6 +363,11 @@ net::awaitable<void> HttpConnection::drain_writes(std::shared_ptr<HttpConnection
   }
   self->draining_ = false;
   self->handler_done_signal_.cancel();  // serve() waits for the answer to be written
+}
+
+bool HttpConnection::write_failed() {
+  std::lock_guard lock(queue_mutex_);
+  return write_failed_;
 }
 
 bool HttpConnection::peer_gone() {

@@ -65,6 +65,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::pair<int, std::string> read_failure(const beast::error_code& ec, Phase phase) const;
   bool start_handler(HttpRequest request, bool head_only, bool keep_alive);  // false: no thread
   static void run_handler(std::shared_ptr<HttpConnection> self, HttpRequest request, bool head_only, bool keep_alive);
+  bool write_failed();
   // Writes the queued answer bytes in order (I/O thread).
   static net::awaitable<void> drain_writes(std::shared_ptr<HttpConnection> self);
 
