@@ -125,6 +125,17 @@ TEST(HttpLimits, ConnectionsArePerClientAddress) {
   expect_chat_answered(server.port());
 }
 
+TEST(HttpLimits, KeptAliveConnectionsCloseWhenIdle) {
+  ServerProcess server({"--idle-timeout", "0.5"});
+  RawClient client(server.port(), address(2));
+  client.send("GET /health HTTP/1.1\r\nHost: bantam\r\n\r\n");
+  const std::string answer = client.read_until_close(20s);
+  EXPECT_TRUE(client.closed());
+  EXPECT_EQ(status_of(answer), 200) << answer;
+  EXPECT_NE(answer.find("Connection: keep-alive"), std::string::npos) << answer;
+  expect_chat_answered(server.port());
+}
+
 TEST(HttpLimits, MetricsNeedTheApiKeyUnlessPublic) {
   {
     ServerProcess server({"--api-key-env", "BANTAM_TEST_KEY"}, {"BANTAM_TEST_KEY=s3cret"});

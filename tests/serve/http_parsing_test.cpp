@@ -95,6 +95,24 @@ TEST(HttpParsing, TrailersAreConsumedAndTheNextRequestIsRead) {
   expect_chat_answered(server.port());
 }
 
+TEST(HttpParsing, ExpectContinueGetsAnInterimAnswerBeforeTheBody) {
+  ServerProcess server;
+  RawClient client(server.port());
+  client.send(post_head("Content-Length: " + std::to_string(kChat.size()) + "\r\nExpect: 100-continue\r\n"));
+  const std::string interim = "HTTP/1.1 100 Continue\r\n\r\n";
+  std::string answer;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (answer.size() < interim.size() && !client.closed() && std::chrono::steady_clock::now() < deadline) {
+    answer += client.read_until_close(20ms);
+  }
+  EXPECT_EQ(answer, interim);
+  client.send(kChat + "GET /health HTTP/1.1\r\nHost: bantam\r\nConnection: close\r\n\r\n");
+  answer = client.read_until_close(30s);
+  EXPECT_EQ(status_of(answer), 200) << answer;
+  EXPECT_NE(answer.find("\"chat.completion\""), std::string::npos) << answer;
+  expect_chat_answered(server.port());
+}
+
 TEST(HttpParsing, HalfClosedClientStillGetsItsAnswer) {
   ServerProcess server;
   RawClient client(server.port());
