@@ -97,7 +97,68 @@ std::string response_head(int status, std::string_view content_type, std::option
   return beast::buffers_to_string(writer.get());
 }
 
+// The status and message answering a failed read, or status 0 for none (the peer left).
+std::pair<int, std::string> read_failure(const beast::error_code& ec, bool headers, size_t max_body_bytes) {
+  if (ec == http::error::partial_message) return {400, "the connection ended before the whole request arrived"};
+  if (ec == http::error::header_limit || (headers && ec == http::error::buffer_overflow)) {
+    return {431, fmt::format("the request headers exceed {} bytes", kMaxHeaderBytes)};
+  }
+  if (ec == http::error::body_limit) {
+    return {413, fmt::format("the request body exceeds the limit of {} bytes", max_body_bytes)};
+  }
+  if (ec == http::error::buffer_overflow) {
+    return {400, fmt::format("a chunk-size line or the trailer section exceeds {} bytes", kMaxHeaderBytes)};
+  }
+  // end_of_stream: the peer left between requests. A deadline (beast::error::timeout) has closed
+  // the socket, as have resets and stop(): nothing to answer.
+  const bool parse_error = ec.category() == http::make_error_code(http::error::end_of_stream).category();
+  if (ec == http::error::end_of_stream || !parse_error) {
+    return {0, {}};
+  }
+  return {400, fmt::format("malformed HTTP request: {}", ec.message())};
+}
+
 }  // namespace
+
+ParsedHttpRequest parse_http_request(std::string_view bytes, size_t max_body_bytes) {
+  if (bytes.empty()) return {{}, 400, "no request"};
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(kMaxHeaderBytes);
+  parser.body_limit(max_body_bytes);
+  parser.eager(true);
+  beast::error_code ec;
+  bool header_checked = false;
+  while (!parser.is_done()) {
+    if (bytes.empty()) {
+      parser.put_eof(ec);
+      break;
+    }
+    // At most what the connection's read buffer holds at once.
+    const size_t window = std::min(bytes.size(), kMaxHeaderBytes);
+    const size_t used = parser.put(net::buffer(bytes.data(), window), ec);
+    bytes.remove_prefix(used);
+    if (ec == http::error::need_more && used == 0) {
+      ec = {};
+      if (window == kMaxHeaderBytes) {
+        ec = http::error::buffer_overflow;  // the read buffer is full and the parser needs more
+      } else {
+        parser.put_eof(ec);  // the rest of the input cannot complete the element
+      }
+      break;
+    }
+    if (ec == http::error::need_more) ec = {};
+    if (ec) break;
+    if (parser.is_header_done() && !header_checked) {
+      header_checked = true;
+      if (auto [status, message] = transfer_coding_refusal(parser); status != 0) return {{}, status, message};
+    }
+  }
+  if (ec) {
+    auto [status, message] = read_failure(ec, !parser.is_header_done(), max_body_bytes);
+    return {{}, status == 0 ? 400 : status, status == 0 ? "the request ends early" : message};
+  }
+  return {to_request(parser.release()), 0, {}};
+}
 
 std::string HttpRequest::header(const std::string& lower_name) const {
   const auto it = headers.find(lower_name);
@@ -173,7 +234,7 @@ net::awaitable<void> HttpConnection::serve() {
     stream_.expires_at(header_deadline);
     co_await http::async_read_header(stream_, buffer_, parser, redirect(ec));
     if (ec) {
-      const auto [status, message] = read_failure(ec, Phase::Headers);
+      const auto [status, message] = read_failure(ec, true, context_.limits.max_body_bytes);
       if (status != 0) co_await answer_error(status, message);
       break;
     }
@@ -190,7 +251,7 @@ net::awaitable<void> HttpConnection::serve() {
       stream_.expires_after(limits.body_timeout);
       co_await http::async_read(stream_, buffer_, parser, redirect(ec));
       if (ec) {
-        const auto [status, message] = read_failure(ec, Phase::Body);
+        const auto [status, message] = read_failure(ec, false, context_.limits.max_body_bytes);
         if (status != 0) co_await answer_error(status, message);
         break;
       }
@@ -228,27 +289,6 @@ net::awaitable<void> HttpConnection::refuse(int status, std::string message) {
 
 void HttpConnection::close_unless_handling() {
   if (!handling_) stream_.close();
-}
-
-std::pair<int, std::string> HttpConnection::read_failure(const beast::error_code& ec, Phase phase) const {
-  const bool headers = phase == Phase::Headers;
-  if (ec == http::error::partial_message) return {400, "the connection ended before the whole request arrived"};
-  if (ec == http::error::header_limit || (headers && ec == http::error::buffer_overflow)) {
-    return {431, fmt::format("the request headers exceed {} bytes", kMaxHeaderBytes)};
-  }
-  if (ec == http::error::body_limit) {
-    return {413, fmt::format("the request body exceeds the limit of {} bytes", context_.limits.max_body_bytes)};
-  }
-  if (ec == http::error::buffer_overflow) {
-    return {400, fmt::format("a chunk-size line or the trailer section exceeds {} bytes", kMaxHeaderBytes)};
-  }
-  // end_of_stream: the peer left between requests. A deadline (beast::error::timeout) has closed
-  // the socket, as have resets and stop(): nothing to answer.
-  const bool parse_error = ec.category() == http::make_error_code(http::error::end_of_stream).category();
-  if (ec == http::error::end_of_stream || !parse_error) {
-    return {0, {}};
-  }
-  return {400, fmt::format("malformed HTTP request: {}", ec.message())};
 }
 
 net::awaitable<bool> HttpConnection::write_all(std::string_view bytes) {

@@ -37,6 +37,15 @@ struct HttpContext {
   std::atomic<bool> stopping{false};
 };
 
+// The request that a complete byte string holds, parsed and checked as a connection reads one,
+// without a socket (the request fuzzer's entry). status != 0: the answer a connection gives instead.
+struct ParsedHttpRequest {
+  HttpRequest request;
+  int status = 0;
+  std::string error;
+};
+ParsedHttpRequest parse_http_request(std::string_view bytes, size_t max_body_bytes);
+
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
   HttpConnection(net::ip::tcp::socket socket, const HttpContext& context);
@@ -55,14 +64,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool peer_gone();
 
  private:
-  enum class Phase { Headers, Body };
   net::awaitable<bool> write_all(std::string_view bytes);
   net::awaitable<void> answer_error(int status, const std::string& message);
   // Reads what the client still sends for a moment before closing, so that the close does not
   // reset the connection before the client has read the answer.
   net::awaitable<void> linger_close();
-  // The status and message answering a failed read, or status 0 for none (the peer left).
-  std::pair<int, std::string> read_failure(const beast::error_code& ec, Phase phase) const;
   bool start_handler(HttpRequest request, bool head_only, bool keep_alive);  // false: no thread
   static void run_handler(std::shared_ptr<HttpConnection> self, HttpRequest request, bool head_only, bool keep_alive);
   bool write_failed();
