@@ -75,6 +75,11 @@ const std::vector<Hostile> kMemoryHostile = {
      "{{ m(100) }}",
      "memory budget exceeded: "},
     {"{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", "memory budget exceeded: "},
+    {"{{ [1]|sort(attribute=',' * 8000000) }}", "memory budget exceeded: attribute paths needs"},
+    // Namespaces live until the render ends.
+    {"{% set d = dict(a=1, b=2, c=3, d=4, e=5, f=6, g=7, h=8) %}{% for i in range(200000) %}"
+     "{% set n = namespace(d) %}{% endfor %}",
+     "memory budget exceeded: namespace() needs"},
 };
 
 TEST(JinjaBudget, TemplatesThatWouldAllocateGigabytesStopOnTheMemoryBudget) {

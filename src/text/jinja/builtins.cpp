@@ -293,8 +293,11 @@ Value dict_function(CallArgs& args, Renderer&) {
 }
 
 Value namespace_function(CallArgs& args, Renderer& renderer) {
-  auto object = renderer.new_namespace();
   if (args.positional.size() > 1) throw Error("namespace() takes at most 1 positional argument");
+  const size_t copied = args.positional.empty() || !args.positional[0].is_dict()
+                            ? 0
+                            : args.positional[0].as_dict().size();
+  auto object = renderer.new_namespace(copied + args.keyword.size());
   if (!args.positional.empty()) {
     const Value& source = args.positional[0];
     if (!source.is_dict()) throw Error("namespace(): the positional argument must be a dict");

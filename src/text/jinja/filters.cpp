@@ -49,6 +49,9 @@ std::vector<std::string> attribute_paths(const Value& attribute) {
   if (attribute.is_undefined() || attribute.is_none()) return paths;
   if (attribute.is_integer()) return {std::to_string(attribute.as_int())};
   const std::string text = to_str(attribute);
+  // One path per comma: a string of commas would otherwise make millions of them.
+  const auto paths_given = static_cast<size_t>(std::count(text.begin(), text.end(), ',')) + 1;
+  require_memory(list_cost(paths_given) + text.size(), "attribute paths");
   size_t start = 0;
   while (true) {  // "a,b" sorts by a then b
     const size_t comma = text.find(',', start);

@@ -160,10 +160,10 @@ void Renderer::charge(uint64_t steps, uint64_t bytes_or_items) {
   budget_.step(steps + bytes_or_items / 16);
 }
 
-std::shared_ptr<Namespace> Renderer::new_namespace() {
+std::shared_ptr<Namespace> Renderer::new_namespace(size_t entries) {
   charge(1);
   // Namespaces live until the render ends (see namespaces_), so their memory is never released.
-  budget_.allocate(dict_cost(0), "namespace()");
+  budget_.allocate(dict_cost(entries), "namespace()");
   namespaces_.push_back(std::make_shared<Namespace>());
   return namespaces_.back();
 }

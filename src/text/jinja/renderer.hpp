@@ -79,7 +79,9 @@ class Renderer {
   Value call(const Value& callee, CallArgs args);
   Value get_attribute(const Value& object, const std::string& name);
   Value get_item(const Value& object, const Value& key);
-  std::shared_ptr<Namespace> new_namespace();
+  // A namespace that will hold `entries` attributes, counted against the memory budget until
+  // the render ends.
+  std::shared_ptr<Namespace> new_namespace(size_t entries);
 
   // Runs a macro or caller body in a fresh scope below `parent`, returning its text.
   Value call_macro(const std::string& name, const std::vector<MacroParam>& params, const Body& body,
