@@ -47,8 +47,8 @@ std::string start_error(const fs::path& model) {
   return "(serve started)";
 }
 
-json chat_request() {
-  return {{"messages", json::array({{{"role", "user"}, {"content", "Hi"}}})}, {"max_tokens", 4}};
+json chat_request(const std::string& content = "Hi") {
+  return {{"messages", json::array({{{"role", "user"}, {"content", content}}})}, {"max_tokens", 4}};
 }
 
 TEST(TemplateCheck, ServeRefusesAModelWhoseTemplateRunsPastTheBudgets) {
@@ -67,6 +67,19 @@ TEST(TemplateCheck, ServeRefusesAModelWhoseTemplateRunsPastTheBudgets) {
   // A real template passes the check and serves.
   const fs::path qwen = model_with_template(read_file(shared("templates/Qwen-Qwen2.5-7B-Instruct.jinja")));
   ServerProcess server({}, {}, qwen.string());
+  EXPECT_EQ(post(server.port(), "/v1/chat/completions", chat_request()).status, 200);
+}
+
+// A template that passes the start-up check but runs past the memory budget on some messages:
+// those requests get a 400 naming the budget, and the server goes on answering.
+TEST(TemplateCheck, RequestThatDrivesTheTemplatePastABudgetIsA400) {
+  const fs::path model = model_with_template(
+      "{% if 'boom' in messages[0].content %}{{ range(16000000)|list|length }}{% endif %}"
+      "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}assistant:");
+  ServerProcess server({}, {}, model.string());
+  const HttpResult hostile = post(server.port(), "/v1/chat/completions", chat_request("boom"));
+  EXPECT_EQ(hostile.status, 400);
+  EXPECT_THAT(hostile.body, HasSubstr("template memory budget exceeded: range() needs"));
   EXPECT_EQ(post(server.port(), "/v1/chat/completions", chat_request()).status, 200);
 }
 
