@@ -47,7 +47,6 @@ void Budget::allocate(size_t bytes, std::string_view what) {
 
 void Budget::release(size_t bytes) { account_->release(bytes); }
 size_t Budget::bytes_left() const { return account_->limit - account_->live; }
-size_t Budget::live_bytes() const { return account_->live; }
 size_t Budget::peak_bytes() const { return account_->peak; }
 
 void Budget::step(uint64_t steps) {

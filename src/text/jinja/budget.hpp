@@ -36,7 +36,6 @@ class Budget {
   void allocate(size_t bytes, std::string_view what);
   void release(size_t bytes);
   size_t bytes_left() const;
-  size_t live_bytes() const;
   size_t peak_bytes() const;  // the most that was live at once
 
   // Counts `steps` evaluation steps; Error past the step budget.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <optional>
+#include <utility>
 
 #include "bantam/error.hpp"
 #include "text/jinja/parser.hpp"
@@ -145,8 +146,9 @@ void Output::append(std::string_view text) {
 }
 
 std::string Output::take() {
-  budget_.release(text_.size());
-  return std::move(text_);
+  std::string text = std::exchange(text_, {});
+  budget_.release(text.size());
+  return text;
 }
 
 std::string Renderer::render(const Body& body, const ScopePtr& globals) {
