@@ -65,7 +65,8 @@ TEST(TemplateCheck, ServeRefusesAModelWhoseTemplateRunsPastTheBudgets) {
   EXPECT_THAT(failing, HasSubstr("the chat template fails on a sample conversation"));
 
   // A real template passes the check and serves.
-  const fs::path qwen = model_with_template(read_file(shared("templates/Qwen-Qwen2.5-7B-Instruct.jinja")));
+  const fs::path qwen =
+      model_with_template(read_file(shared("templates/Qwen-Qwen2.5-7B-Instruct.jinja")));
   ServerProcess server({}, {}, qwen.string());
   EXPECT_EQ(post(server.port(), "/v1/chat/completions", chat_request()).status, 200);
 }

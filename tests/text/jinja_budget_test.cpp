@@ -88,7 +88,8 @@ TEST(JinjaBudget, TemplatesThatWouldAllocateGigabytesStopOnTheMemoryBudget) {
     SCOPED_TRACE(hostile.source);
     const Outcome outcome = render_hostile(hostile.source, limits);
     EXPECT_THAT(outcome.error, HasSubstr(hostile.error));
-    EXPECT_THAT(outcome.error, HasSubstr(fmt::format("of the {} allowed", limits.max_memory_bytes)));
+    EXPECT_THAT(outcome.error,
+                HasSubstr(fmt::format("of the {} allowed", limits.max_memory_bytes)));
     EXPECT_THAT(outcome.error, HasSubstr("template:1:"));  // the template position
     EXPECT_LE(outcome.stats.peak_bytes, limits.max_memory_bytes);
     EXPECT_LE(outcome.stats.steps, limits.max_steps);

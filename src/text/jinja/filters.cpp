@@ -280,8 +280,8 @@ Value filter_indent(const Value& v, CallArgs& args, Renderer& renderer) {
   const bool indent_first = flag(a[1]);
   for (size_t i = 0; i < lines.size(); ++i) {
     const bool indented = i > 0 ? flag(a[2]) || !lines[i].empty() : indent_first;
-    require_memory(string_cost(out.size() + 1 + (indented ? indentation.size() : 0) + lines[i].size()),
-                   "indent");
+    const size_t piece = 1 + (indented ? indentation.size() : 0) + lines[i].size();
+    require_memory(string_cost(out.size() + piece), "indent");
     if (i > 0) out += '\n';
     if (indented) out += indentation;
     out += lines[i];
@@ -527,7 +527,7 @@ Value sorted_items(const Value& v, CallArgs& args, Renderer& renderer, bool uniq
   const auto paths = attribute_paths(unique ? a[1] : a[2]);
   const List items = iterate(v, name);
   // The keys, the order and the sorted list, each as long as the items.
-  require_memory(list_cost(items.size()) * 3, name);
+  require_memory(list_cost(3 * items.size()), name);
   charge_copy(items.size() * 4);
   std::vector<Value> keys;
   for (const auto& item : items) keys.push_back(item_key(item, paths, case_sensitive, renderer));

@@ -182,7 +182,8 @@ size_t saturating_product(size_t a, size_t b) {
 // `sequence * count` for strings and lists.
 Value repeat(const Value& sequence, int64_t count, Renderer& renderer) {
   // An empty sequence repeats to nothing however large the count, so skip the loop.
-  const bool empty = sequence.is_string() ? sequence.as_string().empty() : sequence.as_list().empty();
+  const bool empty =
+      sequence.is_string() ? sequence.as_string().empty() : sequence.as_list().empty();
   const size_t n = count > 0 && !empty ? static_cast<size_t>(count) : 0;
   if (sequence.is_string()) {
     const std::string& text = sequence.as_string();
