@@ -71,6 +71,7 @@ void add_template_command(CLI::App& app) {
     } else {
       chat.emplace(read_text(opts->template_file, "template file"), opts->template_file);
     }
+    check_chat_template(*chat);
     ChatRenderOptions options;
     options.add_generation_prompt = opts->add_generation_prompt;
     if (!opts->tools.empty()) options.tools = read_json(opts->tools, "tools file");
