@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "format/json_input.hpp"
 #include "serve/api_error.hpp"
 
 namespace bantam::serve {
@@ -19,9 +20,9 @@ constexpr int64_t kMaxTokensLimit = 1 << 24;
 json parse_body(const std::string& body) {
   json j;
   try {
-    j = json::parse(body);
-  } catch (const json::parse_error& e) {
-    throw ApiError(400, fmt::format("the request body is not valid JSON: {}", e.what()), "", "invalid_json");
+    j = parse_json(body, "the request body");
+  } catch (const JsonInputError& e) {
+    throw ApiError(400, e.what(), e.path(), "invalid_json");
   }
   if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object", "", "invalid_json");
   return j;
