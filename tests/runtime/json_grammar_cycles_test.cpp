@@ -1,0 +1,79 @@
+// JSON schemas that refer to themselves: a loop through choices alone ($ref to itself, a→b→a,
+// anyOf holding itself) is refused when compiled, naming the loop; recursion through an object or
+// array compiles and matches, bounded by the recognizer's depth.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "bantam/error.hpp"
+#include "format/json_input.hpp"
+#include "runtime/json_grammar.hpp"
+
+namespace bantam {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string refusal(const std::string& schema) {
+  try {
+    JsonGrammar::from_schema(parse_json(schema, "schema"));
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "compiled";
+}
+
+TEST(JsonGrammarCycles, LoopsThroughChoicesAreRefusedNamingTheLoop) {
+  EXPECT_THAT(refusal(R"({"$ref":"#"})"), HasSubstr("refers to itself without an object or array in between: # → #"));
+  EXPECT_THAT(refusal(R"({"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"})"),
+              HasSubstr(": #/$defs/a → #/$defs/b → #/$defs/a"));
+  EXPECT_THAT(refusal(R"({"anyOf":[{"type":"string"},{"$ref":"#"}]})"), HasSubstr("# → #/anyOf → #"));
+  EXPECT_THAT(refusal(R"({"definitions":{"x":{"anyOf":[{"type":"null"},{"anyOf":[{"$ref":"#/definitions/x"}]}]}},
+                          "type":"object","properties":{"p":{"$ref":"#/definitions/x"}}})"),
+              HasSubstr("#/definitions/x → #/definitions/x/anyOf → #/definitions/x/anyOf/1/anyOf → #/definitions/x"));
+  // The loop is found even when the definition was first reached through an array.
+  EXPECT_THAT(refusal(R"({"$defs":{"d":{"anyOf":[{"type":"array","items":{"$ref":"#/$defs/e"}},{"$ref":"#/$defs/e"}]},
+                                   "e":{"anyOf":[{"type":"null"},{"$ref":"#/$defs/d"}]}},"$ref":"#/$defs/d"})"),
+              HasSubstr("refers to itself"));
+}
+
+TEST(JsonGrammarCycles, RecursionThroughContainersCompilesAndStaysBounded) {
+  const auto list = JsonGrammar::from_schema(parse_json(
+      R"({"anyOf":[{"type":"null"},{"type":"array","items":{"$ref":"#"}}]})", "schema"));
+  JsonMatcher matcher(list);
+  EXPECT_TRUE(matcher.feed("[[null],[]]"));
+  EXPECT_TRUE(matcher.complete());
+  JsonMatcher deep(list);
+  EXPECT_FALSE(deep.feed(std::string(100000, '[')));  // past the recognizer's depth: refused, no crash
+}
+
+// a0 .. a{levels-1}, each a choice of two equal options around the next: 2^levels parses.
+nlohmann::json doubling_schema(int levels, bool in_arrays) {
+  nlohmann::json defs = nlohmann::json::object();
+  for (int i = 0; i < levels; ++i) {
+    const nlohmann::json inner = i + 1 < levels ? nlohmann::json{{"$ref", fmt::format("#/$defs/a{}", i + 1)}}
+                                                : nlohmann::json{{"type", "null"}};
+    const nlohmann::json option = in_arrays ? nlohmann::json{{"type", "array"}, {"items", inner}} : inner;
+    defs[fmt::format("a{}", i)] = {{"anyOf", {option, option}}};
+  }
+  return {{"$defs", defs}, {"$ref", "#/$defs/a0"}};
+}
+
+TEST(JsonGrammarCycles, AmbiguousSchemasStayCheapAndTheirOutputValid) {
+  const auto start = std::chrono::steady_clock::now();
+  JsonMatcher arrays(JsonGrammar::from_schema(doubling_schema(20, true)));
+  EXPECT_TRUE(arrays.feed(std::string(20, '[') + "null" + std::string(20, ']')));
+  EXPECT_TRUE(arrays.complete());
+  EXPECT_FALSE(arrays.accepts("]"));
+  JsonMatcher choices(JsonGrammar::from_schema(doubling_schema(30, false)));
+  EXPECT_TRUE(choices.feed("null"));
+  EXPECT_TRUE(choices.complete());
+  // Unbounded, these take minutes and gigabytes (2^20 and 2^30 parses).
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+}  // namespace
+}  // namespace bantam
