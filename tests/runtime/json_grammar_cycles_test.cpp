@@ -56,7 +56,8 @@ nlohmann::json doubling_schema(int levels, bool in_arrays) {
   for (int i = 0; i < levels; ++i) {
     const nlohmann::json inner = i + 1 < levels ? nlohmann::json{{"$ref", fmt::format("#/$defs/a{}", i + 1)}}
                                                 : nlohmann::json{{"type", "null"}};
-    const nlohmann::json option = in_arrays ? nlohmann::json{{"type", "array"}, {"items", inner}} : inner;
+    const nlohmann::json option =
+        in_arrays ? nlohmann::json{{"type", "array"}, {"items", inner}, {"minItems", 1}} : inner;
     defs[fmt::format("a{}", i)] = {{"anyOf", {option, option}}};
   }
   return {{"$defs", defs}, {"$ref", "#/$defs/a0"}};
@@ -68,6 +69,7 @@ TEST(JsonGrammarCycles, AmbiguousSchemasStayCheapAndTheirOutputValid) {
   EXPECT_TRUE(arrays.feed(std::string(20, '[') + "null" + std::string(20, ']')));
   EXPECT_TRUE(arrays.complete());
   EXPECT_FALSE(arrays.accepts("]"));
+  EXPECT_FALSE(JsonMatcher(JsonGrammar::from_schema(doubling_schema(20, true))).accepts("[[]"));
   JsonMatcher choices(JsonGrammar::from_schema(doubling_schema(30, false)));
   EXPECT_TRUE(choices.feed("null"));
   EXPECT_TRUE(choices.complete());
