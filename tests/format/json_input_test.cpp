@@ -89,7 +89,8 @@ TEST(JsonInput, RefusesTextOverTheSizeCap) {
   const std::string text = "[" + std::string(100, ' ') + "]";
   EXPECT_EQ(parse_json(text, "t", {.max_bytes = text.size()}), nlohmann::json::array());
   EXPECT_THAT(refusal(text, {.max_bytes = text.size() - 1}),
-              HasSubstr(fmt::format("test input: {} bytes of JSON, more than the {} allowed", text.size(), text.size() - 1)));
+              HasSubstr(fmt::format("test input: {} bytes of JSON, more than the {} allowed", text.size(),
+                                    text.size() - 1)));
 }
 
 TEST(JsonInput, NamesWhereAMalformedOrOverflowingValueIs) {

@@ -33,7 +33,8 @@ TEST(JsonGrammarCycles, LoopsThroughChoicesAreRefusedNamingTheLoop) {
   EXPECT_THAT(refusal(R"({"anyOf":[{"type":"string"},{"$ref":"#"}]})"), HasSubstr("# → #/anyOf → #"));
   EXPECT_THAT(refusal(R"({"definitions":{"x":{"anyOf":[{"type":"null"},{"anyOf":[{"$ref":"#/definitions/x"}]}]}},
                           "type":"object","properties":{"p":{"$ref":"#/definitions/x"}}})"),
-              HasSubstr("#/definitions/x → #/definitions/x/anyOf → #/definitions/x/anyOf/1/anyOf → #/definitions/x"));
+              HasSubstr("#/definitions/x → #/definitions/x/anyOf → #/definitions/x/anyOf/1/anyOf → "
+                        "#/definitions/x"));
   // The loop is found even when the definition was first reached through an array.
   EXPECT_THAT(refusal(R"({"$defs":{"d":{"anyOf":[{"type":"array","items":{"$ref":"#/$defs/e"}},{"$ref":"#/$defs/e"}]},
                                    "e":{"anyOf":[{"type":"null"},{"$ref":"#/$defs/d"}]}},"$ref":"#/$defs/d"})"),
@@ -75,6 +76,28 @@ TEST(JsonGrammarCycles, AmbiguousSchemasStayCheapAndTheirOutputValid) {
   EXPECT_TRUE(choices.complete());
   // Unbounded, these take minutes and gigabytes (2^20 and 2^30 parses).
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+// b_i is a choice of b_{i-1}, each compiled (in property order) right after the one it names, so
+// no nesting limit applies; expanding the longest costs one frame per link. The recognizer's step
+// budget bounds that recursion: a short chain matches, a 20,000-link one is cut off, not a crash.
+TEST(JsonGrammarCycles, LongChainsOfChoicesAreCutOffNotFollowedToTheEnd) {
+  const auto chain = [](int links) {
+    nlohmann::json defs = {{"b0", {{"type", "null"}}}};
+    nlohmann::json properties = nlohmann::json::object();
+    for (int i = 1; i < links; ++i) {
+      defs[fmt::format("b{}", i)] = {{"anyOf", {{{"$ref", fmt::format("#/$defs/b{}", i - 1)}}}}};
+    }
+    for (int i = 0; i < links; ++i) properties[fmt::format("p{:07}", i)] = {{"$ref", fmt::format("#/$defs/b{}", i)}};
+    const nlohmann::json last = {fmt::format("p{:07}", links - 1)};
+    return JsonGrammar::from_schema(
+        {{"$defs", defs}, {"type", "object"}, {"properties", properties}, {"required", last}});
+  };
+  JsonMatcher short_chain(chain(100));
+  EXPECT_TRUE(short_chain.feed(R"({"p0000099":null})"));
+  EXPECT_TRUE(short_chain.complete());
+  JsonMatcher long_chain(chain(20000));
+  EXPECT_FALSE(long_chain.feed(R"({"p0019999":null})"));
 }
 
 }  // namespace

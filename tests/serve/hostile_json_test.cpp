@@ -98,20 +98,23 @@ TEST_F(ServeHostileJson, NumbersThatOverflowAreRefusedNamingTheField) {
 
 TEST_F(ServeHostileJson, SchemaLoopsAreRefusedNamingTheLoop) {
   const auto response_format = [](const std::string& schema) {
-    return chat_with(fmt::format(R"("response_format":{{"type":"json_schema","json_schema":{{"name":"s","schema":{}}}}})",
-                                 schema));
+    return chat_with(
+        fmt::format(R"("response_format":{{"type":"json_schema","json_schema":{{"name":"s","schema":{}}}}})", schema));
   };
   expect_refused({"$ref to itself", response_format(R"({"$ref":"#"})"), "response_format.json_schema.schema",
                   "# → #"});
-  expect_refused({"a to b to a",
-                  response_format(R"({"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"})"),
-                  "response_format.json_schema.schema", "#/$defs/a → #/$defs/b → #/$defs/a"});
+  const std::string a_b_a = R"({"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"})";
+  expect_refused({"a to b to a", response_format(a_b_a), "response_format.json_schema.schema",
+                  "#/$defs/a → #/$defs/b → #/$defs/a"});
   expect_refused({"anyOf holding itself", response_format(R"({"anyOf":[{"$ref":"#"},{"type":"string"}]})"),
                   "response_format.json_schema.schema", "# → #/anyOf → #"});
-  expect_refused(
-      {"tool parameters looping",
-       chat_with(R"("tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"p":{"$ref":"#/$defs/a"}},"$defs":{"a":{"anyOf":[{"type":"null"},{"$ref":"#/$defs/a"}]}}}}}])"),
-       "tools[0].function.parameters", "#/$defs/a → #/$defs/a/anyOf → #/$defs/a"});
+  const std::string looping_parameters =
+      R"({"type":"object","properties":{"p":{"$ref":"#/$defs/a"}},)"
+      R"("$defs":{"a":{"anyOf":[{"type":"null"},{"$ref":"#/$defs/a"}]}}})";
+  expect_refused({"tool parameters looping",
+                  chat_with(fmt::format(R"("tools":[{{"type":"function","function":{{"name":"f","parameters":{}}}}}])",
+                                        looping_parameters)),
+                  "tools[0].function.parameters", "#/$defs/a → #/$defs/a/anyOf → #/$defs/a"});
 }
 
 // 2^20 ways to read the 20 "[" every valid answer starts with: the recognizer follows a bounded
@@ -139,11 +142,10 @@ TEST_F(ServeHostileJson, ExplosivelyAmbiguousSchemaIsAnsweredQuickly) {
 // stay a string in the prompt (too long for this context) instead of being copied as a document.
 TEST_F(ServeHostileJson, DeepToolCallArgumentsAreKeptAsText) {
   json body = normal_chat();
+  const json call = {{"id", "c1"}, {"type", "function"}, {"function", {{"name", "f"}, {"arguments", deep_arrays()}}}};
   body["messages"] = {
       {{"role", "user"}, {"content", "Hi"}},
-      {{"role", "assistant"},
-       {"content", nullptr},
-       {"tool_calls", {{{"id", "c1"}, {"type", "function"}, {"function", {{"name", "f"}, {"arguments", deep_arrays()}}}}}}},
+      {{"role", "assistant"}, {"content", nullptr}, {"tool_calls", {call}}},
       {{"role", "tool"}, {"tool_call_id", "c1"}, {"content", "ok"}},
   };
   const auto r = post(server_->port(), "/v1/chat/completions", body);
