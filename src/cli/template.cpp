@@ -10,6 +10,7 @@
 #include "bantam/error.hpp"
 #include "cli/commands.hpp"
 #include "format/gguf.hpp"
+#include "format/json_input.hpp"
 #include "text/chat_template.hpp"
 
 namespace bantam::cli {
@@ -25,9 +26,9 @@ std::string read_text(const std::string& path, std::string_view what) {
 
 nlohmann::ordered_json read_json(const std::string& path, std::string_view what) {
   try {
-    return nlohmann::ordered_json::parse(read_text(path, what));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{} '{}' is not valid JSON: {}", what, path, e.what()));
+    return read_json_file<nlohmann::ordered_json>(path);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", what, e.what()));
   }
 }
 

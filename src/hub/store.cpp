@@ -10,6 +10,7 @@
 
 #include "bantam/error.hpp"
 #include "format/gguf.hpp"
+#include "format/json_input.hpp"
 #include "hub/digest.hpp"
 
 namespace bantam::hub {
@@ -74,12 +75,7 @@ fs::path Store::hub_state_dir(const std::string& hub_url) const {
 std::optional<std::string> Store::configured_hub() const {
   const fs::path path = dir_ / "config.json";
   if (!fs::exists(path)) return std::nullopt;
-  nlohmann::json config;
-  try {
-    config = nlohmann::json::parse(read_text_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{}: not valid JSON ({})", path.string(), e.what()));
-  }
+  const nlohmann::json config = read_json_file(path);
   if (!config.is_object() || !config.contains("hub")) return std::nullopt;
   if (!config["hub"].is_string()) throw Error(fmt::format("{}: \"hub\" must be a URL string", path.string()));
   return config["hub"].get<std::string>();

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "api/model_impl.hpp"
+#include "format/json_input.hpp"
 #include "serve/api_error.hpp"
 #include "serve/openai_request.hpp"
 #include "text/chat_template.hpp"
@@ -146,7 +147,7 @@ std::shared_ptr<ServedModel> Server::served() const {
 
 void Server::select_adapters(const std::string& body, Trace& trace) {
   // The body already parsed as a JSON object when its request was read.
-  const nlohmann::json j = nlohmann::json::parse(body);
+  const nlohmann::json j = parse_json(body, "the request body");
   trace.adapters = trace.served->adapters->select(j, options_.model_id);
   trace.model_id = trace.adapters.by_model_id ? j["model"].get<std::string>() : options_.model_id;
 }
