@@ -33,6 +33,7 @@ struct ServeOptions {
   int threads = 0;
   int max_queue = 64;
   int max_body_mb = 8;
+  int64_t max_embedding_tokens = serve::ServerOptions{}.max_embedding_tokens;
   double grace_seconds = 10.0;
   std::string api_key_env;
   bool log_prompts = false;
@@ -73,6 +74,7 @@ void serve(const ServeOptions& o) {
   options.threads = o.threads;
   options.max_queue = o.max_queue;
   options.max_body_bytes = static_cast<size_t>(o.max_body_mb) << 20;
+  options.max_embedding_tokens = o.max_embedding_tokens;
   options.log_prompts = o.log_prompts;
   if (!o.alias.empty()) {
     options.model_id = o.alias;
@@ -145,6 +147,9 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "Compute threads (0: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("--max-queue", o->max_queue, "Requests that may wait for a slot before 503")->check(CLI::Range(0, 100000));
   cmd->add_option("--max-body-mb", o->max_body_mb, "Largest request body in MiB (413 beyond)")->check(CLI::Range(1, 1024));
+  cmd->add_option("--max-embedding-tokens", o->max_embedding_tokens,
+                  "Most tokens one embeddings request may hold, all inputs together (413 beyond; default 65536)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_option("--shutdown-grace", o->grace_seconds, "Seconds running requests get after SIGTERM")->check(CLI::Range(0.0, 3600.0));
   cmd->add_option("--api-key-env", o->api_key_env, "Require 'Authorization: Bearer KEY' with KEY from this variable");
   cmd->add_flag("--log-prompts", o->log_prompts, "Log prompt text (off: only routes, status and timings)");

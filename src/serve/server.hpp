@@ -31,6 +31,7 @@ struct ServerOptions {
   int threads = 0;
   int max_queue = 64;
   size_t max_body_bytes = 8u << 20;
+  int64_t max_embedding_tokens = 65536;  // per embeddings request, all inputs together (413 beyond)
   std::string api_key;  // empty: no authentication
   bool log_prompts = false;
   bool log_requests = true;  // a stderr line per request
