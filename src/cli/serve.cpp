@@ -40,6 +40,7 @@ struct ServeOptions {
   double send_timeout_seconds = 30.0;
   double idle_timeout_seconds = 30.0;
   bool metrics_public = false;
+  int64_t max_embedding_tokens = serve::ServerOptions{}.max_embedding_tokens;
   double grace_seconds = 10.0;
   std::string api_key_env;
   bool log_prompts = false;
@@ -91,6 +92,7 @@ void serve(const ServeOptions& o) {
   options.http_limits.send_timeout = millis(o.send_timeout_seconds);
   options.http_limits.idle_timeout = millis(o.idle_timeout_seconds);
   options.metrics_public = o.metrics_public;
+  options.max_embedding_tokens = o.max_embedding_tokens;
   options.log_prompts = o.log_prompts;
   if (!o.alias.empty()) {
     options.model_id = o.alias;
@@ -179,6 +181,9 @@ void add_serve_command(CLI::App& app) {
                   "Seconds a keep-alive connection may wait for its next request")
       ->check(CLI::Range(0.05, 3600.0));
   cmd->add_flag("--metrics-public", o->metrics_public, "Serve /metrics without the API key");
+  cmd->add_option("--max-embedding-tokens", o->max_embedding_tokens,
+                  "Most tokens one embeddings request may hold, all inputs together (413 beyond; default 65536)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_option("--shutdown-grace", o->grace_seconds, "Seconds running requests get after SIGTERM")->check(CLI::Range(0.0, 3600.0));
   cmd->add_option("--api-key-env", o->api_key_env, "Require 'Authorization: Bearer KEY' with KEY from this variable");
   cmd->add_flag("--log-prompts", o->log_prompts, "Log prompt text (off: only routes, status and timings)");

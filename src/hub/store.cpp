@@ -50,6 +50,10 @@ Store Store::open(const fs::path& dir) {
     fs::create_directories(sub, ec);
     if (ec) throw Error(fmt::format("cannot create model store {}: {}", dir.string(), ec.message()));
   }
+  // SQLite's switch to WAL mode fails at once, busy timeout or not, while another connection is
+  // writing (say, creating the schema): processes opening the catalog take turns. Not under
+  // STORE/lock, whose holders may open the store themselves.
+  const FileLock lock(dir / "catalog.lock", FileLock::Mode::exclusive);
   Catalog catalog(dir / "catalog.db");
   // The id only decides staged-rollout cohorts; it is random so it identifies nothing.
   std::string id = catalog.setting_or_insert("device_id", random_hex(16));

@@ -334,26 +334,40 @@ void Server::embeddings(const HttpRequest& request, HttpResponse& response, Trac
                    "invalid_value");
   }
   std::vector<std::vector<TokenId>> inputs = std::move(r.token_inputs);
-  for (const std::string& text : r.texts) inputs.push_back(model.tokenize(text, true, false));
   int64_t total = 0;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const auto n = static_cast<int64_t>(inputs[i].size());
+  // Checked input by input, so an oversized request stops costing tokenization at the cap.
+  const auto count = [&](size_t i, int64_t n) {
     if (n > options_.context) {
       throw ApiError(400, fmt::format("input {} has {} tokens; the context holds {}", i, n, options_.context), "input",
                      "context_length_exceeded");
     }
     total += n;
+    if (total > options_.max_embedding_tokens) {
+      throw ApiError(413,
+                     fmt::format("the inputs hold {} tokens by input {}, over this server's cap of {} tokens per "
+                                 "embeddings request (--max-embedding-tokens)",
+                                 total, i, options_.max_embedding_tokens),
+                     "input", "request_too_large");
+    }
+  };
+  for (size_t i = 0; i < inputs.size(); ++i) count(i, static_cast<int64_t>(inputs[i].size()));
+  for (const std::string& text : r.texts) {
+    inputs.push_back(model.tokenize(text, true, false));
+    count(inputs.size() - 1, static_cast<int64_t>(inputs.back().size()));
   }
   trace.local = true;
-  const auto vectors = trace.served->scheduler->embed(inputs);
+  const auto vectors =
+      trace.served->scheduler->embed(std::move(inputs), [&response] { return response.client_gone(); });
+  if (!vectors) throw ApiError(499, "the client went away");
   metrics_.add_tokens(total, 0);
   ojson data = ojson::array();
-  for (size_t i = 0; i < vectors.size(); ++i) {
+  for (size_t i = 0; i < vectors->size(); ++i) {
+    const std::vector<float>& vector = (*vectors)[i];
     ojson item{{"object", "embedding"}, {"index", i}};
     if (r.base64) {
-      item["embedding"] = base64(vectors[i].data(), vectors[i].size() * sizeof(float));
+      item["embedding"] = base64(vector.data(), vector.size() * sizeof(float));
     } else {
-      item["embedding"] = vectors[i];
+      item["embedding"] = vector;
     }
     data.push_back(std::move(item));
   }
