@@ -42,8 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     options.bos_token = "<s>";
     options.eos_token = "</s>";
     options.now = "2026-07-26 12:00";
-    options.limits.max_output_bytes = 1 << 16;
-    options.limits.max_work = 200'000;
+    options.limits.max_memory_bytes = 1 << 20;
+    options.limits.max_steps = 200'000;
     (void)chat.render(messages(), options);
   } catch (const bantam::Error&) {
   }

@@ -5,7 +5,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
   libpcre2-dev libutf8proc-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libsodium-dev libcurl4-openssl-dev libsqlite3-dev libcpp-httplib-dev
+  libsodium-dev libcurl4-openssl-dev libsqlite3-dev libcpp-httplib-dev libboost-dev
   g++-aarch64-linux-gnu qemu-user googletest
 )
 missing=()

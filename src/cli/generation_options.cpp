@@ -7,13 +7,24 @@
 #include <fmt/format.h>
 
 #include "ops/thread_pool.hpp"
+#include "runtime/generation_params.hpp"
 
 namespace bantam::cli {
+namespace {
+
+// Values checked against the table the server checks requests with, so both refuse the same.
+CLI::Validator param_check(std::string_view name) {
+  const GenerationParam& p = generation_param(name);
+  return CLI::Validator([&p](std::string& text) { return check_cli_value(p, text); }, range_text(p));
+}
+
+}  // namespace
 
 void add_engine_options(CLI::App& cmd, EngineOptions& options) {
   SessionOptions& s = options.session;
   SamplingOptions& sampling = options.generate.sampling;
-  cmd.add_option("-n,--max-tokens", options.generate.max_tokens, "Tokens to generate (-1: until done)");
+  cmd.add_option("-n,--max-tokens", options.generate.max_tokens, "Tokens to generate (-1: until done)")
+      ->check(param_check("max_tokens"));
   cmd.add_option("-c,--ctx-size", s.context_length, "Context length in tokens")->check(CLI::Range(1, 1 << 24));
   cmd.add_option_function<int>("-t,--threads", [&s](int n) { s.threads = capped_threads(n); }, "Threads (0: all cores)")
       ->check(CLI::Range(0, 1024));
@@ -22,15 +33,21 @@ void add_engine_options(CLI::App& cmd, EngineOptions& options) {
       {"f16", KvCacheType::F16}, {"f32", KvCacheType::F32}, {"q8_0", KvCacheType::Q8_0}};
   cmd.add_option("--kv-type", s.kv_type, "KV cache type: f16, f32 or q8_0")
       ->transform(CLI::CheckedTransformer(kv_types, CLI::ignore_case));
-  cmd.add_option("--temp", sampling.temperature, "Temperature (0: greedy)");
-  cmd.add_option("--top-k", sampling.top_k, "Keep the k most likely tokens (0: off)");
-  cmd.add_option("--top-p", sampling.top_p, "Keep the smallest set with this probability (1: off)");
-  cmd.add_option("--min-p", sampling.min_p, "Drop tokens below min-p times the best (0: off)");
-  cmd.add_option("--repeat-penalty", sampling.repeat_penalty, "Penalty for repeated tokens (1: off)");
-  cmd.add_option("--repeat-last-n", sampling.penalty_last_n, "Tokens the penalties look back on (-1: all)");
-  cmd.add_option("--frequency-penalty", sampling.frequency_penalty, "Subtract count times this");
-  cmd.add_option("--presence-penalty", sampling.presence_penalty, "Subtract this from seen tokens");
-  cmd.add_option("--seed", sampling.seed, "Sampling seed (0: random)");
+  cmd.add_option("--temp", sampling.temperature, "Temperature (0: greedy)")->check(param_check("temperature"));
+  cmd.add_option("--top-k", sampling.top_k, "Keep the k most likely tokens (0: off)")->check(param_check("top_k"));
+  cmd.add_option("--top-p", sampling.top_p, "Keep the smallest set with this probability (1: off)")
+      ->check(param_check("top_p"));
+  cmd.add_option("--min-p", sampling.min_p, "Drop tokens below min-p times the best (0: off)")
+      ->check(param_check("min_p"));
+  cmd.add_option("--repeat-penalty", sampling.repeat_penalty, "Penalty for repeated tokens (1: off)")
+      ->check(param_check("repeat_penalty"));
+  cmd.add_option("--repeat-last-n", sampling.penalty_last_n, "Tokens the penalties look back on (-1: all)")
+      ->check(param_check("repeat_last_n"));
+  cmd.add_option("--frequency-penalty", sampling.frequency_penalty, "Subtract count times this")
+      ->check(param_check("frequency_penalty"));
+  cmd.add_option("--presence-penalty", sampling.presence_penalty, "Subtract this from seen tokens")
+      ->check(param_check("presence_penalty"));
+  cmd.add_option("--seed", sampling.seed, "Sampling seed (0: random)")->check(param_check("seed"));
   cmd.add_option("--stop", options.generate.stop, "Stop before this string (repeatable)");
   add_lora_option(cmd, options.lora);
 }

@@ -27,14 +27,17 @@ inline void add_store_option(CLI::App* cmd, StoreOption& store) {
 }
 
 struct NetworkOptions {
-  uint64_t low_speed_limit = 1024;
-  long low_speed_time = 30;
-  long connect_timeout = 30;
+  hub::FetchOptions defaults;
+  uint64_t low_speed_limit = defaults.low_speed_limit;
+  int64_t low_speed_time = defaults.low_speed_time.count();
+  int64_t download_deadline = defaults.download_deadline.count();
+  int64_t connect_timeout = defaults.connect_timeout.count();
 
   hub::FetchOptions fetch_options() const {
     hub::FetchOptions o;
     o.low_speed_limit = low_speed_limit;
     o.low_speed_time = std::chrono::seconds(low_speed_time);
+    o.download_deadline = std::chrono::seconds(download_deadline);
     o.connect_timeout = std::chrono::seconds(connect_timeout);
     return o;
   }
@@ -42,9 +45,18 @@ struct NetworkOptions {
 
 inline void add_network_options(CLI::App* cmd, NetworkOptions& net) {
   cmd->add_option("--low-speed-limit", net.low_speed_limit,
-                  "Abandon a transfer slower than this many bytes/s for --low-speed-time (default 1024)");
-  cmd->add_option("--low-speed-time", net.low_speed_time, "Seconds a transfer may stay that slow (default 30)");
-  cmd->add_option("--connect-timeout", net.connect_timeout, "Seconds to wait for a connection (default 30)");
+                  fmt::format("Abandon a transfer slower than this many bytes/s for --low-speed-time (default {})",
+                              net.low_speed_limit));
+  cmd->add_option("--low-speed-time", net.low_speed_time,
+                  fmt::format("Seconds a transfer may stay that slow (default {})", net.low_speed_time))
+      ->check(CLI::Range(int64_t{1}, int64_t{86400}));
+  cmd->add_option("--download-deadline", net.download_deadline,
+                  fmt::format("Seconds a model file may take at most: a download slower than that needs is abandoned "
+                              "like one under --low-speed-limit (default {})",
+                              net.download_deadline))
+      ->check(CLI::Range(int64_t{1}, int64_t{365} * 86400));
+  cmd->add_option("--connect-timeout", net.connect_timeout,
+                  fmt::format("Seconds to wait for a connection (default {})", net.connect_timeout));
 }
 
 // How the A/B gate and the canary monitor run a task set; `tasks_flag` names the task file option.

@@ -16,6 +16,7 @@
 #include "cli/commands.hpp"
 #include "cli/progress.hpp"
 #include "eval/metrics.hpp"
+#include "format/json_input.hpp"
 #include "hybrid/calibration.hpp"
 #include "serve/server.hpp"
 
@@ -40,9 +41,14 @@ std::vector<RouteTask> read_route_tasks(const std::string& path) {
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const json j = json::parse(line, nullptr, false);
     const auto fail = [&](const std::string& what) { throw Error(fmt::format("{}:{}: {}", path, n, what)); };
-    if (j.is_discarded() || !j.is_object()) fail("not a JSON object");
+    json j;
+    try {
+      j = parse_json(line, "the line");
+    } catch (const JsonInputError& e) {
+      fail(fmt::format("not a JSON object ({})", e.what()));
+    }
+    if (!j.is_object()) fail("not a JSON object");
     if (!j.contains("reference") || !j["reference"].is_string()) fail("needs a string \"reference\"");
     RouteTask t;
     t.reference = j["reference"];

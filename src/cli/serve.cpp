@@ -33,6 +33,14 @@ struct ServeOptions {
   int threads = 0;
   int max_queue = 64;
   int max_body_mb = 8;
+  int max_connections = 256;
+  int max_connections_per_client = 32;
+  double header_timeout_seconds = 10.0;
+  double body_timeout_seconds = 30.0;
+  double send_timeout_seconds = 30.0;
+  double idle_timeout_seconds = 30.0;
+  bool metrics_public = false;
+  int64_t max_embedding_tokens = serve::ServerOptions{}.max_embedding_tokens;
   double grace_seconds = 10.0;
   std::string api_key_env;
   bool log_prompts = false;
@@ -44,6 +52,10 @@ struct ServeOptions {
 };
 
 constexpr int kMaxBatch = 512;
+
+std::chrono::milliseconds millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
 
 void serve(const ServeOptions& o) {
   // Signals go to one waiting thread, not to whichever thread they happen to hit.
@@ -64,15 +76,23 @@ void serve(const ServeOptions& o) {
                options.store_model->pinned_version.empty() ? " (follows the active version)" : "");
   }
   for (const std::string& spec : o.lora) options.adapters.push_back(serve::parse_adapter_spec(spec));
-  options.metrics_window = std::chrono::milliseconds(static_cast<int64_t>(o.metrics_window_seconds * 1000));
-  options.watch_interval = std::chrono::milliseconds(static_cast<int64_t>(o.watch_interval_seconds * 1000));
+  options.metrics_window = millis(o.metrics_window_seconds);
+  options.watch_interval = millis(o.watch_interval_seconds);
   options.host = o.host;
   options.port = o.port;
   options.parallel = o.parallel;
   options.context = o.context > 0 ? o.context : std::min<int64_t>(4096, std::max(1, model->info().n_ctx_train));
   options.threads = o.threads;
   options.max_queue = o.max_queue;
-  options.max_body_bytes = static_cast<size_t>(o.max_body_mb) << 20;
+  options.http_limits.max_body_bytes = static_cast<size_t>(o.max_body_mb) << 20;
+  options.http_limits.max_connections = o.max_connections;
+  options.http_limits.max_connections_per_client = o.max_connections_per_client;
+  options.http_limits.header_timeout = millis(o.header_timeout_seconds);
+  options.http_limits.body_timeout = millis(o.body_timeout_seconds);
+  options.http_limits.send_timeout = millis(o.send_timeout_seconds);
+  options.http_limits.idle_timeout = millis(o.idle_timeout_seconds);
+  options.metrics_public = o.metrics_public;
+  options.max_embedding_tokens = o.max_embedding_tokens;
   options.log_prompts = o.log_prompts;
   if (!o.alias.empty()) {
     options.model_id = o.alias;
@@ -107,7 +127,7 @@ void serve(const ServeOptions& o) {
     int received = 0;
     sigwait(&signals, &received);
     fmt::print(stderr, "bantam serve: signal {}, shutting down\n", received);
-    server.shutdown(std::chrono::milliseconds(static_cast<int64_t>(o.grace_seconds * 1000)));
+    server.shutdown(millis(o.grace_seconds));
   });
   try {
     server.run();
@@ -145,6 +165,25 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "Compute threads (0: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("--max-queue", o->max_queue, "Requests that may wait for a slot before 503")->check(CLI::Range(0, 100000));
   cmd->add_option("--max-body-mb", o->max_body_mb, "Largest request body in MiB (413 beyond)")->check(CLI::Range(1, 1024));
+  cmd->add_option("--max-connections", o->max_connections, "Open connections at most (503 beyond)")
+      ->check(CLI::Range(1, 65536));
+  cmd->add_option("--max-connections-per-client", o->max_connections_per_client,
+                  "Open connections per client address (429 beyond; behind a proxy all clients share one)")
+      ->check(CLI::Range(1, 65536));
+  cmd->add_option("--header-timeout", o->header_timeout_seconds, "Seconds a request's whole header block may take")
+      ->check(CLI::Range(0.05, 3600.0));
+  cmd->add_option("--body-timeout", o->body_timeout_seconds, "Seconds a request's whole body may take")
+      ->check(CLI::Range(0.05, 3600.0));
+  cmd->add_option("--send-timeout", o->send_timeout_seconds,
+                  "Seconds an answer may make no progress before the connection is dropped")
+      ->check(CLI::Range(0.05, 3600.0));
+  cmd->add_option("--idle-timeout", o->idle_timeout_seconds,
+                  "Seconds a keep-alive connection may wait for its next request")
+      ->check(CLI::Range(0.05, 3600.0));
+  cmd->add_flag("--metrics-public", o->metrics_public, "Serve /metrics without the API key");
+  cmd->add_option("--max-embedding-tokens", o->max_embedding_tokens,
+                  "Most tokens one embeddings request may hold, all inputs together (413 beyond; default 65536)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_option("--shutdown-grace", o->grace_seconds, "Seconds running requests get after SIGTERM")->check(CLI::Range(0.0, 3600.0));
   cmd->add_option("--api-key-env", o->api_key_env, "Require 'Authorization: Bearer KEY' with KEY from this variable");
   cmd->add_flag("--log-prompts", o->log_prompts, "Log prompt text (off: only routes, status and timings)");

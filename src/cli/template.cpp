@@ -9,6 +9,7 @@
 #include "cli/commands.hpp"
 #include "format/gguf.hpp"
 #include "format/input_file.hpp"
+#include "format/json_input.hpp"
 #include "text/chat_template.hpp"
 
 namespace bantam::cli {
@@ -16,9 +17,9 @@ namespace {
 
 nlohmann::ordered_json read_json(const std::string& path, std::string_view what) {
   try {
-    return nlohmann::ordered_json::parse(read_input_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{} '{}' is not valid JSON: {}", what, path, e.what()));
+    return read_json_file<nlohmann::ordered_json>(path);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", what, e.what()));
   }
 }
 
@@ -62,6 +63,7 @@ void add_template_command(CLI::App& app) {
     } else {
       chat.emplace(read_input_file(opts->template_file), opts->template_file);
     }
+    check_chat_template(*chat);
     ChatRenderOptions options;
     options.add_generation_prompt = opts->add_generation_prompt;
     if (!opts->tools.empty()) options.tools = read_json(opts->tools, "tools file");

@@ -9,6 +9,7 @@
 #include "bantam/bantam.hpp"
 #include "format/input_file.hpp"
 #include "eval/metrics.hpp"
+#include "format/json_input.hpp"
 
 namespace bantam {
 namespace {
@@ -23,11 +24,16 @@ std::vector<EvalTask> read_eval_tasks(const std::string& path, const Model& mode
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const auto j = nlohmann::json::parse(line, nullptr, false);
     const auto fail = [&](const std::string& what) {
       throw Error(fmt::format("{}:{}: {}", path, n, what));
     };
-    if (j.is_discarded() || !j.is_object()) fail("not a JSON object");
+    nlohmann::json j;
+    try {
+      j = parse_json(line, "the line");
+    } catch (const JsonInputError& e) {
+      fail(fmt::format("not a JSON object ({})", e.what()));
+    }
+    if (!j.is_object()) fail("not a JSON object");
     if (!j.contains("reference") || !j["reference"].is_string()) fail("needs a string \"reference\"");
     EvalTask t;
     t.reference = j["reference"];

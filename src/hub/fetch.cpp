@@ -48,7 +48,8 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
-CurlPtr make_handle(const std::string& url, const FetchOptions& options,
+// min_speed: the bytes/s below which the transfer is dropped after options.low_speed_time.
+CurlPtr make_handle(const std::string& url, const FetchOptions& options, uint64_t min_speed,
                     std::map<std::string, std::string>* headers) {
   static const CURLcode global = curl_global_init(CURL_GLOBAL_DEFAULT);
   if (global != CURLE_OK) throw Error("libcurl failed to initialize");
@@ -61,7 +62,7 @@ CurlPtr make_handle(const std::string& url, const FetchOptions& options,
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "bantam/" BANTAM_VERSION);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(options.connect_timeout.count()));
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, static_cast<long>(options.low_speed_limit));
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, static_cast<long>(min_speed));
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.low_speed_time.count()));
   curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &on_header);
@@ -75,12 +76,17 @@ long response_code(CURL* c) {
   return code;
 }
 
-std::string transfer_error(CURLcode rc, const FetchOptions& options) {
-  if (rc == CURLE_OPERATION_TIMEDOUT) {
-    return fmt::format("transfer slower than {} bytes/s for {} s (slow retrieval attack?)",
-                       options.low_speed_limit, options.low_speed_time.count());
-  }
-  return curl_easy_strerror(rc);
+// size: of the file transferred, 0 when unknown.
+std::string transfer_error(CURLcode rc, const FetchOptions& options, uint64_t size = 0) {
+  if (rc != CURLE_OPERATION_TIMEDOUT) return curl_easy_strerror(rc);
+  const uint64_t min_speed = options.min_speed(size);
+  const std::string why =
+      min_speed > options.low_speed_limit
+          ? fmt::format(", too slow for {} bytes within the download deadline of {} s", size,
+                        options.download_deadline.count())
+          : "";
+  return fmt::format("transfer slower than {} bytes/s for {} s{} (slow retrieval attack?)", min_speed,
+                     options.low_speed_time.count(), why);
 }
 
 struct CappedBody {
@@ -222,9 +228,14 @@ void remove_partial(const std::string& path) { ::unlink(path.c_str()); }
 
 }  // namespace
 
+uint64_t FetchOptions::min_speed(uint64_t size) const {
+  const auto seconds = static_cast<uint64_t>(std::max<int64_t>(1, download_deadline.count()));
+  return std::max(low_speed_limit, (size + seconds - 1) / seconds);
+}
+
 HttpResponse http_get(const std::string& url, uint64_t max_bytes, const FetchOptions& options) {
   HttpResponse response;
-  CurlPtr h = make_handle(url, options, &response.headers);
+  CurlPtr h = make_handle(url, options, options.low_speed_limit, &response.headers);
   CappedBody sink{&response.body, max_bytes};
   curl_easy_setopt(h.get(), CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(h.get(), CURLOPT_WRITEFUNCTION, &on_capped_body);
@@ -241,7 +252,7 @@ HttpResponse http_get(const std::string& url, uint64_t max_bytes, const FetchOpt
 
 HttpResponse http_head(const std::string& url, const FetchOptions& options) {
   HttpResponse response;
-  CurlPtr h = make_handle(url, options, &response.headers);
+  CurlPtr h = make_handle(url, options, options.low_speed_limit, &response.headers);
   curl_easy_setopt(h.get(), CURLOPT_NOBODY, 1L);
   const CURLcode rc = curl_easy_perform(h.get());
   if (rc != CURLE_OK) throw Error(fmt::format("{}: {}", url, transfer_error(rc, options)));
@@ -266,7 +277,7 @@ void download_blob(const BlobSpec& spec, const std::filesystem::path& partial, c
   d.verify_complete_chunks();  // a resumed file keeps only its chunks that still check out
 
   while (d.present < spec.size) {
-    CurlPtr h = make_handle(spec.url, options, &d.headers);
+    CurlPtr h = make_handle(spec.url, options, options.min_speed(spec.size), &d.headers);
     d.curl = h.get();
     d.started = false;
     d.corrupt_chunk = false;
@@ -284,7 +295,7 @@ void download_blob(const BlobSpec& spec, const std::filesystem::path& partial, c
     if (d.corrupt_chunk) continue;
     if (rc != CURLE_OK) {
       throw Error(fmt::format("downloading {}: {} after {} of {} bytes; run again to resume", spec.label,
-                              transfer_error(rc, options), d.present, spec.size));
+                              transfer_error(rc, options, spec.size), d.present, spec.size));
     }
     if (!d.started) {
       const long status = response_code(h.get());

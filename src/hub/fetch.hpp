@@ -16,15 +16,21 @@
 namespace bantam::hub {
 
 struct FetchOptions {
-  // A transfer slower than low_speed_limit bytes/s for low_speed_time is abandoned.
-  uint64_t low_speed_limit = 1024;
+  // A transfer slower than min_speed(size) for low_speed_time is abandoned: at least
+  // low_speed_limit bytes/s, and for a model file whatever it needs to arrive within
+  // download_deadline, so a hub trickling a large file is dropped as soon as a small one.
+  uint64_t low_speed_limit = 16 << 10;
   std::chrono::seconds low_speed_time{30};
+  std::chrono::seconds download_deadline{6 * 3600};
   std::chrono::seconds connect_timeout{30};
   int max_chunk_retries = 3;  // fetches of one chunk whose hash keeps failing
   // Called as bytes arrive: (bytes of the file present, file size).
   std::function<void(uint64_t, uint64_t)> progress;
   // Replaces pwrite(2) for the partial file; tests use it to inject ENOSPC.
   std::function<ssize_t(int fd, const void* data, size_t size, off_t offset)> write_hook;
+
+  // Bytes/s a transfer of a file of `size` bytes must keep up.
+  uint64_t min_speed(uint64_t size) const;
 };
 
 struct HttpResponse {

@@ -8,6 +8,7 @@
 
 #include "bantam/error.hpp"
 #include "format/gguf.hpp"
+#include "format/json_input.hpp"
 #include "hub/digest.hpp"
 
 namespace bantam::hub {
@@ -358,16 +359,12 @@ std::string dominant_tensor_type(const gguf::File& file) {
 }
 
 json parse_metadata_text(std::string_view text, const std::string& file) {
-  try {
-    json doc = json::parse(text);
-    if (!doc.is_object() || !doc.contains("signed") || !doc["signed"].is_object() ||
-        !doc.contains("signatures") || !doc["signatures"].is_array()) {
-      throw Error(fmt::format("{}: expected {{\"signed\": {{...}}, \"signatures\": [...]}}", file));
-    }
-    return doc;
-  } catch (const json::exception& e) {
-    throw Error(fmt::format("{}: not valid JSON ({})", file, e.what()));
+  json doc = parse_json(text, file);
+  if (!doc.is_object() || !doc.contains("signed") || !doc["signed"].is_object() ||
+      !doc.contains("signatures") || !doc["signatures"].is_array()) {
+    throw Error(fmt::format("{}: expected {{\"signed\": {{...}}, \"signatures\": [...]}}", file));
   }
+  return doc;
 }
 
 }  // namespace bantam::hub

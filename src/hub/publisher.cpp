@@ -10,6 +10,7 @@
 
 #include "bantam/error.hpp"
 #include "format/gguf.hpp"
+#include "format/json_input.hpp"
 #include "hub/digest.hpp"
 #include "hub/file_util.hpp"
 #include "hub/verify.hpp"
@@ -18,15 +19,6 @@ namespace bantam::hub {
 namespace {
 
 fs::path staging_dir(const fs::path& hub) { return hub / "staging"; }
-
-json read_json_file(const fs::path& path) {
-  const std::string text = read_text_file(path);
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(fmt::format("{}: not valid JSON ({})", path.string(), e.what()));
-  }
-}
 
 void write_json(const fs::path& path, const json& doc) { write_file_atomic(path, doc.dump(2) + "\n"); }
 
@@ -256,7 +248,7 @@ std::vector<std::string> sign_hub(const fs::path& hub_dir, const fs::path& key_d
 
   // Snapshot: pins the exact targets.json bytes.
   const std::string targets_text = read_text_file(hub_dir / "targets.json");
-  const TargetsMeta signed_targets = TargetsMeta::from_json(json::parse(targets_text).at("signed"));
+  const TargetsMeta signed_targets = TargetsMeta::from_json(parse_json(targets_text, "targets.json").at("signed"));
   std::optional<SnapshotMeta> current_snapshot;
   if (fs::exists(hub_dir / "snapshot.json")) {
     current_snapshot = SnapshotMeta::from_json(read_json_file(hub_dir / "snapshot.json").at("signed"));
@@ -275,7 +267,7 @@ std::vector<std::string> sign_hub(const fs::path& hub_dir, const fs::path& key_d
 
   // Timestamp: always fresh, written last because devices read it first.
   const std::string snapshot_text = read_text_file(hub_dir / "snapshot.json");
-  const SnapshotMeta signed_snapshot = SnapshotMeta::from_json(json::parse(snapshot_text).at("signed"));
+  const SnapshotMeta signed_snapshot = SnapshotMeta::from_json(parse_json(snapshot_text, "snapshot.json").at("signed"));
   TimestampMeta timestamp;
   if (fs::exists(hub_dir / "timestamp.json")) {
     timestamp.version =

@@ -6,13 +6,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "bantam/error.hpp"
+#include "format/json_input.hpp"
 #include "hub/digest.hpp"
 
 namespace bantam::hub {
@@ -75,15 +74,11 @@ SigningKey SigningKey::generate(const std::string& role) {
 }
 
 SigningKey SigningKey::load(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(fmt::format("cannot read key file {}", path.string()));
-  std::stringstream text;
-  text << in.rdbuf();
   json doc;
   try {
-    doc = json::parse(text.str());
-  } catch (const json::exception& e) {
-    throw Error(fmt::format("key file {}: not JSON ({})", path.string(), e.what()));
+    doc = read_json_file(path);
+  } catch (const Error& e) {
+    throw Error(fmt::format("key file {}", e.what()));
   }
   const std::string where = "key file " + path.string();
   if (!doc.is_object() || !doc.contains("role") || !doc["role"].is_string() ||

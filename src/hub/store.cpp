@@ -10,6 +10,7 @@
 
 #include "bantam/error.hpp"
 #include "format/gguf.hpp"
+#include "format/json_input.hpp"
 #include "format/input_file.hpp"
 #include "hub/digest.hpp"
 
@@ -50,6 +51,10 @@ Store Store::open(const fs::path& dir) {
     fs::create_directories(sub, ec);
     if (ec) throw Error(fmt::format("cannot create model store {}: {}", dir.string(), ec.message()));
   }
+  // SQLite's switch to WAL mode fails at once, busy timeout or not, while another connection is
+  // writing (say, creating the schema): processes opening the catalog take turns. Not under
+  // STORE/lock, whose holders may open the store themselves.
+  const FileLock lock(dir / "catalog.lock", FileLock::Mode::exclusive);
   Catalog catalog(dir / "catalog.db");
   // The id only decides staged-rollout cohorts; it is random so it identifies nothing.
   std::string id = catalog.setting_or_insert("device_id", random_hex(16));
@@ -75,12 +80,7 @@ fs::path Store::hub_state_dir(const std::string& hub_url) const {
 std::optional<std::string> Store::configured_hub() const {
   const fs::path path = dir_ / "config.json";
   if (!fs::exists(path)) return std::nullopt;
-  nlohmann::json config;
-  try {
-    config = nlohmann::json::parse(read_text_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{}: not valid JSON ({})", path.string(), e.what()));
-  }
+  const nlohmann::json config = read_json_file(path);
   if (!config.is_object() || !config.contains("hub")) return std::nullopt;
   if (!config["hub"].is_string()) throw Error(fmt::format("{}: \"hub\" must be a URL string", path.string()));
   return config["hub"].get<std::string>();

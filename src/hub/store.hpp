@@ -5,6 +5,7 @@
 //   STORE/hubs/<id>/          the metadata last verified from each hub (TUF trusted state)
 //   STORE/config.json         optional settings, e.g. {"hub": "https://..."}
 //   STORE/lock                flock taken by anything that changes the catalog or deletes files
+//   STORE/catalog.lock        flock held while opening (maybe creating) the catalog
 // Readers using a blob (a server) hold a shared flock on it; garbage collection skips such blobs.
 #pragma once
 

@@ -6,15 +6,28 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
+
+#include "format/json_input.hpp"
 
 namespace bantam::hybrid {
 
 namespace {
 
 constexpr size_t kMaxBodyBytes = 64u << 20;  // a larger answer is garbage, not a completion
+constexpr JsonLimits kAnswerLimits{.max_bytes = kMaxBodyBytes};
+
+// A cloud answer or event as JSON, or nothing when it is not JSON within the limits.
+std::optional<nlohmann::json> answer_json(std::string_view text) {
+  try {
+    return parse_json(text, "the cloud's answer", kAnswerLimits);
+  } catch (const JsonInputError&) {
+    return std::nullopt;
+  }
+}
 
 void global_init() {
   static std::once_flag once;
@@ -66,7 +79,7 @@ struct Transfer {
       done = true;
       return true;
     }
-    if (done || !nlohmann::json::accept(data)) {
+    if (done || !answer_json(data)) {
       garbage = fmt::format("an event is not JSON: {}", data.substr(0, 200));
       return false;
     }
@@ -187,12 +200,12 @@ void CloudClient::attempt(const std::string& body, bool streaming,
                        transfer.delivered);
     return;
   }
-  nlohmann::json parsed = nlohmann::json::parse(transfer.raw, nullptr, false);
+  const std::optional<nlohmann::json> parsed = answer_json(transfer.raw);
   if (options_.api == CloudOptions::Api::Moderations) {
-    const bool usable = !parsed.is_discarded() && parsed.is_object() && parsed.contains("results") &&
-                        parsed.at("results").is_array() && !parsed.at("results").empty() &&
-                        parsed.at("results").at(0).is_object() && parsed.at("results").at(0).contains("flagged") &&
-                        parsed.at("results").at(0).at("flagged").is_boolean();
+    const bool usable = parsed && parsed->is_object() && parsed->contains("results") &&
+                        parsed->at("results").is_array() && !parsed->at("results").empty() &&
+                        parsed->at("results").at(0).is_object() && parsed->at("results").at(0).contains("flagged") &&
+                        parsed->at("results").at(0).at("flagged").is_boolean();
     if (!usable)
       throw CloudError(fmt::format("cloud ({}): the answer is not a moderation result: {}", endpoint_,
                                    transfer.raw.substr(0, 200)),
@@ -200,8 +213,7 @@ void CloudClient::attempt(const std::string& body, bool streaming,
     *whole = std::move(transfer.raw);
     return;
   }
-  if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("choices") ||
-      !parsed.at("choices").is_array())
+  if (!parsed || !parsed->is_object() || !parsed->contains("choices") || !parsed->at("choices").is_array())
     throw CloudError(fmt::format("cloud ({}): the answer is not a chat completion: {}", endpoint_,
                                  transfer.raw.substr(0, 200)),
                      200, false);
@@ -236,7 +248,7 @@ nlohmann::json CloudClient::complete(nlohmann::json request, CloudStats* stats) 
   std::string whole;
   run(request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), false,
       [](const std::string&) { return true; }, &whole, stats);
-  return nlohmann::json::parse(whole);
+  return parse_json(whole, "the cloud's answer", kAnswerLimits);  // attempt() checked it
 }
 
 void CloudClient::stream(nlohmann::json request,
@@ -256,7 +268,7 @@ bool CloudClient::flagged(const std::string& text, CloudStats* stats) const {
   std::string whole;
   run(request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), false,
       [](const std::string&) { return true; }, &whole, stats);
-  return nlohmann::json::parse(whole).at("results").at(0).at("flagged").get<bool>();
+  return parse_json(whole, "the cloud's answer", kAnswerLimits).at("results").at(0).at("flagged").get<bool>();
 }
 
 }  // namespace bantam::hybrid

@@ -1,10 +1,10 @@
 #include "hybrid/hybrid_config.hpp"
 
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
+
+#include "format/json_input.hpp"
 
 namespace bantam::hybrid {
 
@@ -176,12 +176,12 @@ void apply_hybrid_config(const json& config, HybridOptions& options, const std::
 }
 
 void load_hybrid_config(const std::string& path, HybridOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("hybrid config {}: cannot open it", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  json config = json::parse(text.str(), nullptr, false);
-  if (config.is_discarded()) throw Error(fmt::format("hybrid config {}: not valid JSON", path));
+  json config;
+  try {
+    config = read_json_file(path);
+  } catch (const Error& e) {
+    throw Error(fmt::format("hybrid config {}", e.what()));
+  }
   apply_hybrid_config(config, options, path);
 }
 

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "format/json_input.hpp"
+
 namespace bantam::hybrid {
 
 namespace {
@@ -335,7 +337,8 @@ void HybridRouter::stream(const HybridRequest& request,
     };
     auto relay = [&](const std::string& data) {
       announce();
-      json chunk = json::parse(data);  // the client passes only JSON events
+      // The client passes only events it parsed within the limits (its size cap is larger).
+      json chunk = parse_json(data, "the cloud's event", {.max_bytes = data.size()});
       if (chunk.is_object() && chunk.contains("usage") && chunk["usage"].is_object()) {
         p.entry.tokens_in = usage_field(chunk, "prompt_tokens");
         p.entry.tokens_out = usage_field(chunk, "completion_tokens");

@@ -115,52 +115,83 @@ void BatchDecoder::step(std::span<const BatchSegment> segments, std::vector<floa
   }
 }
 
-std::vector<std::vector<float>> BatchDecoder::embed(std::span<const std::vector<TokenId>> inputs) {
-  Impl& s = *impl_;
-  const int64_t width = s.c.n_embd;
-  std::vector<std::vector<float>> result;
-  std::vector<float> unused_logits;
-  size_t next = 0;
-  while (next < inputs.size()) {
-    // Inputs grouped into forwards of about max_batch rows (a longer input alone), each in a
-    // scratch cache of its own length.
-    size_t end = next;
-    size_t rows = 0;
-    while (end < inputs.size() && (end == next || rows + inputs[end].size() <= static_cast<size_t>(s.max_batch))) {
-      if (inputs[end].empty()) throw Error(fmt::format("embed: input {} has no tokens", end));
-      rows += inputs[end].size();
-      ++end;
-    }
-    std::vector<KvCache> scratch;
-    scratch.reserve(end - next);
-    std::vector<DecodeSegment> parts;
-    for (size_t i = next; i < end; ++i) {
-      const auto n = static_cast<int64_t>(inputs[i].size());
-      scratch.emplace_back(s.c, n, n, GgmlType::F32);
-      parts.push_back({inputs[i], 0, &scratch.back(), nullptr});
-    }
-    s.decoder.forward(parts, s.buffers, s.pool, ForwardOutput::Hidden, unused_logits);
-    int64_t first_row = 0;
-    for (const DecodeSegment& part : parts) {
-      const auto n = static_cast<int64_t>(part.tokens.size());
-      std::vector<double> sum(static_cast<size_t>(width), 0.0);
-      for (int64_t t = first_row; t < first_row + n; ++t) {
-        for (int64_t j = 0; j < width; ++j) sum[j] += s.buffers.normed[t * width + j];
-      }
-      double norm = 0.0;
-      for (double& v : sum) {
-        v /= static_cast<double>(n);
-        norm += v * v;
-      }
-      norm = std::sqrt(norm);
-      std::vector<float> embedding(static_cast<size_t>(width));
-      for (int64_t j = 0; j < width; ++j) embedding[j] = static_cast<float>(norm > 0 ? sum[j] / norm : 0.0);
-      result.push_back(std::move(embedding));
-      first_row += n;
-    }
-    next = end;
+EmbeddingRun::EmbeddingRun(std::vector<std::vector<TokenId>> inputs) : inputs_(std::move(inputs)) {
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    if (inputs_[i].empty()) throw Error(fmt::format("embed: input {} has no tokens", i));
   }
-  return result;
+}
+
+EmbeddingRun::~EmbeddingRun() = default;
+
+int64_t BatchDecoder::embed_piece(EmbeddingRun& run) {
+  Impl& s = *impl_;
+  if (run.done()) return 0;
+  const auto width = static_cast<size_t>(s.c.n_embd);
+  const auto batch = static_cast<size_t>(s.max_batch);
+  std::vector<float> unused_logits;
+  // Adds n rows of the last forward's normalized hidden states, from first_row on, to sum.
+  const auto add_rows = [&](size_t first_row, size_t n, std::vector<double>& sum) {
+    for (size_t t = first_row; t < first_row + n; ++t) {
+      for (size_t j = 0; j < width; ++j) sum[j] += s.buffers.normed[t * width + j];
+    }
+  };
+  // The mean of n rows summed in sum, scaled to unit length, is the next result.
+  const auto unit_mean = [&](std::vector<double>& sum, size_t n) {
+    double norm = 0.0;
+    for (double& v : sum) {
+      v /= static_cast<double>(n);
+      norm += v * v;
+    }
+    norm = std::sqrt(norm);
+    std::vector<float> embedding(width);
+    for (size_t j = 0; j < width; ++j) embedding[j] = static_cast<float>(norm > 0 ? sum[j] / norm : 0.0);
+    run.results_.push_back(std::move(embedding));
+  };
+
+  const size_t first = run.results_.size();
+  const std::vector<TokenId>& head = run.inputs_[first];
+  if (head.size() > batch) {
+    // Too long for one forward: max_batch tokens at a time into its own cache.
+    const auto n = static_cast<int64_t>(head.size());
+    if (!run.long_cache_) {
+      run.long_cache_ = std::make_unique<KvCache>(s.c, n, s.max_batch, GgmlType::F32);
+      run.long_done_ = 0;
+      run.long_sum_.assign(width, 0.0);
+    }
+    const int64_t count = std::min<int64_t>(s.max_batch, n - run.long_done_);
+    const DecodeSegment part{std::span<const TokenId>(head).subspan(static_cast<size_t>(run.long_done_),
+                                                                    static_cast<size_t>(count)),
+                             run.long_done_, run.long_cache_.get(), nullptr};
+    s.decoder.forward(std::span(&part, 1), s.buffers, s.pool, ForwardOutput::Hidden, unused_logits);
+    add_rows(0, static_cast<size_t>(count), run.long_sum_);
+    run.long_done_ += count;
+    if (run.long_done_ == n) {
+      unit_mean(run.long_sum_, head.size());
+      run.long_cache_.reset();
+    }
+    return count;
+  }
+  // Whole inputs together, each in a scratch cache of its own length.
+  size_t end = first;
+  size_t rows = 0;
+  while (end < run.inputs_.size() && run.inputs_[end].size() <= batch - rows) rows += run.inputs_[end++].size();
+  std::vector<KvCache> scratch;
+  scratch.reserve(end - first);
+  std::vector<DecodeSegment> parts;
+  for (size_t i = first; i < end; ++i) {
+    const auto n = static_cast<int64_t>(run.inputs_[i].size());
+    scratch.emplace_back(s.c, n, n, GgmlType::F32);
+    parts.push_back({run.inputs_[i], 0, &scratch.back(), nullptr});
+  }
+  s.decoder.forward(parts, s.buffers, s.pool, ForwardOutput::Hidden, unused_logits);
+  size_t first_row = 0;
+  for (const DecodeSegment& part : parts) {
+    std::vector<double> sum(width, 0.0);
+    add_rows(first_row, part.tokens.size(), sum);
+    unit_mean(sum, part.tokens.size());
+    first_row += part.tokens.size();
+  }
+  return static_cast<int64_t>(rows);
 }
 
 size_t BatchDecoder::kv_bytes_per_slot(const Model& model, int64_t context, int max_batch, KvCacheType kv_type) {

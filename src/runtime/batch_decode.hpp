@@ -12,6 +12,7 @@
 
 namespace bantam {
 
+class KvCache;
 class LoraSet;
 
 // Tokens appended to one slot's sequence in a step.
@@ -19,6 +20,31 @@ struct BatchSegment {
   int slot = 0;
   std::span<const TokenId> tokens;
   const LoraSet* lora = nullptr;  // adapters for these tokens (null: the base model alone)
+};
+
+// Embeddings of several inputs, computed a bounded piece at a time so that a scheduler can run
+// decode steps between the pieces and drop the work midway.
+class EmbeddingRun {
+ public:
+  // Error naming the input when one has no tokens.
+  explicit EmbeddingRun(std::vector<std::vector<TokenId>> inputs);
+  ~EmbeddingRun();
+  EmbeddingRun(const EmbeddingRun&) = delete;
+  EmbeddingRun& operator=(const EmbeddingRun&) = delete;
+
+  bool done() const { return results_.size() == inputs_.size(); }
+  // Mean of the final (normalized) hidden states of each input, scaled to unit length; all of
+  // them once done().
+  std::vector<std::vector<float>> take_results() { return std::move(results_); }
+
+ private:
+  friend class BatchDecoder;
+  std::vector<std::vector<TokenId>> inputs_;
+  std::vector<std::vector<float>> results_;
+  // The input longer than a batch being evaluated: its scratch cache, tokens done, running sum.
+  std::unique_ptr<KvCache> long_cache_;
+  int64_t long_done_ = 0;
+  std::vector<double> long_sum_;
 };
 
 class BatchDecoder {
@@ -46,9 +72,10 @@ class BatchDecoder {
   // all, one segment per slot). logits receives n_vocab floats per segment for its last token.
   void step(std::span<const BatchSegment> segments, std::vector<float>& logits);
 
-  // Mean of the final (normalized) hidden states of each input, scaled to unit length. Runs in
-  // scratch caches: the slots are untouched.
-  std::vector<std::vector<float>> embed(std::span<const std::vector<TokenId>> inputs);
+  // One forward of at most max_batch tokens of `run`: the next inputs together, or the next
+  // max_batch tokens of an input longer than that. Runs in scratch caches: the slots are untouched.
+  // Returns the tokens evaluated (0 once the run is done).
+  int64_t embed_piece(EmbeddingRun& run);
 
   // KV cache bytes of one slot of `context` positions.
   static size_t kv_bytes_per_slot(const Model& model, int64_t context, int max_batch,

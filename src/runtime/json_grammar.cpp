@@ -30,6 +30,12 @@ struct JsonNode {
 namespace {
 
 constexpr int kMaxDepth = 64;
+// An ambiguous schema (anyOf options that start alike, nested) multiplies the parses at every byte:
+// a few dozen definitions would reach billions. At most this many parses are followed, and one
+// byte expands at most this many frames; past either the first ones are kept, so the output still
+// matches the schema, only some of its continuations go unoffered.
+constexpr size_t kMaxParses = 64;
+constexpr size_t kMaxStepsPerByte = 4096;
 constexpr int kMaxIntegerDigits = 15;
 constexpr int kMaxFractionDigits = 15;
 constexpr int kMaxExponentDigits = 3;
@@ -55,6 +61,37 @@ class JsonSchemaCompiler {
   }
 
   const JsonNode* any() const { return any_; }
+
+  // The recognizer expands a choice (anyOf, a type list, a $ref) into its options before reading a
+  // byte, so a choice that reaches itself again through choices alone would expand forever.
+  // Recursion through an object or array is fine: each level reads a byte and the stack is bounded.
+  void check_choice_cycles() const {
+    enum class Mark { New, Open, Done };
+    std::map<const JsonNode*, Mark> marks;
+    // In creation order, so a loop is named from where the schema first enters it.
+    for (const auto& owned : g_.nodes_) {
+      const JsonNode* start = owned.get();
+      if (start->kind != NodeKind::AnyOf || marks[start] != Mark::New) continue;
+      // Depth-first with an explicit stack: (choice, next option to visit).
+      std::vector<std::pair<const JsonNode*, size_t>> stack{{start, 0}};
+      marks[start] = Mark::Open;
+      while (!stack.empty()) {
+        auto& [node, next] = stack.back();
+        if (next == node->options.size()) {
+          marks[node] = Mark::Done;
+          stack.pop_back();
+          continue;
+        }
+        const JsonNode* option = node->options[next++];
+        if (option->kind != NodeKind::AnyOf) continue;
+        if (marks[option] == Mark::Open) throw Error(cycle_message(stack, option));
+        if (marks[option] == Mark::New) {
+          marks[option] = Mark::Open;
+          stack.emplace_back(option, 0);
+        }
+      }
+    }
+  }
 
   const JsonNode* compile(const nlohmann::json& schema, const std::string& path, int depth) {
     if (depth > kMaxDepth) throw Error(fmt::format("JSON schema nested deeper than {} at {}", kMaxDepth, path));
@@ -82,14 +119,14 @@ class JsonSchemaCompiler {
       if (!list.is_array() || list.empty()) {
         throw Error(fmt::format("JSON schema 'anyOf' at {} must be a non-empty array", path_name(path)));
       }
-      JsonNode* node = add(NodeKind::AnyOf);
+      JsonNode* node = add_choice("#" + path + "/anyOf");
       for (size_t i = 0; i < list.size(); ++i) {
         node->options.push_back(compile(list[i], fmt::format("{}/anyOf/{}", path, i), depth + 1));
       }
       return node;
     }
     if (schema.contains("type") && schema["type"].is_array()) {
-      JsonNode* node = add(NodeKind::AnyOf);
+      JsonNode* node = add_choice("#" + path + "/type");
       for (const auto& type : schema["type"]) {
         if (!type.is_string()) throw Error(fmt::format("JSON schema 'type' at {} lists a non-string", path_name(path)));
         node->options.push_back(typed(schema, type.get<std::string>(), path, depth));
@@ -115,6 +152,26 @@ class JsonSchemaCompiler {
 
  private:
   static std::string path_name(const std::string& path) { return path.empty() ? "the schema root" : path; }
+
+  JsonNode* add_choice(std::string name) {
+    JsonNode* node = add(NodeKind::AnyOf);
+    choice_names_.emplace(node, std::move(name));
+    return node;
+  }
+
+  std::string cycle_message(const std::vector<std::pair<const JsonNode*, size_t>>& stack,
+                            const JsonNode* again) const {
+    std::string loop;
+    bool in_loop = false;
+    for (const auto& [node, next] : stack) {
+      in_loop = in_loop || node == again;
+      if (in_loop) loop += choice_names_.at(node) + " → ";
+    }
+    loop += choice_names_.at(again);
+    return fmt::format("JSON schema refers to itself without an object or array in between: {} (this grammar "
+                       "cannot be compiled from a schema that recurses in place)",
+                       loop);
+  }
 
   static bool is_supported(std::string_view key) {
     static const std::set<std::string, std::less<>> keywords = {
@@ -227,7 +284,7 @@ class JsonSchemaCompiler {
   // to it.
   const JsonNode* compile_definition(const std::string& ref, const nlohmann::json& body, int depth) {
     if (const auto it = definitions_.find(ref); it != definitions_.end()) return it->second;
-    JsonNode* node = add(NodeKind::AnyOf);
+    JsonNode* node = add_choice(ref);
     definitions_[ref] = node;
     node->options.push_back(compile(body, ref.substr(1), depth + 1));
     return node;
@@ -238,6 +295,7 @@ class JsonSchemaCompiler {
   JsonNode* any_ = nullptr;
   JsonNode* keywords_ = nullptr;
   std::map<std::string, const JsonNode*> definitions_;
+  std::map<const JsonNode*, std::string> choice_names_;  // where each choice is in the schema
 
  public:
   const JsonNode* keywords() const { return keywords_; }
@@ -250,6 +308,7 @@ std::shared_ptr<const JsonGrammar> JsonGrammar::from_schema(const nlohmann::json
   std::shared_ptr<JsonGrammar> grammar(new JsonGrammar());
   JsonSchemaCompiler compiler(*grammar, schema);
   grammar->root_ = compiler.compile(schema, "", 0);
+  compiler.check_choice_cycles();
   return grammar;
 }
 
@@ -301,6 +360,7 @@ struct Feeder {
   const JsonNode* any;
   const JsonNode* keywords;
   std::vector<Stack>& out;
+  size_t steps_left = kMaxStepsPerByte;
 
   void push_value(Stack& st, const JsonNode* node) {
     Frame f;
@@ -311,7 +371,10 @@ struct Feeder {
 
   // Feeds c to the stack, adding every resulting stack to out.
   void step(Stack st, unsigned char c) {
-    if (st.empty() || st.size() > static_cast<size_t>(kMaxDepth)) return;
+    if (st.empty() || st.size() > static_cast<size_t>(kMaxDepth) || out.size() >= kMaxParses || steps_left == 0) {
+      return;
+    }
+    --steps_left;
     Frame& f = st.back();
     switch (f.kind) {
       case FrameKind::Value: return start_value(std::move(st), c);
@@ -681,6 +744,7 @@ bool JsonMatcher::feed(std::string_view bytes) {
     std::vector<Stack> next;
     Feeder feeder{state_->any, state_->keywords, next};
     for (Stack& st : state_->stacks) feeder.step(std::move(st), static_cast<unsigned char>(ch));
+    if (next.size() > kMaxParses) next.resize(kMaxParses);
     state_->stacks = std::move(next);
     if (state_->stacks.empty()) return false;
   }

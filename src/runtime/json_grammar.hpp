@@ -7,6 +7,9 @@
 // annotations (title, description, default, examples, $schema, $id, $comment). Any other keyword
 // is refused with an Error naming it: a schema is either enforced or rejected, never ignored.
 // Objects are written with their properties in declared order, optional ones skippable.
+// A schema may recurse through objects and arrays (the recognizer stops at 64 levels); a $ref or
+// anyOf loop with nothing in between is refused naming the loop. The matcher follows a bounded
+// number of parses at once, so an ambiguous schema costs bounded time and memory per byte.
 #pragma once
 
 #include <memory>
@@ -22,7 +25,8 @@ struct JsonNode;
 
 class JsonGrammar {
  public:
-  // Error("unsupported JSON Schema keyword 'pattern' at /properties/x") and the like.
+  // Error("unsupported JSON Schema keyword 'pattern' at /properties/x"), a loop
+  // ("... #/$defs/a → #/$defs/b → #/$defs/a ...") and the like.
   static std::shared_ptr<const JsonGrammar> from_schema(const nlohmann::json& schema);
   // Any JSON object (response_format json_object).
   static std::shared_ptr<const JsonGrammar> any_object();

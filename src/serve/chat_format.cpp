@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "api/model_impl.hpp"
+#include "format/json_input.hpp"
 #include "serve/api_error.hpp"
 
 namespace bantam::serve {
@@ -14,8 +15,8 @@ using ojson = nlohmann::ordered_json;
 std::string tool_call_text(const std::string& name, const std::string& arguments) {
   ojson args;
   try {
-    args = ojson::parse(arguments);
-  } catch (const nlohmann::json::parse_error&) {
+    args = parse_json<ojson>(arguments, "the tool call's arguments");
+  } catch (const JsonInputError&) {
     args = arguments;
   }
   return fmt::format("{}{}{}", kToolCallOpen, ojson{{"name", name}, {"arguments", args}}.dump(), kToolCallClose);
@@ -109,8 +110,8 @@ std::optional<std::vector<ToolCall>> parse_tool_calls(const std::string& text, c
     if (end == std::string::npos) return std::nullopt;
     nlohmann::json call;
     try {
-      call = nlohmann::json::parse(text.substr(pos, end - pos));
-    } catch (const nlohmann::json::parse_error&) {
+      call = parse_json(std::string_view(text).substr(pos, end - pos), "the tool call");
+    } catch (const JsonInputError&) {
       return std::nullopt;
     }
     if (!call.is_object() || !call.contains("name") || !call["name"].is_string() || !call.contains("arguments")) {

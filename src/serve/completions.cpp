@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "api/model_impl.hpp"
+#include "format/json_input.hpp"
 #include "serve/api_error.hpp"
 #include "serve/server.hpp"
 
@@ -83,8 +84,10 @@ enum class ChatMode {
 
 std::optional<std::vector<ToolCall>> required_call(const std::string& text) {
   try {
-    const auto call = nlohmann::json::parse(text);
+    const auto call = parse_json(text, "the tool call");
     return std::vector<ToolCall>{{call.at("name").get<std::string>(), call.at("arguments").dump()}};
+  } catch (const JsonInputError&) {
+    return std::nullopt;
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }
@@ -171,7 +174,7 @@ void Server::chat_completions(const HttpRequest& request, HttpResponse& response
   const auto routing_start = std::chrono::steady_clock::now();
   double local_ms = 0;
   hybrid::HybridRequest routed;
-  routed.body = nlohmann::json::parse(request.body);  // parse_chat_request accepted it
+  routed.body = parse_json(request.body, "the request body");  // parse_chat_request accepted it
   routed.route_header = request.header("x-bantam-route");
   try {
     hybrid::parse_overrides(routed.body, routed.route_header);

@@ -1,16 +1,18 @@
-// A small HTTP/1.1 server on POSIX sockets, enough for an API server: keep-alive, Content-Length
-// and chunked request bodies with a size limit, plain and chunked (streamed) responses, and a
-// way to notice that the client went away. One thread per connection, bounded in number.
+// The server's HTTP/1.1 layer on Boost.Beast: one I/O thread reads requests and writes answers
+// asynchronously with total deadlines, and each parsed request runs on its own handler thread
+// (handlers block on the scheduler). Admission caps connections overall and per client address,
+// keeping a reserve for addresses that hold none. Boost stays out of this header.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
-#include <cstdint>
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <map>
-#include <mutex>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace bantam::serve {
@@ -19,14 +21,18 @@ struct HttpRequest {
   std::string method;
   std::string path;   // without the query
   std::string query;
-  std::map<std::string, std::string> headers;  // names in lower case
+  std::map<std::string, std::string> headers;  // names in lower case; repeated fields joined with ", "
   std::string body;
   std::string header(const std::string& lower_name) const;
 };
 
+class HttpConnection;  // one client connection (http_connection.hpp)
+
+// The answer to one request, written from its handler thread. Calls return once the bytes are
+// with the socket or queued; they block only while a slow reader has more than 1 MiB queued.
 class HttpResponse {
  public:
-  explicit HttpResponse(int fd, bool head_only = false) : fd_(fd), head_only_(head_only) {}
+  HttpResponse(std::shared_ptr<HttpConnection> connection, bool head_only);
   void add_header(std::string name, std::string value);
   // A whole response. Returns false when the client is gone.
   bool send(int status, std::string_view content_type, std::string_view body);
@@ -36,15 +42,15 @@ class HttpResponse {
   bool end_stream();
   bool started() const { return started_; }
   int status() const { return status_; }
-  // True once the peer has closed or reset the connection.
+  // True once the peer has closed or reset the connection (a peer that only half-closed and is
+  // still reading is not gone). Thread-safe.
   bool client_gone() const;
   bool keep_alive = true;
 
  private:
-  bool write_all(std::string_view data);
-  std::string head(int status, std::string_view content_type, const std::string& length_header);
+  bool write_bytes(std::string bytes);
 
-  int fd_;
+  std::shared_ptr<HttpConnection> connection_;
   bool head_only_;
   bool started_ = false;
   bool failed_ = false;
@@ -52,43 +58,46 @@ class HttpResponse {
   std::vector<std::pair<std::string, std::string>> extra_headers_;
 };
 
+// What one client may hold and how long it may take; `bantam serve` has a flag for each.
+struct HttpLimits {
+  size_t max_body_bytes = 8u << 20;
+  int max_connections = 256;
+  // Per peer address. Behind a reverse proxy every client has the proxy's address.
+  int max_connections_per_client = 32;
+  // The whole header block, from its first byte (from the accept on a new connection).
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds body_timeout{30000};  // the whole body, once the headers are in
+  // A response write that makes no progress this long drops the connection.
+  std::chrono::milliseconds send_timeout{30000};
+  std::chrono::milliseconds idle_timeout{30000};  // a keep-alive connection waiting for its next request
+};
+
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: any free port
-  size_t max_body_bytes = 8u << 20;
-  int max_connections = 256;
-  int idle_timeout_ms = 30000;  // keep-alive connections waiting for a request
-  int read_timeout_ms = 10000;  // a request that has begun must arrive within this
+  HttpLimits limits;
 };
 
-// Handler for a parsed request; `protocol_error` answers requests that never reached it
-// (malformed, too large, too many connections) with status and message.
+// Handler for a parsed request, run on a thread of its own.
 using HttpHandler = std::function<void(const HttpRequest&, HttpResponse&)>;
-using HttpErrorResponder = std::function<void(int status, const std::string& message, HttpResponse&)>;
+// The JSON body answering a request that never reached the handler (malformed, too large, too
+// many connections) or got no answer from it; thread-safe.
+using HttpErrorBody = std::function<std::string(int status, const std::string& message)>;
 
 class HttpServer {
  public:
-  HttpServer(HttpServerOptions options, HttpHandler handler, HttpErrorResponder protocol_error);
+  HttpServer(HttpServerOptions options, HttpHandler handler, HttpErrorBody error_body);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
   int bind();   // listens; returns the bound port. Error when the address is unusable.
-  void run();   // accepts until stop(); returns once every connection has ended
-  void stop();  // thread-safe: no new connections, idle keep-alive connections close
+  void run();   // serves until stop(); returns once every connection has ended
+  void stop();  // thread-safe: no new connections; connections not running a handler close
 
  private:
-  void serve_connection(int fd);
-  bool read_request(int fd, std::string& buffer, HttpRequest& request, int& error_status, std::string& error);
-
-  HttpServerOptions options_;
-  HttpHandler handler_;
-  HttpErrorResponder protocol_error_;
-  int listen_fd_ = -1;
-  std::atomic<bool> stopping_{false};
-  std::mutex mutex_;
-  std::condition_variable all_closed_;
-  int open_connections_ = 0;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace bantam::serve

@@ -42,6 +42,11 @@ void Metrics::add_tokens(int64_t prompt, int64_t completion) {
   completion_tokens_ += static_cast<uint64_t>(completion);
 }
 
+void Metrics::add_embedding_tokens(int64_t evaluated) {
+  std::lock_guard lock(mutex_);
+  embedding_tokens_ += static_cast<uint64_t>(evaluated);
+}
+
 std::string Metrics::render(const GaugeValues& g) const {
   std::string out;
   {
@@ -56,6 +61,10 @@ std::string Metrics::render(const GaugeValues& g) const {
     out += fmt::format("# HELP bantam_completion_tokens_total Tokens generated.\n"
                        "# TYPE bantam_completion_tokens_total counter\nbantam_completion_tokens_total {}\n",
                        completion_tokens_);
+    out += fmt::format("# HELP bantam_embedding_tokens_total Tokens evaluated for embeddings, counted piece by piece "
+                       "(so abandoned requests count what they used).\n"
+                       "# TYPE bantam_embedding_tokens_total counter\nbantam_embedding_tokens_total {}\n",
+                       embedding_tokens_);
   }
   time_to_first_token.render(out, "bantam_time_to_first_token_seconds",
                              "Seconds from a request's arrival to its first token.");

@@ -41,6 +41,7 @@ class Metrics {
   Metrics();
   void count_request(const std::string& route, int status);
   void add_tokens(int64_t prompt, int64_t completion);
+  void add_embedding_tokens(int64_t evaluated);
   Histogram time_to_first_token;
   Histogram time_per_output_token;
   // Text for GET /metrics; gauges come from `gauges` at that moment.
@@ -51,6 +52,7 @@ class Metrics {
   std::map<std::pair<std::string, int>, uint64_t> requests_;
   uint64_t prompt_tokens_ = 0;
   uint64_t completion_tokens_ = 0;
+  uint64_t embedding_tokens_ = 0;
 };
 
 }  // namespace bantam::serve

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "format/json_input.hpp"
+#include "runtime/generation_params.hpp"
 #include "serve/api_error.hpp"
 
 namespace bantam::serve {
@@ -14,14 +16,13 @@ constexpr int kMaxMessages = 4096;
 constexpr int kMaxStops = 4;
 constexpr size_t kMaxStopBytes = 256;
 constexpr int kMaxTools = 128;
-constexpr int64_t kMaxTokensLimit = 1 << 24;
 
 json parse_body(const std::string& body) {
   json j;
   try {
-    j = json::parse(body);
-  } catch (const json::parse_error& e) {
-    throw ApiError(400, fmt::format("the request body is not valid JSON: {}", e.what()), "", "invalid_json");
+    j = parse_json(body, "the request body");
+  } catch (const JsonInputError& e) {
+    throw ApiError(400, e.what(), e.path(), "invalid_json");
   }
   if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object", "", "invalid_json");
   return j;
@@ -29,16 +30,18 @@ json parse_body(const std::string& body) {
 
 bool present(const json& j, const char* key) { return j.contains(key) && !j[key].is_null(); }
 
-double number_field(const json& j, const char* key, double lo, double hi, double fallback) {
-  if (!present(j, key)) return fallback;
-  const json& v = j[key];
-  if (!v.is_number()) throw ApiError(400, fmt::format("'{}' must be a number", key), key, "invalid_type");
-  const double x = v.get<double>();
-  if (!(x >= lo && x <= hi)) {
-    throw ApiError(400, fmt::format("'{}' is {}; it must be between {} and {}", key, v.dump(), lo, hi), key,
+// A real generation parameter (runtime/generation_params.hpp): the request's value where the API
+// takes the field, else the table's default.
+float real_param(const json& j, const char* name) {
+  const GenerationParam& p = generation_param(name);
+  if (!p.in_api || !present(j, name)) return static_cast<float>(p.api_default);
+  const json& v = j[name];
+  if (!v.is_number()) throw ApiError(400, fmt::format("'{}' must be a number", name), name, "invalid_type");
+  if (!in_range(p, v.get<double>())) {
+    throw ApiError(400, fmt::format("'{}' is {}; it must be {}", name, v.dump(), range_text(p)), name,
                    "invalid_value");
   }
-  return x;
+  return static_cast<float>(v.get<double>());
 }
 
 int64_t integer_field(const json& j, const char* key, int64_t lo, int64_t hi, int64_t fallback) {
@@ -50,21 +53,30 @@ int64_t integer_field(const json& j, const char* key, int64_t lo, int64_t hi, in
       if (x >= lo && x <= hi) return x;
     }
     if (v.is_number()) {
-      throw ApiError(400, fmt::format("'{}' is {}; it must be an integer between {} and {}", key, v.dump(), lo, hi),
-                     key, "invalid_value");
+      throw ApiError(400, fmt::format("'{}' is {}; it must be an integer from {} to {}", key, v.dump(), lo, hi), key,
+                     "invalid_value");
     }
     throw ApiError(400, fmt::format("'{}' must be an integer", key), key, "invalid_type");
   }
   // Unsigned values above INT64_MAX are "huge" too.
   if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi)) {
-    throw ApiError(400, fmt::format("'{}' is {}; it must be between {} and {}", key, v.dump(), lo, hi), key,
+    throw ApiError(400, fmt::format("'{}' is {}; it must be an integer from {} to {}", key, v.dump(), lo, hi), key,
                    "invalid_value");
   }
   const int64_t x = v.get<int64_t>();
   if (x < lo || x > hi) {
-    throw ApiError(400, fmt::format("'{}' is {}; it must be between {} and {}", key, x, lo, hi), key, "invalid_value");
+    throw ApiError(400, fmt::format("'{}' is {}; it must be an integer from {} to {}", key, x, lo, hi), key,
+                   "invalid_value");
   }
   return x;
+}
+
+// An integer generation parameter, read as `key` (an alias such as max_completion_tokens) where the
+// API takes it, else the table's default.
+int64_t integer_param(const json& j, const char* key, const char* name) {
+  const GenerationParam& p = generation_param(name);
+  const auto fallback = static_cast<int64_t>(p.api_default);
+  return p.in_api ? integer_field(j, key, p.int_min, p.int_max, fallback) : fallback;
 }
 
 bool bool_field(const json& j, const char* key, bool fallback) {
@@ -88,24 +100,19 @@ void parse_generation_fields(const json& j, int n_vocab, GenerationFields& g) {
     }
     g.include_usage = bool_field(j["stream_options"], "include_usage", false);
   }
-  if (present(j, "max_completion_tokens")) {
-    g.max_tokens = static_cast<int>(integer_field(j, "max_completion_tokens", 1, kMaxTokensLimit, -1));
-  } else {
-    g.max_tokens = static_cast<int>(integer_field(j, "max_tokens", 1, kMaxTokensLimit, -1));
-  }
+  const char* max_tokens_key = present(j, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+  g.max_tokens = static_cast<int>(integer_param(j, max_tokens_key, "max_tokens"));
   SamplingOptions& s = g.sampling;
-  s.temperature = static_cast<float>(number_field(j, "temperature", 0.0, 2.0, 1.0));
-  s.top_p = static_cast<float>(number_field(j, "top_p", 0.0, 1.0, 1.0));
-  s.presence_penalty = static_cast<float>(number_field(j, "presence_penalty", -2.0, 2.0, 0.0));
-  s.frequency_penalty = static_cast<float>(number_field(j, "frequency_penalty", -2.0, 2.0, 0.0));
-  s.top_k = 0;
-  s.min_p = 0.0f;
-  s.repeat_penalty = 1.0f;
-  s.penalty_last_n = -1;  // OpenAI's penalties count every generated token
-  if (present(j, "seed")) {
-    // Sampler seed 0 means "random", so a client's seed s maps to s + 1.
-    s.seed = static_cast<uint64_t>(integer_field(j, "seed", 0, INT64_MAX, 0)) + 1;
-  }
+  s.temperature = real_param(j, "temperature");
+  s.top_p = real_param(j, "top_p");
+  s.top_k = static_cast<int>(integer_param(j, "top_k", "top_k"));
+  s.min_p = real_param(j, "min_p");
+  s.repeat_penalty = real_param(j, "repeat_penalty");
+  s.penalty_last_n = static_cast<int>(integer_param(j, "repeat_last_n", "repeat_last_n"));
+  s.presence_penalty = real_param(j, "presence_penalty");
+  s.frequency_penalty = real_param(j, "frequency_penalty");
+  // Sampler seed 0 means "random", so a client's seed s maps to s + 1.
+  if (present(j, "seed")) s.seed = static_cast<uint64_t>(integer_param(j, "seed", "seed")) + 1;
   const int64_t n = integer_field(j, "n", 1, 128, 1);
   if (n != 1) throw ApiError(400, fmt::format("'n' is {}; only n = 1 is supported", n), "n", "unsupported_value");
 

@@ -109,8 +109,9 @@ struct Scheduler::Slot {
 };
 
 struct Scheduler::EmbedTask {
-  std::vector<std::vector<TokenId>> inputs;
-  std::vector<std::vector<float>> result;
+  explicit EmbedTask(std::vector<std::vector<TokenId>> inputs) : run(std::move(inputs)) {}
+  EmbeddingRun run;  // used by the scheduler thread alone; the rest under mutex_
+  bool cancelled = false;
   std::string error;
   bool done = false;
 };
@@ -156,17 +157,27 @@ std::shared_ptr<Job> Scheduler::submit(JobRequest request) {
   return job;
 }
 
-std::vector<std::vector<float>> Scheduler::embed(std::vector<std::vector<TokenId>> inputs) {
-  auto task = std::make_shared<EmbedTask>();
-  task->inputs = std::move(inputs);
+std::optional<std::vector<std::vector<float>>> Scheduler::embed(std::vector<std::vector<TokenId>> inputs,
+                                                                 const std::function<bool()>& abandoned) {
+  auto task = std::make_shared<EmbedTask>(std::move(inputs));
   std::unique_lock lock(mutex_);
   if (!accepting_) throw QueueFull("the server is shutting down");
   if (static_cast<int>(embeds_.size()) >= options_.max_queue) throw QueueFull("the embedding queue is full");
   embeds_.push_back(task);
   wake_.notify_all();
-  idle_.wait(lock, [&] { return task->done; });
+  while (!idle_.wait_for(lock, std::chrono::milliseconds(50), [&] { return task->done; })) {
+    if (task->cancelled || !abandoned) continue;
+    lock.unlock();
+    const bool gone = abandoned();
+    lock.lock();
+    if (gone) {
+      task->cancelled = true;
+      wake_.notify_all();
+    }
+  }
   if (!task->error.empty()) throw Error(task->error);
-  return std::move(task->result);
+  if (task->cancelled) return std::nullopt;
+  return task->run.take_results();
 }
 
 void Scheduler::drain(Clock::time_point deadline) {
@@ -177,6 +188,10 @@ void Scheduler::drain(Clock::time_point deadline) {
     for (auto& p : queue_) p.job->cancel();
     for (auto& slot : slots_) {
       if (slot->job) slot->job->cancel();
+    }
+    for (auto& task : embeds_) {
+      task->error = "the server is shutting down";
+      task->cancelled = true;
     }
     wake_.notify_all();
     idle_.wait(lock, [&] { return !busy(); });
@@ -253,8 +268,12 @@ void Scheduler::admit_locked() {
 }
 
 void Scheduler::loop() {
+  // Time share: while chat runs, the next embedding piece waits until decode steps have had as
+  // long as the last piece took, so neither kind of request starves the other.
+  Clock::duration piece_time{}, chat_time{};
   for (;;) {
-    std::vector<std::shared_ptr<EmbedTask>> embeds;
+    std::shared_ptr<EmbedTask> embedding;
+    bool chatting = false;
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [this] {
@@ -272,30 +291,48 @@ void Scheduler::loop() {
         return;
       }
       admit_locked();
-      embeds.assign(embeds_.begin(), embeds_.end());
-      embeds_.clear();
-    }
-    for (auto& task : embeds) {
-      std::string error;
-      std::vector<std::vector<float>> result;
-      try {
-        result = engine_->decoder.embed(task->inputs);
-      } catch (const std::exception& e) {
-        error = e.what();
+      // Abandoned embeddings leave before they cost another piece.
+      while (!embeds_.empty() && embeds_.front()->cancelled) {
+        embeds_.front()->done = true;
+        embeds_.pop_front();
+        idle_.notify_all();
       }
-      std::lock_guard lock(mutex_);
-      task->result = std::move(result);
-      task->error = std::move(error);
-      task->done = true;
-      idle_.notify_all();
+      if (!embeds_.empty()) embedding = embeds_.front();
+      chatting = active_ > 0;
     }
+    if (embedding && (!chatting || chat_time >= piece_time)) {
+      const auto start = Clock::now();
+      run_embedding_piece(embedding);
+      piece_time = Clock::now() - start;
+      chat_time = {};
+    }
+    const auto start = Clock::now();
     run_step();
+    chat_time += Clock::now() - start;
     std::lock_guard lock(mutex_);
     int64_t used = 0;
     for (auto& slot : slots_) used += static_cast<int64_t>(engine_->decoder.tokens(slot->index).size());
     kv_used_ = used;
     idle_.notify_all();
   }
+}
+
+void Scheduler::run_embedding_piece(const std::shared_ptr<EmbedTask>& task) {
+  std::string error;
+  try {
+    metrics_.add_embedding_tokens(engine_->decoder.embed_piece(task->run));
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  std::lock_guard lock(mutex_);
+  embeds_.pop_front();  // the task itself: only this thread removes tasks
+  if (error.empty() && !task->run.done() && !task->cancelled) {
+    embeds_.push_back(task);
+    return;
+  }
+  if (!error.empty()) task->error = std::move(error);
+  task->done = true;
+  idle_.notify_all();
 }
 
 void Scheduler::run_step() {

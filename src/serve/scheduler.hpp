@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -116,8 +117,11 @@ class Scheduler {
 
   // QueueFull when max_queue requests already wait; Error once shutting down.
   std::shared_ptr<Job> submit(JobRequest request);
-  // Runs on the scheduler thread between steps; blocks the caller.
-  std::vector<std::vector<float>> embed(std::vector<std::vector<TokenId>> inputs);
+  // Embeds the inputs on the scheduler thread in pieces of at most a batch, time-shared with the
+  // decode steps (so chat keeps going), blocking the caller. `abandoned` is asked every 50 ms; once it says
+  // true the work stops before its next piece and nullopt is returned. QueueFull as submit().
+  std::optional<std::vector<std::vector<float>>> embed(std::vector<std::vector<TokenId>> inputs,
+                                                       const std::function<bool()>& abandoned);
   // Stops taking requests, lets running ones finish until `deadline`, then cancels the rest.
   void drain(std::chrono::steady_clock::time_point deadline);
 
@@ -132,6 +136,7 @@ class Scheduler {
   struct EmbedTask;
   void loop();
   void admit_locked();
+  void run_embedding_piece(const std::shared_ptr<EmbedTask>& task);
   void run_step();
   void sample_slot(Slot& slot, std::span<const float> logits);
   void finish_slot(Slot& slot, FinishReason reason, std::string error = {});
@@ -152,7 +157,7 @@ class Scheduler {
     std::chrono::steady_clock::time_point arrival;
   };
   std::deque<Pending> queue_;
-  std::deque<std::shared_ptr<EmbedTask>> embeds_;
+  std::deque<std::shared_ptr<EmbedTask>> embeds_;  // round robin: the front one runs the next piece
   bool accepting_ = true;
   bool quit_ = false;
   int active_ = 0;

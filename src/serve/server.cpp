@@ -5,8 +5,10 @@
 #include <fmt/format.h>
 
 #include "api/model_impl.hpp"
+#include "format/json_input.hpp"
 #include "serve/api_error.hpp"
 #include "serve/openai_request.hpp"
+#include "text/chat_template.hpp"
 
 namespace bantam::serve {
 
@@ -65,12 +67,12 @@ Server::Server(LoadedModel model, ServerOptions options) : options_(std::move(op
   HttpServerOptions http;
   http.host = options_.host;
   http.port = options_.port;
-  http.max_body_bytes = options_.max_body_bytes;
+  http.limits = options_.http_limits;
   http_ = std::make_unique<HttpServer>(
       http, [this](const HttpRequest& request, HttpResponse& response) { handle(request, response); },
-      [this](int status, const std::string& message, HttpResponse& response) {
+      [this](int status, const std::string& message) {
         metrics_.count_request("other", status);
-        response.send(status, "application/json", error_body(status, message));
+        return error_body(status, message);
       });
 }
 
@@ -80,6 +82,8 @@ int Server::bind() { return http_->bind(); }
 
 std::unique_ptr<ServedModel> Server::prepare(LoadedModel loaded) const {
   auto served = std::make_unique<ServedModel>(std::move(loaded));
+  // Refuses a model whose template fails or runs past its budgets, at start-up and on a swap.
+  check_chat_template(ChatTemplate::from_gguf(served->model().impl().file));
   served->formatter = std::make_unique<ChatFormatter>(served->model());
   served->adapters = std::make_unique<AdapterLibrary>(served->loaded.model, options_.adapters);
   return served;
@@ -143,7 +147,7 @@ std::shared_ptr<ServedModel> Server::served() const {
 
 void Server::select_adapters(const std::string& body, Trace& trace) {
   // The body already parsed as a JSON object when its request was read.
-  const nlohmann::json j = nlohmann::json::parse(body);
+  const nlohmann::json j = parse_json(body, "the request body");
   trace.adapters = trace.served->adapters->select(j, options_.model_id);
   trace.model_id = trace.adapters.by_model_id ? j["model"].get<std::string>() : options_.model_id;
 }
@@ -240,6 +244,7 @@ void Server::route(const HttpRequest& request, HttpResponse& response, Trace& tr
   }
   if (path == "/metrics") {
     if (!get) throw ApiError(405, "use GET /metrics");
+    if (!options_.metrics_public) check_auth(request);
     response.send(200, "text/plain; version=0.0.4", render_metrics());
     return;
   }
@@ -329,26 +334,40 @@ void Server::embeddings(const HttpRequest& request, HttpResponse& response, Trac
                    "invalid_value");
   }
   std::vector<std::vector<TokenId>> inputs = std::move(r.token_inputs);
-  for (const std::string& text : r.texts) inputs.push_back(model.tokenize(text, true, false));
   int64_t total = 0;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const auto n = static_cast<int64_t>(inputs[i].size());
+  // Checked input by input, so an oversized request stops costing tokenization at the cap.
+  const auto count = [&](size_t i, int64_t n) {
     if (n > options_.context) {
       throw ApiError(400, fmt::format("input {} has {} tokens; the context holds {}", i, n, options_.context), "input",
                      "context_length_exceeded");
     }
     total += n;
+    if (total > options_.max_embedding_tokens) {
+      throw ApiError(413,
+                     fmt::format("the inputs hold {} tokens by input {}, over this server's cap of {} tokens per "
+                                 "embeddings request (--max-embedding-tokens)",
+                                 total, i, options_.max_embedding_tokens),
+                     "input", "request_too_large");
+    }
+  };
+  for (size_t i = 0; i < inputs.size(); ++i) count(i, static_cast<int64_t>(inputs[i].size()));
+  for (const std::string& text : r.texts) {
+    inputs.push_back(model.tokenize(text, true, false));
+    count(inputs.size() - 1, static_cast<int64_t>(inputs.back().size()));
   }
   trace.local = true;
-  const auto vectors = trace.served->scheduler->embed(inputs);
+  const auto vectors =
+      trace.served->scheduler->embed(std::move(inputs), [&response] { return response.client_gone(); });
+  if (!vectors) throw ApiError(499, "the client went away");
   metrics_.add_tokens(total, 0);
   ojson data = ojson::array();
-  for (size_t i = 0; i < vectors.size(); ++i) {
+  for (size_t i = 0; i < vectors->size(); ++i) {
+    const std::vector<float>& vector = (*vectors)[i];
     ojson item{{"object", "embedding"}, {"index", i}};
     if (r.base64) {
-      item["embedding"] = base64(vectors[i].data(), vectors[i].size() * sizeof(float));
+      item["embedding"] = base64(vector.data(), vector.size() * sizeof(float));
     } else {
-      item["embedding"] = vectors[i];
+      item["embedding"] = vector;
     }
     data.push_back(std::move(item));
   }

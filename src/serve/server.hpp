@@ -30,8 +30,10 @@ struct ServerOptions {
   int64_t context = 2048;
   int threads = 0;
   int max_queue = 64;
-  size_t max_body_bytes = 8u << 20;
+  HttpLimits http_limits;  // connections, deadlines, body size
+  int64_t max_embedding_tokens = 65536;  // per embeddings request, all inputs together (413 beyond)
   std::string api_key;  // empty: no authentication
+  bool metrics_public = false;  // /metrics without the API key
   bool log_prompts = false;
   bool log_requests = true;  // a stderr line per request
   std::string model_id;

@@ -166,4 +166,18 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& messages,
   return impl_->parsed.render(variables, options.limits);
 }
 
+void check_chat_template(const ChatTemplate& chat, const jinja::Limits& limits) {
+  const auto sample = nlohmann::ordered_json::parse(R"([{"role": "user", "content": "Hello!"}])");
+  ChatRenderOptions options;
+  options.limits = limits;
+  try {
+    (void)chat.render(sample, options);
+  } catch (const Error& e) {
+    throw Error(fmt::format(
+        "the chat template fails on a sample conversation (one user message), so it cannot be "
+        "used: {}",
+        e.what()));
+  }
+}
+
 }  // namespace bantam

@@ -23,7 +23,7 @@ struct ChatRenderOptions {
   // The moment strftime_now() formats, as local "YYYY-MM-DD[ HH:MM[:SS]]"; empty: the
   // BANTAM_TEMPLATE_NOW environment variable if set, else the clock.
   std::string now;
-  jinja::Limits limits;  // output size, work and nesting bounds for hostile templates
+  jinja::Limits limits;  // memory, step and nesting budgets for hostile templates
 };
 
 class ChatTemplate {
@@ -54,5 +54,10 @@ class ChatTemplate {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Renders `chat` once on a sample conversation (one user message) within `limits`, so a template
+// that fails or runs past its budgets is refused before it is used: `serve` at start-up and on a
+// store swap, and `template` on the file it is given. Error naming the template and the problem.
+void check_chat_template(const ChatTemplate& chat, const jinja::Limits& limits = {});
 
 }  // namespace bantam

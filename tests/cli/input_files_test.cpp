@@ -49,7 +49,9 @@ TEST(InputFiles, EveryFileOptionNamesThePathAndTheProblem) {
       SCOPED_TRACE(command);
       const auto r = test::run_cli(args, "hello\n");
       EXPECT_EQ(r.exit_code, 1) << r.out;
-      EXPECT_NE(r.err.find("bantam: error: " + path + ": " + problem), std::string::npos) << r.err;
+      const size_t error = r.err.find("bantam: error: ");
+      ASSERT_NE(error, std::string::npos) << r.err;
+      EXPECT_NE(r.err.find(path + ": " + problem, error), std::string::npos) << r.err;
     }
   }
 }

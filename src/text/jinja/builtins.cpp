@@ -104,6 +104,7 @@ Value string_method(const Value& self, const std::string& name) {
   if (name == "upper" || name == "lower" || name == "title" || name == "capitalize") {
     return bound([](const std::string& s, Args args, R, W where) {
       bind_args(where, args, {});
+      require_memory(string_cost(s.size()), where);
       if (where == "str.upper") return Value::string(unicode::upper(s));
       if (where == "str.lower") return Value::string(unicode::lower(s));
       if (where == "str.title") return Value::string(unicode::title(s));
@@ -176,11 +177,13 @@ Value string_method(const Value& self, const std::string& name) {
       std::string out;
       bool first = true;
       for (const auto& item : iterate(a[0], where)) {
+        const std::string& text = string_arg(item, where, "iterable item");
+        require_memory(string_cost(out.size() + (first ? 0 : s.size()) + text.size()), where);
         if (!first) out += s;
         first = false;
-        out += string_arg(item, where, "iterable item");
-        renderer.check_size(out.size(), where);
+        out += text;
       }
+      renderer.charge(0, out.size());
       return Value::string(std::move(out));
     });
   }
@@ -258,12 +261,21 @@ Value range_function(CallArgs& args, Renderer& renderer) {
   }
   const int64_t step = int_arg(a[2], 1, "range", "step");
   if (step == 0) throw Error("range() step must not be zero");
+  // Python's len(range(...)), in unsigned arithmetic so no difference of int64 overflows.
+  const auto distance = [](int64_t from, int64_t to) {
+    return to > from ? static_cast<uint64_t>(to) - static_cast<uint64_t>(from) : 0;
+  };
+  const uint64_t span = step > 0 ? distance(start, stop) : distance(stop, start);
+  const uint64_t stride = step > 0 ? static_cast<uint64_t>(step) : 0 - static_cast<uint64_t>(step);
+  const uint64_t count = span == 0 ? 0 : (span - 1) / stride + 1;
+  require_memory(list_cost(count), "range()");
+  renderer.charge(0, count);
   List items;
-  for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
-    renderer.check_size(items.size() + 1, "range()");
-    renderer.charge(0, 1);
-    items.push_back(Value::integer(i));
-    if (__builtin_add_overflow(i, step, &i)) break;
+  items.reserve(count);
+  for (uint64_t k = 0; k < count; ++k) {
+    // Exact in modular arithmetic, since every item lies between start and stop.
+    items.push_back(Value::integer(static_cast<int64_t>(static_cast<uint64_t>(start) +
+                                                        k * static_cast<uint64_t>(step))));
   }
   return Value::list(std::move(items));
 }
@@ -281,8 +293,11 @@ Value dict_function(CallArgs& args, Renderer&) {
 }
 
 Value namespace_function(CallArgs& args, Renderer& renderer) {
-  auto object = renderer.new_namespace();
   if (args.positional.size() > 1) throw Error("namespace() takes at most 1 positional argument");
+  const size_t copied = args.positional.empty() || !args.positional[0].is_dict()
+                            ? 0
+                            : args.positional[0].as_dict().size();
+  auto object = renderer.new_namespace(copied + args.keyword.size());
   if (!args.positional.empty()) {
     const Value& source = args.positional[0];
     if (!source.is_dict()) throw Error("namespace(): the positional argument must be a dict");

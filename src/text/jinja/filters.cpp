@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "bantam/error.hpp"
+#include "text/jinja/budget.hpp"
 #include "text/jinja/renderer.hpp"
 #include "text/jinja/strings.hpp"
 #include "text/jinja/unicode.hpp"
@@ -48,6 +49,9 @@ std::vector<std::string> attribute_paths(const Value& attribute) {
   if (attribute.is_undefined() || attribute.is_none()) return paths;
   if (attribute.is_integer()) return {std::to_string(attribute.as_int())};
   const std::string text = to_str(attribute);
+  // One path per comma: a string of commas would otherwise make millions of them.
+  const auto paths_given = static_cast<size_t>(std::count(text.begin(), text.end(), ',')) + 1;
+  require_memory(list_cost(paths_given) + text.size(), "attribute paths");
   size_t start = 0;
   while (true) {  // "a,b" sorts by a then b
     const size_t comma = text.find(',', start);
@@ -94,7 +98,10 @@ Value filter_batch(const Value& v, CallArgs& args, Renderer&) {
   }
   if (!current.empty()) {
     if (!a[1].is_undefined() && !a[1].is_none()) {
-      while (current.size() < size) current.push_back(a[1]);
+      // The last batch is padded to the full linecount, which the template chooses freely.
+      require_memory(list_cost(size), "batch");
+      charge_copy(size);
+      current.resize(size, a[1]);
     }
     batches.push_back(Value::list(std::move(current)));
   }
@@ -139,8 +146,11 @@ Value filter_dictsort(const Value& v, CallArgs& args, Renderer&) {
 
 Value filter_escape(const Value& v, CallArgs& args, Renderer&) {
   bind_args("escape", args, {});
+  const std::string text = to_str(v);
+  // Entities make the text at most six times longer.
+  require_memory(string_cost(text.size() * 6), "escape");
   std::string out;
-  for (char c : to_str(v)) {
+  for (char c : text) {
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
@@ -259,20 +269,24 @@ Value filter_indent(const Value& v, CallArgs& args, Renderer& renderer) {
   if (a[0].is_string()) {
     indentation = a[0].as_string();
   } else {
-    const int64_t width = a[0].is_undefined() ? 4 : (a[0].is_integer() ? a[0].as_int() : 0);
-    renderer.check_size(static_cast<size_t>(std::max<int64_t>(width, 0)), "indent");
-    indentation.assign(static_cast<size_t>(std::max<int64_t>(width, 0)), ' ');
+    const auto width = static_cast<size_t>(
+        std::max<int64_t>(a[0].is_undefined() ? 4 : (a[0].is_integer() ? a[0].as_int() : 0), 0));
+    require_memory(string_cost(width), "indent");
+    indentation.assign(width, ' ');
   }
   // jinja2 appends a newline before splitting, so a trailing newline yields no extra line.
   const auto lines = python_splitlines(to_str(v) + "\n");
   std::string out;
+  const bool indent_first = flag(a[1]);
   for (size_t i = 0; i < lines.size(); ++i) {
+    const bool indented = i > 0 ? flag(a[2]) || !lines[i].empty() : indent_first;
+    const size_t piece = 1 + (indented ? indentation.size() : 0) + lines[i].size();
+    require_memory(string_cost(out.size() + piece), "indent");
     if (i > 0) out += '\n';
-    if (i > 0 && (flag(a[2]) || !lines[i].empty())) out += indentation;
+    if (indented) out += indentation;
     out += lines[i];
-    renderer.check_size(out.size(), "indent");
   }
-  if (flag(a[1])) out = indentation + out;
+  renderer.charge(0, out.size());
   return Value::string(std::move(out));
 }
 
@@ -283,11 +297,13 @@ Value filter_join(const Value& v, CallArgs& args, Renderer& renderer) {
   std::string out;
   bool first = true;
   for (const auto& item : iterate(v, "join")) {
+    const std::string text = to_str(paths.empty() ? item : get_path(item, paths[0], renderer));
+    require_memory(string_cost(out.size() + (first ? 0 : separator.size()) + text.size()), "join");
     if (!first) out += separator;
     first = false;
-    out += to_str(paths.empty() ? item : get_path(item, paths[0], renderer));
-    renderer.check_size(out.size(), "join");
+    out += text;
   }
+  renderer.charge(0, out.size());
   return Value::string(std::move(out));
 }
 
@@ -333,6 +349,7 @@ Value filter_trim(const Value& v, CallArgs& args, Renderer&) {
 
 Value filter_map(const Value& v, CallArgs& args, Renderer& renderer) {
   const List items = iterate(v, "map");
+  require_memory(list_cost(items.size()), "map");
   List out;
   const bool by_attribute = std::any_of(args.keyword.begin(), args.keyword.end(),
                                         [](const auto& k) { return k.first == "attribute"; });
@@ -397,8 +414,10 @@ Value select_items(const Value& v, CallArgs& args, Renderer& renderer, bool keep
   if (next < args.positional.size()) test = to_str(args.positional[next++]);
   const List test_args(args.positional.begin() + static_cast<std::ptrdiff_t>(next),
                        args.positional.end());
+  const List items = iterate(v, name);
+  require_memory(list_cost(items.size()), name);
   List out;
-  for (const auto& item : iterate(v, name)) {
+  for (const auto& item : items) {
     const Value subject = by_attribute ? get_path(item, path, renderer) : item;
     const bool matches =
         test.empty() ? subject.truthy()
@@ -507,6 +526,9 @@ Value sorted_items(const Value& v, CallArgs& args, Renderer& renderer, bool uniq
   const bool case_sensitive = flag(unique ? a[0] : a[1]);
   const auto paths = attribute_paths(unique ? a[1] : a[2]);
   const List items = iterate(v, name);
+  // The keys, the order and the sorted list, each as long as the items.
+  require_memory(list_cost(3 * items.size()), name);
+  charge_copy(items.size() * 4);
   std::vector<Value> keys;
   for (const auto& item : items) keys.push_back(item_key(item, paths, case_sensitive, renderer));
   std::vector<size_t> order;

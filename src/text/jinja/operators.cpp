@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "bantam/error.hpp"
+#include "text/jinja/budget.hpp"
 #include "text/jinja/renderer.hpp"
 #include "text/jinja/unicode.hpp"
 
@@ -16,6 +17,14 @@ void require_defined(const Value& value) {
 }
 
 List iterate(const Value& value, std::string_view where) {
+  // The copy made here is checked and counted as a list would be: iterating a big string makes
+  // a value per character.
+  const size_t items = value.is_string()   ? value.as_string().size()
+                       : value.is_list()   ? value.as_list().size()
+                       : value.is_dict()   ? value.as_dict().size()
+                                           : 0;
+  require_memory(list_cost(items), where);
+  charge_copy(items);
   switch (value.type()) {
     case Value::Type::Undefined: return {};
     case Value::Type::List: return value.as_list();
@@ -56,8 +65,10 @@ bool contains(const Value& haystack, const Value& needle) {
         throw Error(fmt::format("'in <string>' requires a string on the left, not '{}'",
                                 needle.type_name()));
       }
+      charge_copy(haystack.as_string().size());
       return haystack.as_string().find(needle.as_string()) != std::string::npos;
     case Value::Type::List:
+      charge_copy(haystack.as_list().size());
       for (const auto& item : haystack.as_list()) {
         if (equals(item, needle)) return true;
       }
@@ -163,23 +174,29 @@ Value float_arithmetic(BinaryExpr::Op op, double a, double b) {
   }
 }
 
+size_t saturating_product(size_t a, size_t b) {
+  size_t product = 0;
+  return __builtin_mul_overflow(a, b, &product) ? SIZE_MAX : product;
+}
+
 // `sequence * count` for strings and lists.
 Value repeat(const Value& sequence, int64_t count, Renderer& renderer) {
-  const size_t n = count > 0 ? static_cast<size_t>(count) : 0;
+  // An empty sequence repeats to nothing however large the count, so skip the loop.
+  const bool empty =
+      sequence.is_string() ? sequence.as_string().empty() : sequence.as_list().empty();
+  const size_t n = count > 0 && !empty ? static_cast<size_t>(count) : 0;
   if (sequence.is_string()) {
     const std::string& text = sequence.as_string();
-    if (!text.empty() && n > 0)
-      renderer.check_size(n > SIZE_MAX / text.size() ? SIZE_MAX : n * text.size(),
-                          "'*' repetition");
+    const size_t size = saturating_product(n, text.size());
+    require_memory(string_cost(size), "'*' repetition");
     std::string out;
+    out.reserve(size);
     for (size_t i = 0; i < n; ++i) out += text;
     renderer.charge(0, out.size());
     return Value::string(std::move(out));
   }
   const List& items = sequence.as_list();
-  if (!items.empty() && n > 0)
-    renderer.check_size(n > SIZE_MAX / items.size() ? SIZE_MAX : n * items.size(),
-                        "'*' repetition");
+  require_memory(list_cost(saturating_product(n, items.size())), "'*' repetition");
   List out;
   for (size_t i = 0; i < n; ++i) out.insert(out.end(), items.begin(), items.end());
   renderer.charge(0, out.size());
@@ -200,13 +217,13 @@ Value arithmetic(BinaryExpr::Op op, const Value& left, const Value& right, Rende
   if (op == BinaryExpr::Op::Add) {
     if (left.is_string() && right.is_string()) {
       const size_t size = left.as_string().size() + right.as_string().size();
-      renderer.check_size(size, "'+' concatenation");
+      require_memory(string_cost(size), "'+' concatenation");
       renderer.charge(0, size);
       return Value::string(left.as_string() + right.as_string());
     }
     if (left.is_list() && right.is_list() && left.is_tuple() == right.is_tuple()) {
       const size_t size = left.as_list().size() + right.as_list().size();
-      renderer.check_size(size, "'+' concatenation");
+      require_memory(list_cost(size), "'+' concatenation");
       renderer.charge(0, size);
       List items = left.as_list();
       items.insert(items.end(), right.as_list().begin(), right.as_list().end());

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <optional>
+#include <utility>
 
 #include "bantam/error.hpp"
 #include "text/jinja/parser.hpp"
@@ -54,6 +55,13 @@ class CallerFunction : public Callable {
   std::weak_ptr<Scope> scope_;
 };
 
+// A string's character offsets, 8 bytes per byte of text: checked against the memory budget.
+std::vector<size_t> char_offsets(const std::string& text, std::string_view what) {
+  require_memory((text.size() + 1) * sizeof(size_t), what);
+  charge_copy(text.size());
+  return unicode::char_offsets(text);
+}
+
 std::string python_type_object(const Value& value) {
   return fmt::format("'{} object'", value.type_name());
 }
@@ -86,7 +94,8 @@ Value native_function(std::string name, NativeFunction::Fn fn) {
 Template::Template(std::string_view source, const LexOptions& options)
     : body_(parse_template(source, options)), name_(options.name) {}
 
-std::string Template::render(const Dict& variables, const Limits& limits) const {
+std::string Template::render(const Dict& variables, const Limits& limits,
+                             RenderStats* stats) const {
   auto globals = std::make_shared<Scope>();
   add_builtin_globals(*globals);
   for (const auto& [key, value] : variables.entries()) {
@@ -94,7 +103,17 @@ std::string Template::render(const Dict& variables, const Limits& limits) const 
     globals->set(key.as_string(), value);
   }
   Renderer renderer(limits, name_);
-  return renderer.render(body_, globals);
+  const auto report = [&] {
+    if (stats) *stats = {renderer.budget().peak_bytes(), renderer.budget().steps()};
+  };
+  try {
+    std::string out = renderer.render(body_, globals);
+    report();
+    return out;
+  } catch (...) {
+    report();
+    throw;
+  }
 }
 
 class Renderer::DepthGuard {
@@ -120,42 +139,38 @@ Renderer::~Renderer() {
   for (const auto& ns : namespaces_) ns->attributes = Dict();
 }
 
+void Output::append(std::string_view text) {
+  budget_.allocate(text.size(), "template output");
+  budget_.step(text.size() / 16);
+  text_.append(text);
+}
+
+std::string Output::take() {
+  std::string text = std::exchange(text_, {});
+  budget_.release(text.size());
+  return text;
+}
+
 std::string Renderer::render(const Body& body, const ScopePtr& globals) {
-  std::string out;
+  const BudgetScope current(budget_);
+  Output out(budget_);
   exec(body, std::make_shared<Scope>(globals), out);
-  return out;
+  return out.take();
 }
 
 void Renderer::charge(uint64_t steps, uint64_t bytes_or_items) {
-  work_ += steps + bytes_or_items / 16;
-  if (work_ > limits_.max_work) {
-    throw Error(fmt::format("template rendering stopped after {} steps (an endless loop?)",
-                            limits_.max_work));
-  }
+  budget_.step(steps + bytes_or_items / 16);
 }
 
-void Renderer::check_size(size_t size, std::string_view what) const {
-  if (size > limits_.max_output_bytes) {
-    throw Error(fmt::format("{} would hold {} bytes or items, more than the {} allowed", what, size,
-                            limits_.max_output_bytes));
-  }
-}
-
-void Renderer::append(std::string& out, std::string_view text) {
-  if (out.size() + text.size() > limits_.max_output_bytes) {
-    throw Error(fmt::format("template output is larger than {} bytes", limits_.max_output_bytes));
-  }
-  charge(0, text.size());
-  out.append(text);
-}
-
-std::shared_ptr<Namespace> Renderer::new_namespace() {
+std::shared_ptr<Namespace> Renderer::new_namespace(size_t entries) {
   charge(1);
+  // Namespaces live until the render ends (see namespaces_), so their memory is never released.
+  budget_.allocate(dict_cost(entries), "namespace()");
   namespaces_.push_back(std::make_shared<Namespace>());
   return namespaces_.back();
 }
 
-Renderer::Flow Renderer::exec(const Body& body, const ScopePtr& scope, std::string& out) {
+Renderer::Flow Renderer::exec(const Body& body, const ScopePtr& scope, Output& out) {
   DepthGuard guard(*this);
   for (const auto& stmt : body) {
     Flow flow;
@@ -172,13 +187,13 @@ Renderer::Flow Renderer::exec(const Body& body, const ScopePtr& scope, std::stri
   return Flow::Normal;
 }
 
-Renderer::Flow Renderer::exec_stmt(const Stmt& stmt, const ScopePtr& scope, std::string& out) {
+Renderer::Flow Renderer::exec_stmt(const Stmt& stmt, const ScopePtr& scope, Output& out) {
   switch (stmt.kind) {
     case Stmt::Kind::Text:
-      append(out, static_cast<const TextStmt&>(stmt).text);
+      out.append(static_cast<const TextStmt&>(stmt).text);
       return Flow::Normal;
     case Stmt::Kind::Output:
-      append(out, to_str(eval(*static_cast<const OutputStmt&>(stmt).expr, scope)));
+      out.append(to_str(eval(*static_cast<const OutputStmt&>(stmt).expr, scope)));
       return Flow::Normal;
     case Stmt::Kind::If: {
       const auto& s = static_cast<const IfStmt&>(stmt);
@@ -195,9 +210,9 @@ Renderer::Flow Renderer::exec_stmt(const Stmt& stmt, const ScopePtr& scope, std:
     }
     case Stmt::Kind::SetBlock: {
       const auto& s = static_cast<const SetBlockStmt&>(stmt);
-      std::string text;
+      Output text(budget_);
       const Flow flow = exec(s.body, std::make_shared<Scope>(scope), text);
-      Value value = Value::string(std::move(text));
+      Value value = Value::string(text.take());
       if (s.filter) value = eval_filter(static_cast<const FilterExpr&>(*s.filter), scope, &value);
       assign(s.target, std::move(value), scope);
       return flow;
@@ -212,11 +227,10 @@ Renderer::Flow Renderer::exec_stmt(const Stmt& stmt, const ScopePtr& scope, std:
       return Flow::Normal;
     case Stmt::Kind::FilterBlock: {
       const auto& s = static_cast<const FilterBlockStmt&>(stmt);
-      std::string text;
+      Output text(budget_);
       const Flow flow = exec(s.body, scope, text);
-      const Value body_text = Value::string(std::move(text));
-      append(out,
-             to_str(eval_filter(static_cast<const FilterExpr&>(*s.filter), scope, &body_text)));
+      const Value body_text = Value::string(text.take());
+      out.append(to_str(eval_filter(static_cast<const FilterExpr&>(*s.filter), scope, &body_text)));
       return flow;
     }
     case Stmt::Kind::With: {
@@ -233,6 +247,10 @@ Renderer::Flow Renderer::exec_stmt(const Stmt& stmt, const ScopePtr& scope, std:
 }
 
 namespace {
+
+// What one iteration costs of the step budget: building its `loop` object takes about as long as
+// evaluating eight expressions.
+constexpr uint64_t kLoopIterationSteps = 8;
 
 // jinja2's `loop` object for iteration `index` of `items`.
 Value make_loop(size_t index, const List& items,
@@ -271,7 +289,7 @@ Value make_loop(size_t index, const List& items,
 
 }  // namespace
 
-Renderer::Flow Renderer::exec_for(const ForStmt& stmt, const ScopePtr& scope, std::string& out) {
+Renderer::Flow Renderer::exec_for(const ForStmt& stmt, const ScopePtr& scope, Output& out) {
   List items = iterate(eval(*stmt.iterable, scope), "for loop");
   if (stmt.condition) {
     List kept;
@@ -287,7 +305,7 @@ Renderer::Flow Renderer::exec_for(const ForStmt& stmt, const ScopePtr& scope, st
   if (items.empty()) return exec(stmt.otherwise, std::make_shared<Scope>(scope), out);
   auto changed_state = std::make_shared<std::optional<List>>();
   for (size_t i = 0; i < items.size(); ++i) {
-    charge(1);
+    charge(kLoopIterationSteps);
     // Each iteration starts from the enclosing variables: jinja2 does not carry a `set` in the
     // body over to the next iteration.
     auto iteration_scope = std::make_shared<Scope>(scope);
@@ -298,13 +316,13 @@ Renderer::Flow Renderer::exec_for(const ForStmt& stmt, const ScopePtr& scope, st
   return Flow::Normal;
 }
 
-void Renderer::exec_call_block(const CallBlockStmt& stmt, const ScopePtr& scope, std::string& out) {
+void Renderer::exec_call_block(const CallBlockStmt& stmt, const ScopePtr& scope, Output& out) {
   const auto& call = static_cast<const CallExpr&>(*stmt.call);
   const Value callee = eval(*call.callee, scope);
   CallArgs args = eval_args(call.args, scope);
   args.keyword.emplace_back("caller",
                             Value::callable(std::make_shared<CallerFunction>(stmt, scope)));
-  append(out, to_str(this->call(callee, std::move(args))));
+  out.append(to_str(this->call(callee, std::move(args))));
 }
 
 void Renderer::assign(const AssignTarget& target, Value value, const ScopePtr& scope) {
@@ -366,9 +384,9 @@ Value Renderer::call_macro(const std::string& name, const std::vector<MacroParam
                                                        : Value::undefined(fmt::format(
                                                              "'{}' is undefined", params[i].name)));
   }
-  std::string out;
+  Output out(budget_);
   exec(body, scope, out);
-  return Value::string(std::move(out));
+  return Value::string(out.take());
 }
 
 Value Renderer::call(const Value& callee, CallArgs args) {
@@ -409,7 +427,7 @@ Value Renderer::get_item(const Value& object, const Value& key) {
       if (index < 0) index += n;
       if (index >= 0 && index < n) return items[static_cast<size_t>(index)];
     } else {
-      const auto offsets = unicode::char_offsets(object.as_string());
+      const auto offsets = char_offsets(object.as_string(), "indexing a string");
       const auto n = static_cast<int64_t>(offsets.size()) - 1;
       if (index < 0) index += n;
       if (index >= 0 && index < n) {
@@ -530,7 +548,7 @@ Value Renderer::eval_binary(const BinaryExpr& expr, const ScopePtr& scope) {
     case BinaryExpr::Op::Concat: {
       std::string text = to_str(left);
       const std::string right = to_str(eval(*expr.right, scope));
-      check_size(text.size() + right.size(), "'~' concatenation");
+      require_memory(string_cost(text.size() + right.size()), "'~' concatenation");
       charge(0, text.size() + right.size());
       return Value::string(text + right);
     }
@@ -574,7 +592,8 @@ std::optional<int64_t> slice_bound(const Value& value) {
   return value.as_int();
 }
 
-// Python's slice.indices(): the positions a[start:stop:step] visits.
+// Python's slice.indices(): the positions a[start:stop:step] visits, checked against the memory
+// budget (the positions and the items they pick) before they are listed.
 std::vector<size_t> slice_positions(std::optional<int64_t> start, std::optional<int64_t> stop,
                                     std::optional<int64_t> step_value, size_t size) {
   const int64_t step = step_value.value_or(1);
@@ -590,7 +609,13 @@ std::vector<size_t> slice_positions(std::optional<int64_t> start, std::optional<
   };
   const int64_t first = clamp(start, step > 0 ? lower : upper);
   const int64_t last = clamp(stop, step > 0 ? upper : lower);
+  const int64_t span = step > 0 ? last - first : first - last;
+  const uint64_t stride = step > 0 ? static_cast<uint64_t>(step) : 0 - static_cast<uint64_t>(step);
+  const size_t count = span > 0 ? (static_cast<uint64_t>(span) - 1) / stride + 1 : 0;
+  require_memory(count * (sizeof(size_t) + sizeof(Value)), "slicing");
+  charge_copy(count);
   std::vector<size_t> positions;
+  positions.reserve(count);
   for (int64_t i = first; step > 0 ? i < last : i > last;) {
     positions.push_back(static_cast<size_t>(i));
     if (__builtin_add_overflow(i, step, &i)) break;
@@ -618,7 +643,7 @@ Value Renderer::eval_slice(const SliceExpr& expr, const ScopePtr& scope) {
   }
   if (object.is_string()) {
     const std::string& text = object.as_string();
-    const auto offsets = unicode::char_offsets(text);
+    const auto offsets = char_offsets(text, "slicing a string");
     std::string out;
     for (size_t i : slice_positions(start, stop, step, offsets.size() - 1)) {
       out.append(text, offsets[i], offsets[i + 1] - offsets[i]);

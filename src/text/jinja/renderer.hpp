@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "text/jinja/ast.hpp"
+#include "text/jinja/budget.hpp"
 #include "text/jinja/template.hpp"
 #include "text/jinja/value.hpp"
 
@@ -44,24 +45,43 @@ Value native_function(std::string name, NativeFunction::Fn fn);
 std::vector<Value> bind_args(std::string_view function, CallArgs& args,
                              std::initializer_list<std::string_view> params, size_t required = 0);
 
+// Text a template body renders into, counted against the memory budget while it is built.
+class Output {
+ public:
+  explicit Output(Budget& budget) : budget_(budget) {}
+  ~Output() { budget_.release(text_.size()); }
+  Output(const Output&) = delete;
+  Output& operator=(const Output&) = delete;
+
+  void append(std::string_view text);
+  // The text, no longer counted here (a string value made of it counts it again).
+  std::string take();
+
+ private:
+  Budget& budget_;
+  std::string text_;
+};
+
 class Renderer {
  public:
-  Renderer(const Limits& limits, std::string name) : limits_(limits), name_(std::move(name)) {}
+  Renderer(const Limits& limits, std::string name)
+      : limits_(limits), budget_(limits), name_(std::move(name)) {}
   ~Renderer();
   Renderer(const Renderer&) = delete;
   Renderer& operator=(const Renderer&) = delete;
 
   std::string render(const Body& body, const ScopePtr& globals);
 
-  // Counts work and throws once the template has done more than its limit allows.
+  // Counts evaluation steps, and one step per 16 bytes or items copied; Error past the budget.
   void charge(uint64_t steps, uint64_t bytes_or_items = 0);
-  // Error unless `size` (bytes or items of a value about to be built) fits the limits.
-  void check_size(size_t size, std::string_view what) const;
+  const Budget& budget() const { return budget_; }
 
   Value call(const Value& callee, CallArgs args);
   Value get_attribute(const Value& object, const std::string& name);
   Value get_item(const Value& object, const Value& key);
-  std::shared_ptr<Namespace> new_namespace();
+  // A namespace that will hold `entries` attributes, counted against the memory budget until
+  // the render ends.
+  std::shared_ptr<Namespace> new_namespace(size_t entries);
 
   // Runs a macro or caller body in a fresh scope below `parent`, returning its text.
   Value call_macro(const std::string& name, const std::vector<MacroParam>& params, const Body& body,
@@ -71,12 +91,11 @@ class Renderer {
   enum class Flow { Normal, Break, Continue };
   class DepthGuard;
 
-  Flow exec(const Body& body, const ScopePtr& scope, std::string& out);
-  Flow exec_stmt(const Stmt& stmt, const ScopePtr& scope, std::string& out);
-  Flow exec_for(const ForStmt& stmt, const ScopePtr& scope, std::string& out);
-  void exec_call_block(const CallBlockStmt& stmt, const ScopePtr& scope, std::string& out);
+  Flow exec(const Body& body, const ScopePtr& scope, Output& out);
+  Flow exec_stmt(const Stmt& stmt, const ScopePtr& scope, Output& out);
+  Flow exec_for(const ForStmt& stmt, const ScopePtr& scope, Output& out);
+  void exec_call_block(const CallBlockStmt& stmt, const ScopePtr& scope, Output& out);
   void assign(const AssignTarget& target, Value value, const ScopePtr& scope);
-  void append(std::string& out, std::string_view text);
 
   Value eval(const Expr& expr, const ScopePtr& scope);
   Value eval_node(const Expr& expr, const ScopePtr& scope);
@@ -87,8 +106,8 @@ class Renderer {
   CallArgs eval_args(const ArgExprs& args, const ScopePtr& scope);
 
   Limits limits_;
+  Budget budget_;
   std::string name_;  // the template's, for error positions
-  uint64_t work_ = 0;
   int depth_ = 0;
   // Every namespace made during the render: cleared at the end, since a namespace may hold
   // itself and shared pointers would then never free it.

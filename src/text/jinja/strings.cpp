@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "bantam/error.hpp"
+#include "text/jinja/budget.hpp"
 #include "text/jinja/renderer.hpp"
 #include "text/jinja/unicode.hpp"
 
@@ -23,6 +24,15 @@ std::vector<CharSpan> char_spans(const std::string& text) {
   return spans;
 }
 
+// Adds one part of a split, first checking that the parts so far fit the memory budget as the
+// list of strings they become: splitting a long string of separators makes millions of them.
+void add_part(std::vector<std::string>& parts, size_t& cost, std::string part,
+              std::string_view what = "split()") {
+  cost += string_cost(part.size()) + sizeof(Value);
+  require_memory(cost, what);
+  parts.push_back(std::move(part));
+}
+
 bool reached(int64_t maxsplit, size_t splits) {
   return maxsplit >= 0 && splits >= static_cast<uint64_t>(maxsplit);
 }
@@ -31,45 +41,48 @@ std::vector<std::string> split_on_separator(const std::string& text, const std::
                                             int64_t maxsplit, bool from_right) {
   if (sep.empty()) throw Error("split(): empty separator");
   std::vector<std::string> parts;
+  size_t cost = list_cost(0);
   if (!from_right) {
     size_t start = 0;
     for (size_t at = text.find(sep); at != std::string::npos && !reached(maxsplit, parts.size());
          at = text.find(sep, start)) {
-      parts.push_back(text.substr(start, at - start));
+      add_part(parts, cost, text.substr(start, at - start));
       start = at + sep.size();
     }
-    parts.push_back(text.substr(start));
+    add_part(parts, cost, text.substr(start));
     return parts;
   }
   size_t end = text.size();
   while (!reached(maxsplit, parts.size()) && end >= sep.size()) {
     const size_t at = text.rfind(sep, end - sep.size());
     if (at == std::string::npos) break;
-    parts.push_back(text.substr(at + sep.size(), end - at - sep.size()));
+    add_part(parts, cost, text.substr(at + sep.size(), end - at - sep.size()));
     end = at;
   }
-  parts.push_back(text.substr(0, end));
+  add_part(parts, cost, text.substr(0, end));
   std::reverse(parts.begin(), parts.end());
   return parts;
 }
 
 std::vector<std::string> split_on_whitespace(const std::string& text, int64_t maxsplit,
                                              bool from_right) {
+  require_memory(text.size() * sizeof(CharSpan), "split()");
   const auto spans = char_spans(text);
   std::vector<std::string> parts;
+  size_t cost = list_cost(0);
   if (!from_right) {
     size_t i = 0;
     while (true) {
       while (i < spans.size() && spans[i].space) ++i;
       if (i == spans.size()) break;
       if (reached(maxsplit, parts.size())) {
-        parts.push_back(text.substr(spans[i].offset));  // the rest, trailing space included
+        add_part(parts, cost, text.substr(spans[i].offset));  // the rest, trailing space included
         break;
       }
       size_t j = i;
       while (j < spans.size() && !spans[j].space) ++j;
       const size_t end = j < spans.size() ? spans[j].offset : text.size();
-      parts.push_back(text.substr(spans[i].offset, end - spans[i].offset));
+      add_part(parts, cost, text.substr(spans[i].offset, end - spans[i].offset));
       i = j;
     }
     return parts;
@@ -80,12 +93,12 @@ std::vector<std::string> split_on_whitespace(const std::string& text, int64_t ma
     if (i == 0) break;
     const size_t end = spans[i - 1].offset + spans[i - 1].length;
     if (reached(maxsplit, parts.size())) {
-      parts.push_back(text.substr(0, end));  // the rest, leading space included
+      add_part(parts, cost, text.substr(0, end));  // the rest, leading space included
       break;
     }
     size_t j = i;
     while (j > 0 && !spans[j - 1].space) --j;
-    parts.push_back(text.substr(spans[j].offset, end - spans[j].offset));
+    add_part(parts, cost, text.substr(spans[j].offset, end - spans[j].offset));
     i = j;
   }
   std::reverse(parts.begin(), parts.end());
@@ -112,12 +125,15 @@ bool is_line_break(char32_t c) {
 
 std::vector<std::string> python_split(const std::string& text, const std::string* sep,
                                       int64_t maxsplit, bool from_right) {
+  charge_copy(text.size());
   if (sep) return split_on_separator(text, *sep, maxsplit, from_right);
   return split_on_whitespace(text, maxsplit, from_right);
 }
 
 std::vector<std::string> python_splitlines(const std::string& text) {
+  charge_copy(text.size());
   std::vector<std::string> lines;
+  size_t cost = list_cost(0);
   std::string line;
   bool after_cr = false;
   bool open = false;
@@ -128,7 +144,7 @@ std::vector<std::string> python_splitlines(const std::string& text) {
     }
     after_cr = c == U'\r';
     if (is_line_break(c)) {
-      lines.push_back(std::move(line));
+      add_part(lines, cost, std::move(line), "splitlines()");
       line.clear();
       open = false;
       return;
@@ -136,7 +152,7 @@ std::vector<std::string> python_splitlines(const std::string& text) {
     line.append(text, pos, length);
     open = true;
   });
-  if (open) lines.push_back(std::move(line));
+  if (open) add_part(lines, cost, std::move(line), "splitlines()");
   return lines;
 }
 
@@ -146,7 +162,7 @@ std::string python_replace(const std::string& text, const std::string& old,
   int64_t done = 0;
   const auto may_replace = [&] { return count < 0 || done < count; };
   const auto grow = [&](std::string_view piece) {
-    renderer.check_size(out.size() + piece.size(), "replace()");
+    require_memory(string_cost(out.size() + piece.size()), "replace()");
     out.append(piece);
   };
   if (old.empty()) {

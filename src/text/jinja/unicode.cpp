@@ -2,6 +2,8 @@
 
 #include <utf8proc.h>
 
+#include "text/jinja/budget.hpp"
+
 namespace bantam::jinja::unicode {
 
 char32_t decode_at(std::string_view text, size_t pos, size_t& length) {
@@ -137,7 +139,9 @@ void append_mapped(std::string& out, std::string_view text, size_t pos, size_t l
   }
 }
 
+// Case mapping looks each character up in utf8proc's tables: a step per byte of the budget.
 std::string map_all(std::string_view text, CaseMap map) {
+  charge_steps(text.size());
   std::string out;
   out.reserve(text.size());
   for_each_char(text, [&](char32_t c, size_t pos, size_t length) {
@@ -152,6 +156,7 @@ std::string upper(std::string_view text) { return map_all(text, utf8proc_toupper
 std::string lower(std::string_view text) { return map_all(text, utf8proc_tolower); }
 
 std::string capitalize(std::string_view text) {
+  charge_steps(text.size());
   std::string out;
   out.reserve(text.size());
   bool first = true;
@@ -163,6 +168,7 @@ std::string capitalize(std::string_view text) {
 }
 
 std::string title(std::string_view text) {
+  charge_steps(text.size());
   std::string out;
   out.reserve(text.size());
   bool previous_cased = false;

@@ -9,9 +9,29 @@
 #include <cstdio>
 
 #include "bantam/error.hpp"
+#include "text/jinja/budget.hpp"
 #include "text/jinja/unicode.hpp"
 
 namespace bantam::jinja {
+namespace {
+
+// Shares `object`, counted against the memory budget of the render running on this thread (if
+// any) for as long as the object lives, and as one step: allocating is most of what building
+// many small values costs.
+template <typename T>
+std::shared_ptr<const T> counted(T object, size_t cost, std::string_view what) {
+  Budget* budget = current_budget();
+  if (!budget) return std::make_shared<const T>(std::move(object));
+  budget->step(1);
+  budget->allocate(cost, what);
+  return std::shared_ptr<const T>(new T(std::move(object)),
+                                  [account = budget->account(), cost](const T* p) {
+                                    account->release(cost);
+                                    delete p;
+                                  });
+}
+
+}  // namespace
 
 Value Value::undefined(std::string reason) {
   Value v;
@@ -55,7 +75,8 @@ Value Value::number(double value) {
 Value Value::string(std::string value) {
   Value v;
   v.type_ = Type::String;
-  v.storage_ = std::make_shared<const std::string>(std::move(value));
+  const size_t cost = string_cost(value.size());
+  v.storage_ = counted(std::move(value), cost, "a string");
   return v;
 }
 
@@ -77,7 +98,8 @@ Value Value::list(List items, bool tuple) {
   for (const auto& item : items) v.nesting_ = std::max(v.nesting_, nesting_of(item));
   v.type_ = Type::List;
   v.tuple_ = tuple;
-  v.storage_ = std::make_shared<const List>(std::move(items));
+  const size_t cost = list_cost(items.size());
+  v.storage_ = counted(std::move(items), cost, "a list");
   return v;
 }
 
@@ -87,7 +109,8 @@ Value Value::dict(Dict items) {
     v.nesting_ = std::max({v.nesting_, nesting_of(key), nesting_of(item)});
   }
   v.type_ = Type::Dict;
-  v.storage_ = std::make_shared<const Dict>(std::move(items));
+  const size_t cost = dict_cost(items.size());
+  v.storage_ = counted(std::move(items), cost, "a dict");
   return v;
 }
 
@@ -232,12 +255,16 @@ bool equals(const Value& a, const Value& b) {
   switch (a.type()) {
     case T::Undefined:
     case T::None: return true;
-    case T::String: return a.as_string() == b.as_string();
+    case T::String:
+      charge_copy(a.as_string().size());
+      return a.as_string() == b.as_string();
     case T::List: {
       if (a.is_tuple() != b.is_tuple()) return false;
       const auto& x = a.as_list();
       const auto& y = b.as_list();
       if (x.size() != y.size()) return false;
+      // Lists holding one list many times, nested, compare in exponential time: count the work.
+      charge_steps(x.size());
       for (size_t i = 0; i < x.size(); ++i) {
         if (!equals(x[i], y[i])) return false;
       }
@@ -247,6 +274,7 @@ bool equals(const Value& a, const Value& b) {
       const auto& x = a.as_dict();
       const auto& y = b.as_dict();
       if (x.size() != y.size()) return false;
+      charge_steps(x.size() * x.size());  // each key is looked up in a list of entries
       for (const auto& [key, value] : x.entries()) {
         const Value* other = y.find(key);
         if (!other || !equals(value, *other)) return false;
@@ -279,6 +307,7 @@ int compare(const Value& a, const Value& b, std::string_view where) {
   if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
     const auto& x = a.as_list();
     const auto& y = b.as_list();
+    charge_steps(std::min(x.size(), y.size()));
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
       if (!equals(x[i], y[i])) return compare(x[i], y[i], where);
     }
@@ -373,64 +402,89 @@ std::string repr_string(const std::string& text) {
   return out;
 }
 
-std::string repr_at(const Value& value, int depth);
+// Printing writes into one buffer, checked against the memory budget as it grows: a list that
+// holds the same big list many times, nested, prints far larger than it is.
+class Printer {
+ public:
+  std::string out;
 
-std::string repr_sequence(const Value& value, int depth) {
-  const auto& items = value.as_list();
-  std::string out = value.is_tuple() ? "(" : "[";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i) out += ", ";
-    out += repr_at(items[i], depth + 1);
+  // str() of `value`, or repr() when `quoted`; the items of containers always print as repr().
+  void print(const Value& value, int depth, bool quoted) {
+    // Namespaces may contain themselves, so depth stops printing as Python's reprlib would.
+    if (depth > static_cast<int>(kMaxNesting)) {
+      throw Error(fmt::format("printing a template value nested more than {} deep", kMaxNesting));
+    }
+    switch (value.type()) {
+      case Value::Type::Undefined:
+        if (quoted) append("Undefined");
+        return;
+      case Value::Type::None: append("None"); return;
+      case Value::Type::Bool: append(value.as_bool() ? "True" : "False"); return;
+      case Value::Type::Int: append(std::to_string(value.as_int())); return;
+      case Value::Type::Float: append(format_float(value.as_double())); return;
+      case Value::Type::String:
+        if (!quoted) {
+          append(value.as_string());
+        } else {
+          require_memory(out.size() + value.as_string().size(), "printing a value");
+          append(repr_string(value.as_string()));
+        }
+        return;
+      case Value::Type::List: print_sequence(value, depth); return;
+      case Value::Type::Dict: print_dict(value.as_dict(), depth); return;
+      case Value::Type::Callable:
+        append(fmt::format("<function {}>", value.as_callable().name()));
+        return;
+      case Value::Type::Namespace:
+        append("<Namespace ");
+        print_dict(value.as_namespace().attributes, depth);
+        append(">");
+        return;
+    }
   }
-  if (value.is_tuple() && items.size() == 1) out += ",";
-  out += value.is_tuple() ? ")" : "]";
-  return out;
-}
 
-std::string repr_dict(const Dict& dict, int depth) {
-  std::string out = "{";
-  bool first = true;
-  for (const auto& [key, item] : dict.entries()) {
-    if (!first) out += ", ";
-    first = false;
-    out += repr_at(key, depth + 1) + ": " + repr_at(item, depth + 1);
+ private:
+  void append(std::string_view piece) {
+    require_memory(out.size() + piece.size(), "printing a value");
+    out.append(piece);
   }
-  return out + "}";
-}
 
-// Namespaces may contain themselves, so printing counts depth as Python's reprlib would stop.
-std::string str_at(const Value& value, int depth) {
-  if (depth > static_cast<int>(kMaxNesting)) {
-    throw Error(fmt::format("printing a template value nested more than {} deep", kMaxNesting));
+  void print_sequence(const Value& value, int depth) {
+    const auto& items = value.as_list();
+    append(value.is_tuple() ? "(" : "[");
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (i) append(", ");
+      print(items[i], depth + 1, true);
+    }
+    if (value.is_tuple() && items.size() == 1) append(",");
+    append(value.is_tuple() ? ")" : "]");
   }
-  switch (value.type()) {
-    case Value::Type::Undefined: return "";
-    case Value::Type::None: return "None";
-    case Value::Type::Bool: return value.as_bool() ? "True" : "False";
-    case Value::Type::Int: return std::to_string(value.as_int());
-    case Value::Type::Float: return format_float(value.as_double());
-    case Value::Type::String: return value.as_string();
-    case Value::Type::List: return repr_sequence(value, depth);
-    case Value::Type::Dict: return repr_dict(value.as_dict(), depth);
-    case Value::Type::Callable: return fmt::format("<function {}>", value.as_callable().name());
-    case Value::Type::Namespace:
-      return "<Namespace " + repr_dict(value.as_namespace().attributes, depth) + ">";
-  }
-  return "";
-}
 
-std::string repr_at(const Value& value, int depth) {
-  switch (value.type()) {
-    case Value::Type::Undefined: return "Undefined";
-    case Value::Type::String: return repr_string(value.as_string());
-    default: return str_at(value, depth);
+  void print_dict(const Dict& dict, int depth) {
+    append("{");
+    bool first = true;
+    for (const auto& [key, item] : dict.entries()) {
+      if (!first) append(", ");
+      first = false;
+      print(key, depth + 1, true);
+      append(": ");
+      print(item, depth + 1, true);
+    }
+    append("}");
   }
+};
+
+std::string print(const Value& value, bool quoted) {
+  Printer printer;
+  printer.print(value, 0, quoted);
+  charge_copy(printer.out.size());
+  return std::move(printer.out);
 }
 
 }  // namespace
 
-std::string repr(const Value& value) { return repr_at(value, 0); }
-std::string to_str(const Value& value) { return str_at(value, 0); }
+std::string repr(const Value& value) { return print(value, true); }
+std::string to_str(const Value& value) { return print(value, false); }
 
 namespace {
 
@@ -496,11 +550,11 @@ class JsonWriter {
 
   void write(const Value& value, int depth) {
     switch (value.type()) {
-      case Value::Type::None: out += "null"; return;
-      case Value::Type::Bool: out += value.as_bool() ? "true" : "false"; return;
-      case Value::Type::Int: out += std::to_string(value.as_int()); return;
+      case Value::Type::None: append("null"); return;
+      case Value::Type::Bool: append(value.as_bool() ? "true" : "false"); return;
+      case Value::Type::Int: append(std::to_string(value.as_int())); return;
       case Value::Type::Float: write_float(value.as_double()); return;
-      case Value::Type::String: json_string(out, value.as_string(), style_.ensure_ascii); return;
+      case Value::Type::String: write_string(value.as_string()); return;
       case Value::Type::List: write_list(value.as_list(), depth); return;
       case Value::Type::Dict: write_dict(value.as_dict(), depth); return;
       default:
@@ -514,37 +568,52 @@ class JsonWriter {
  private:
   void write_float(double v) {
     if (std::isnan(v))
-      out += "NaN";
+      append("NaN");
     else if (std::isinf(v))
-      out += v < 0 ? "-Infinity" : "Infinity";
+      append(v < 0 ? "-Infinity" : "Infinity");
     else
-      out += format_float(v);
+      append(format_float(v));
+  }
+
+  // Every piece is checked against the memory budget before it is added: an indent or a
+  // separator may be megabytes long, and it repeats on every line.
+  void append(std::string_view piece) {
+    require_memory(out.size() + piece.size(), "tojson");
+    out.append(piece);
+  }
+
+  void write_string(const std::string& text) {
+    // Escapes make the text at most six times longer; check what is known before, the rest after.
+    require_memory(out.size() + text.size() + 2, "tojson");
+    json_string(out, text, style_.ensure_ascii);
+    require_memory(out.size(), "tojson");
   }
 
   void newline(int depth) {
     if (!style_.indent) return;
+    require_memory(out.size() + 1 + static_cast<size_t>(depth) * style_.indent->size(), "tojson");
     out += '\n';
     for (int i = 0; i < depth; ++i) out += *style_.indent;
   }
 
   void write_list(const List& items, int depth) {
     if (items.empty()) {
-      out += "[]";
+      append("[]");
       return;
     }
-    out += '[';
+    append("[");
     for (size_t i = 0; i < items.size(); ++i) {
-      if (i) out += item_separator_;
+      if (i) append(item_separator_);
       newline(depth + 1);
       write(items[i], depth + 1);
     }
     newline(depth);
-    out += ']';
+    append("]");
   }
 
   void write_dict(const Dict& dict, int depth) {
     if (dict.empty()) {
-      out += "{}";
+      append("{}");
       return;
     }
     std::vector<std::pair<std::string, const Value*>> entries;
@@ -563,16 +632,16 @@ class JsonWriter {
       for (size_t i : order) sorted.push_back(entries[i]);
       entries = std::move(sorted);
     }
-    out += '{';
+    append("{");
     for (size_t i = 0; i < entries.size(); ++i) {
-      if (i) out += item_separator_;
+      if (i) append(item_separator_);
       newline(depth + 1);
-      json_string(out, entries[i].first, style_.ensure_ascii);
-      out += key_separator_;
+      write_string(entries[i].first);
+      append(key_separator_);
       write(*entries[i].second, depth + 1);
     }
     newline(depth);
-    out += '}';
+    append("}");
   }
 
   const JsonStyle& style_;
@@ -585,6 +654,7 @@ class JsonWriter {
 std::string to_json(const Value& value, const JsonStyle& style) {
   JsonWriter writer(style);
   writer.write(value, 0);
+  charge_copy(writer.out.size());
   return std::move(writer.out);
 }
 
