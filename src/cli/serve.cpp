@@ -13,6 +13,7 @@
 
 #include "bantam/bantam.hpp"
 #include "cli/commands.hpp"
+#include "cli/generation_options.hpp"
 #include "hub/store.hpp"
 #include "cli/route_options.hpp"
 #include "hybrid/hybrid_config.hpp"
@@ -41,6 +42,8 @@ struct ServeOptions {
   double idle_timeout_seconds = 30.0;
   bool metrics_public = false;
   int64_t max_embedding_tokens = serve::ServerOptions{}.max_embedding_tokens;
+  double template_memory_mb = static_cast<double>(jinja::Limits{}.max_memory_bytes) / (1 << 20);
+  uint64_t template_steps = jinja::Limits{}.max_steps;
   double grace_seconds = 10.0;
   std::string api_key_env;
   bool log_prompts = false;
@@ -82,7 +85,7 @@ void serve(const ServeOptions& o) {
   options.port = o.port;
   options.parallel = o.parallel;
   options.context = o.context > 0 ? o.context : std::min<int64_t>(4096, std::max(1, model->info().n_ctx_train));
-  options.threads = o.threads;
+  options.threads = capped_threads(o.threads);
   options.max_queue = o.max_queue;
   options.http_limits.max_body_bytes = static_cast<size_t>(o.max_body_mb) << 20;
   options.http_limits.max_connections = o.max_connections;
@@ -93,6 +96,8 @@ void serve(const ServeOptions& o) {
   options.http_limits.idle_timeout = millis(o.idle_timeout_seconds);
   options.metrics_public = o.metrics_public;
   options.max_embedding_tokens = o.max_embedding_tokens;
+  options.template_limits.max_memory_bytes = static_cast<size_t>(o.template_memory_mb * (1 << 20));
+  options.template_limits.max_steps = o.template_steps;
   options.log_prompts = o.log_prompts;
   if (!o.alias.empty()) {
     options.model_id = o.alias;
@@ -184,6 +189,12 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--max-embedding-tokens", o->max_embedding_tokens,
                   "Most tokens one embeddings request may hold, all inputs together (413 beyond; default 65536)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  cmd->add_option("--template-memory-mb", o->template_memory_mb,
+                  "MiB of strings and lists a chat template render may hold at once (default 16)")
+      ->check(CLI::Range(0.25, 4096.0));
+  cmd->add_option("--template-steps", o->template_steps,
+                  "Evaluation steps a chat template render may take (default 4000000, about half a second)")
+      ->check(CLI::Range(uint64_t{1000}, uint64_t{1} << 40));
   cmd->add_option("--shutdown-grace", o->grace_seconds, "Seconds running requests get after SIGTERM")->check(CLI::Range(0.0, 3600.0));
   cmd->add_option("--api-key-env", o->api_key_env, "Require 'Authorization: Bearer KEY' with KEY from this variable");
   cmd->add_flag("--log-prompts", o->log_prompts, "Log prompt text (off: only routes, status and timings)");

@@ -46,8 +46,12 @@ PublicKey PublicKey::from_bytes(const std::array<uint8_t, 32>& bytes) {
 }
 
 PublicKey PublicKey::from_json(const json& value, const std::string& where) {
-  if (!value.is_object() || value.value("keytype", "") != "ed25519" ||
-      value.value("scheme", "") != "ed25519" || !value.contains("keyval") ||
+  // Checked member by member: json::value() throws its own exception on a member of another type.
+  const auto is_ed25519 = [&](const char* name) {
+    const auto it = value.find(name);
+    return it != value.end() && it->is_string() && it->get<std::string>() == "ed25519";
+  };
+  if (!value.is_object() || !is_ed25519("keytype") || !is_ed25519("scheme") || !value.contains("keyval") ||
       !value["keyval"].is_object() || !value["keyval"].contains("public") ||
       !value["keyval"]["public"].is_string()) {
     throw Error(fmt::format("{}: not an ed25519 public key object", where));

@@ -24,8 +24,8 @@ std::string tool_call_text(const std::string& name, const std::string& arguments
 
 }  // namespace
 
-ChatFormatter::ChatFormatter(const Model& model)
-    : model_(model), template_(ChatTemplate::from_gguf(model.impl().file)) {
+ChatFormatter::ChatFormatter(const Model& model, const jinja::Limits& limits)
+    : model_(model), template_(ChatTemplate::from_gguf(model.impl().file)), limits_(limits) {
   template_knows_tools_ = template_.source().find("tools") != std::string::npos;
   template_knows_tool_calls_ = template_.source().find("tool_calls") != std::string::npos;
 }
@@ -71,6 +71,7 @@ std::string ChatFormatter::prompt_text(const ChatRequest& r) const {
   }
   ChatRenderOptions options;
   options.add_generation_prompt = true;
+  options.limits = limits_;
   if (use_tools && template_knows_tools_) {
     ojson tools = ojson::array();
     for (const ToolSpec& t : r.tools) {

@@ -23,7 +23,8 @@ inline constexpr std::string_view kToolCallClose = "</tool_call>";
 
 class ChatFormatter {
  public:
-  explicit ChatFormatter(const Model& model);  // Error when the model has no usable template
+  // Error when the model has no usable template; `limits` bound every render of it.
+  ChatFormatter(const Model& model, const jinja::Limits& limits);
   std::vector<TokenId> prompt_tokens(const ChatRequest& request) const;
   std::string prompt_text(const ChatRequest& request) const;
 
@@ -32,6 +33,7 @@ class ChatFormatter {
   ChatTemplate template_;
   bool template_knows_tools_;
   bool template_knows_tool_calls_;
+  jinja::Limits limits_;
 };
 
 // "<tool_call>{"name": ..., "arguments": {...}}</tool_call>" blocks naming known tools; nullopt

@@ -37,15 +37,6 @@ struct HttpContext {
   std::atomic<bool> stopping{false};
 };
 
-// The request that a complete byte string holds, parsed and checked as a connection reads one,
-// without a socket (the request fuzzer's entry). status != 0: the answer a connection gives instead.
-struct ParsedHttpRequest {
-  HttpRequest request;
-  int status = 0;
-  std::string error;
-};
-ParsedHttpRequest parse_http_request(std::string_view bytes, size_t max_body_bytes);
-
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
   HttpConnection(net::ip::tcp::socket socket, const HttpContext& context);

@@ -30,6 +30,15 @@ class HttpConnection;  // one client connection (http_connection.hpp)
 
 // The answer to one request, written from its handler thread. Calls return once the bytes are
 // with the socket or queued; they block only while a slow reader has more than 1 MiB queued.
+// The request that a complete byte string holds, parsed and checked as a connection reads one,
+// without a socket (the request fuzzer's entry). status != 0: the answer a connection gives instead.
+struct ParsedHttpRequest {
+  HttpRequest request;
+  int status = 0;
+  std::string error;
+};
+ParsedHttpRequest parse_http_request(std::string_view bytes, size_t max_body_bytes);
+
 class HttpResponse {
  public:
   HttpResponse(std::shared_ptr<HttpConnection> connection, bool head_only);

@@ -83,8 +83,8 @@ int Server::bind() { return http_->bind(); }
 std::unique_ptr<ServedModel> Server::prepare(LoadedModel loaded) const {
   auto served = std::make_unique<ServedModel>(std::move(loaded));
   // Refuses a model whose template fails or runs past its budgets, at start-up and on a swap.
-  check_chat_template(ChatTemplate::from_gguf(served->model().impl().file));
-  served->formatter = std::make_unique<ChatFormatter>(served->model());
+  check_chat_template(ChatTemplate::from_gguf(served->model().impl().file), options_.template_limits);
+  served->formatter = std::make_unique<ChatFormatter>(served->model(), options_.template_limits);
   served->adapters = std::make_unique<AdapterLibrary>(served->loaded.model, options_.adapters);
   return served;
 }

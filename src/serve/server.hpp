@@ -31,6 +31,7 @@ struct ServerOptions {
   int threads = 0;
   int max_queue = 64;
   HttpLimits http_limits;  // connections, deadlines, body size
+  jinja::Limits template_limits;  // budgets of every chat template render (the model's template)
   int64_t max_embedding_tokens = 65536;  // per embeddings request, all inputs together (413 beyond)
   std::string api_key;  // empty: no authentication
   bool metrics_public = false;  // /metrics without the API key

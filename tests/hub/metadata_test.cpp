@@ -51,6 +51,20 @@ TEST(Signing, KeyFilesRoundTripAndAreNeverOverwritten) {
   EXPECT_THAT([&] { SigningKey::load(file); }, ThrowsMessage<Error>(HasSubstr("does not match the secret key")));
 }
 
+// Found by fuzz_hub_metadata: members of the wrong type are a refused key, not a JSON exception.
+TEST(Signing, PublicKeyMembersOfTheWrongTypeAreRefused) {
+  const json good = SigningKey::generate("root").public_key.to_json();
+  EXPECT_NO_THROW(PublicKey::from_json(good, "root.json keys[k]"));
+  for (const char* member : {"keytype", "scheme", "keyval"}) {
+    json bad = good;
+    bad[member] = json::array({"ed25519"});
+    EXPECT_THROW(PublicKey::from_json(bad, "root.json keys[k]"), Error) << member;
+  }
+  json bad = good;
+  bad["keyval"]["public"] = 7;
+  EXPECT_THROW(PublicKey::from_json(bad, "root.json keys[k]"), Error);
+}
+
 TEST(Names, PathTraversalAndControlCharactersAreUnsafe) {
   for (const std::string ok : {"tiny", "llama-3.2-1b", "Qwen2.5_0.5B+q4", "1.0", "2024-05-01"}) {
     EXPECT_EQ(unsafe_name_reason(ok), "") << ok;

@@ -2,7 +2,7 @@
 // server gives on a connection.
 #include <gtest/gtest.h>
 
-#include "serve/http_connection.hpp"
+#include "serve/http_server.hpp"
 
 namespace bantam::serve {
 namespace {

@@ -38,9 +38,9 @@ fs::path model_with_template(const std::string& chat_template) {
   return path;
 }
 
-std::string start_error(const fs::path& model) {
+std::string start_error(const fs::path& model, const std::vector<std::string>& flags = {}) {
   try {
-    ServerProcess server({}, {}, model.string());
+    ServerProcess server(flags, {}, model.string());
   } catch (const std::runtime_error& e) {
     return e.what();
   }
@@ -69,6 +69,21 @@ TEST(TemplateCheck, ServeRefusesAModelWhoseTemplateRunsPastTheBudgets) {
       model_with_template(read_file(shared("templates/Qwen-Qwen2.5-7B-Instruct.jinja")));
   ServerProcess server({}, {}, qwen.string());
   EXPECT_EQ(post(server.port(), "/v1/chat/completions", chat_request()).status, 200);
+}
+
+// --template-steps and --template-memory-mb set the budgets: templates that serve with the
+// defaults (a 2,000-round loop, a 400 KB string) are refused under budgets too small for them.
+TEST(TemplateCheck, FlagsSetTheBudgets) {
+  const fs::path loop = model_with_template(
+      "{% for i in range(2000) %}{% endfor %}{% for m in messages %}{{ m.content }}{% endfor %}");
+  EXPECT_THAT(start_error(loop, {"--template-steps", "10000"}), HasSubstr("template step budget exceeded"));
+  const fs::path big = model_with_template(
+      "{% set s = 'x' * 400000 %}{{ s|length }}{% for m in messages %}{{ m.content }}{% endfor %}");
+  EXPECT_THAT(start_error(big, {"--template-memory-mb", "0.25"}), HasSubstr("template memory budget exceeded"));
+  for (const fs::path& model : {loop, big}) {
+    ServerProcess server({"--template-memory-mb", "32", "--template-steps", "8000000"}, {}, model.string());
+    EXPECT_EQ(post(server.port(), "/v1/chat/completions", chat_request()).status, 200);
+  }
 }
 
 // A template that passes the start-up check but runs past the memory budget on some messages:
