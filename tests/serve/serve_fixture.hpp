@@ -19,6 +19,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "hub/digest.hpp"
+#include "hub/store.hpp"
 #include "test_support.hpp"
 
 extern char** environ;
@@ -26,6 +28,22 @@ extern char** environ;
 namespace bantam::test {
 
 inline std::string stories_model() { return shared("models/weights/stories260K.gguf").string(); }
+
+// Installs `gguf` as tiny:VERSION and makes it active, as `bantam pull`/`update` end.
+inline void install_in_store(const std::filesystem::path& store_dir, const std::filesystem::path& gguf, const std::string& version) {
+  hub::Store store = hub::Store::open(store_dir);
+  const std::filesystem::path incoming = store_dir / ("incoming-" + version + ".gguf");
+  std::filesystem::copy_file(gguf, incoming);
+  hub::InstalledVersion v;
+  v.name = "tiny";
+  v.version = version;
+  v.sha256 = hub::sha256_file(incoming);
+  v.size = std::filesystem::file_size(incoming);
+  v.architecture = "llama";
+  v.source = "test";
+  const auto lock = store.lock();
+  store.install(incoming, v, "");
+}
 
 class ServerProcess {
  public:

@@ -19,21 +19,6 @@ using nlohmann::json;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-// Installs `gguf` as tiny:VERSION and makes it active, as `bantam pull`/`update` end.
-void install(const fs::path& store_dir, const fs::path& gguf, const std::string& version) {
-  hub::Store store = hub::Store::open(store_dir);
-  const fs::path incoming = store_dir / ("incoming-" + version + ".gguf");
-  fs::copy_file(gguf, incoming);
-  hub::InstalledVersion v;
-  v.name = "tiny";
-  v.version = version;
-  v.sha256 = hub::sha256_file(incoming);
-  v.size = fs::file_size(incoming);
-  v.architecture = "llama";
-  v.source = "test";
-  const auto lock = store.lock();
-  store.install(incoming, v, "");
-}
 
 std::string served_version(int port) {
   const auto r = http(port, "GET", "/v1/models");
@@ -54,7 +39,7 @@ class StoreSwap : public ::testing::Test {
  protected:
   void SetUp() override {
     store = temp_dir() / "store";
-    install(store, stories_model(), "1.0");
+    install_in_store(store, stories_model(), "1.0");
     // The end-of-generation tokens are pushed out of reach so answers run to max_tokens.
     const auto model = Model::load(stories_model());
     for (TokenId id = 0; id < model->info().n_vocab; ++id) {
@@ -92,7 +77,7 @@ TEST_F(StoreSwap, NewlyActiveVersionsAreSwappedInWhileRunningRequestsFinish) {
                                  [&](const std::string&) {
                                    if (!activated) {
                                      activated = true;
-                                     install(store, shared("models/synthetic/synth-llama3-f16.gguf"), "1.1");
+                                     install_in_store(store, shared("models/synthetic/synth-llama3-f16.gguf"), "1.1");
                                      swapped = wait_for_version(port, "1.1");
                                    }
                                    return true;
@@ -154,7 +139,7 @@ TEST_F(StoreSwap, NewlyActiveVersionsAreSwappedInWhileRunningRequestsFinish) {
 TEST_F(StoreSwap, APinnedVersionIsNotSwapped) {
   ServerProcess server({"--store", store.string(), "--watch-interval", "0.05"}, {}, "tiny:1.0");
   EXPECT_EQ(served_version(server.port()), "1.0");
-  install(store, shared("models/synthetic/synth-llama3-f16.gguf"), "1.1");
+  install_in_store(store, shared("models/synthetic/synth-llama3-f16.gguf"), "1.1");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(served_version(server.port()), "1.0");
   EXPECT_THAT(server.log(), ::testing::Not(HasSubstr("swapped")));

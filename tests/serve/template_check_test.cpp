@@ -99,29 +99,14 @@ TEST(TemplateCheck, RequestThatDrivesTheTemplatePastABudgetIsA400) {
   EXPECT_EQ(post(server.port(), "/v1/chat/completions", chat_request()).status, 200);
 }
 
-// Installs `gguf` as tiny:VERSION and makes it active, as `bantam pull`/`update` end.
-void install(const fs::path& store_dir, const fs::path& gguf, const std::string& version) {
-  hub::Store store = hub::Store::open(store_dir);
-  const fs::path incoming = store_dir / ("incoming-" + version + ".gguf");
-  fs::copy_file(gguf, incoming);
-  hub::InstalledVersion v;
-  v.name = "tiny";
-  v.version = version;
-  v.sha256 = hub::sha256_file(incoming);
-  v.size = fs::file_size(incoming);
-  v.architecture = "llama";
-  v.source = "test";
-  const auto lock = store.lock();
-  store.install(incoming, v, "");
-}
 
 TEST(TemplateCheck, StoreUpdateWithAHostileTemplateIsNotSwappedIn) {
   const fs::path store = temp_dir() / "store";
-  install(store, stories_model(), "1.0");
+  install_in_store(store, stories_model(), "1.0");
   ServerProcess server({"--store", store.string(), "--watch-interval", "0.05"}, {}, "tiny");
   ASSERT_EQ(post(server.port(), "/v1/chat/completions", chat_request()).status, 200);
 
-  install(store, model_with_template(kSlowTemplate), "2.0");
+  install_in_store(store, model_with_template(kSlowTemplate), "2.0");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (server.log().find("not swapping to tiny:2.0") == std::string::npos &&
          std::chrono::steady_clock::now() < deadline) {
