@@ -99,16 +99,18 @@ class ReferenceDecoder {
   }
 
   // A matrix of `rows` outputs by `cols` inputs, stored column by column so that W x is a sum of
-  // scaled columns (contiguous, and quick enough in plain double).
+  // scaled columns (contiguous, and quick enough without tricks). Elements are kept as float:
+  // every F32/F16/BF16 value is exact in float, and half the memory of double is what keeps the
+  // reference fast; all arithmetic is double.
   struct Matrix {
     int64_t rows = 0, cols = 0;
-    std::vector<double> columns;  // columns[c * rows + r] = W[r][c]
+    std::vector<float> columns;  // columns[c * rows + r] = W[r][c]
 
     std::vector<double> times(const std::vector<double>& x) const {
       std::vector<double> y(static_cast<size_t>(rows), 0.0);
       for (int64_t c = 0; c < cols; ++c) {
-        const double* column = columns.data() + c * rows;
-        for (int64_t r = 0; r < rows; ++r) y[r] += column[r] * x[c];
+        const float* column = columns.data() + c * rows;
+        for (int64_t r = 0; r < rows; ++r) y[r] += static_cast<double>(column[r]) * x[c];
       }
       return y;
     }
@@ -245,9 +247,9 @@ class ReferenceDecoder {
     const auto* info = find(name, {cols, rows}, required);
     if (!info) return {};
     const std::vector<double> stored = tensor_values(*info);
-    Matrix m{.rows = rows, .cols = cols, .columns = std::vector<double>(stored.size())};
+    Matrix m{.rows = rows, .cols = cols, .columns = std::vector<float>(stored.size())};
     for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t c = 0; c < cols; ++c) m.columns[c * rows + r] = stored[r * cols + c];
+      for (int64_t c = 0; c < cols; ++c) m.columns[c * rows + r] = static_cast<float>(stored[r * cols + c]);
     }
     return m;
   }

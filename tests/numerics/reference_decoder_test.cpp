@@ -6,14 +6,16 @@
 //    1e-4 of the reference relative to its largest logit; F16 files mean KLD <= 1e-5;
 //  - F16 KV cache (the default): mean KLD <= 1e-5 for both;
 //  - top-1 agreement >= 99% everywhere;
-//  - greedy continuations equal the reference's until its top-2 margin falls below 1e-3.
+//  - greedy continuations (F32 KV cache, 32 tokens) equal the reference's until its top-2 margin
+//    falls below 1e-3.
 // The synthetic gemma/gemma2 models are degenerate (greedy repeats one token): no KL bars, only
-// the relative logits check with a looser bound.
+// the relative logits check. The reference itself is checked against llama.cpp's greedy output.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
-#include <fstream>
+#include <functional>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -40,7 +42,11 @@ struct Case {
   std::string file;  // under ../shared/models
   FileKind kind;
   double max_kld_f32_cache;    // mean KLD bar with an F32 KV cache
-  double max_relative_logits;  // per-position bar with an F32 KV cache (0: not checked)
+  // Largest relative logit error at any position with an F32 KV cache. F32 files: the contract's
+  // 1e-4. F16 files: not in the contract; 2e-3 is about 3x what bantam's F16 rounding of
+  // activations gives today and below what a missing Llama 3 rope scaling gives (4e-3), which
+  // stays under the KLD bar. Degenerate files: their only check, 3x today's error.
+  double max_relative_logits;
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.file; }
@@ -48,11 +54,11 @@ void PrintTo(const Case& c, std::ostream* os) { *os << c.file; }
 const std::vector<Case>& cases() {
   static const std::vector<Case> all = {
       {"weights/stories260K.gguf", FileKind::F32, 1e-7, 1e-4},
-      {"weights/llama-2-tiny-random.gguf", FileKind::F16, 1e-5, 0},
-      {"synthetic/synth-llama3-f16.gguf", FileKind::F16, 1e-5, 0},
-      {"synthetic/synth-nemo-f16.gguf", FileKind::F16, 1e-5, 0},
-      {"synthetic/synth-qwen2-f16.gguf", FileKind::F16, 1e-5, 0},
-      {"synthetic/synth-phi3-f16.gguf", FileKind::F16, 1e-5, 0},
+      {"weights/llama-2-tiny-random.gguf", FileKind::F16, 1e-5, 2e-3},
+      {"synthetic/synth-llama3-f16.gguf", FileKind::F16, 1e-5, 2e-3},
+      {"synthetic/synth-nemo-f16.gguf", FileKind::F16, 1e-5, 2e-3},
+      {"synthetic/synth-qwen2-f16.gguf", FileKind::F16, 1e-5, 2e-3},
+      {"synthetic/synth-phi3-f16.gguf", FileKind::F16, 1e-5, 2e-3},
       {"synthetic/synth-gemma-f16.gguf", FileKind::Degenerate, 0, 1e-3},
       {"synthetic/synth-gemma2-f16.gguf", FileKind::Degenerate, 0, 1e-3},
   };
@@ -167,9 +173,7 @@ TEST_P(ReferenceForward, LogitsAgreeOnCorpusChunks) {
   std::cout << fmt::format("[ numerics ] {} F32 cache: {}\n[ numerics ] {} F16 cache: {}\n", c.file,
                            with_f32.summary(), c.file, with_f16.summary());
 
-  if (c.max_relative_logits > 0) {
-    EXPECT_LE(with_f32.max_relative, c.max_relative_logits) << "F32 cache: " << with_f32.summary();
-  }
+  EXPECT_LE(with_f32.max_relative, c.max_relative_logits) << "F32 cache: " << with_f32.summary();
   if (c.kind == FileKind::Degenerate) return;
   EXPECT_LE(with_f32.mean_kld(), c.max_kld_f32_cache) << "F32 cache: " << with_f32.summary();
   EXPECT_LE(with_f16.mean_kld(), 1e-5) << "F16 cache: " << with_f16.summary();
