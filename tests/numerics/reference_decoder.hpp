@@ -17,6 +17,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <numbers>
 #include <string>
 #include <vector>
 
@@ -185,7 +187,7 @@ class ReferenceDecoder {
     if (exponent == 0) {
       magnitude = std::ldexp(mantissa, -24);  // subnormal
     } else if (exponent == 31) {
-      magnitude = mantissa ? NAN : INFINITY;
+      magnitude = mantissa ? std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::infinity();
     } else {
       magnitude = std::ldexp(mantissa + 1024, exponent - 25);
     }
@@ -307,14 +309,17 @@ class ReferenceDecoder {
     return y;
   }
 
+  // Per-dimension divisors of the rotation frequency at `pos` (empty: none). LongRoPE (Phi-3)
+  // picks its short or long factors by the sequence length, as HF's Phi-3 rotary embedding.
+  const std::vector<double>& rope_factors(int64_t pos) const {
+    if (rope_factors_short_.empty()) return rope_freqs_;
+    const bool long_sequence = pos + 1 > rope_original_context_ && !rope_factors_long_.empty();
+    return long_sequence ? rope_factors_long_ : rope_factors_short_;
+  }
+
   // Rotates the first n_rot dimensions of each head of `v` for position `pos`.
   void rope(std::vector<double>& v, int64_t n_heads, int64_t pos) const {
-    // LongRoPE (Phi-3) picks its factors by the sequence length, as HF's Phi-3 rotary embedding.
-    const std::vector<double>& factors =
-        !rope_factors_short_.empty() ? (pos + 1 > rope_original_context_ && !rope_factors_long_.empty()
-                                            ? rope_factors_long_
-                                            : rope_factors_short_)
-                                     : rope_freqs_;
+    const std::vector<double>& factors = rope_factors(pos);
     const int64_t half = n_rot_ / 2;
     for (int64_t h = 0; h < n_heads; ++h) {
       double* head = v.data() + h * head_dim_;
@@ -387,7 +392,7 @@ class ReferenceDecoder {
 
   static double silu(double x) { return x / (1.0 + std::exp(-x)); }
   static double gelu_tanh(double x) {
-    const double sqrt_2_over_pi = std::sqrt(2.0 / M_PI);
+    const double sqrt_2_over_pi = std::sqrt(2.0 / std::numbers::pi);
     return 0.5 * x * (1.0 + std::tanh(sqrt_2_over_pi * (x + 0.044715 * x * x * x)));
   }
 
