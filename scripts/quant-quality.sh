@@ -10,19 +10,19 @@ bin=${BANTAM_BIN:-build/bin/bantam}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 text="$shared/corpus/small-llms-essay.txt"
-kl() {  # kl MODEL BASE_LOGITS -> "mean_kl top1"
-  "$bin" perplexity -m "$1" -f "$text" -c 128 --chunks "$chunks" --kl-base "$2" -o json 2>/dev/null |
+kl() {  # kl MODEL BASE_FILE -> "mean_kl top1"
+  "$bin" perplexity -m "$1" --chunks "$chunks" --kl-divergence-base "$2" --kl-divergence -o json 2>/dev/null |
     sed -n 's/.*"\(kl_mean\|top1_agreement\)": \([-0-9.e]*\).*/\2/p' | paste -sd' '
 }
 echo "| model | type | KL llama-quantize | KL bantam | ratio | top-1 (llama-quantize / bantam) |"
 echo "|---|---|---|---|---|---|"
 for arch in llama3 nemo qwen2 phi3 gemma gemma2; do
   f16="$shared/models/synthetic/synth-$arch-f16.gguf"
-  "$bin" perplexity -m "$f16" -f "$text" -c 128 --chunks "$chunks" --save-logits "$work/$arch.logits" >/dev/null 2>&1
+  "$bin" perplexity -m "$f16" -f "$text" -c 128 --chunks "$chunks" --kl-divergence-base "$work/$arch.kld" >/dev/null 2>&1
   for type in Q8_0 Q4_0 Q4_K_M Q2_K; do
     "$bin" quantize "$f16" "$work/$arch-$type.gguf" "$type" >/dev/null 2>&1
-    read -r ref_kl ref_top1 <<<"$(kl "$shared/models/synthetic/synth-$arch-$type.gguf" "$work/$arch.logits")"
-    read -r our_kl our_top1 <<<"$(kl "$work/$arch-$type.gguf" "$work/$arch.logits")"
+    read -r ref_kl ref_top1 <<<"$(kl "$shared/models/synthetic/synth-$arch-$type.gguf" "$work/$arch.kld")"
+    read -r our_kl our_top1 <<<"$(kl "$work/$arch-$type.gguf" "$work/$arch.kld")"
     ratio=$(awk -v a="$our_kl" -v b="$ref_kl" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 1) }')
     echo "| synth-$arch | $type | $ref_kl | $our_kl | $ratio | $ref_top1 / $our_top1 |"
   done

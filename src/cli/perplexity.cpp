@@ -1,5 +1,6 @@
-// `bantam perplexity -m MODEL -f TEXT [-c 512] [-b N] [--chunks K] [--save-logits FILE]
-//                    [--kl-base FILE] [--lora FILE[:SCALE]]... [-o text|json]`
+// `bantam perplexity -m MODEL -f TEXT [-c 512] [-b N] [--chunks K] [--kl-divergence-base FILE]
+//                    [--lora FILE[:SCALE]]... [-o text|json]`
+// `bantam perplexity -m MODEL --kl-divergence-base FILE --kl-divergence [...]`
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
@@ -14,7 +15,7 @@ void add_perplexity_command(CLI::App& app) {
   auto lora = std::make_shared<std::vector<std::string>>();
   auto* cmd = app.add_subcommand("perplexity", "Perplexity (and KL divergence) on a text file");
   cmd->add_option("-m,--model", opts->model, "GGUF model")->required();
-  cmd->add_option("-f,--file", opts->text_file, "Text file")->required();
+  auto* file = cmd->add_option("-f,--file", opts->text_file, "Text file");
   cmd->add_option("-c,--ctx", opts->context, "Tokens per chunk")->check(CLI::Range(4, 1 << 20));
   cmd->add_option("-b,--batch-size", opts->batch_size, "Tokens per forward pass (default: ctx)")
       ->check(CLI::Range(1, 1 << 20));
@@ -22,12 +23,15 @@ void add_perplexity_command(CLI::App& app) {
                                 "Threads (0: all cores)")
       ->check(CLI::Range(0, 1024));
   cmd->add_option("--chunks", opts->max_chunks, "Score at most this many chunks");
-  cmd->add_option("--save-logits", opts->save_logits, "Save this (base) model's distributions");
-  cmd->add_option("--kl-base", opts->kl_base, "KL divergence against distributions saved earlier");
-  cmd->add_option("--top-k", opts->saved_top_k, "Log-probabilities saved per token")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--kl-divergence-base", opts->kl_divergence_base,
+                  "llama-perplexity KL base file: written from this model, or read with --kl-divergence");
+  auto* kl = cmd->add_flag("--kl-divergence", opts->kl_divergence,
+                           "Score KL divergence against --kl-divergence-base (its tokens replace -f)");
+  file->excludes(kl);
   cmd->add_option("-o,--output", *output, "text or json")->check(CLI::IsMember({"text", "json"}));
   add_lora_option(*cmd, *lora);
-  cmd->callback([opts, output, lora] {
+  cmd->callback([opts, output, lora, file] {
+    if (!opts->kl_divergence && file->count() == 0) throw Error("perplexity needs -f TEXT (or --kl-divergence with a --kl-divergence-base file)");
     for (const std::string& spec : *lora) opts->adapters.push_back(parse_lora_spec(spec));
     opts->progress = [](int chunk, int n, double ppl) {
       fmt::print(stderr, "[{}/{}] ppl {:.4f}\n", chunk, n, ppl);

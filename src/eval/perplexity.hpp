@@ -1,7 +1,7 @@
 // Perplexity the way llama.cpp's perplexity tool computes it (so numbers compare): the text is
 // tokenized once (BOS first), cut into chunks of n_ctx tokens whose first token becomes BOS,
 // and only the second half of each chunk is scored. Optionally saves the base model's
-// distributions (top-k log-probabilities) and computes KL divergence against such a file.
+// distributions in llama-perplexity's KL base format, or scores KL divergence against such a file.
 #pragma once
 
 #include <functional>
@@ -21,9 +21,10 @@ struct PerplexityOptions {
   int batch_size = 0;  // 0: the context
   int threads = 0;
   int max_chunks = -1;           // < 0: all
-  std::string save_logits;       // write the base distributions here
-  std::string kl_base;           // compare against distributions saved earlier
-  int saved_top_k = 64;          // log-probabilities kept per scored token
+  // Without kl_divergence: the distributions of this model on text_file are written here.
+  // With it: the tokens and distributions are read from here (text_file unused) and compared.
+  std::string kl_divergence_base;
+  bool kl_divergence = false;
   std::function<void(int chunk, int n_chunks, double running_ppl)> progress;
 };
 

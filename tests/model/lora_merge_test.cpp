@@ -94,14 +94,14 @@ TEST(LoraMerge, MergedQuantizedModelStaysWithinQuantizationError) {
     return args;
   };
   const std::string runtime_logits = (dir / "runtime.bin").string(), base_logits = (dir / "base.bin").string();
-  ASSERT_EQ(test::run_cli(with({"-m", base_path(), "--lora", adapter, "--save-logits", runtime_logits})).exit_code, 0);
-  ASSERT_EQ(test::run_cli(with({"-m", base_path(), "--save-logits", base_logits})).exit_code, 0);
+  ASSERT_EQ(test::run_cli(with({"-m", base_path(), "--lora", adapter, "--kl-divergence-base", runtime_logits})).exit_code, 0);
+  ASSERT_EQ(test::run_cli(with({"-m", base_path(), "--kl-divergence-base", base_logits})).exit_code, 0);
 
   const std::string merged = (dir / "merged-q8.gguf").string(), quantized = (dir / "base-q8.gguf").string();
   ASSERT_EQ(test::run_cli({"lora", "merge", base_path(), adapter, merged, "--type", "q8_0"}).exit_code, 0);
   ASSERT_EQ(test::run_cli({"quantize", base_path(), quantized, "q8_0"}).exit_code, 0);
-  const double merged_kl = kl_mean(with({"-m", merged, "--kl-base", runtime_logits}));
-  const double quantized_kl = kl_mean(with({"-m", quantized, "--kl-base", base_logits}));
+  const double merged_kl = kl_mean({"perplexity", "-o", "json", "-m", merged, "--kl-divergence-base", runtime_logits, "--kl-divergence"});
+  const double quantized_kl = kl_mean({"perplexity", "-o", "json", "-m", quantized, "--kl-divergence-base", base_logits, "--kl-divergence"});
   std::cout << "KL merged Q8_0 vs base+adapter: " << merged_kl << ", quantized base vs base: " << quantized_kl << "\n";
   EXPECT_GT(merged_kl, 0.0);  // the merged matrices really are quantized
   EXPECT_LT(merged_kl, 1.5 * quantized_kl);
