@@ -53,6 +53,7 @@ void add_chat_command(CLI::App& app) {
     const bool interactive = isatty(STDIN_FILENO) != 0;
     const auto model = Model::load(opts->model);
     opts->engine.session.adapters = load_adapters(opts->engine.lora, *model);
+    print_thread_choice(opts->engine);
     Session session(model, opts->engine.session);
     std::unique_ptr<hybrid::HybridRouter> router;
     if (opts->route.any_given()) {

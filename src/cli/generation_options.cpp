@@ -26,6 +26,7 @@ void add_engine_options(CLI::App& cmd, EngineOptions& options) {
   cmd.add_option("-n,--max-tokens", options.generate.max_tokens, "Tokens to generate (-1: until done)")
       ->check(param_check("max_tokens"));
   cmd.add_option("-c,--ctx-size", s.context_length, "Context length in tokens")->check(CLI::Range(1, 1 << 24));
+  cmd.add_flag("--verbose", options.verbose, "Say the thread count chosen (on stderr)");
   cmd.add_option_function<int>("-t,--threads", [&s](int n) { s.threads = capped_threads(n); }, "Threads (0: all cores)")
       ->check(CLI::Range(0, 1024));
   cmd.add_option("-b,--batch-size", s.batch_size, "Prompt tokens per forward pass")->check(CLI::Range(1, 1 << 16));
@@ -75,6 +76,15 @@ std::vector<AdapterUse> load_adapters(const std::vector<std::string>& specs, con
     adapters.push_back({Adapter::load(path, model), scale});
   }
   return adapters;
+}
+
+void print_thread_choice(const EngineOptions& options) {
+  if (!options.verbose) return;
+  const int cores = ops::available_cores();
+  fmt::print(stderr,
+             "bantam: threads: {} ({} cores available; work is claimed in pieces and a thread whose core "
+             "is busy with another process is left out while it is)\n",
+             options.session.threads > 0 ? options.session.threads : cores, cores);
 }
 
 int capped_threads(int requested) {

@@ -15,7 +15,11 @@ struct EngineOptions {
   SessionOptions session;
   GenerateOptions generate;
   std::vector<std::string> lora;  // FILE[:SCALE] specs: load_adapters makes session.adapters of them
+  bool verbose = false;
 };
+
+// With --verbose: the thread count chosen and the cores it was chosen from, on stderr.
+void print_thread_choice(const EngineOptions& options);
 
 void add_engine_options(CLI::App& cmd, EngineOptions& options);
 

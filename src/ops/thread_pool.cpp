@@ -45,6 +45,7 @@ int available_cores() {
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0) n_threads = available_cores();
   n_threads_ = n_threads;
+  participants_.store(n_threads_);
   try {
     for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
   } catch (const std::system_error& e) {
@@ -78,48 +79,87 @@ void ThreadPool::worker_loop(int index) {
     }
     seen = current;
     if (stopping_.load()) return;
-    (*job_)(index);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+    if (index >= participants_.load(std::memory_order_relaxed)) continue;
+    // Announce first, then look: the caller closes the job before waiting for active_ to drain,
+    // so a worker either sees the job closed or is waited for.
+    active_.fetch_add(1);
+    if (open_.load()) work_on_job();
+    active_.fetch_sub(1);
   }
 }
 
-void ThreadPool::run(const std::function<void(int)>& job) {
-  if (n_threads_ == 1) {
-    job(0);
-    return;
+void ThreadPool::work_on_job() {
+  for (;;) {
+    const int64_t piece = next_piece_.fetch_add(1, std::memory_order_relaxed);
+    if (piece >= n_pieces_) return;
+    const int64_t begin = piece * piece_;
+    (*body_)(begin, std::min(n_, begin + piece_));
+    if (pieces_done_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_pieces_) pieces_done_.notify_all();
   }
-  job_ = &job;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_release);
-  generation_.notify_all();
-  job(0);
-  int left = pending_.load(std::memory_order_acquire);
-  for (int spin = 0; left != 0 && spin < kSpinPolls; ++spin) {
-    cpu_relax();
-    left = pending_.load(std::memory_order_acquire);
-  }
-  while (left != 0) {
-    pending_.wait(left);
-    left = pending_.load(std::memory_order_acquire);
-  }
-  job_ = nullptr;
 }
 
-void ThreadPool::parallel_for(int64_t n, int64_t min_per_thread,
+void ThreadPool::wait_for_pieces() {
+  int64_t done = pieces_done_.load(std::memory_order_acquire);
+  bool waited_long = false;
+  for (int spin = 0; done != n_pieces_; ++spin) {
+    if (spin < kSpinPolls) {
+      cpu_relax();
+    } else {
+      waited_long = true;  // a worker holding a piece is not running
+      pieces_done_.wait(done);
+    }
+    done = pieces_done_.load(std::memory_order_acquire);
+  }
+  adapt_participants(waited_long);
+}
+
+// Two threads on two cores finish a job within microseconds of each other; a job that ends in a
+// sleep means a worker was descheduled mid-piece, most likely by another process on its core.
+// After several such jobs the last participant is left out; it is tried again after a while,
+// so the pool grows back when the other process goes away.
+void ThreadPool::adapt_participants(bool waited_long) {
+  constexpr int kStraggleLimit = 8;
+  constexpr int64_t kRetryAfterJobs = 20000;
+  straggle_score_ = std::max(0, straggle_score_ + (waited_long ? 2 : -1));
+  ++jobs_since_change_;
+  const int now = participants_.load(std::memory_order_relaxed);
+  if (straggle_score_ >= kStraggleLimit && now > 1) {
+    participants_.store(now - 1, std::memory_order_relaxed);
+    straggle_score_ = 0;
+    jobs_since_change_ = 0;
+  } else if (now < n_threads_ && jobs_since_change_ >= kRetryAfterJobs) {
+    participants_.store(now + 1, std::memory_order_relaxed);
+    straggle_score_ = 0;
+    jobs_since_change_ = 0;
+  }
+}
+
+void ThreadPool::parallel_for(int64_t n, int64_t min_per_piece,
                               const std::function<void(int64_t, int64_t)>& body) {
   if (n <= 0) return;
-  const int64_t useful = std::max<int64_t>(1, n / std::max<int64_t>(1, min_per_thread));
-  const int64_t parts = std::min<int64_t>(n_threads_, useful);
-  if (parts <= 1) {
+  min_per_piece = std::max<int64_t>(1, min_per_piece);
+  const int threads = participants_.load(std::memory_order_relaxed);
+  if (threads == 1 || n < 2 * min_per_piece) {
     body(0, n);
     return;
   }
-  const int64_t step = (n + parts - 1) / parts;
-  run([&](int index) {
-    const int64_t begin = std::min<int64_t>(n, index * step);
-    const int64_t end = std::min<int64_t>(n, begin + step);
-    if (begin < end) body(begin, end);
-  });
+  // A few pieces per thread: small enough that the share of a slowed thread moves to the
+  // others, large enough that claiming costs nothing next to the work.
+  constexpr int64_t kPiecesPerThread = 4;
+  piece_ = std::max(min_per_piece, (n + threads * kPiecesPerThread - 1) / (threads * kPiecesPerThread));
+  n_pieces_ = (n + piece_ - 1) / piece_;
+  n_ = n;
+  body_ = &body;
+  next_piece_.store(0, std::memory_order_relaxed);
+  pieces_done_.store(0, std::memory_order_relaxed);
+  open_.store(true);
+  generation_.fetch_add(1, std::memory_order_release);
+  generation_.notify_all();
+  work_on_job();
+  wait_for_pieces();
+  open_.store(false);
+  while (active_.load() != 0) cpu_relax();
+  body_ = nullptr;
 }
 
 }  // namespace bantam::ops

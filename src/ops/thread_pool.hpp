@@ -13,6 +13,10 @@ namespace bantam::ops {
 // Cores this process may run on: its CPU affinity, bounded by a cgroup v2 CPU quota.
 int available_cores();
 
+// Work is claimed in small pieces rather than split once per thread: a worker that shares its
+// core with another process (the normal state of a phone or laptop) simply claims fewer, and a
+// worker that is not running when a job starts is not waited for. The pool also notices workers
+// that keep the caller waiting (descheduled mid-piece) and leaves them out for a while.
 class ThreadPool {
  public:
   // n_threads counts the calling thread too; 0 picks available_cores(). Error when a thread
@@ -23,24 +27,35 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return n_threads_; }
+  // Threads taking part in jobs now (fewer than size() while workers are being left out).
+  int participants() const { return participants_.load(std::memory_order_relaxed); }
 
-  // Runs job(thread_index) once on every thread (the caller is index 0) and waits for all.
-  void run(const std::function<void(int)>& job);
-
-  // Splits [0, n) into one contiguous range per thread; runs inline when n < 2 * min_per_thread.
-  void parallel_for(int64_t n, int64_t min_per_thread,
+  // Runs body over [0, n) in pieces of at least min_per_piece items, on the caller and the
+  // workers, and returns when every piece is done; runs inline when n < 2 * min_per_piece.
+  void parallel_for(int64_t n, int64_t min_per_piece,
                     const std::function<void(int64_t begin, int64_t end)>& body);
 
  private:
   void worker_loop(int index);
   void stop_workers();
+  void work_on_job();  // claims and runs pieces of the open job until none is left
+  void wait_for_pieces();
+  void adapt_participants(bool waited_long);
 
   int n_threads_;
   std::vector<std::thread> workers_;
-  const std::function<void(int)>* job_ = nullptr;
+  // The open job. Written by the caller only while no worker is inside a job (active_ == 0).
+  const std::function<void(int64_t, int64_t)>* body_ = nullptr;
+  int64_t n_ = 0, piece_ = 0, n_pieces_ = 0;
+  std::atomic<int64_t> next_piece_{0};
+  std::atomic<int64_t> pieces_done_{0};
+  std::atomic<bool> open_{false};
+  std::atomic<int> active_{0};  // workers inside work_on_job or about to check open_
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<int> participants_;
+  int straggle_score_ = 0;   // caller-only: recent jobs that ended waiting on a worker
+  int64_t jobs_since_change_ = 0;
 };
 
 }  // namespace bantam::ops
