@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # llama.cpp's speed on this machine, next to `bantam bench` (bench/RESULTS.md): pp512 and tg128 at
-# the given thread counts through the prebuilt CPU llama.cpp of the npm package node-llama-cpp
-# (installed on first use into build/llamacpp-bench with npm; needs Debian's nodejs and npm).
+# the given thread counts. Uses llama-bench built natively (-march=native) when LLAMACPP_BIN names
+# its folder (what ../shared/tools/llamacpp-native.sh prints) or build/llamacpp-native/bin has it;
+# otherwise the prebuilt CPU llama.cpp of the npm package node-llama-cpp (installed on first use
+# into build/llamacpp-bench with npm; needs Debian's nodejs and npm).
 # Usage: scripts/llamacpp-bench.sh [-t 1,2] [-r 3] MODEL.gguf... (JSON lines on stdout)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,14 @@ while getopts "t:r:" opt; do
 done
 shift $((OPTIND - 1))
 [ $# -gt 0 ] || { echo "usage: $0 [-t 1,2] [-r 3] MODEL.gguf..." >&2; exit 2; }
+native=${LLAMACPP_BIN:-build/llamacpp-native/bin}
+if [ -x "$native/llama-bench" ]; then
+  for model in "$@"; do
+    echo "llama.cpp (native): $model" >&2
+    "$native/llama-bench" -m "$model" -p 512 -n 128 -t "$threads" -r "$reps" -fa 1 -o jsonl 2>/dev/null
+  done
+  exit 0
+fi
 command -v node >/dev/null && command -v npm >/dev/null || { echo "error: needs node and npm (apt-get install nodejs npm)" >&2; exit 1; }
 dir=build/llamacpp-bench
 if [ ! -d "$dir/node_modules/node-llama-cpp" ]; then
