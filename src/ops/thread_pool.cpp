@@ -98,23 +98,26 @@ void ThreadPool::work_on_job() {
   }
 }
 
-void ThreadPool::wait_for_pieces() {
+void ThreadPool::wait_for_pieces(std::chrono::steady_clock::duration own_share) {
   int64_t done = pieces_done_.load(std::memory_order_acquire);
-  bool waited_long = false;
+  std::chrono::steady_clock::time_point sleep_start{};
   for (int spin = 0; done != n_pieces_; ++spin) {
     if (spin < kSpinPolls) {
       cpu_relax();
     } else {
-      waited_long = true;  // a worker holding a piece is not running
+      if (spin == kSpinPolls) sleep_start = std::chrono::steady_clock::now();
       pieces_done_.wait(done);
     }
     done = pieces_done_.load(std::memory_order_acquire);
   }
-  adapt_participants(waited_long);
+  // Waiting longer than the caller's own share took: the last piece's holder was not running.
+  const bool slept = sleep_start != std::chrono::steady_clock::time_point{};
+  adapt_participants(slept && std::chrono::steady_clock::now() - sleep_start > own_share);
 }
 
-// Two threads on two cores finish a job within microseconds of each other; a job that ends in a
-// sleep means a worker was descheduled mid-piece, most likely by another process on its core.
+// Threads on their own cores finish a job within about one piece of each other; a job whose end
+// waits longer than the caller's whole share means a worker was descheduled mid-piece, most
+// likely by another process on its core.
 // After several such jobs the last participant is left out; it is tried again after a while,
 // so the pool grows back when the other process goes away.
 void ThreadPool::adapt_participants(bool waited_long) {
@@ -155,8 +158,9 @@ void ThreadPool::parallel_for(int64_t n, int64_t min_per_piece,
   open_.store(true);
   generation_.fetch_add(1, std::memory_order_release);
   generation_.notify_all();
+  const auto start = std::chrono::steady_clock::now();
   work_on_job();
-  wait_for_pieces();
+  wait_for_pieces(std::chrono::steady_clock::now() - start);
   open_.store(false);
   while (active_.load() != 0) cpu_relax();
   body_ = nullptr;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <thread>
@@ -39,7 +40,7 @@ class ThreadPool {
   void worker_loop(int index);
   void stop_workers();
   void work_on_job();  // claims and runs pieces of the open job until none is left
-  void wait_for_pieces();
+  void wait_for_pieces(std::chrono::steady_clock::duration own_share);
   void adapt_participants(bool waited_long);
 
   int n_threads_;
