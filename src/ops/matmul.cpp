@@ -7,6 +7,7 @@
 
 #include "bantam/error.hpp"
 #include "quant/dot.hpp"
+#include "quant/int8_gemm.hpp"
 #include "quant/quant.hpp"
 
 namespace bantam::ops {
@@ -19,10 +20,38 @@ void matrix_row(const Matrix& w, int64_t r, float* out) {
   quant::dequantize_row(w.type, w.row(r), out, w.cols);
 }
 
+namespace {
+
+// Prompts: below this many tokens, unpacking sixteen rows into an int8 panel costs more than
+// the faster products save.
+constexpr int64_t kInt8GemmMinTokens = 16;
+constexpr int64_t kPanelRows = 16;
+
+void int8_matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, int64_t y_stride, ThreadPool& pool) {
+  // A lambda names a thread_local by the running thread's copy: the workers get this reference.
+  thread_local quant::Int8Activations caller_acts;
+  quant::Int8Activations& acts = caller_acts;
+  quant::reserve_int8_activations(w.type, w.cols, n_tokens, acts);
+  pool.parallel_for(n_tokens, std::max<int64_t>(1, 8192 / w.cols), [&](int64_t begin, int64_t end) {
+    quant::quantize_int8_activations(w.type, x, begin, end, acts);
+  });
+  const int64_t panels = (w.rows + kPanelRows - 1) / kPanelRows;
+  pool.parallel_for(panels, 1, [&](int64_t begin, int64_t end) {
+    quant::int8_gemm(w.type, w.data, w.row_bytes, begin * kPanelRows, std::min(end * kPanelRows, w.rows), acts, y,
+                     static_cast<size_t>(y_stride));
+  });
+}
+
+}  // namespace
+
 void matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, int64_t y_stride,
             ThreadPool& pool) {
   if (!quant::can_dot(w.type)) {
     throw Error(fmt::format("matmul: weights of type {} are not supported", type_name(w.type)));
+  }
+  if (n_tokens >= kInt8GemmMinTokens && quant::int8_gemm_supports(w.type)) {
+    int8_matmul(w, x, n_tokens, y, y_stride, pool);
+    return;
   }
   const int64_t k = w.cols;
   const GgmlType act_type = quant::vec_dot_type(w.type);

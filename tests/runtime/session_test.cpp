@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 
 #include "bantam/bantam.hpp"
 #include "test_support.hpp"
@@ -90,8 +91,8 @@ TEST(Session, SlidingWindowRingMatchesAcrossBatchSizes) {
 }
 
 TEST(Session, EvaluateLastReturnsTheLastTokensLogits) {
-  // Q8_0 output head: one token and several tokens sum in the same order, so the last row of
-  // evaluate() and evaluate_last() agree exactly.
+  // Q8_0 output head: several tokens take the int8 GEMM, one token the gemv; both quantize the
+  // activations alike and sum the same integers, so only the float order differs.
   const auto model = load("synthetic/synth-qwen2-Q8_0.gguf");
   const auto prompt = ramp_prompt(17);
   Session all(model, {.context_length = 64, .threads = 2});
@@ -99,7 +100,12 @@ TEST(Session, EvaluateLastReturnsTheLastTokensLogits) {
   const auto every = all.evaluate(prompt);
   const auto only_last = last.evaluate_last(prompt);
   ASSERT_EQ(every.size(), prompt.size() * only_last.size());
-  EXPECT_TRUE(std::equal(only_last.begin(), only_last.end(), every.end() - static_cast<std::ptrdiff_t>(only_last.size())));
+  const auto every_last = every.end() - static_cast<std::ptrdiff_t>(only_last.size());
+  float largest = 0;
+  for (float v : only_last) largest = std::max(largest, std::fabs(v));
+  for (size_t i = 0; i < only_last.size(); ++i) {
+    ASSERT_NEAR(only_last[i], every_last[static_cast<std::ptrdiff_t>(i)], 1e-5f * largest) << "logit " << i;
+  }
   EXPECT_EQ(last.tokens(), all.tokens());
   // Continuing after it sees the same cache.
   const TokenId next = 5;

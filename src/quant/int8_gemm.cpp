@@ -1,0 +1,82 @@
+#include "quant/int8_gemm.hpp"
+
+#include <fmt/format.h>
+
+#include "bantam/error.hpp"
+#include "quant/dot.hpp"
+#include "quant/int8_gemm_kernels.hpp"
+
+namespace bantam::quant {
+
+Int8Form int8_form(GgmlType type) {
+  switch (type) {
+    case GgmlType::Q4_0: return {32, 8, false, true};
+    case GgmlType::Q5_0: return {32, 16, false, true};
+    case GgmlType::Q8_0: case GgmlType::IQ4_NL: return {32, 128, false, true};
+    case GgmlType::Q4_1: case GgmlType::Q5_1: return {32, 0, true, true};
+    case GgmlType::IQ4_XS: return {32, 128, false, false};
+    case GgmlType::Q4_K: case GgmlType::Q5_K: return {32, 0, true, false};
+    case GgmlType::Q6_K: return {16, 32, false, false};
+    default: return {0, 0, false};
+  }
+}
+
+bool int8_gemm_supports(GgmlType type) {
+#if defined(__x86_64__) || defined(__i386__)
+  return active_isa() == Isa::Avx512Vnni && int8_form(type).block != 0;
+#else
+  (void)type;
+  return false;
+#endif
+}
+
+void reserve_int8_activations(GgmlType weight_type, int64_t k, int64_t n_tokens, Int8Activations& acts) {
+  const Int8Form form = int8_form(weight_type);
+  if (form.block == 0 || k % 32 != 0) {
+    throw Error(fmt::format("int8 GEMM: no int8 form for {} rows of {} elements", type_name(weight_type), k));
+  }
+  const auto padded = static_cast<size_t>((n_tokens + kInt8TileTokens - 1) / kInt8TileTokens * kInt8TileTokens);
+  acts.k = k;
+  acts.n_tokens = n_tokens;
+  acts.block = form.block;
+  // Padding tokens of the last group are never read back into outputs; zeros keep them defined.
+  acts.q.assign(padded * static_cast<size_t>(k), 0);
+  acts.scale.assign(padded * static_cast<size_t>(k / 32), 0.0f);
+  acts.bias_sum.assign(padded * static_cast<size_t>(k / form.block), 0);
+  acts.scaled_sum.assign(padded * static_cast<size_t>(k / form.block), 0.0f);
+}
+
+void quantize_int8_activations(GgmlType weight_type, const float* x, int64_t t_begin, int64_t t_end,
+                               Int8Activations& acts) {
+#if defined(__x86_64__) || defined(__i386__)
+  kernels::int8_quantize_avx512(int8_form(weight_type), x, t_begin, t_end, acts);
+#else
+  (void)weight_type, (void)x, (void)t_begin, (void)t_end, (void)acts;
+  throw Error("int8 GEMM: not available on this CPU");
+#endif
+}
+
+void int8_gemm(GgmlType type, const void* weights, size_t stride, int64_t row_begin, int64_t row_end,
+               const Int8Activations& acts, float* out, size_t out_stride) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (kernels::int8_gemm_avx512(type, weights, stride, row_begin, row_end, acts, out, out_stride)) return;
+#else
+  (void)weights, (void)stride, (void)row_begin, (void)row_end, (void)acts, (void)out, (void)out_stride;
+#endif
+  throw Error(fmt::format("int8 GEMM: weights of type {} are not supported", type_name(type)));
+}
+
+std::vector<double> int8_activation_values(const Int8Activations& acts, int64_t t) {
+  std::vector<double> out(static_cast<size_t>(acts.k));
+  const int64_t blocks32 = acts.k / 32;
+  const int64_t group = t / kInt8TileTokens, lane = t % kInt8TileTokens;
+  for (int64_t b = 0; b < blocks32; ++b) {
+    const size_t slot = static_cast<size_t>((group * blocks32 + b) * kInt8TileTokens + lane);
+    for (int i = 0; i < 32; ++i) {
+      out[static_cast<size_t>(32 * b + i)] = static_cast<double>(acts.scale[slot]) * acts.q[slot * 32 + i];
+    }
+  }
+  return out;
+}
+
+}  // namespace bantam::quant

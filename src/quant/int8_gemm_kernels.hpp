@@ -1,0 +1,40 @@
+// Between int8_gemm.cpp (dispatch, layout) and the per-ISA int8 GEMM kernels. Internal to src/quant.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "format/ggml_type.hpp"
+#include "quant/int8_gemm.hpp"
+
+namespace bantam::quant {
+
+// How a weight type maps onto the int8 form (see int8_gemm.hpp).
+struct Int8Form {
+  int block = 32;      // elements per weight scale (L)
+  int bias = 0;        // subtracted from the unsigned levels
+  bool mins = false;   // blocks carry a min term c
+  // Activation scales rounded to fp16 as in llama.cpp's Q8_0/Q8_1 activations: the integer sums are
+  // then exactly llama.cpp's and only the float order differs (types whose partner is Q8_0/Q8_1).
+  bool half_scales = false;
+};
+// The form of `type`; block 0 when the int8 GEMM does not take the type.
+Int8Form int8_form(GgmlType type);
+
+// Activations live in groups of kInt8TileTokens tokens, interleaved per 32 elements, so that one
+// kernel tile reads every token of its group at fixed offsets from one pointer:
+//   q:           ((group * k/32 + b32) * kInt8TileTokens + lane) * 32 + i
+//   scale:        (group * k/32 + b32) * kInt8TileTokens + lane
+//   bias_sum, scaled_sum: (group * k/L + b) * kInt8TileTokens + lane
+inline constexpr int kInt8TileTokens = 8;
+
+namespace kernels {
+// AVX-512 VNNI (int8_gemm_avx512.cpp; x86 builds only).
+void int8_quantize_avx512(const Int8Form& form, const float* x, int64_t t_begin, int64_t t_end,
+                          Int8Activations& acts);
+// False for a type without a panel unpacker.
+bool int8_gemm_avx512(GgmlType type, const void* weights, size_t stride, int64_t row_begin, int64_t row_end,
+                      const Int8Activations& acts, float* out, size_t out_stride);
+}  // namespace kernels
+
+}  // namespace bantam::quant
