@@ -291,34 +291,49 @@ void panel_tile(const Panel& panel, const Int8Activations& acts, int64_t group, 
 }
 
 template <int kBlock, bool kBias, bool kMins>
-void panel_times_tokens(const Panel& panel, const Int8Activations& acts, float* out, size_t out_stride,
-                        __mmask16 rows_mask) {
-  const int64_t groups = (acts.n_tokens + kTile - 1) / kTile;
-  for (int64_t g = 0; g < groups; ++g) {
-    float* dst = out + static_cast<size_t>(g * kTile) * out_stride;
-    switch (std::min<int64_t>(kTile, acts.n_tokens - g * kTile)) {
-      case 8: panel_tile<8, kBlock, kBias, kMins>(panel, acts, g, dst, out_stride, rows_mask); break;
-      case 7: panel_tile<7, kBlock, kBias, kMins>(panel, acts, g, dst, out_stride, rows_mask); break;
-      case 6: panel_tile<6, kBlock, kBias, kMins>(panel, acts, g, dst, out_stride, rows_mask); break;
-      case 5: panel_tile<5, kBlock, kBias, kMins>(panel, acts, g, dst, out_stride, rows_mask); break;
-      case 4: panel_tile<4, kBlock, kBias, kMins>(panel, acts, g, dst, out_stride, rows_mask); break;
-      case 3: panel_tile<3, kBlock, kBias, kMins>(panel, acts, g, dst, out_stride, rows_mask); break;
-      case 2: panel_tile<2, kBlock, kBias, kMins>(panel, acts, g, dst, out_stride, rows_mask); break;
-      default: panel_tile<1, kBlock, kBias, kMins>(panel, acts, g, dst, out_stride, rows_mask); break;
-    }
+void tile_of_group(const Panel& panel, const Int8Activations& acts, int64_t g, float* out, size_t out_stride,
+                   __mmask16 rows_mask) {
+  float* dst = out + static_cast<size_t>(g * kTile) * out_stride;
+  switch (std::min<int64_t>(kTile, acts.n_tokens - g * kTile)) {
+    case 8: panel_tile<8, kBlock, kBias, kMins>(panel, acts, g, dst, out_stride, rows_mask); break;
+    case 7: panel_tile<7, kBlock, kBias, kMins>(panel, acts, g, dst, out_stride, rows_mask); break;
+    case 6: panel_tile<6, kBlock, kBias, kMins>(panel, acts, g, dst, out_stride, rows_mask); break;
+    case 5: panel_tile<5, kBlock, kBias, kMins>(panel, acts, g, dst, out_stride, rows_mask); break;
+    case 4: panel_tile<4, kBlock, kBias, kMins>(panel, acts, g, dst, out_stride, rows_mask); break;
+    case 3: panel_tile<3, kBlock, kBias, kMins>(panel, acts, g, dst, out_stride, rows_mask); break;
+    case 2: panel_tile<2, kBlock, kBias, kMins>(panel, acts, g, dst, out_stride, rows_mask); break;
+    default: panel_tile<1, kBlock, kBias, kMins>(panel, acts, g, dst, out_stride, rows_mask); break;
   }
 }
+
+// Panels unpacked together, then every token group runs over all of them while its activations
+// are in L1: fewer passes over the activations (L3-sized for long rows), as long as the panels
+// stay in L2.
+constexpr int kMaxPanelsPerPass = 4;
+constexpr size_t kPanelBudget = 512 * 1024;
 
 template <typename Form, bool kBias, bool kMins>
 void gemm_with(const void* weights, size_t stride, int64_t row_begin, int64_t row_end, const Int8Activations& acts,
                float* out, size_t out_stride) {
-  thread_local Panel panel;
+  thread_local Panel panels[kMaxPanelsPerPass];
+  const size_t panel_bytes = static_cast<size_t>(acts.k) * kRows * 5 / 4;
+  const int per_pass = static_cast<int>(std::clamp<size_t>(kPanelBudget / panel_bytes, 1, kMaxPanelsPerPass));
   const auto* base = static_cast<const uint8_t*>(weights);
-  for (int64_t r = row_begin; r < row_end; r += kRows) {
-    const int count = static_cast<int>(std::min<int64_t>(kRows, row_end - r));
-    unpack_panel<Form>(base + static_cast<size_t>(r) * stride, stride, count, acts.k, panel);
-    const auto rows_mask = static_cast<__mmask16>((1u << count) - 1);
-    panel_times_tokens<Form::kBlock, kBias, kMins>(panel, acts, out + r, out_stride, rows_mask);
+  const int64_t groups = (acts.n_tokens + kTile - 1) / kTile;
+  for (int64_t pass = row_begin; pass < row_end; pass += int64_t{kRows} * per_pass) {
+    int n_panels = 0;
+    __mmask16 masks[kMaxPanelsPerPass];
+    for (int64_t r = pass; r < row_end && n_panels < per_pass; r += kRows, ++n_panels) {
+      const int count = static_cast<int>(std::min<int64_t>(kRows, row_end - r));
+      unpack_panel<Form>(base + static_cast<size_t>(r) * stride, stride, count, acts.k, panels[n_panels]);
+      masks[n_panels] = static_cast<__mmask16>((1u << count) - 1);
+    }
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int p = 0; p < n_panels; ++p) {
+        tile_of_group<Form::kBlock, kBias, kMins>(panels[p], acts, g, out + pass + int64_t{kRows} * p, out_stride,
+                                                  masks[p]);
+      }
+    }
   }
 }
 
