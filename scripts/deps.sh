@@ -7,6 +7,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsodium-dev libcurl4-openssl-dev libsqlite3-dev libcpp-httplib-dev libboost-dev
   g++-aarch64-linux-gnu qemu-user googletest
+  python3-venv python3-setuptools python3-wheel python3-pytest
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -31,6 +31,23 @@ struct ModelInfo {
   int n_embd = 0;
   int n_head = 0;
   int n_head_kv = 0;
+  int64_t n_params = 0;            // elements of every tensor in the file
+  bool has_chat_template = false;  // the file holds tokenizer.chat_template
+};
+
+// Called while a model loads with the fraction done (0 to 1); return false to cancel, and the
+// load throws Cancelled. With a callback the weights are also read in (paged from disk) during
+// the load, which is the part that takes time, instead of on first use.
+using LoadProgress = std::function<bool(float)>;
+
+struct LoadOptions {
+  LoadProgress progress = {};
+};
+
+struct ChatOptions {
+  bool add_generation_prompt = true;
+  std::string tools_json = {};       // OpenAI-style tool list (JSON array text) given to the template; "": none
+  std::string template_source = {};  // a Jinja chat template used instead of the model's; "": the model's
 };
 
 struct ChatMessage {
@@ -41,7 +58,13 @@ struct ChatMessage {
 class Model {
  public:
   // Maps the file and checks every tensor the architecture needs; Error naming what is wrong.
-  static std::shared_ptr<const Model> load(const std::string& path);
+  static std::shared_ptr<const Model> load(const std::string& path, const LoadOptions& options = {});
+  // A GGUF image in memory, used in place: `bytes` must outlive the model and its sessions.
+  // `name` stands for the path in messages and info().path.
+  static std::shared_ptr<const Model> load_from_memory(std::span<const uint8_t> bytes, const std::string& name,
+                                                       const LoadOptions& options = {});
+  // The file open on `fd` (mapped; the descriptor stays the caller's and may be closed after).
+  static std::shared_ptr<const Model> load_from_fd(int fd, const std::string& name, const LoadOptions& options = {});
   ~Model();
 
   const ModelInfo& info() const;
@@ -56,14 +79,24 @@ class Model {
   std::string chat_prompt(std::span<const ChatMessage> messages, bool add_generation_prompt = true) const;
   // chat_prompt tokenized with special tokens recognized and exactly one BOS where one is due.
   std::vector<TokenId> chat_tokens(std::span<const ChatMessage> messages, bool add_generation_prompt = true) const;
+  // The same with tools and/or another template; Error when the template cannot render them.
+  std::string chat_prompt(std::span<const ChatMessage> messages, const ChatOptions& options) const;
+  std::vector<TokenId> chat_tokens(std::span<const ChatMessage> messages, const ChatOptions& options) const;
 
   struct Impl;
   const Impl& impl() const { return *impl_; }
 
  private:
   explicit Model(std::unique_ptr<Impl> impl);
+  // Fills in a model whose file is open: config, weights, text, info.
+  static std::shared_ptr<const Model> finish_load(std::unique_ptr<Impl> impl, const std::string& path,
+                                                  const LoadOptions& options);
   std::unique_ptr<Impl> impl_;
 };
+
+// Mean of the model's final normalized hidden states over `tokens`, scaled to unit length
+// (n_embd values): the embedding `serve` answers /v1/embeddings with.
+std::vector<float> embed(const std::shared_ptr<const Model>& model, std::span<const TokenId> tokens, int threads = 0);
 
 // A LoRA adapter (GGUF with general.type "adapter", adapter.type "lora") checked against one
 // model. Sessions apply it beside the base weights (never merged), each with its own scale:
@@ -119,6 +152,9 @@ struct GenerateOptions {
   int max_tokens = -1;  // < 0: until end of generation or a full context
   SamplingOptions sampling;
   std::vector<std::string> stop;  // generation ends before any of these strings
+  // A JSON Schema (text) the output must follow, compact JSON; "": free text. Error when the
+  // schema uses a keyword the grammar does not support.
+  std::string json_schema = {};
 };
 
 struct TokenEvent {
@@ -169,6 +205,14 @@ class Session {
   int64_t context_length() const;
   size_t kv_cache_bytes() const;  // memory held by this session's keys and values
   const Model& model() const;
+
+  // The sequence and its keys and values, in a versioned format that names the model (a hash of
+  // its architecture and tensors), the adapters, the KV cache type and the tokens.
+  std::vector<uint8_t> save_state() const;
+  // Replaces the sequence with a saved one; Error saying why when the state is not for this
+  // model, adapters or KV type, does not fit the context, or is truncated or corrupted (the
+  // session is then left empty).
+  void restore_state(std::span<const uint8_t> state);
 
  private:
   struct Impl;

@@ -11,4 +11,10 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// A caller's callback asked to stop (a load progress callback returned false).
+class Cancelled : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace bantam

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/model_impl.hpp"
+#include "format/json_input.hpp"
 
 namespace bantam {
 
@@ -46,7 +47,17 @@ std::string Model::detokenize(std::span<const TokenId> tokens, bool skip_special
 bool Model::is_end_of_generation(TokenId token) const { return impl_->is_end_of_generation(token); }
 
 std::string Model::chat_prompt(std::span<const ChatMessage> messages, bool add_generation_prompt) const {
+  return chat_prompt(messages, ChatOptions{.add_generation_prompt = add_generation_prompt});
+}
+
+std::vector<TokenId> Model::chat_tokens(std::span<const ChatMessage> messages, bool add_generation_prompt) const {
+  return chat_tokens(messages, ChatOptions{.add_generation_prompt = add_generation_prompt});
+}
+
+std::string Model::chat_prompt(std::span<const ChatMessage> messages, const ChatOptions& options) const {
   const Impl& m = *impl_;
+  std::optional<ChatTemplate> given;
+  if (!options.template_source.empty()) given.emplace(ChatTemplate::for_gguf(options.template_source, m.file));
   std::call_once(m.chat_template_once, [&m] {
     try {
       m.chat_template = std::make_unique<ChatTemplate>(ChatTemplate::from_gguf(m.file));
@@ -54,17 +65,28 @@ std::string Model::chat_prompt(std::span<const ChatMessage> messages, bool add_g
       m.chat_template_error = e.what();
     }
   });
-  if (!m.chat_template) throw Error(fmt::format("{}: no usable chat template: {}", m.info.path, m.chat_template_error));
+  if (!given && !m.chat_template) {
+    throw Error(fmt::format("{}: no usable chat template: {}", m.info.path, m.chat_template_error));
+  }
+  const ChatTemplate& chat = given ? *given : *m.chat_template;
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const auto& message : messages) list.push_back({{"role", message.role}, {"content", message.content}});
-  ChatRenderOptions options;
-  options.add_generation_prompt = add_generation_prompt;
-  return m.chat_template->render(list, options);
+  ChatRenderOptions render;
+  render.add_generation_prompt = options.add_generation_prompt;
+  if (!options.tools_json.empty()) {
+    render.tools = parse_json<nlohmann::ordered_json>(options.tools_json, "tools");
+    if (!render.tools.is_array()) throw Error("tools: expected a JSON array of tools");
+    // A template that never reads `tools` would drop them without a word.
+    if (chat.source().find("tools") == std::string::npos) {
+      throw Error("tools: the chat template has no place for tools (give a template that renders them)");
+    }
+  }
+  return chat.render(list, render);
 }
 
-std::vector<TokenId> Model::chat_tokens(std::span<const ChatMessage> messages, bool add_generation_prompt) const {
+std::vector<TokenId> Model::chat_tokens(std::span<const ChatMessage> messages, const ChatOptions& options) const {
   const Tokenizer& tokenizer = impl_->text();
-  std::vector<TokenId> tokens = tokenizer.encode(chat_prompt(messages, add_generation_prompt), false, true);
+  std::vector<TokenId> tokens = tokenizer.encode(chat_prompt(messages, options), false, true);
   // Templates usually write the BOS text themselves; add it only where the vocabulary wants one
   // and the template did not.
   if (tokenizer.add_bos() && tokenizer.bos() >= 0 && (tokens.empty() || tokens.front() != tokenizer.bos())) {

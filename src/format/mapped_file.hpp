@@ -11,6 +11,8 @@ namespace bantam {
 class MappedFile {
  public:
   explicit MappedFile(const std::string& path);  // throws Error naming the path and errno
+  // Maps the file open on `fd` (which stays the caller's); `name` is used in errors.
+  MappedFile(int fd, const std::string& name);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -19,6 +21,7 @@ class MappedFile {
   const std::string& path() const { return path_; }
 
  private:
+  void map(int fd);
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;

@@ -1,6 +1,7 @@
 #include "model/kv_cache.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -59,6 +60,18 @@ void KvCache::write(int layer, int64_t first_pos, int64_t n_tokens, const float*
       quant::quantize_row(type_, v, l.values.data() + (slot * n_kv_head_ + h) * value_bytes, head_dim_v_);
     }
   }
+}
+
+std::span<const uint8_t> KvCache::row(int layer, int64_t pos, bool values) const {
+  const Layer& l = layers_[layer];
+  const size_t width = static_cast<size_t>(n_kv_head_) * row_bytes(type_, values ? head_dim_v_ : head_dim_k_);
+  const auto& data = values ? l.values : l.keys;
+  return {data.data() + static_cast<size_t>(pos % l.capacity) * width, width};
+}
+
+std::span<uint8_t> KvCache::row(int layer, int64_t pos, bool values) {
+  const auto view = std::as_const(*this).row(layer, pos, values);
+  return {const_cast<uint8_t*>(view.data()), view.size()};
 }
 
 ops::KvLayerView KvCache::view(int layer) const {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "format/ggml_type.hpp"
@@ -25,6 +26,11 @@ class KvCache {
   // Stores n_tokens rows of keys [n_kv_head * head_dim_k] and values at consecutive positions.
   void write(int layer, int64_t first_pos, int64_t n_tokens, const float* keys, const float* values);
   ops::KvLayerView view(int layer) const;
+  // One position's keys or values (every KV head, in the stored type) where the layer's ring
+  // keeps them: what saving and restoring a sequence copies.
+  std::span<const uint8_t> row(int layer, int64_t pos, bool values) const;
+  std::span<uint8_t> row(int layer, int64_t pos, bool values);
+  int layers() const { return static_cast<int>(layers_.size()); }
 
  private:
   struct Layer {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <optional>
 
 #include <fmt/format.h>
@@ -10,8 +11,11 @@
 #include "api/model_impl.hpp"
 #include "model/decoder.hpp"
 #include "model/kv_cache.hpp"
+#include "format/json_input.hpp"
+#include "runtime/json_token_filter.hpp"
 #include "runtime/memory_plan.hpp"
 #include "runtime/sampler.hpp"
+#include "runtime/session_state.hpp"
 #include "runtime/stop_strings.hpp"
 
 namespace bantam {
@@ -33,6 +37,23 @@ GgmlType cache_type(KvCacheType type) {
   return GgmlType::F16;
 }
 
+// Samples among the tokens that keep the output inside the grammar (the logits of the others
+// masked to -infinity); Error when none can.
+SampledToken sample_constrained(Sampler& sampler, const JsonMatcher& matcher, const JsonTokenFilter& filter,
+                                std::span<const float> model_logits, std::span<const TokenId> history) {
+  std::vector<float> logits(model_logits.begin(), model_logits.end());
+  if (filter.mask(matcher, logits) == 0) {
+    throw Error("generate: no token of the vocabulary can continue the constrained output");
+  }
+  SampledToken sampled = sampler.sample(logits, history);
+  if (!std::isfinite(logits[static_cast<size_t>(sampled.id)])) {
+    // Should the chain still draw a masked token, the best allowed one is taken instead.
+    const auto best = static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    sampled = score_token(logits, best);
+  }
+  return sampled;
+}
+
 }  // namespace
 
 struct Session::Impl {
@@ -47,6 +68,7 @@ struct Session::Impl {
   std::vector<TokenId> tokens;     // the sequence whose keys and values are in the cache
   std::vector<float> last_logits;  // after tokens.back()
   std::atomic<bool> cancel_requested{false};
+  std::optional<JsonTokenFilter> json_filter;  // built on the first constrained generate
 
   Impl(std::shared_ptr<const Model> model_in, const SessionOptions& opts)
       : model(std::move(model_in)), m(model->impl()), options(fitting(*model, opts)), pool(opts.threads),
@@ -112,6 +134,18 @@ int64_t Session::context_length() const { return impl_->cache.context(); }
 size_t Session::kv_cache_bytes() const { return impl_->cache.bytes(); }
 const Model& Session::model() const { return *impl_->model; }
 
+std::vector<uint8_t> Session::save_state() const {
+  const Impl& s = *impl_;
+  return save_session_state(s.m, s.options.adapters, s.cache, s.tokens);
+}
+
+void Session::restore_state(std::span<const uint8_t> state) {
+  Impl& s = *impl_;
+  s.tokens.clear();
+  s.last_logits.clear();
+  s.tokens = restore_session_state(s.m, s.options.adapters, s.cache, state);
+}
+
 std::vector<float> Session::evaluate(std::span<const TokenId> input) {
   std::vector<float> logits;
   if (input.empty()) return logits;
@@ -142,11 +176,17 @@ GenerateResult Session::generate(std::span<const TokenId> prompt, const Generate
   s.append(prompt.subspan(static_cast<size_t>(keep)), nullptr);
   result.prompt_seconds = seconds_since(start);
 
+  std::optional<JsonMatcher> matcher;
+  if (!options.json_schema.empty()) {
+    matcher.emplace(JsonGrammar::from_schema(parse_json(options.json_schema, "json_schema")));
+    if (!s.json_filter) s.json_filter.emplace(*s.model);
+  }
   const auto generation_start = Clock::now();
   const Tokenizer* tokenizer = s.m.tokenizer.get();
   std::optional<StreamingDetokenizer> detokenizer;
   if (tokenizer) detokenizer.emplace(*tokenizer, true);
-  StopStringFilter stops(options.stop);
+  // A stop string would cut constrained JSON short: the grammar says when the output ends.
+  StopStringFilter stops(matcher ? std::vector<std::string>{} : options.stop);
   Sampler sampler(options.sampling);
   const auto emit = [&](TokenId id, const std::string& text, float logprob) {
     result.text += text;
@@ -160,13 +200,15 @@ GenerateResult Session::generate(std::span<const TokenId> prompt, const Generate
       break;
     }
     if (options.max_tokens >= 0 && n >= options.max_tokens) break;
-    const SampledToken choice = sampler.sample(s.last_logits, s.tokens);
+    const SampledToken choice = matcher ? sample_constrained(sampler, *matcher, *s.json_filter, s.last_logits, s.tokens)
+                                        : sampler.sample(s.last_logits, s.tokens);
     if (n == 0) result.first_token_seconds = seconds_since(start);
     if (s.m.is_end_of_generation(choice.id)) {
       result.stop_reason = StopReason::EndOfGeneration;
       break;
     }
     result.tokens.push_back(choice.id);
+    if (matcher) matcher->feed(s.json_filter->bytes(choice.id));
     const std::string piece = detokenizer ? detokenizer->push(choice.id) : std::string();
     if (!emit(choice.id, stops.push(piece), choice.logprob)) {
       result.stop_reason = StopReason::Cancelled;
@@ -174,6 +216,10 @@ GenerateResult Session::generate(std::span<const TokenId> prompt, const Generate
     }
     if (stops.stopped()) {
       result.stop_reason = StopReason::StopString;
+      break;
+    }
+    if (matcher && matcher->complete() && !matcher->can_continue()) {
+      result.stop_reason = StopReason::EndOfGeneration;
       break;
     }
     if (options.max_tokens >= 0 && n + 1 >= options.max_tokens) break;  // no forward pass needed

@@ -142,6 +142,13 @@ ChatTemplate ChatTemplate::from_gguf(const gguf::File& file, bool* fallback) {
   return std::move(*result);
 }
 
+ChatTemplate ChatTemplate::for_gguf(std::string source, const gguf::File& file) {
+  ChatTemplate result(std::move(source), "chat template");
+  result.impl_->bos_token = token_text(file, "tokenizer.ggml.bos_token_id");
+  result.impl_->eos_token = token_text(file, "tokenizer.ggml.eos_token_id");
+  return result;
+}
+
 std::string ChatTemplate::render(const nlohmann::ordered_json& messages,
                                  const ChatRenderOptions& options) const {
   if (!messages.is_array()) throw Error("chat template: messages must be a JSON array");

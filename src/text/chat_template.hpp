@@ -38,6 +38,8 @@ class ChatTemplate {
   // The model's template, or the family's known format when the file has none (`fallback` set
   // true then, so callers can say so). bos/eos strings come from the vocab.
   static ChatTemplate from_gguf(const gguf::File& file, bool* fallback = nullptr);
+  // `source` in place of the file's template, with the file's bos/eos strings.
+  static ChatTemplate for_gguf(std::string source, const gguf::File& file);
 
   // messages: [{"role": ..., "content": ..., optional "tool_calls", "name", ...}, ...]
   // Error when the template calls raise_exception or fails.

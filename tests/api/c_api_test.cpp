@@ -24,7 +24,9 @@ TEST(CApi, GeneratesText) {
   int32_t ids[16];
   const int32_t n = bantam_tokenize(model, "Once upon a time", 1, ids, 16);
   ASSERT_GT(n, 1);
-  bantam_session_params session_params{256, 1, 0};
+  bantam_session_params session_params = bantam_session_default_params();
+  session_params.context_length = 256;
+  session_params.threads = 1;
   bantam_session* session = bantam_session_new(model, &session_params);
   bantam_model_free(model);  // the session keeps it alive
   ASSERT_NE(session, nullptr) << bantam_last_error();
@@ -54,7 +56,9 @@ TEST(CApi, AdaptersReproduceLlamaCppContinuations) {
     bantam_adapter* adapter = bantam_adapter_load(model, path.c_str());
     ASSERT_NE(adapter, nullptr) << bantam_last_error();
     const float scale = row["lora_scale"];
-    bantam_session_params session_params{512, 1, 0};
+    bantam_session_params session_params = bantam_session_default_params();
+    session_params.context_length = 512;
+    session_params.threads = 1;
     bantam_session* session = bantam_session_new_with_adapters(model, &session_params, &adapter, &scale, 1);
     bantam_adapter_free(adapter);  // the session keeps it
     bantam_model_free(model);
