@@ -161,16 +161,14 @@ void attend_block(const AttentionParams& params, const KvLayerView& kv, const Fl
     }
   }
   const int64_t n_keys = positions[t_end - 1] + 1 - rows.first;
-  const int64_t key_stride = rows.keys_t_stride;
-  const int64_t value_stride = static_cast<int64_t>(kv.n_kv_head) * dv;
   for (int64_t tile = block.first_key[0] / kTileKeys * kTileKeys; tile <= block.last_key.back();
        tile += kTileKeys) {
     const KeyTile keys{.first = tile,
                        .count = std::min(kTileKeys, n_keys - tile),
-                       .keys_t = rows.keys_t.data() + static_cast<int64_t>(kv_head) * dk * key_stride + tile,
-                       .key_stride = key_stride,
-                       .values = rows.values.data() + tile * value_stride + static_cast<int64_t>(kv_head) * dv,
-                       .value_stride = value_stride};
+                       .keys_t = rows.transposed_keys(kv, rows.first + tile, kv_head),
+                       .key_stride = rows.keys_t_stride,
+                       .values = rows.value(kv, rows.first + tile, kv_head),
+                       .value_stride = static_cast<int64_t>(kv.n_kv_head) * dv};
     for (int64_t r = 0; r < n_rows; r += kTileRows) {
       const int count = static_cast<int>(std::min<int64_t>(kTileRows, n_rows - r));
       const size_t at = static_cast<size_t>(r);
