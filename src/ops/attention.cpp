@@ -33,7 +33,7 @@ float capped_score(const AttentionParams& params, float dot) {
 
 // The cache rows a batch reads, converted to F32 once (F16 and Q8_0 values convert exactly):
 // [position - first][kv_head][head_dim].
-// For the tiled kernel also the keys transposed per KV head, [kv_head][dim][position - first],
+// For the block kernel also the keys transposed per KV head, [kv_head][dim][position - first],
 // keys_t_stride floats per dimension (padded with zeros past the last position).
 struct FloatRows {
   int64_t first = 0;
@@ -126,96 +126,82 @@ BANTAM_FMA_CLONES void attend_vector(const AttentionParams& params, const KvLaye
   for (int i = 0; i < dv; ++i) out[i] = acc[i] * inverse;
 }
 
-// The largest of n scores (eight running maxima, so the loop vectorizes; max is exact).
-BANTAM_FMA_CLONES float max_of(const float* x, int64_t n) {
-  float lanes[8];
-  std::fill(lanes, lanes + 8, kNegInf);
-  int64_t k = 0;
-  for (; k + 8 <= n; k += 8) {
-    for (int l = 0; l < 8; ++l) lanes[l] = lanes[l] < x[k + l] ? x[k + l] : lanes[l];
+// Working memory of one block of queries (thread-local: one per thread of the pool).
+struct QueryBlock {
+  std::vector<float> q, out, max, sum;
+  std::vector<int64_t> first_key, last_key;
+};
+
+// The queries of tokens [t_begin, t_end) on all query heads of KV head `kv_head`, together: one
+// row per (token, head of the group), token-major, so first and last visible keys never decrease
+// from row to row. Each tile of keys is loaded once for all the rows; only tiles on the causal
+// diagonal or the window's edge have keys some rows do not see, and the kernel masks those.
+void attend_block(const AttentionParams& params, const KvLayerView& kv, const FloatRows& rows, const float* q,
+                  const int64_t* positions, int64_t t_begin, int64_t t_end, int kv_head, float* out,
+                  QueryBlock& block) {
+  const int dk = kv.head_dim_k, dv = kv.head_dim_v;
+  const int group = params.n_head / kv.n_kv_head;
+  const int64_t n_rows = (t_end - t_begin) * group;
+  block.q.resize(static_cast<size_t>(n_rows * dk));
+  block.out.assign(static_cast<size_t>(n_rows * dv), 0.0f);
+  block.max.assign(static_cast<size_t>(n_rows), kNegInf);
+  block.sum.assign(static_cast<size_t>(n_rows), 0.0f);
+  block.first_key.resize(static_cast<size_t>(n_rows));
+  block.last_key.resize(static_cast<size_t>(n_rows));
+  // The kernel takes the scores' scale (or, soft-capped, the scale over the cap) folded into q.
+  const float q_scale = params.softcap == 0.0f ? params.scale : params.scale / params.softcap;
+  const int64_t q_stride = static_cast<int64_t>(params.n_head) * dk;
+  for (int64_t t = t_begin; t < t_end; ++t) {
+    for (int g = 0; g < group; ++g) {
+      const int64_t row = (t - t_begin) * group + g;
+      const float* q_head = q + t * q_stride + static_cast<int64_t>(kv_head * group + g) * dk;
+      for (int i = 0; i < dk; ++i) block.q[static_cast<size_t>(row * dk + i)] = q_head[i] * q_scale;
+      block.first_key[static_cast<size_t>(row)] = first_visible(params, positions[t]) - rows.first;
+      block.last_key[static_cast<size_t>(row)] = positions[t] - rows.first;
+    }
   }
-  float m = kNegInf;
-  for (; k < n; ++k) m = std::max(m, x[k]);
-  for (float l : lanes) m = std::max(m, l);
-  return m;
-}
-
-// One query in F32 over key tiles of kAttentionTileRows, as ggml's tiled kernel for large batches.
-BANTAM_FMA_CLONES void attend_tiled(const AttentionParams& params, const KvLayerView& kv, const FloatRows& rows,
-                                    const float* q, int64_t pos, int kv_head, float* out,
-                                    std::vector<float>& scratch) {
-  constexpr int64_t kTile = kAttentionTileRows;
-  const int dk = kv.head_dim_k;
-  const int dv = kv.head_dim_v;
-  scratch.resize(static_cast<size_t>(kTile));
-  float* scores = scratch.data();
-  std::fill(out, out + dv, 0.0f);
-
-  const int64_t first = first_visible(params, pos);
-  float max_score = kNegInf;
-  float sum = 0.0f;
-  for (int64_t tile = (first / kTile) * kTile; tile <= pos; tile += kTile) {
-    const int64_t begin = std::max(first, tile);
-    const int64_t end = std::min(pos + 1, tile + kTile);
-    const int64_t n = end - begin;
-    key_dots(q, rows.transposed_keys(kv, begin, kv_head), rows.keys_t_stride, dk, n, scores);
-    if (params.softcap == 0.0f) {
-      for (int64_t k = 0; k < n; ++k) scores[k] *= params.scale;
-    } else {
-      for (int64_t k = 0; k < n; ++k) scores[k] = capped_score(params, scores[k]);
-    }
-    const float tile_max = max_of(scores, n);
-    const float new_max = std::max(max_score, tile_max);
-    if (new_max > max_score) {
-      const float ms = std::exp(max_score - new_max);
-      for (int i = 0; i < dv; ++i) out[i] *= ms;
-      sum *= ms;
-    }
-    max_score = new_max;
-    // ggml's vector softmax over the whole tile (masked keys give 0): lanes summed per group of
-    // 16 in F32, groups in double, and the double added to the running F32 sum in one rounding.
-    double tile_sum = 0.0;
-    for (int64_t group = 0; group < kTile; group += kVectorExpLanes) {
-      float lanes[kVectorExpLanes];
-      const int64_t first_key = tile + group - begin;
-      if (first_key >= 0 && first_key + kVectorExpLanes <= n) {  // every key of the group visible
-        float* group_scores = scores + first_key;
-        for (int64_t l = 0; l < kVectorExpLanes; ++l) lanes[l] = group_scores[l] - new_max;
-        vector_expf_lanes(lanes);
-        std::copy(lanes, lanes + kVectorExpLanes, group_scores);
-        tile_sum += lane_tree_sum(lanes);
+  const int64_t n_keys = positions[t_end - 1] + 1 - rows.first;
+  for (int64_t tile = block.first_key[0] / kTileKeys * kTileKeys; tile <= block.last_key.back();
+       tile += kTileKeys) {
+    const KeyTile keys{.first = tile,
+                       .count = std::min(kTileKeys, n_keys - tile),
+                       .keys_t = rows.transposed_keys(kv, rows.first + tile, kv_head),
+                       .key_stride = rows.keys_t_stride,
+                       .values = rows.value(kv, rows.first + tile, kv_head),
+                       .value_stride = static_cast<int64_t>(kv.n_kv_head) * dv};
+    for (int64_t r = 0; r < n_rows; r += kTileRows) {
+      const int count = static_cast<int>(std::min<int64_t>(kTileRows, n_rows - r));
+      const size_t at = static_cast<size_t>(r);
+      // Rows r.. see keys from first_key[r] on and up to last_key[r + count - 1] at most.
+      if (block.first_key[at] >= tile + kTileKeys || block.last_key[at + static_cast<size_t>(count) - 1] < tile) {
         continue;
       }
-      bool any = false;
-      for (int64_t l = 0; l < kVectorExpLanes; ++l) {
-        const int64_t j = tile + group + l - begin;
-        const bool visible = j >= 0 && j < n;
-        lanes[l] = visible ? scores[j] - new_max : 0.0f;
-        any |= visible;
-      }
-      if (!any) continue;
-      vector_expf_lanes(lanes);
-      for (int64_t l = 0; l < kVectorExpLanes; ++l) {
-        const int64_t j = tile + group + l - begin;
-        if (j >= 0 && j < n) {
-          scores[j] = lanes[l];
-        } else {
-          lanes[l] = 0.0f;
-        }
-      }
-      tile_sum += lane_tree_sum(lanes);
+      const QueryRows query_rows{.count = count, .dk = dk, .dv = dv,
+                                 .q = block.q.data() + r * dk,
+                                 .first_key = block.first_key.data() + r,
+                                 .last_key = block.last_key.data() + r,
+                                 .max = block.max.data() + r,
+                                 .sum = block.sum.data() + r,
+                                 .out = block.out.data() + r * dv};
+      attend_tile(query_rows, keys, params.softcap);
     }
-    sum = static_cast<float>(static_cast<double>(sum) + tile_sum);
-    accumulate_values(scores, rows.value(kv, begin, kv_head), static_cast<int64_t>(kv.n_kv_head) * dv, n, dv, out);
   }
-  const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
-  for (int i = 0; i < dv; ++i) out[i] *= inverse;
+  const int64_t out_stride = static_cast<int64_t>(params.n_head) * dv;
+  for (int64_t row = 0; row < n_rows; ++row) {
+    const int64_t t = t_begin + row / group;
+    const int head = kv_head * group + static_cast<int>(row % group);
+    const float sum = block.sum[static_cast<size_t>(row)];
+    const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
+    const float* from = block.out.data() + row * dv;
+    float* to = out + t * out_stride + static_cast<int64_t>(head) * dv;
+    for (int i = 0; i < dv; ++i) to[i] = from[i] * inverse;
+  }
 }
 
-// Fills rows.keys_t from rows.keys; the padding lets key_dots read whole groups of keys.
+// Fills rows.keys_t from rows.keys; the padding lets the kernel read whole tiles of keys.
 void transpose_keys(const KvLayerView& kv, int64_t n_rows, FloatRows& rows, ThreadPool& pool) {
   const int dk = kv.head_dim_k;
-  rows.keys_t_stride = (n_rows + kKeyDotGroup + 15) / 16 * 16;
+  rows.keys_t_stride = (n_rows + kTileKeys + 15) / 16 * 16;
   rows.keys_t.assign(static_cast<size_t>(kv.n_kv_head * dk * rows.keys_t_stride), 0.0f);
   pool.parallel_for(static_cast<int64_t>(kv.n_kv_head) * dk, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
@@ -237,8 +223,7 @@ void attention(const AttentionParams& params, const KvLayerView& kv, const float
                             kv.n_kv_head));
   }
   const int group = params.n_head / kv.n_kv_head;
-  const bool tiled = n_tokens >= kAttentionTileRows && kv.head_dim_v % kAttentionTileLanes == 0 &&
-                     (kv.type == GgmlType::F16 || kv.type == GgmlType::F32);
+  const bool blocked = n_tokens >= kBlockAttentionMinTokens;
   // Every position any query of the batch sees, converted once.
   thread_local FloatRows caller_rows;  // per calling thread; workers use it through `rows`
   FloatRows& rows = caller_rows;
@@ -257,7 +242,22 @@ void attention(const AttentionParams& params, const KvLayerView& kv, const float
       }
     }
   });
-  if (tiled) transpose_keys(kv, n_rows, rows, pool);
+  if (blocked) {
+    transpose_keys(kv, n_rows, rows, pool);
+    const int64_t block_tokens = std::max<int64_t>(1, kBlockQueryRows / group);
+    const int64_t n_blocks = (n_tokens + block_tokens - 1) / block_tokens;
+    // Later blocks see more keys: they are handed out first, so that no thread is left with a
+    // long block at the end.
+    pool.parallel_for(n_blocks * kv.n_kv_head, 1, [&](int64_t begin, int64_t end) {
+      thread_local QueryBlock block;
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t t_begin = (n_blocks - 1 - item / kv.n_kv_head) * block_tokens;
+        attend_block(params, kv, rows, q, positions, t_begin, std::min(n_tokens, t_begin + block_tokens),
+                     static_cast<int>(item % kv.n_kv_head), out, block);
+      }
+    });
+    return;
+  }
   const int64_t q_stride = static_cast<int64_t>(params.n_head) * kv.head_dim_k;
   const int64_t out_stride = static_cast<int64_t>(params.n_head) * kv.head_dim_v;
   pool.parallel_for(n_tokens * params.n_head, 1, [&](int64_t begin, int64_t end) {
@@ -265,13 +265,8 @@ void attention(const AttentionParams& params, const KvLayerView& kv, const float
     for (int64_t item = begin; item < end; ++item) {
       const int64_t t = item / params.n_head;
       const int h = static_cast<int>(item % params.n_head);
-      const float* q_head = q + t * q_stride + static_cast<int64_t>(h) * kv.head_dim_k;
-      float* out_head = out + t * out_stride + static_cast<int64_t>(h) * kv.head_dim_v;
-      if (tiled) {
-        attend_tiled(params, kv, rows, q_head, positions[t], h / group, out_head, scratch);
-      } else {
-        attend_vector(params, kv, rows, q_head, positions[t], h / group, out_head, scratch);
-      }
+      attend_vector(params, kv, rows, q + t * q_stride + static_cast<int64_t>(h) * kv.head_dim_k, positions[t],
+                    h / group, out + t * out_stride + static_cast<int64_t>(h) * kv.head_dim_v, scratch);
     }
   });
 }

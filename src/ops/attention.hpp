@@ -1,10 +1,12 @@
 // Causal multi-head attention of a batch of queries over one layer's KV cache, grouped-query
 // aware, with optional sliding window and logit soft-capping.
 //
-// Numerics follow ggml's CPU flash attention, llama.cpp's default on CPU:
-//  - fewer than 64 queries (decode, short prompts): Q is converted to the cache's dot type
-//    (F16 for an F16 cache) and V is accumulated in F16 with an online softmax;
-//  - 64 queries or more with an F16/F32 cache: everything in F32, keys in tiles of 64.
+// Two kernels, both with an online softmax (flash-attention style):
+//  - fewer than kBlockAttentionMinTokens queries (decode, short prompts): one query at a time
+//    as ggml's vector flash-attention kernel computes it (Q converted to the cache's dot type,
+//    V accumulated in F16 for an F16 cache);
+//  - prompts: blocks of queries (every query head of a KV head's group at several positions)
+//    against tiles of keys, everything in F32 (attention_kernels.hpp), any cache type and head size.
 #pragma once
 
 #include <cstddef>
@@ -42,11 +44,11 @@ struct AttentionParams {
   int window = 0;        // 0: full causal; else a query at p sees keys at k with p - k < window
 };
 
-// Batches of at least this many queries use the tiled F32 kernel (also its key tile size), if
-// the value head size is a multiple of kAttentionTileLanes (ggml's F32 vector width in an AVX-512
-// build); other heads (e.g. 8 wide) take the vector kernel whatever the batch, as in ggml.
-inline constexpr int64_t kAttentionTileRows = 64;
-inline constexpr int kAttentionTileLanes = 16;
+// Batches of at least this many queries take the block kernel.
+inline constexpr int64_t kBlockAttentionMinTokens = 64;
+// Query rows (positions x query heads of one KV head) attended together: their queries, running
+// sums and outputs stay in the L1/L2 caches while the block passes over the keys.
+inline constexpr int64_t kBlockQueryRows = 48;
 
 // q: [n_tokens][n_head * head_dim_k]; positions: n_tokens ascending positions whose keys and
 // values are already in the cache; out: [n_tokens][n_head * head_dim_v].

@@ -3,96 +3,53 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ops/vector_math.hpp"
 #include "quant/dot.hpp"
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 namespace bantam::ops {
 
-namespace {
-
-void key_dots_portable(const float* q, const float* keys_t, int64_t stride, int dk, int64_t n, float* dots) {
-  for (int64_t j = 0; j < n; ++j) {
-    float dot = 0.0f;
-    for (int i = 0; i < dk; ++i) dot = std::fma(q[i], keys_t[i * stride + j], dot);
-    dots[j] = dot;
-  }
-}
-
-void accumulate_values_portable(const float* weights, const float* values, int64_t stride, int64_t n, int dv,
-                                float* out) {
-  for (int64_t j = 0; j < n; ++j) {
-    for (int i = 0; i < dv; ++i) out[i] = std::fma(weights[j], values[j * stride + i], out[i]);
-  }
-}
-
-#if defined(__x86_64__)
-#define BANTAM_AVX2 __attribute__((target("avx2,fma")))
-
-bool use_avx2() {
-  const quant::Isa isa = quant::active_isa();
-  return isa == quant::Isa::Avx2 || isa == quant::Isa::Avx512 || isa == quant::Isa::Avx512Vnni;
-}
-
-// 64 keys in eight vectors: enough independent FMA chains to hide the FMA latency.
-BANTAM_AVX2 void key_dots_avx2(const float* q, const float* keys_t, int64_t stride, int dk, int64_t n,
-                               float* dots) {
-  for (int64_t j0 = 0; j0 < n; j0 += kKeyDotGroup) {
-    __m256 acc[8];
-    for (auto& a : acc) a = _mm256_setzero_ps();
+// Row by row; the loops over keys run innermost so that they vectorize where the compiler can.
+BANTAM_FMA_CLONES void attend_tile_portable(const QueryRows& rows, const KeyTile& tile, float softcap) {
+  const int dk = rows.dk, dv = rows.dv;
+  float scores[kTileKeys];
+  for (int r = 0; r < rows.count; ++r) {
+    const int64_t begin = std::max<int64_t>(rows.first_key[r] - tile.first, 0);
+    const int64_t end = std::min(rows.last_key[r] - tile.first + 1, tile.count);
+    if (begin >= end) continue;
+    const float* q = rows.q + static_cast<int64_t>(r) * dk;
+    std::fill(scores + begin, scores + end, 0.0f);
     for (int i = 0; i < dk; ++i) {
-      const float* row = keys_t + i * stride + j0;
-      const __m256 qi = _mm256_set1_ps(q[i]);
-      for (int v = 0; v < 8; ++v) acc[v] = _mm256_fmadd_ps(qi, _mm256_loadu_ps(row + 8 * v), acc[v]);
+      const float* dimension = tile.keys_t + i * tile.key_stride;
+      for (int64_t j = begin; j < end; ++j) scores[j] = std::fma(q[i], dimension[j], scores[j]);
     }
-    alignas(32) float all[kKeyDotGroup];
-    for (int v = 0; v < 8; ++v) _mm256_store_ps(all + 8 * v, acc[v]);
-    std::copy(all, all + std::min(kKeyDotGroup, n - j0), dots + j0);
+    if (softcap > 0.0f) {
+      for (int64_t j = begin; j < end; ++j) scores[j] = softcap * std::tanh(scores[j]);
+    }
+    const float tile_max = *std::max_element(scores + begin, scores + end);
+    const float new_max = std::max(rows.max[r], tile_max);
+    const float rescale = std::exp(rows.max[r] - new_max);  // 0 before the first key
+    float sum = 0.0f;
+    for (int64_t j = begin; j < end; ++j) {
+      scores[j] = std::exp(scores[j] - new_max);
+      sum += scores[j];
+    }
+    rows.max[r] = new_max;
+    rows.sum[r] = std::fma(rows.sum[r], rescale, sum);
+    float* out = rows.out + static_cast<int64_t>(r) * dv;
+    for (int i = 0; i < dv; ++i) out[i] *= rescale;
+    for (int64_t j = begin; j < end; ++j) {
+      const float* value = tile.values + j * tile.value_stride;
+      for (int i = 0; i < dv; ++i) out[i] = std::fma(scores[j], value[i], out[i]);
+    }
   }
 }
 
-// kVecs * 8 output dimensions from `out` held in registers over all the keys.
-template <int kVecs>
-BANTAM_AVX2 void accumulate_chunk_avx2(const float* weights, const float* values, int64_t stride, int64_t n,
-                                       int offset, float* out) {
-  __m256 acc[kVecs];
-  for (int v = 0; v < kVecs; ++v) acc[v] = _mm256_loadu_ps(out + offset + 8 * v);
-  for (int64_t j = 0; j < n; ++j) {
-    const __m256 w = _mm256_set1_ps(weights[j]);
-    const float* value = values + j * stride + offset;
-    for (int v = 0; v < kVecs; ++v) acc[v] = _mm256_fmadd_ps(w, _mm256_loadu_ps(value + 8 * v), acc[v]);
-  }
-  for (int v = 0; v < kVecs; ++v) _mm256_storeu_ps(out + offset + 8 * v, acc[v]);
-}
-
-BANTAM_AVX2 void accumulate_values_avx2(const float* weights, const float* values, int64_t stride, int64_t n,
-                                        int dv, float* out) {
-  int offset = 0;
-  for (; offset + 64 <= dv; offset += 64) accumulate_chunk_avx2<8>(weights, values, stride, n, offset, out);
-  for (; offset + 8 <= dv; offset += 8) accumulate_chunk_avx2<1>(weights, values, stride, n, offset, out);
-  if (offset == dv) return;
-  for (int64_t j = 0; j < n; ++j) {
-    for (int i = offset; i < dv; ++i) out[i] = std::fma(weights[j], values[j * stride + i], out[i]);
-  }
-}
-#endif
-
-}  // namespace
-
-void key_dots(const float* q, const float* keys_t, int64_t stride, int dk, int64_t n, float* dots) {
+void attend_tile(const QueryRows& rows, const KeyTile& tile, float softcap) {
 #if defined(__x86_64__)
-  if (use_avx2()) return key_dots_avx2(q, keys_t, stride, dk, n, dots);
+  const quant::Isa isa = quant::active_isa();
+  if (isa == quant::Isa::Avx512 || isa == quant::Isa::Avx512Vnni) return attend_tile_avx512(rows, tile, softcap);
 #endif
-  key_dots_portable(q, keys_t, stride, dk, n, dots);
-}
-
-void accumulate_values(const float* weights, const float* values, int64_t stride, int64_t n, int dv, float* out) {
-#if defined(__x86_64__)
-  if (use_avx2()) return accumulate_values_avx2(weights, values, stride, n, dv, out);
-#endif
-  accumulate_values_portable(weights, values, stride, n, dv, out);
+  attend_tile_portable(rows, tile, softcap);
 }
 
 }  // namespace bantam::ops

@@ -45,9 +45,10 @@ TEST(Perplexity, KlOfAModelAgainstItselfIsZeroAndAgainstItsQuantIsNot) {
   const auto saved = (test::temp_dir() / "base.kld").string();
   const json b = perplexity({"-m", base, "--chunks", "8", "--kl-divergence-base", saved});
   // The base keeps log-probabilities to 16 bits (steps of at most 16/65535 nats, so each is off
-  // by at most 1.3e-4): a model against itself is zero up to that rounding. Its base PPL is a
-  // little lower than the real one, since true tokens more than 16 nats below the top are
-  // stored at that floor.
+  // by at most 1.3e-4): a model against itself is zero up to that rounding, whose mean over the
+  // scored tokens falls either side of zero by up to ~1.3e-6 (seen over context sizes 96..256
+  // and both attention summation orders). Its base PPL is a little lower than the real one,
+  // since true tokens more than 16 nats below the top are stored at that floor.
   const auto with_base = [&](const std::string& model) {
     const auto r = test::run_cli({"perplexity", "-m", model, "--kl-divergence-base", saved, "--kl-divergence",
                                   "-o", "json"});
@@ -56,7 +57,7 @@ TEST(Perplexity, KlOfAModelAgainstItselfIsZeroAndAgainstItsQuantIsNot) {
   };
   const json self = with_base(base);
   EXPECT_EQ(self["chunks"], 8);
-  EXPECT_NEAR(self["kl_mean"].get<double>(), 0.0, 1e-6);
+  EXPECT_NEAR(self["kl_mean"].get<double>(), 0.0, 3e-6);
   EXPECT_NEAR(self["kl_max"].get<double>(), 0.0, 2e-4);
   EXPECT_DOUBLE_EQ(self["top1_agreement"].get<double>(), 1.0);
   EXPECT_NEAR(self["ppl"].get<double>(), b["ppl"].get<double>(), 1e-9 * b["ppl"].get<double>());

@@ -280,18 +280,34 @@ BatchAndSingle attend_batch_and_single(int dim) {
   return r;
 }
 
-TEST(Attention, TiledAndVectorKernelsAgree) {
-  // 16-wide heads: the batch takes the tiled kernel, which sums in another order.
-  const BatchAndSingle r = attend_batch_and_single(kAttentionTileLanes);
-  for (size_t i = 0; i < r.batch.size(); ++i) EXPECT_NEAR(r.batch[i], r.single[i], 1e-5) << i;
+TEST(Attention, BlockAndVectorKernelsAgree) {
+  // The batch takes the block kernel (F32 throughout), the single queries the vector kernel
+  // (F16 accumulation is off with an F32 cache): only the summation order differs.
+  for (int dim : {4, 8, 16, 24}) {
+    const BatchAndSingle r = attend_batch_and_single(dim);
+    for (size_t i = 0; i < r.batch.size(); ++i) ASSERT_NEAR(r.batch[i], r.single[i], 1e-5) << "dim " << dim << " at " << i;
+  }
 }
 
-TEST(Attention, NarrowHeadsTakeTheVectorKernelInAnyBatch) {
-  // 8-wide heads (stories260K) are not a whole F32 vector: ggml keeps its vector kernel for the
-  // batch too, so the batch equals the queries one by one bit for bit.
-  for (int dim : {4, 8, 24}) {
-    const BatchAndSingle r = attend_batch_and_single(dim);
-    for (size_t i = 0; i < r.batch.size(); ++i) ASSERT_EQ(r.batch[i], r.single[i]) << "dim " << dim << " at " << i;
+TEST(VectorExp, LanesEqualTheScalarFunction) {
+  std::vector<float> inputs = {0.0f, -0.0f, 1.0f, -1.0f, -87.0f, -87.5f, -88.7f, -100.0f, -103.5f, -150.0f,
+                               88.0f, 88.8f, 89.0f, -1e-30f, std::numeric_limits<float>::quiet_NaN(),
+                               -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::infinity()};
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-90.0f, 5.0f);
+  while (inputs.size() % kVectorExpLanes != 0 || inputs.size() < 4096) inputs.push_back(dist(rng));
+  for (size_t g = 0; g < inputs.size(); g += kVectorExpLanes) {
+    float lanes[kVectorExpLanes];
+    std::copy(inputs.begin() + static_cast<std::ptrdiff_t>(g), inputs.begin() + static_cast<std::ptrdiff_t>(g + kVectorExpLanes), lanes);
+    vector_expf_lanes(lanes);
+    for (int64_t l = 0; l < kVectorExpLanes; ++l) {
+      const float want = vector_expf(inputs[g + static_cast<size_t>(l)]);
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(lanes[l]));
+      } else {
+        EXPECT_EQ(lanes[l], want) << "x = " << inputs[g + static_cast<size_t>(l)];
+      }
+    }
   }
 }
 

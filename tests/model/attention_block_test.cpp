@@ -1,0 +1,221 @@
+// Prompt attention (batches of kBlockAttentionMinTokens queries or more): the block kernel on
+// every ISA level against a float64 transcription of softmax attention, and the AVX-512 tile
+// kernel against the portable one on the same inputs.
+//
+// Tolerances: outputs are weighted means of values of order 1 computed in F32 over at most a few
+// hundred keys (scores of order 10), so they stay within 1e-5 (absolute, plus 1e-5 relative) of
+// the float64 result; the two tile kernels differ only in summation order and the exp polynomial
+// (1.5 ulp), within 1e-5 relative of each other.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "ops/attention.hpp"
+#include "ops/attention_kernels.hpp"
+#include "quant/dot.hpp"
+#include "quant/quant.hpp"
+
+namespace bantam::ops {
+namespace {
+
+struct Case {
+  const char* name;
+  GgmlType type;
+  int n_head, n_kv_head, dim_k, dim_v;
+  int64_t first_pos, n_tokens;
+  AttentionParams params;
+  int64_t capacity = 0;  // 0: every position has its own slot; else a ring of this many
+};
+
+// One layer's cache holding positions 0 .. last in the given type (written in order, so a ring
+// keeps the last `capacity` of them).
+struct Cache {
+  std::vector<uint8_t> keys, values;
+  KvLayerView view;
+  Cache(const Case& c, int64_t last, std::mt19937& rng) {
+    const int64_t capacity = c.capacity > 0 ? c.capacity : last + 1;
+    view = {.type = c.type, .capacity = capacity, .n_kv_head = c.n_kv_head, .head_dim_k = c.dim_k, .head_dim_v = c.dim_v};
+    keys.resize(static_cast<size_t>(capacity * c.n_kv_head) * view.key_row_bytes());
+    values.resize(static_cast<size_t>(capacity * c.n_kv_head) * view.value_row_bytes());
+    view.keys = keys.data();
+    view.values = values.data();
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    std::vector<float> k(static_cast<size_t>(c.dim_k)), v(static_cast<size_t>(c.dim_v));
+    for (int64_t p = 0; p <= last; ++p) {
+      for (int h = 0; h < c.n_kv_head; ++h) {
+        for (float& x : k) x = dist(rng);
+        for (float& x : v) x = dist(rng);
+        quant::quantize_row(c.type, k.data(), const_cast<uint8_t*>(view.key(p, h)), c.dim_k);
+        quant::quantize_row(c.type, v.data(), const_cast<uint8_t*>(view.value(p, h)), c.dim_v);
+      }
+    }
+  }
+  std::vector<float> key(int64_t pos, int h) const {
+    std::vector<float> row(static_cast<size_t>(view.head_dim_k));
+    quant::dequantize_row(view.type, view.key(pos, h), row.data(), view.head_dim_k);
+    return row;
+  }
+  std::vector<float> value(int64_t pos, int h) const {
+    std::vector<float> row(static_cast<size_t>(view.head_dim_v));
+    quant::dequantize_row(view.type, view.value(pos, h), row.data(), view.head_dim_v);
+    return row;
+  }
+};
+
+// softmax(scores) . values in float64 for one query at `pos` over kv head h.
+std::vector<double> reference_query(const Case& c, const Cache& cache, const float* q, int64_t pos, int h) {
+  const AttentionParams& p = c.params;
+  const int64_t first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
+  std::vector<double> scores;
+  for (int64_t k = first; k <= pos; ++k) {
+    const std::vector<float> key = cache.key(k, h);
+    double dot = 0.0;
+    for (int i = 0; i < c.dim_k; ++i) dot += static_cast<double>(q[i]) * key[static_cast<size_t>(i)];
+    double s = dot * p.scale;
+    if (p.softcap > 0.0f) s = p.softcap * std::tanh(s / p.softcap);
+    scores.push_back(s);
+  }
+  const double max = *std::max_element(scores.begin(), scores.end());
+  double sum = 0.0;
+  std::vector<double> out(static_cast<size_t>(c.dim_v), 0.0);
+  for (int64_t k = first; k <= pos; ++k) {
+    const double w = std::exp(scores[static_cast<size_t>(k - first)] - max);
+    sum += w;
+    const std::vector<float> value = cache.value(k, h);
+    for (int i = 0; i < c.dim_v; ++i) out[static_cast<size_t>(i)] += w * value[static_cast<size_t>(i)];
+  }
+  for (double& x : out) x /= sum;
+  return out;
+}
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+class BlockAttention : public testing::TestWithParam<Case> {};
+
+TEST_P(BlockAttention, AgreesWithFloat64OnEveryIsa) {
+  const Case c = GetParam();
+  ASSERT_GE(c.n_tokens, kBlockAttentionMinTokens) << "the case must take the block kernel";
+  std::mt19937 rng(42);
+  const Cache cache(c, c.first_pos + c.n_tokens - 1, rng);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> q(static_cast<size_t>(c.n_tokens * c.n_head * c.dim_k));
+  for (float& x : q) x = dist(rng);
+  std::vector<int64_t> positions(static_cast<size_t>(c.n_tokens));
+  for (int64_t t = 0; t < c.n_tokens; ++t) positions[static_cast<size_t>(t)] = c.first_pos + t;
+  AttentionParams params = c.params;
+  params.n_head = c.n_head;
+
+  std::vector<double> want(static_cast<size_t>(c.n_tokens * c.n_head * c.dim_v));
+  const int group = c.n_head / c.n_kv_head;
+  for (int64_t t = 0; t < c.n_tokens; ++t) {
+    for (int h = 0; h < c.n_head; ++h) {
+      const std::vector<double> out =
+          reference_query(c, cache, q.data() + (t * c.n_head + h) * c.dim_k, positions[static_cast<size_t>(t)], h / group);
+      std::copy(out.begin(), out.end(), want.begin() + (t * c.n_head + h) * c.dim_v);
+    }
+  }
+  ThreadPool pool(2);
+  const auto isas = quant::available_isas();
+  for (const quant::Isa isa : isas) {  // the portable kernel and each SIMD level
+    quant::set_isa_for_testing(isa);
+    std::vector<float> got(want.size());
+    attention(params, cache.view, q.data(), positions.data(), c.n_tokens, got.data(), pool);
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_NEAR(got[i], want[i], 1e-5 * (1.0 + std::fabs(want[i]))) << quant::isa_name(isa) << ", element " << i;
+    }
+  }
+  quant::set_isa_for_testing(isas.back());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, BlockAttention,
+    testing::Values(
+        Case{"GqaSevenHeadsPerKvHead", GgmlType::F16, 14, 2, 64, 64, 0, 130, {.scale = 0.125f}},
+        Case{"GqaWithCachedPrefix", GgmlType::F16, 8, 2, 64, 64, 37, 70, {.scale = 0.125f}},
+        Case{"F32Cache", GgmlType::F32, 4, 4, 32, 32, 0, 64, {.scale = 0.2f}},
+        Case{"Q8_0Cache", GgmlType::Q8_0, 6, 3, 96, 96, 5, 100, {.scale = 0.1f}},
+        Case{"OddHeadSizes", GgmlType::F32, 3, 1, 20, 40, 3, 67, {.scale = 0.3f}},
+        Case{"NarrowHeads", GgmlType::F16, 8, 4, 8, 8, 0, 80, {.scale = 0.35f}},
+        Case{"WideValuesWithTail", GgmlType::F16, 2, 1, 72, 200, 10, 65, {.scale = 0.1f}},
+        Case{"SlidingWindow", GgmlType::F16, 3, 1, 96, 96, 10, 90, {.scale = 0.1f, .window = 50}},
+        Case{"SlidingWindowRing", GgmlType::F16, 2, 2, 64, 64, 300, 70, {.scale = 0.125f, .window = 40}, 109},
+        Case{"Softcap", GgmlType::F16, 2, 1, 256, 256, 0, 66, {.scale = 0.0625f, .softcap = 50.0f}},
+        Case{"StartsOnATileEdge", GgmlType::F16, 1, 1, 48, 48, 64, 64, {.scale = 0.2f}}),
+    [](const testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
+
+#if defined(__x86_64__)
+// Random rows and a tile with the running state already started, each row seeing part of it.
+struct TileInputs {
+  int dk, dv, count;
+  std::vector<float> q, keys_t, values, max, sum, out;
+  std::vector<int64_t> first_key, last_key;
+  KeyTile tile;
+  TileInputs(int dk_, int dv_, int count_, int64_t tile_keys, std::mt19937& rng)
+      : dk(dk_), dv(dv_), count(count_) {
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    std::uniform_int_distribution<int64_t> key(0, tile_keys - 1);
+    const auto fill = [&](std::vector<float>& v, size_t n, float scale) {
+      v.resize(n);
+      for (float& x : v) x = scale * dist(rng);
+    };
+    fill(q, static_cast<size_t>(count * dk), 0.5f);
+    fill(keys_t, static_cast<size_t>(dk * kTileKeys), 1.0f);
+    fill(values, static_cast<size_t>(tile_keys * dv), 1.0f);
+    fill(out, static_cast<size_t>(count * dv), 1.0f);
+    for (int r = 0; r < count; ++r) {
+      max.push_back(r == 0 ? -std::numeric_limits<float>::infinity() : 3.0f * dist(rng));
+      sum.push_back(r == 0 ? 0.0f : 1.0f + std::fabs(dist(rng)));
+      if (r == 0) std::fill(out.begin(), out.begin() + dv, 0.0f);  // a row before its first key
+      const int64_t a = key(rng), b = key(rng);
+      first_key.push_back(100 + std::min(a, b) - (r == 1 ? 50 : 0));  // row 1 from before the tile
+      last_key.push_back(100 + std::max(a, b) + (r == 2 ? 90 : 0));   // row 2 past its end
+    }
+    if (count > 3) last_key[3] = first_key[3] - 1;  // a row that sees nothing of the tile
+    tile = {.first = 100, .count = tile_keys, .keys_t = keys_t.data(), .key_stride = kTileKeys,
+            .values = values.data(), .value_stride = dv};
+  }
+  QueryRows rows() {
+    return {.count = count, .dk = dk, .dv = dv, .q = q.data(), .first_key = first_key.data(),
+            .last_key = last_key.data(), .max = max.data(), .sum = sum.data(), .out = out.data()};
+  }
+};
+
+TEST(AttentionTile, Avx512MatchesPortable) {
+  const auto isas = quant::available_isas();
+  if (std::find(isas.begin(), isas.end(), quant::Isa::Avx512) == isas.end()) GTEST_SKIP() << "no AVX-512";
+  std::mt19937 rng(3);
+  for (const int dk : {1, 8, 20, 64, 100}) {
+    for (const int dv : {5, 16, 64, 72, 136}) {
+      for (int count = 1; count <= kTileRows; ++count) {
+        for (const float softcap : {0.0f, 5.0f}) {
+          for (const int64_t tile_keys : {int64_t{1}, int64_t{37}, kTileKeys}) {
+            std::mt19937 fork(rng());
+            TileInputs portable(dk, dv, count, tile_keys, fork);
+            TileInputs simd = portable;
+            simd.tile.keys_t = simd.keys_t.data();
+            simd.tile.values = simd.values.data();
+            attend_tile_portable(portable.rows(), portable.tile, softcap);
+            attend_tile_avx512(simd.rows(), simd.tile, softcap);
+            const auto near = [](float a, float b) { return std::fabs(a - b) <= 1e-5f * (1.0f + std::fabs(b)); };
+            for (int r = 0; r < count; ++r) {
+              ASSERT_EQ(simd.max[r], portable.max[r]) << "row " << r;  // the same scores' maximum
+              ASSERT_PRED2(near, simd.sum[r], portable.sum[r]) << "row " << r;
+            }
+            for (size_t i = 0; i < simd.out.size(); ++i) {
+              ASSERT_PRED2(near, simd.out[i], portable.out[i])
+                  << "dk " << dk << " dv " << dv << " rows " << count << " keys " << tile_keys << " at " << i;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace bantam::ops
