@@ -11,8 +11,8 @@
 #include "model/decoder.hpp"
 #include "model/kv_cache.hpp"
 #include "runtime/memory_plan.hpp"
-#include "runtime/sampler.hpp"
-#include "runtime/stop_strings.hpp"
+#include "runtime/generation.hpp"
+#include "runtime/json_token_filter.hpp"
 
 namespace bantam {
 
@@ -47,6 +47,7 @@ struct Session::Impl {
   std::vector<TokenId> tokens;     // the sequence whose keys and values are in the cache
   std::vector<float> last_logits;  // after tokens.back()
   std::atomic<bool> cancel_requested{false};
+  std::optional<JsonTokenFilter> filter;  // built by the first generate() with a JSON schema
 
   Impl(std::shared_ptr<const Model> model_in, const SessionOptions& opts)
       : model(std::move(model_in)), m(model->impl()), options(fitting(*model, opts)), pool(opts.threads),
@@ -132,6 +133,8 @@ GenerateResult Session::generate(std::span<const TokenId> prompt, const Generate
   s.cancel_requested.store(false);
   GenerateResult result;
   result.prompt_tokens = static_cast<int64_t>(prompt.size());
+  GenerationSpec spec = GenerationSpec::from(options);
+  if (spec.grammar && !s.filter) s.filter.emplace(*s.model);
 
   // Prompt: keep the cached prefix, evaluate the rest (at least one token, for fresh logits).
   if (prompt.empty()) throw Error("generate: the prompt is empty");
@@ -143,53 +146,30 @@ GenerateResult Session::generate(std::span<const TokenId> prompt, const Generate
   result.prompt_seconds = seconds_since(start);
 
   const auto generation_start = Clock::now();
-  const Tokenizer* tokenizer = s.m.tokenizer.get();
-  std::optional<StreamingDetokenizer> detokenizer;
-  if (tokenizer) detokenizer.emplace(*tokenizer, true);
-  StopStringFilter stops(options.stop);
-  Sampler sampler(options.sampling);
+  Generation generation(*s.model, s.filter ? &*s.filter : nullptr, std::move(spec), prompt, s.cache.context());
   const auto emit = [&](TokenId id, const std::string& text, float logprob) {
     result.text += text;
     return !on_token || on_token(TokenEvent{id, text, logprob});
   };
-
-  result.stop_reason = StopReason::MaxTokens;
-  for (int n = 0;; ++n) {
+  bool sampled = false;
+  while (!generation.finished()) {
     if (s.cancel_requested.load()) {
-      result.stop_reason = StopReason::Cancelled;
+      generation.stop(StopReason::Cancelled);
       break;
     }
-    if (options.max_tokens >= 0 && n >= options.max_tokens) break;
-    const SampledToken choice = sampler.sample(s.last_logits, s.tokens);
-    if (n == 0) result.first_token_seconds = seconds_since(start);
-    if (s.m.is_end_of_generation(choice.id)) {
-      result.stop_reason = StopReason::EndOfGeneration;
-      break;
-    }
-    result.tokens.push_back(choice.id);
-    const std::string piece = detokenizer ? detokenizer->push(choice.id) : std::string();
-    if (!emit(choice.id, stops.push(piece), choice.logprob)) {
-      result.stop_reason = StopReason::Cancelled;
-      break;
-    }
-    if (stops.stopped()) {
-      result.stop_reason = StopReason::StopString;
-      break;
-    }
-    if (options.max_tokens >= 0 && n + 1 >= options.max_tokens) break;  // no forward pass needed
-    if (static_cast<int64_t>(s.tokens.size()) >= s.cache.context()) {
-      result.stop_reason = StopReason::ContextFull;
-      break;
-    }
-    s.append(std::span(&choice.id, 1), nullptr);
+    const std::optional<GeneratedToken> token = generation.step(s.last_logits);
+    if (!sampled) result.first_token_seconds = seconds_since(start);
+    sampled = true;
+    if (!token) break;
+    if (!emit(token->id, token->text, token->logprob)) generation.stop(StopReason::Cancelled);
+    if (generation.finished()) break;
+    s.append(std::span(&token->id, 1), nullptr);
   }
-  // Text held back (a possible stop-string start, an unfinished character) is final now.
-  if (result.stop_reason != StopReason::StopString) {
-    std::string tail = stops.push(detokenizer ? detokenizer->flush() : std::string());
-    tail += stops.stopped() ? std::string() : stops.flush();
-    if (stops.stopped()) result.stop_reason = StopReason::StopString;
-    if (!tail.empty()) emit(-1, tail, 0.0f);
-  }
+  if (generation.reason() == StopReason::Error) throw Error(fmt::format("generate: {}", generation.error()));
+  const std::string tail = generation.flush();
+  if (!tail.empty()) emit(-1, tail, 0.0f);
+  result.tokens = generation.generated();
+  result.stop_reason = generation.reason();
   result.generation_seconds = seconds_since(generation_start);
   return result;
 }
