@@ -24,15 +24,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-GgmlType cache_type(KvCacheType type) {
-  switch (type) {
-    case KvCacheType::F32: return GgmlType::F32;
-    case KvCacheType::Q8_0: return GgmlType::Q8_0;
-    case KvCacheType::F16: break;
-  }
-  return GgmlType::F16;
-}
-
 }  // namespace
 
 struct Session::Impl {
@@ -51,7 +42,7 @@ struct Session::Impl {
 
   Impl(std::shared_ptr<const Model> model_in, const SessionOptions& opts)
       : model(std::move(model_in)), m(model->impl()), options(fitting(*model, opts)), pool(opts.threads),
-        cache(m.config, opts.context_length, std::max(1, opts.batch_size), cache_type(opts.kv_type)),
+        cache(m.config, opts.context_length, std::max(1, opts.batch_size), kv_cache_type(opts.kv_type)),
         lora(adapters(opts, m)), decoder(m.config, m.weights) {}
 
   // The options, once their cache is known to fit in the memory available: checked before the

@@ -6,6 +6,7 @@
 
 #include "api/model_impl.hpp"
 #include "format/json_input.hpp"
+#include "hub/digest.hpp"
 #include "serve/api_error.hpp"
 #include "serve/openai_request.hpp"
 #include "text/chat_template.hpp"
@@ -16,24 +17,6 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
-
-std::string base64(const void* data, size_t size) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  const auto* bytes = static_cast<const uint8_t*>(data);
-  std::string out;
-  out.reserve((size + 2) / 3 * 4);
-  for (size_t i = 0; i < size; i += 3) {
-    const uint32_t b0 = bytes[i];
-    const uint32_t b1 = i + 1 < size ? bytes[i + 1] : 0;
-    const uint32_t b2 = i + 2 < size ? bytes[i + 2] : 0;
-    const uint32_t triple = (b0 << 16) | (b1 << 8) | b2;
-    out += kAlphabet[(triple >> 18) & 63];
-    out += kAlphabet[(triple >> 12) & 63];
-    out += i + 1 < size ? kAlphabet[(triple >> 6) & 63] : '=';
-    out += i + 2 < size ? kAlphabet[triple & 63] : '=';
-  }
-  return out;
-}
 
 // Metrics label for a path: the known routes, everything else as "other".
 std::string route_label(const std::string& path) {
@@ -365,7 +348,8 @@ void Server::embeddings(const nlohmann::json& body, HttpResponse& response, Trac
     const std::vector<float>& vector = (*vectors)[i];
     ojson item{{"object", "embedding"}, {"index", i}};
     if (r.base64) {
-      item["embedding"] = base64(vector.data(), vector.size() * sizeof(float));
+      item["embedding"] = hub::to_base64(
+          std::span(reinterpret_cast<const uint8_t*>(vector.data()), vector.size() * sizeof(float)));
     } else {
       item["embedding"] = vector;
     }
