@@ -37,9 +37,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& path = parsed.request.path;
   const std::string& body = parsed.request.body;
   const bool any = path != "/v1/chat/completions" && path != "/v1/completions" && path != "/v1/embeddings";
+  nlohmann::json json;
+  try {
+    json = parse_request_body(body);
+  } catch (const ApiError&) {
+    return 0;
+  }
   try {
     if (any || path == "/v1/chat/completions") {
-      const ChatRequest chat = parse_chat_request(body, kVocab);
+      const ChatRequest chat = parse_chat_request(json, kVocab);
       exercise(chat.grammar, body);
       for (const ToolSpec& tool : chat.tools) exercise(tool.grammar, body);
     }
@@ -47,12 +53,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const bantam::Error&) {
   }
   try {
-    if (any || path == "/v1/completions") parse_completion_request(body, kVocab);
+    if (any || path == "/v1/completions") parse_completion_request(json, kVocab);
   } catch (const ApiError&) {
   } catch (const bantam::Error&) {
   }
   try {
-    if (any || path == "/v1/embeddings") parse_embedding_request(body, kVocab, kEmbd);
+    if (any || path == "/v1/embeddings") parse_embedding_request(json, kVocab, kEmbd);
   } catch (const ApiError&) {
   } catch (const bantam::Error&) {
   }

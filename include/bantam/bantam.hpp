@@ -152,9 +152,9 @@ struct GenerateOptions {
   int max_tokens = -1;  // < 0: until end of generation or a full context
   SamplingOptions sampling;
   std::vector<std::string> stop;  // generation ends before any of these strings
-  // A JSON Schema (text) the output must follow, compact JSON; "": free text. Error when the
-  // schema uses a keyword the grammar does not support.
-  std::string json_schema = {};
+  // Non-empty: the output is compact JSON matching this JSON Schema (text); stop strings are
+  // ignored then. Error naming the keyword when the schema cannot be enforced.
+  std::string json_schema;
 };
 
 struct TokenEvent {
@@ -165,7 +165,9 @@ struct TokenEvent {
 // Return false to stop generating.
 using TokenCallback = std::function<bool(const TokenEvent&)>;
 
-enum class StopReason { EndOfGeneration, MaxTokens, StopString, ContextFull, Cancelled };
+// Why generation ended; the CLI, the library and the server share it (the server's finish_reason
+// is "length" for MaxTokens and ContextFull, "stop" for the other endings).
+enum class StopReason { EndOfGeneration, MaxTokens, StopString, ContextFull, Cancelled, GrammarComplete, Error };
 std::string_view stop_reason_name(StopReason reason);
 
 struct GenerateResult {

@@ -51,11 +51,13 @@ bantam::GenerateOptions generate_options(const bantam_generate_params* given) {
 
 bantam_finish_reason finish_reason(bantam::StopReason reason) {
   switch (reason) {
-    case bantam::StopReason::EndOfGeneration: return BANTAM_FINISH_END_OF_GENERATION;
+    case bantam::StopReason::EndOfGeneration:
+    case bantam::StopReason::GrammarComplete: return BANTAM_FINISH_END_OF_GENERATION;
     case bantam::StopReason::MaxTokens: return BANTAM_FINISH_MAX_TOKENS;
     case bantam::StopReason::StopString: return BANTAM_FINISH_STOP_STRING;
     case bantam::StopReason::ContextFull: return BANTAM_FINISH_CONTEXT_FULL;
     case bantam::StopReason::Cancelled: break;
+    case bantam::StopReason::Error: break;  // Session::generate throws instead of returning it
   }
   return BANTAM_FINISH_CANCELLED;
 }

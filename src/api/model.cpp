@@ -82,6 +82,8 @@ std::string_view stop_reason_name(StopReason reason) {
     case StopReason::StopString: return "stop_string";
     case StopReason::ContextFull: return "context_full";
     case StopReason::Cancelled: return "cancelled";
+    case StopReason::GrammarComplete: return "grammar_complete";
+    case StopReason::Error: return "error";
   }
   return "unknown";
 }

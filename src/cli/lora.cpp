@@ -9,6 +9,7 @@
 #include "cli/progress.hpp"
 #include "model/lora_merge.hpp"
 #include "model/lora_synth.hpp"
+#include "model/tensor_table.hpp"
 
 namespace bantam::cli {
 
@@ -51,7 +52,12 @@ void add_lora_command(CLI::App& app) {
   synth->add_option("out", synth_opts->output, "Output adapter GGUF")->required();
   synth->add_option("--rank", synth_opts->rank, "Rank")->check(CLI::Range(1, 4096));
   synth->add_option("--alpha", synth_opts->alpha, "adapter.lora.alpha");
-  synth->add_option("--targets", synth_opts->targets, "Matrix kinds adapted in every layer")->delimiter(',');
+  std::vector<std::string_view> kinds;
+  for (const TensorRole role : per_layer_lora_targets()) kinds.push_back(role_name(role));
+  synth->add_option("--targets", synth_opts->targets,
+                    fmt::format("Matrix kinds adapted in every layer: {}", fmt::join(kinds, ", ")))
+      ->delimiter(',')
+      ->capture_default_str();
   synth->add_option("--type", *synth_type, "Tensor type (F32, F16, BF16)");
   synth->add_option("--seed", synth_opts->seed, "Random seed");
   synth->callback([synth_opts, synth_type] {

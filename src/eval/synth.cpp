@@ -11,6 +11,8 @@
 #include "bantam/error.hpp"
 #include "format/gguf.hpp"
 #include "format/gguf_writer.hpp"
+#include "model/config.hpp"
+#include "model/tensor_table.hpp"
 #include "quant/file_mix.hpp"
 #include "quant/quant.hpp"
 
@@ -55,41 +57,32 @@ struct TensorSpec {
   enum Fill { kNormal, kOnes, kRopeFreqs } fill = kNormal;
 };
 
+// The architecture's tensors from the model's table: norms filled with ones, the rest random.
 std::vector<TensorSpec> tensor_specs(const SynthPreset& p, int64_t n_vocab) {
-  std::vector<TensorSpec> specs;
   const int64_t q = p.n_head * p.head_dim, kv = p.n_head_kv * p.head_dim;
-  specs.push_back({"token_embd.weight", {p.n_embd, n_vocab}});
-  specs.push_back({"output_norm.weight", {p.n_embd}, TensorSpec::kOnes});
-  if (!p.tied_output) specs.push_back({"output.weight", {p.n_embd, n_vocab}});
-  if (p.llama3_rope_factor > 0) {
-    specs.push_back({"rope_freqs.weight", {p.head_dim / 2}, TensorSpec::kRopeFreqs});
-  }
-  for (int64_t l = 0; l < p.n_layer; ++l) {
-    const auto n = [&](const char* what) { return fmt::format("blk.{}.{}", l, what); };
-    specs.push_back({n("attn_norm.weight"), {p.n_embd}, TensorSpec::kOnes});
-    if (p.arch == "phi3") {
-      specs.push_back({n("attn_qkv.weight"), {p.n_embd, q + 2 * kv}});
-    } else {
-      specs.push_back({n("attn_q.weight"), {p.n_embd, q}});
-      specs.push_back({n("attn_k.weight"), {p.n_embd, kv}});
-      specs.push_back({n("attn_v.weight"), {p.n_embd, kv}});
+  const TensorDims dims{.n_embd = p.n_embd, .n_vocab = n_vocab, .n_ff = p.n_ff, .n_layer = p.n_layer,
+                        .n_rot = p.head_dim, .q_width = q, .k_width = kv, .v_width = kv, .attn_out_width = q};
+  std::vector<TensorSpec> specs;
+  for (TensorEntry& e : architecture_tensors(architecture_traits(p.arch), dims)) {
+    TensorSpec spec{std::move(e.name), std::move(e.shape)};
+    switch (e.role) {
+      case TensorRole::Output:
+        if (p.tied_output) continue;
+        break;
+      case TensorRole::RopeFreqs:
+        if (p.llama3_rope_factor <= 0) continue;
+        spec.fill = TensorSpec::kRopeFreqs;
+        break;
+      case TensorRole::RopeFactorsShort:
+      case TensorRole::RopeFactorsLong: continue;  // LongRoPE factors are optional; synth leaves them out
+      case TensorRole::OutputNorm:
+      case TensorRole::AttnNorm:
+      case TensorRole::PostAttnNorm:
+      case TensorRole::FfnNorm:
+      case TensorRole::PostFfnNorm: spec.fill = TensorSpec::kOnes; break;
+      default: break;
     }
-    if (p.arch == "qwen2") {
-      specs.push_back({n("attn_q.bias"), {q}});
-      specs.push_back({n("attn_k.bias"), {kv}});
-      specs.push_back({n("attn_v.bias"), {kv}});
-    }
-    specs.push_back({n("attn_output.weight"), {q, p.n_embd}});
-    if (p.arch == "gemma2") specs.push_back({n("post_attention_norm.weight"), {p.n_embd}, TensorSpec::kOnes});
-    specs.push_back({n("ffn_norm.weight"), {p.n_embd}, TensorSpec::kOnes});
-    if (p.arch == "phi3") {
-      specs.push_back({n("ffn_up.weight"), {p.n_embd, 2 * p.n_ff}});
-    } else {
-      specs.push_back({n("ffn_gate.weight"), {p.n_embd, p.n_ff}});
-      specs.push_back({n("ffn_up.weight"), {p.n_embd, p.n_ff}});
-    }
-    specs.push_back({n("ffn_down.weight"), {p.n_ff, p.n_embd}});
-    if (p.arch == "gemma2") specs.push_back({n("post_ffw_norm.weight"), {p.n_embd}, TensorSpec::kOnes});
+    specs.push_back(std::move(spec));
   }
   return specs;
 }

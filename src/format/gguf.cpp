@@ -9,6 +9,7 @@
 
 #include "bantam/error.hpp"
 #include "format/mapped_file.hpp"
+#include "text/unicode.hpp"
 
 namespace bantam::gguf {
 namespace {
@@ -17,30 +18,6 @@ constexpr int kMaxArrayNesting = 8;
 constexpr uint32_t kMaxDims = 4;
 // Real files hold a few dozen keys; each costs far more in memory than its 14 bytes on disk.
 constexpr uint64_t kMaxMetadataKeys = 1 << 16;
-
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t len = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) { ++i; continue; }
-    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
-    else return false;
-    if (i + len > s.size()) return false;
-    for (size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    const uint32_t min_cp = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
-    if (cp < min_cp || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
-  }
-  return true;
-}
 
 size_t scalar_size(ValueType t) {
   switch (t) {
@@ -418,7 +395,7 @@ void File::parse_all() {
     const uint64_t key_at = in.pos();
     std::string key = in.read_string(fmt::format("metadata key #{}", i));
     if (key.empty()) in.fail(key_at, fmt::format("metadata key #{} is empty", i));
-    if (!valid_utf8(key)) in.fail(key_at, fmt::format("metadata key #{} is not valid UTF-8", i));
+    if (!unicode::is_valid_utf8(key)) in.fail(key_at, fmt::format("metadata key #{} is not valid UTF-8", i));
     if (metadata_index_.count(key)) in.fail(key_at, fmt::format("duplicate metadata key '{}'", key));
     const ValueType type = read_value_type(in, key);
     Value value = reader.value(in, type, key, 0);
@@ -443,7 +420,7 @@ void File::parse_all() {
     TensorInfo t;
     t.name = in.read_string(fmt::format("tensor #{} name", i));
     if (t.name.empty()) in.fail(at, fmt::format("tensor #{} has an empty name", i));
-    if (!valid_utf8(t.name)) in.fail(at, fmt::format("tensor #{} name is not valid UTF-8", i));
+    if (!unicode::is_valid_utf8(t.name)) in.fail(at, fmt::format("tensor #{} name is not valid UTF-8", i));
     if (tensor_index_.count(t.name)) in.fail(at, fmt::format("duplicate tensor name '{}'", t.name));
     const uint64_t dims_at = in.pos();
     const auto n_dims = in.read<uint32_t>(t.name);

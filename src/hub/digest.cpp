@@ -15,28 +15,30 @@ void ensure_sodium() {
 }
 
 std::string to_hex(std::span<const uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (const uint8_t b : bytes) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
+  std::string out(bytes.size() * 2 + 1, '\0');
+  sodium_bin2hex(out.data(), out.size(), bytes.data(), bytes.size());
+  out.pop_back();  // the terminating NUL
   return out;
 }
 
 std::vector<uint8_t> from_hex(std::string_view hex, std::string_view what) {
-  auto nibble = [&](char c) -> uint8_t {
-    if (c >= '0' && c <= '9') return static_cast<uint8_t>(c - '0');
-    if (c >= 'a' && c <= 'f') return static_cast<uint8_t>(c - 'a' + 10);
-    if (c >= 'A' && c <= 'F') return static_cast<uint8_t>(c - 'A' + 10);
-    throw Error(fmt::format("{}: '{}' is not a hex string", what, hex.substr(0, 80)));
-  };
   if (hex.size() % 2 != 0) throw Error(fmt::format("{}: hex string of odd length", what));
   std::vector<uint8_t> out(hex.size() / 2);
-  for (size_t i = 0; i < out.size(); ++i) {
-    out[i] = static_cast<uint8_t>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+  size_t length = 0;
+  const char* end = nullptr;
+  if (sodium_hex2bin(out.data(), out.size(), hex.data(), hex.size(), nullptr, &length, &end) != 0 ||
+      end != hex.data() + hex.size() || length != out.size()) {
+    throw Error(fmt::format("{}: '{}' is not a hex string", what, hex.substr(0, 80)));
   }
+  return out;
+}
+
+std::string to_base64(std::span<const uint8_t> bytes) {
+  ensure_sodium();
+  const int variant = sodium_base64_VARIANT_ORIGINAL;
+  std::string out(sodium_base64_ENCODED_LEN(bytes.size(), variant), '\0');
+  sodium_bin2base64(out.data(), out.size(), bytes.data(), bytes.size(), variant);
+  out.pop_back();  // the terminating NUL
   return out;
 }
 

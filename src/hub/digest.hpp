@@ -19,6 +19,8 @@ void ensure_sodium();
 std::string to_hex(std::span<const uint8_t> bytes);
 // Throws Error naming `what` when `hex` is not an even-length lowercase/uppercase hex string.
 std::vector<uint8_t> from_hex(std::string_view hex, std::string_view what);
+// Standard base64 with padding (RFC 4648), as OpenAI's encoding_format "base64" sends.
+std::string to_base64(std::span<const uint8_t> bytes);
 bool is_sha256_hex(std::string_view text);  // exactly 64 lowercase hex digits
 
 // Incremental SHA-256.

@@ -1,6 +1,5 @@
 #include "hub/fetch.hpp"
 
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,69 +15,26 @@
 
 #include "bantam/error.hpp"
 #include "hub/digest.hpp"
-
-#ifndef BANTAM_VERSION
-#define BANTAM_VERSION "dev"
-#endif
+#include "net/http_client.hpp"
 
 namespace bantam::hub {
 namespace {
 
-struct CurlDeleter {
-  void operator()(CURL* h) const { curl_easy_cleanup(h); }
-};
-using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
-
-// Collects response headers; a new status line (after a redirect) starts a fresh set.
-size_t on_header(char* data, size_t size, size_t n, void* user) {
-  auto& headers = *static_cast<std::map<std::string, std::string>*>(user);
-  std::string line(data, size * n);
-  if (line.starts_with("HTTP/")) {
-    headers.clear();
-    return size * n;
-  }
-  const auto colon = line.find(':');
-  if (colon == std::string::npos) return size * n;
-  std::string name = line.substr(0, colon);
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-  std::string value = line.substr(colon + 1);
-  const auto first = value.find_first_not_of(" \t");
-  const auto last = value.find_last_not_of(" \t\r\n");
-  headers[name] = first == std::string::npos ? "" : value.substr(first, last - first + 1);
-  return size * n;
-}
-
-// min_speed: the bytes/s below which the transfer is dropped after options.low_speed_time.
-CurlPtr make_handle(const std::string& url, const FetchOptions& options, uint64_t min_speed,
-                    std::map<std::string, std::string>* headers) {
-  static const CURLcode global = curl_global_init(CURL_GLOBAL_DEFAULT);
-  if (global != CURLE_OK) throw Error("libcurl failed to initialize");
-  CurlPtr h(curl_easy_init());
-  if (!h) throw Error("libcurl: cannot create a transfer");
-  CURL* c = h.get();
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "bantam/" BANTAM_VERSION);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(options.connect_timeout.count()));
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, static_cast<long>(min_speed));
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.low_speed_time.count()));
-  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &on_header);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, headers);
-  return h;
-}
-
-long response_code(CURL* c) {
-  long code = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-  return code;
+// A transfer of `url` with the hub's limits; min_speed: the bytes/s below which it is dropped
+// after options.low_speed_time.
+net::HttpRequestSpec request(const std::string& url, const FetchOptions& options, uint64_t min_speed) {
+  net::HttpRequestSpec spec;
+  spec.url = url;
+  spec.follow_redirects = true;
+  spec.connect_timeout = options.connect_timeout;
+  spec.low_speed_limit = min_speed;
+  spec.low_speed_time = options.low_speed_time;
+  return spec;
 }
 
 // size: of the file transferred, 0 when unknown.
-std::string transfer_error(CURLcode rc, const FetchOptions& options, uint64_t size = 0) {
-  if (rc != CURLE_OPERATION_TIMEDOUT) return curl_easy_strerror(rc);
+std::string transfer_error(const net::TransferResult& r, const FetchOptions& options, uint64_t size = 0) {
+  if (!r.timed_out) return r.error;
   const uint64_t min_speed = options.min_speed(size);
   const std::string why =
       min_speed > options.low_speed_limit
@@ -87,22 +43,6 @@ std::string transfer_error(CURLcode rc, const FetchOptions& options, uint64_t si
           : "";
   return fmt::format("transfer slower than {} bytes/s for {} s{} (slow retrieval attack?)", min_speed,
                      options.low_speed_time.count(), why);
-}
-
-struct CappedBody {
-  std::string* body;
-  uint64_t max_bytes;
-  bool overflow = false;
-};
-
-size_t on_capped_body(char* data, size_t size, size_t n, void* user) {
-  auto& sink = *static_cast<CappedBody*>(user);
-  if (sink.body->size() + size * n > sink.max_bytes) {
-    sink.overflow = true;
-    return 0;  // aborts the transfer
-  }
-  sink.body->append(data, size * n);
-  return size * n;
 }
 
 std::string hash_fd_range(int fd, uint64_t offset, uint64_t length, const std::string& path) {
@@ -128,8 +68,7 @@ struct Download {
   const FetchOptions& options;
   const std::string path;
   int fd = -1;
-  CURL* curl = nullptr;
-  std::map<std::string, std::string> headers;
+  const net::HttpTransfer* transfer = nullptr;
   uint64_t present = 0;       // bytes of the file on disk
   uint64_t next_chunk = 0;    // first chunk not yet verified
   uint64_t requested_from = 0;
@@ -163,9 +102,10 @@ struct Download {
 
   bool start_response() {
     started = true;
-    const long status = response_code(curl);
+    const long status = transfer->status();
     if (status == 206) {
-      const std::string range = headers["content-range"];
+      const auto header = transfer->headers().find("content-range");
+      const std::string range = header == transfer->headers().end() ? "" : header->second;
       uint64_t start = 0;
       if (std::sscanf(range.c_str(), "bytes %" SCNu64 "-", &start) != 1 || start != requested_from) {
         fatal = fmt::format("{}: server answered range '{}' to a request from byte {}", spec.url, range,
@@ -184,12 +124,13 @@ struct Download {
     return false;
   }
 
-  size_t write(const char* data, size_t n) {
-    if (!started && !start_response()) return 0;
+  // False stops the transfer (fatal says why, or corrupt_chunk asks for a refetch).
+  bool write(const char* data, size_t n) {
+    if (!started && !start_response()) return false;
     if (present + n > spec.size) {
       fatal = fmt::format("{}: server sent more than the signed size of {} bytes (endless data attack?)",
                           spec.label, spec.size);
-      return 0;
+      return false;
     }
     size_t done = 0;
     while (done < n) {
@@ -200,7 +141,7 @@ struct Download {
       if (w <= 0) {
         fatal = fmt::format("cannot write {}: {}", path, std::strerror(w < 0 ? errno : EIO));
         local_failure = true;
-        return 0;
+        return false;
       }
       done += static_cast<size_t>(w);
     }
@@ -214,15 +155,11 @@ struct Download {
       } else {
         corrupt_chunk = true;
       }
-      return 0;
+      return false;
     }
-    return n;
+    return true;
   }
 };
-
-size_t on_download_body(char* data, size_t size, size_t n, void* user) {
-  return static_cast<Download*>(user)->write(data, size * n);
-}
 
 void remove_partial(const std::string& path) { ::unlink(path.c_str()); }
 
@@ -235,28 +172,32 @@ uint64_t FetchOptions::min_speed(uint64_t size) const {
 
 HttpResponse http_get(const std::string& url, uint64_t max_bytes, const FetchOptions& options) {
   HttpResponse response;
-  CurlPtr h = make_handle(url, options, options.low_speed_limit, &response.headers);
-  CappedBody sink{&response.body, max_bytes};
-  curl_easy_setopt(h.get(), CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(h.get(), CURLOPT_WRITEFUNCTION, &on_capped_body);
-  curl_easy_setopt(h.get(), CURLOPT_WRITEDATA, &sink);
-  const CURLcode rc = curl_easy_perform(h.get());
-  if (sink.overflow) {
+  net::HttpTransfer transfer(request(url, options, options.low_speed_limit));
+  const net::TransferResult r = transfer.perform([&](std::string_view piece) {
+    if (response.body.size() + piece.size() > max_bytes) return false;
+    response.body += piece;
+    return true;
+  });
+  if (r.stopped) {
     throw Error(fmt::format("{}: response is larger than the {} bytes allowed (endless data attack?)", url,
                             max_bytes));
   }
-  if (rc != CURLE_OK) throw Error(fmt::format("{}: {}", url, transfer_error(rc, options)));
-  response.status = response_code(h.get());
+  if (!r.ok) throw Error(fmt::format("{}: {}", url, transfer_error(r, options)));
+  response.status = r.status;
+  response.headers = transfer.headers();
   return response;
 }
 
 HttpResponse http_head(const std::string& url, const FetchOptions& options) {
   HttpResponse response;
-  CurlPtr h = make_handle(url, options, options.low_speed_limit, &response.headers);
-  curl_easy_setopt(h.get(), CURLOPT_NOBODY, 1L);
-  const CURLcode rc = curl_easy_perform(h.get());
-  if (rc != CURLE_OK) throw Error(fmt::format("{}: {}", url, transfer_error(rc, options)));
-  response.status = response_code(h.get());
+  net::HttpRequestSpec spec = request(url, options, options.low_speed_limit);
+  spec.method = net::HttpMethod::Head;
+  spec.follow_redirects = false;
+  net::HttpTransfer transfer(std::move(spec));
+  const net::TransferResult r = transfer.perform();
+  if (!r.ok) throw Error(fmt::format("{}: {}", url, transfer_error(r, options)));
+  response.status = r.status;
+  response.headers = transfer.headers();
   return response;
 }
 
@@ -277,28 +218,26 @@ void download_blob(const BlobSpec& spec, const std::filesystem::path& partial, c
   d.verify_complete_chunks();  // a resumed file keeps only its chunks that still check out
 
   while (d.present < spec.size) {
-    CurlPtr h = make_handle(spec.url, options, options.min_speed(spec.size), &d.headers);
-    d.curl = h.get();
+    net::HttpRequestSpec request_spec = request(spec.url, options, options.min_speed(spec.size));
+    request_spec.range_from = d.present;
+    net::HttpTransfer transfer(std::move(request_spec));
+    d.transfer = &transfer;
     d.started = false;
     d.corrupt_chunk = false;
     d.requested_from = d.present;
-    const std::string range = fmt::format("{}-", d.present);
-    if (d.present > 0) curl_easy_setopt(h.get(), CURLOPT_RANGE, range.c_str());
-    curl_easy_setopt(h.get(), CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(h.get(), CURLOPT_WRITEFUNCTION, &on_download_body);
-    curl_easy_setopt(h.get(), CURLOPT_WRITEDATA, &d);
-    const CURLcode rc = curl_easy_perform(h.get());
+    const net::TransferResult r =
+        transfer.perform([&](std::string_view piece) { return d.write(piece.data(), piece.size()); });
     if (!d.fatal.empty()) {
       if (d.local_failure) remove_partial(d.path);
       throw Error(d.fatal);
     }
     if (d.corrupt_chunk) continue;
-    if (rc != CURLE_OK) {
+    if (!r.ok) {
       throw Error(fmt::format("downloading {}: {} after {} of {} bytes; run again to resume", spec.label,
-                              transfer_error(rc, options, spec.size), d.present, spec.size));
+                              transfer_error(r, options, spec.size), d.present, spec.size));
     }
     if (!d.started) {
-      const long status = response_code(h.get());
+      const long status = r.status;
       throw Error(fmt::format("{}: HTTP status {}{}", spec.url, status,
                               status == 404 ? " (not found on the server)" : ""));
     }

@@ -1,17 +1,15 @@
 #include "hybrid/cloud_client.hpp"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "format/json_input.hpp"
+#include "net/http_client.hpp"
 
 namespace bantam::hybrid {
 
@@ -29,18 +27,13 @@ std::optional<nlohmann::json> answer_json(std::string_view text) {
   }
 }
 
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// What one transfer collects; the write callback feeds it.
-struct Transfer {
-  CURL* curl = nullptr;
+// What one transfer collects; the body callback feeds it.
+struct CloudStream {
+  const net::HttpTransfer* http = nullptr;
   bool streaming = false;
   const std::function<bool(const std::string&)>* on_event = nullptr;
   std::string raw;      // the body when not streaming, or when the status is not 200
@@ -49,12 +42,6 @@ struct Transfer {
   bool done = false;     // "[DONE]" seen
   bool stopped = false;  // the caller asked to stop
   std::string garbage;   // why the stream is unusable
-
-  long status() const {
-    long code = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-    return code;
-  }
 
   // Handles one event's lines; false stops the transfer.
   bool event(std::string_view text) {
@@ -92,7 +79,7 @@ struct Transfer {
   }
 
   bool feed(const char* data, size_t size) {
-    if (!streaming || status() != 200) {
+    if (!streaming || http->status() != 200) {
       if (raw.size() + size > kMaxBodyBytes) {
         garbage = "the answer is too large";
         return false;
@@ -115,11 +102,6 @@ struct Transfer {
     return true;
   }
 };
-
-size_t write_callback(char* data, size_t size, size_t count, void* user) {
-  auto* transfer = static_cast<Transfer*>(user);
-  return transfer->feed(data, size * count) ? size * count : 0;
-}
 
 bool retryable(const CloudError& error) {
   if (error.streamed()) return false;
@@ -145,47 +127,38 @@ CloudClient::CloudClient(CloudOptions options) : options_(std::move(options)) {
     api_key_ = key;
   }
   options_.max_attempts = std::max(1, options_.max_attempts);
-  global_init();
 }
 
 void CloudClient::attempt(const std::string& body, bool streaming,
                           const std::function<bool(const std::string& data)>& on_event,
                           std::string* whole, bool* delivered) const {
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (!curl) throw CloudError("cloud: cannot create a curl handle", 0, false);
-  curl_slist* headers = nullptr;
-  headers = curl_slist_append(headers, "Content-Type: application/json");
-  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
-  headers = curl_slist_append(headers, streaming ? "Accept: text/event-stream" : "Accept: application/json");
-  std::string authorization = "Authorization: Bearer " + api_key_;
-  if (!api_key_.empty()) headers = curl_slist_append(headers, authorization.c_str());
-  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_list(headers, curl_slist_free_all);
-
-  Transfer transfer;
-  transfer.curl = curl.get();
+  net::HttpRequestSpec spec;
+  spec.url = endpoint_;
+  spec.method = net::HttpMethod::Post;
+  spec.body = body;
+  spec.headers = {"Content-Type: application/json", "Expect:",  // no 100-continue round trip
+                  streaming ? "Accept: text/event-stream" : "Accept: application/json"};
+  if (!api_key_.empty()) spec.headers.push_back("Authorization: Bearer " + api_key_);
+  spec.connect_timeout = options_.connect_timeout;
+  spec.total_timeout = options_.total_timeout;
+  std::unique_ptr<net::HttpTransfer> http;
+  try {
+    http = std::make_unique<net::HttpTransfer>(std::move(spec));
+  } catch (const Error& e) {
+    throw CloudError(fmt::format("cloud: {}", e.what()), 0, false);
+  }
+  CloudStream transfer;
+  transfer.http = http.get();
   transfer.streaming = streaming;
   transfer.on_event = &on_event;
-  CURL* c = curl.get();
-  curl_easy_setopt(c, CURLOPT_URL, endpoint_.c_str());
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.total_timeout.count()));
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_callback);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
-  CURLcode rc = curl_easy_perform(c);
+  const net::TransferResult result =
+      http->perform([&](std::string_view piece) { return transfer.feed(piece.data(), piece.size()); });
   *delivered = transfer.delivered;
   if (transfer.stopped) return;
   if (!transfer.garbage.empty())
     throw CloudError(fmt::format("cloud ({}): {}", endpoint_, transfer.garbage), 200, transfer.delivered);
-  if (rc != CURLE_OK)
-    throw CloudError(fmt::format("cloud ({}): {}", endpoint_, curl_easy_strerror(rc)), 0, transfer.delivered);
-  long status = transfer.status();
+  if (!result.ok) throw CloudError(fmt::format("cloud ({}): {}", endpoint_, result.error), 0, transfer.delivered);
+  const long status = result.status;
   if (status != 200)
     throw CloudError(fmt::format("cloud ({}): HTTP {}: {}", endpoint_, status, transfer.raw.substr(0, 300)),
                      static_cast<int>(status), transfer.delivered);

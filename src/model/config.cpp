@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "bantam/error.hpp"
+#include "model/tensor_table.hpp"
 
 namespace bantam {
 
@@ -104,7 +105,7 @@ class ShapeCheck {
 };
 
 void check_shapes(const gguf::File& file, const MetadataReader& meta, ModelConfig& c) {
-  const auto* embd = file.find_tensor("token_embd.weight");
+  const auto* embd = file.find_tensor(tensor_name(TensorRole::TokenEmbd, -1));
   if (!embd) throw Error(fmt::format("{}: missing tensor token_embd.weight", file.path()));
   if (embd->shape.size() != 2) {
     throw Error(fmt::format("{}: tensor token_embd.weight: expected 2 dimensions, got {}", file.path(),
@@ -116,25 +117,25 @@ void check_shapes(const gguf::File& file, const MetadataReader& meta, ModelConfi
   }
   c.n_vocab = static_cast<int>(embd->shape[1]);
   const ShapeCheck check(file, meta);
-  check.dimension(meta.key("embedding_length"), c.n_embd, "token_embd.weight", 0);
+  check.dimension(meta.key("embedding_length"), c.n_embd, tensor_name(TensorRole::TokenEmbd, -1), 0);
   if (const int64_t layers = layers_in_tensors(file); layers != c.n_layer) {
     throw Error(fmt::format("{}: metadata {} = {} but the file has tensors for {} layers", file.path(),
                             meta.key("block_count"), c.n_layer, layers));
   }
   const int64_t q = int64_t{c.n_head} * c.head_dim_k, k = int64_t{c.n_head_kv} * c.head_dim_k,
                 v = int64_t{c.n_head_kv} * c.head_dim_v;
-  check.dimension(meta.key("feed_forward_length"), c.n_ff, "blk.0.ffn_down.weight", 0);
+  check.dimension(meta.key("feed_forward_length"), c.n_ff, tensor_name(TensorRole::FfnDown, 0), 0);
   check.dimension(check.keys("attention.head_count", "attention.value_length"),
-                  int64_t{c.n_head} * c.head_dim_v, "blk.0.attn_output.weight", 0);
+                  int64_t{c.n_head} * c.head_dim_v, tensor_name(TensorRole::AttnOutput, 0), 0);
   if (c.traits.fused_qkv) {
     check.dimension(fmt::format("{} and {}", check.keys("attention.head_count", "attention.key_length"),
                                 meta.key("attention.head_count_kv")),
-                    q + k + v, "blk.0.attn_qkv.weight", 1);
+                    q + k + v, tensor_name(TensorRole::AttnQkv, 0), 1);
   } else {
-    check.dimension(check.keys("attention.head_count", "attention.key_length"), q, "blk.0.attn_q.weight", 1);
-    check.dimension(check.keys("attention.head_count_kv", "attention.key_length"), k, "blk.0.attn_k.weight", 1);
+    check.dimension(check.keys("attention.head_count", "attention.key_length"), q, tensor_name(TensorRole::AttnQ, 0), 1);
+    check.dimension(check.keys("attention.head_count_kv", "attention.key_length"), k, tensor_name(TensorRole::AttnK, 0), 1);
     check.dimension(check.keys("attention.head_count_kv", "attention.value_length"), v,
-                    "blk.0.attn_v.weight", 1);
+                    tensor_name(TensorRole::AttnV, 0), 1);
   }
 }
 

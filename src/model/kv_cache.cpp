@@ -10,6 +10,16 @@
 
 namespace bantam {
 
+GgmlType kv_cache_type(KvCacheType type) {
+  switch (type) {
+    case KvCacheType::F32: return GgmlType::F32;
+    case KvCacheType::Q8_0: return GgmlType::Q8_0;
+    case KvCacheType::F16: break;
+  }
+  return GgmlType::F16;
+}
+
+
 KvCache::KvCache(const ModelConfig& config, int64_t context, int64_t max_batch, GgmlType type)
     : type_(type), context_(context), n_kv_head_(config.n_head_kv), head_dim_k_(config.head_dim_k),
       head_dim_v_(config.head_dim_v) {

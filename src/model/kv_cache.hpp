@@ -7,11 +7,15 @@
 #include <span>
 #include <vector>
 
+#include "bantam/bantam.hpp"
 #include "format/ggml_type.hpp"
 #include "model/config.hpp"
 #include "ops/attention.hpp"
 
 namespace bantam {
+
+// The stored type of a KV cache of the public option's kind.
+GgmlType kv_cache_type(KvCacheType type);
 
 class KvCache {
  public:

@@ -56,21 +56,13 @@ void check_fit(const std::string& path, const LoraPair& pair, const ops::Matrix&
 
 std::unordered_map<std::string, const ops::Matrix*> lora_targets(const Weights& weights) {
   std::unordered_map<std::string, const ops::Matrix*> targets;
-  const auto add = [&](std::string name, const ops::Matrix& w) {
-    if (w.data) targets.emplace(std::move(name), &w);
-  };
-  if (weights.output.data != weights.token_embd.data) add("output.weight", weights.output);
+  if (weights.output.data != weights.token_embd.data) targets.emplace(tensor_name(TensorRole::Output, -1), &weights.output);
   for (size_t il = 0; il < weights.layers.size(); ++il) {
-    const LayerWeights& l = weights.layers[il];
-    const auto name = [il](std::string_view base) { return fmt::format("blk.{}.{}.weight", il, base); };
-    add(name("attn_q"), l.wq);
-    add(name("attn_k"), l.wk);
-    add(name("attn_v"), l.wv);
-    add(name("attn_qkv"), l.wqkv);
-    add(name("attn_output"), l.wo);
-    add(name("ffn_gate"), l.w_gate);
-    add(name("ffn_up"), l.w_up);
-    add(name("ffn_down"), l.w_down);
+    const int layer = static_cast<int>(il);
+    for (const TensorRole role : per_layer_lora_targets()) {
+      const ops::Matrix* w = weights.matrix(role, layer);
+      if (w->data) targets.emplace(tensor_name(role, layer), w);
+    }
   }
   return targets;
 }

@@ -48,9 +48,16 @@ LoraSynthReport synth_lora(const LoraSynthOptions& o) {
   std::mt19937_64 rng(o.seed);
   LoraSynthReport report;
   for (const std::string& kind : o.targets) {
+    const std::optional<TensorRole> role = role_of_kind(kind);
+    if (!role || !is_lora_target(*role)) {
+      std::vector<std::string_view> kinds;
+      for (const TensorRole r : per_layer_lora_targets()) kinds.push_back(role_name(r));
+      throw Error(fmt::format("lora synth: {} has no {} matrices; adapters target {}", o.base, kind,
+                              fmt::join(kinds, ", ")));
+    }
     size_t found = 0;
     for (int layer = 0; layer < config.n_layer; ++layer) {
-      const std::string name = fmt::format("blk.{}.{}.weight", layer, kind);
+      const std::string name = tensor_name(*role, layer);
       const auto it = targets.find(name);
       if (it == targets.end()) continue;
       const ops::Matrix& w = *it->second;

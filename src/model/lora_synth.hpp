@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "format/ggml_type.hpp"
+#include "model/tensor_table.hpp"
 
 namespace bantam {
 
@@ -16,7 +17,8 @@ struct LoraSynthOptions {
   std::string output;
   int rank = 8;
   float alpha = 16.0f;
-  std::vector<std::string> targets = {"attn_q", "attn_v"};  // matrix kinds, in every layer
+  // Matrix kinds (tensor_table.hpp's role names), in every layer.
+  std::vector<std::string> targets = {std::string(role_name(TensorRole::AttnQ)), std::string(role_name(TensorRole::AttnV))};
   GgmlType type = GgmlType::F16;      // of lora_a / lora_b
   uint64_t seed = 1;
 };

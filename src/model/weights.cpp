@@ -73,56 +73,67 @@ class Binder {
 
 }  // namespace
 
+TensorDims tensor_dims(const ModelConfig& c) {
+  return TensorDims{.n_embd = c.n_embd,
+                    .n_vocab = c.n_vocab,
+                    .n_ff = c.n_ff,
+                    .n_layer = c.n_layer,
+                    .n_rot = c.n_rot,
+                    .q_width = static_cast<int64_t>(c.n_head) * c.head_dim_k,
+                    .k_width = static_cast<int64_t>(c.n_head_kv) * c.head_dim_k,
+                    .v_width = static_cast<int64_t>(c.n_head_kv) * c.head_dim_v,
+                    .attn_out_width = static_cast<int64_t>(c.n_head) * c.head_dim_v};
+}
+
+ops::Matrix* Weights::matrix(TensorRole role, int layer) {
+  switch (role) {
+    case TensorRole::TokenEmbd: return &token_embd;
+    case TensorRole::Output: return &output;
+    case TensorRole::AttnQ: return &layers[layer].wq;
+    case TensorRole::AttnK: return &layers[layer].wk;
+    case TensorRole::AttnV: return &layers[layer].wv;
+    case TensorRole::AttnQkv: return &layers[layer].wqkv;
+    case TensorRole::AttnOutput: return &layers[layer].wo;
+    case TensorRole::FfnGate: return &layers[layer].w_gate;
+    case TensorRole::FfnUp: return &layers[layer].w_up;
+    case TensorRole::FfnDown: return &layers[layer].w_down;
+    default: return nullptr;
+  }
+}
+
+const ops::Matrix* Weights::matrix(TensorRole role, int layer) const {
+  return const_cast<Weights*>(this)->matrix(role, layer);
+}
+
+const float** Weights::vector(TensorRole role, int layer) {
+  switch (role) {
+    case TensorRole::OutputNorm: return &output_norm;
+    case TensorRole::RopeFreqs: return &rope_freqs;
+    case TensorRole::RopeFactorsShort: return &rope_factors_short;
+    case TensorRole::RopeFactorsLong: return &rope_factors_long;
+    case TensorRole::AttnNorm: return &layers[layer].attn_norm;
+    case TensorRole::AttnQBias: return &layers[layer].bq;
+    case TensorRole::AttnKBias: return &layers[layer].bk;
+    case TensorRole::AttnVBias: return &layers[layer].bv;
+    case TensorRole::PostAttnNorm: return &layers[layer].post_attn_norm;
+    case TensorRole::FfnNorm: return &layers[layer].ffn_norm;
+    case TensorRole::PostFfnNorm: return &layers[layer].post_ffn_norm;
+    default: return nullptr;
+  }
+}
+
 Weights Weights::bind(const gguf::File& file, const ModelConfig& c) {
   const Binder bind(file);
-  const ArchitectureTraits& traits = c.traits;
-  const int64_t q_width = static_cast<int64_t>(c.n_head) * c.head_dim_k;
-  const int64_t k_width = static_cast<int64_t>(c.n_head_kv) * c.head_dim_k;
-  const int64_t v_width = static_cast<int64_t>(c.n_head_kv) * c.head_dim_v;
-  const int64_t attn_out_width = static_cast<int64_t>(c.n_head) * c.head_dim_v;
-
   Weights w;
-  w.token_embd = bind.matrix("token_embd.weight", c.n_embd, c.n_vocab);
-  w.output_norm = bind.vector("output_norm.weight", c.n_embd);
-  w.output = bind.optional_matrix("output.weight", c.n_embd, c.n_vocab);
-  if (!w.output.data) w.output = w.token_embd;  // tied embeddings
-  w.rope_freqs = bind.optional_vector("rope_freqs.weight", c.n_rot / 2);
-  if (traits.longrope) {
-    w.rope_factors_short = bind.optional_vector("rope_factors_short.weight", c.n_rot / 2);
-    w.rope_factors_long = bind.optional_vector("rope_factors_long.weight", c.n_rot / 2);
-  }
-
   w.layers.resize(c.n_layer);
-  for (int il = 0; il < c.n_layer; ++il) {
-    LayerWeights& l = w.layers[il];
-    const auto name = [il](const char* suffix) { return fmt::format("blk.{}.{}", il, suffix); };
-    l.attn_norm = bind.vector(name("attn_norm.weight"), c.n_embd);
-    if (traits.fused_qkv) {
-      l.wqkv = bind.matrix(name("attn_qkv.weight"), c.n_embd, q_width + k_width + v_width);
+  for (const TensorEntry& e : architecture_tensors(c.traits, tensor_dims(c))) {
+    if (ops::Matrix* m = w.matrix(e.role, e.layer)) {
+      *m = e.required ? bind.matrix(e.name, e.shape[0], e.shape[1]) : bind.optional_matrix(e.name, e.shape[0], e.shape[1]);
     } else {
-      l.wq = bind.matrix(name("attn_q.weight"), c.n_embd, q_width);
-      l.wk = bind.matrix(name("attn_k.weight"), c.n_embd, k_width);
-      l.wv = bind.matrix(name("attn_v.weight"), c.n_embd, v_width);
-    }
-    if (traits.qkv_bias) {
-      l.bq = bind.vector(name("attn_q.bias"), q_width);
-      l.bk = bind.vector(name("attn_k.bias"), k_width);
-      l.bv = bind.vector(name("attn_v.bias"), v_width);
-    }
-    l.wo = bind.matrix(name("attn_output.weight"), attn_out_width, c.n_embd);
-    l.ffn_norm = bind.vector(name("ffn_norm.weight"), c.n_embd);
-    if (traits.fused_gate_up) {
-      l.w_up = bind.matrix(name("ffn_up.weight"), c.n_embd, 2 * static_cast<int64_t>(c.n_ff));
-    } else {
-      l.w_gate = bind.matrix(name("ffn_gate.weight"), c.n_embd, c.n_ff);
-      l.w_up = bind.matrix(name("ffn_up.weight"), c.n_embd, c.n_ff);
-    }
-    l.w_down = bind.matrix(name("ffn_down.weight"), c.n_ff, c.n_embd);
-    if (traits.post_norms) {
-      l.post_attn_norm = bind.vector(name("post_attention_norm.weight"), c.n_embd);
-      l.post_ffn_norm = bind.vector(name("post_ffw_norm.weight"), c.n_embd);
+      *w.vector(e.role, e.layer) = e.required ? bind.vector(e.name, e.shape[0]) : bind.optional_vector(e.name, e.shape[0]);
     }
   }
+  if (!w.output.data) w.output = w.token_embd;  // tied embeddings
   return w;
 }
 

@@ -6,6 +6,7 @@
 
 #include "format/gguf.hpp"
 #include "model/config.hpp"
+#include "model/tensor_table.hpp"
 #include "ops/matmul.hpp"
 
 namespace bantam {
@@ -25,6 +26,9 @@ struct LayerWeights {
   const float* post_ffn_norm = nullptr;   // Gemma 2
 };
 
+// The dimensions of the config's tensors, for the table.
+TensorDims tensor_dims(const ModelConfig& config);
+
 struct Weights {
   ops::Matrix token_embd;
   const float* output_norm = nullptr;
@@ -36,6 +40,12 @@ struct Weights {
 
   // Error naming the tensor for anything missing, misshapen or of an unusable type.
   static Weights bind(const gguf::File& file, const ModelConfig& config);
+
+  // The field a tensor of the table binds to: its matrix, or null for a vector role (and the
+  // other way round). `layer` is ignored for global roles.
+  ops::Matrix* matrix(TensorRole role, int layer);
+  const ops::Matrix* matrix(TensorRole role, int layer) const;
+  const float** vector(TensorRole role, int layer);
 };
 
 }  // namespace bantam

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <regex>
 
+#include "model/tensor_table.hpp"
+
 namespace bantam::quant {
 namespace {
 
@@ -42,10 +44,6 @@ int layer_of(const std::string& name) {
   return std::regex_search(name, m, kLayer) ? std::stoi(m[1]) : -1;
 }
 
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 }  // namespace
 
 std::optional<FileType> file_type_from_name(std::string_view name) {
@@ -67,13 +65,13 @@ GgmlType tensor_type_for(const FileType& ft, const TensorPlacement& t) {
   if (!type_info(ft.base).quantized) return ft.base;
   const std::string_view name = ft.name;
   const int layer = layer_of(t.name);
-  const bool is_output = t.name == "output.weight" ||
-                         (!t.has_output_tensor && t.name == "token_embd.weight");
+  const std::optional<TensorRole> role = tensor_role(t.name);
+  const bool is_output = role == TensorRole::Output || (!t.has_output_tensor && role == TensorRole::TokenEmbd);
   if (is_output) {
     if (t.shape[0] % 256 != 0) return GgmlType::Q8_0;
     return ft.base == GgmlType::Q8_0 ? GgmlType::Q8_0 : GgmlType::Q6_K;
   }
-  if (ends_with(t.name, "attn_v.weight")) {
+  if (role == TensorRole::AttnV) {
     if (name == "Q2_K") return t.n_gqa >= 4 ? GgmlType::Q4_K : GgmlType::Q3_K;
     if (name == "Q3_K_M") return layer < 2 ? GgmlType::Q5_K : GgmlType::Q4_K;
     if (name == "Q3_K_L") return GgmlType::Q5_K;
@@ -83,7 +81,7 @@ GgmlType tensor_type_for(const FileType& ft, const TensorPlacement& t) {
     }
     return ft.base;
   }
-  if (ends_with(t.name, "ffn_down.weight")) {
+  if (role == TensorRole::FfnDown) {
     if (name == "Q2_K") return GgmlType::Q3_K;
     if (name == "Q3_K_M") {
       return layer < t.n_layers / 16 ? GgmlType::Q5_K : GgmlType::Q4_K;
@@ -95,13 +93,13 @@ GgmlType tensor_type_for(const FileType& ft, const TensorPlacement& t) {
     }
     return ft.base;
   }
-  if (ends_with(t.name, "attn_output.weight")) {
+  if (role == TensorRole::AttnOutput) {
     if (name == "Q2_K") return GgmlType::Q3_K;
     if (name == "Q3_K_M") return GgmlType::Q4_K;
     if (name == "Q3_K_L") return GgmlType::Q5_K;
     return ft.base;
   }
-  if (ends_with(t.name, "attn_qkv.weight")) {
+  if (role == TensorRole::AttnQkv) {
     if (name == "Q3_K_M" || name == "Q3_K_L") return GgmlType::Q4_K;
     if (name == "Q4_K_M") return GgmlType::Q5_K;
     if (name == "Q5_K_M") return GgmlType::Q6_K;

@@ -14,19 +14,6 @@
 
 namespace bantam {
 
-namespace {
-
-GgmlType cache_type(KvCacheType type) {
-  switch (type) {
-    case KvCacheType::F32: return GgmlType::F32;
-    case KvCacheType::Q8_0: return GgmlType::Q8_0;
-    case KvCacheType::F16: break;
-  }
-  return GgmlType::F16;
-}
-
-}  // namespace
-
 struct BatchDecoder::Impl {
   std::shared_ptr<const Model> model;
   const ModelConfig& c;
@@ -42,7 +29,7 @@ struct BatchDecoder::Impl {
       : model(std::move(m)), c(model->impl().config), context(ctx), max_batch(std::max(1, batch)), pool(threads),
         decoder(c, model->impl().weights) {
     if (n_slots < 1) throw Error(fmt::format("batch decoder: {} slots; at least 1 is needed", n_slots));
-    for (int i = 0; i < n_slots; ++i) caches.emplace_back(c, ctx, max_batch, cache_type(kv_type));
+    for (int i = 0; i < n_slots; ++i) caches.emplace_back(c, ctx, max_batch, kv_cache_type(kv_type));
     sequences.resize(static_cast<size_t>(n_slots));
   }
 
@@ -196,7 +183,7 @@ int64_t BatchDecoder::embed_piece(EmbeddingRun& run) {
 
 size_t BatchDecoder::kv_bytes_per_slot(const Model& model, int64_t context, int max_batch, KvCacheType kv_type) {
   const ModelConfig& c = model.impl().config;
-  const GgmlType type = cache_type(kv_type);
+  const GgmlType type = kv_cache_type(kv_type);
   size_t total = 0;
   for (int il = 0; il < c.n_layer; ++il) {
     const int64_t capacity =

@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "bantam/error.hpp"
+#include "bantam/bantam.hpp"
 
 namespace bantam {
 namespace {
@@ -17,47 +17,47 @@ constexpr double kFloatMax = std::numeric_limits<float>::max();
 constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
 constexpr int64_t kMaxTokens = 1 << 24;
 
-GenerationParam real(std::string_view name, std::string_view flag, double min, double max, bool in_api,
-                     double api_default, bool above_min = false) {
+GenerationParam real(std::string_view name, std::string_view flag, double min, double max, double default_value,
+                     bool above_min = false) {
   GenerationParam p;
   p.name = name;
   p.flag = flag;
   p.min = min;
   p.max = max;
   p.above_min = above_min;
-  p.in_api = in_api;
-  p.api_default = api_default;
+  p.default_value = default_value;
   return p;
 }
 
-GenerationParam integer(std::string_view name, std::string_view flag, int64_t min, int64_t max, bool in_api,
-                        int64_t api_default, std::optional<int64_t> cli_off = std::nullopt) {
+GenerationParam integer(std::string_view name, std::string_view flag, int64_t min, int64_t max, int64_t default_value,
+                        std::optional<int64_t> cli_off = std::nullopt) {
   GenerationParam p;
   p.name = name;
   p.flag = flag;
   p.integer = true;
   p.int_min = min;
   p.int_max = max;
-  p.in_api = in_api;
-  p.api_default = static_cast<double>(api_default);
+  p.default_value = static_cast<double>(default_value);
   p.cli_off = cli_off;
   return p;
 }
 
-// Fields outside OpenAI's API (top_k, min_p, repeat_penalty, repeat_last_n) are CLI-only for now:
-// requests sample with them off, and OpenAI's penalties count every generated token. A request
-// without max_tokens (-1) runs until done; one without a seed (0) gets a random one.
+// Defaults are the library's (bantam.hpp), so the CLI, the C++ API and requests sample alike.
+// max_tokens -1 runs until done; seed 0 is a random one.
+constexpr SamplingOptions kSampling{};
+const int kDefaultMaxTokens = GenerateOptions{}.max_tokens;
+
 const GenerationParam kParams[] = {
-    real("temperature", "--temp", 0, 2, true, 1),
-    real("top_p", "--top-p", 0, 1, true, 1),
-    integer("top_k", "--top-k", 0, kIntMax, false, 0),
-    real("min_p", "--min-p", 0, 1, false, 0),
-    real("repeat_penalty", "--repeat-penalty", 0, kFloatMax, false, 1, /*above_min=*/true),
-    integer("repeat_last_n", "--repeat-last-n", -1, kIntMax, false, -1),
-    real("presence_penalty", "--presence-penalty", -2, 2, true, 0),
-    real("frequency_penalty", "--frequency-penalty", -2, 2, true, 0),
-    integer("seed", "--seed", 0, std::numeric_limits<int64_t>::max(), true, 0),
-    integer("max_tokens", "--max-tokens", 1, kMaxTokens, true, -1, /*cli_off=*/-1),
+    real("temperature", "--temp", 0, 2, kSampling.temperature),
+    real("top_p", "--top-p", 0, 1, kSampling.top_p),
+    integer("top_k", "--top-k", 0, kIntMax, kSampling.top_k),
+    real("min_p", "--min-p", 0, 1, kSampling.min_p),
+    real("repeat_penalty", "--repeat-penalty", 0, kFloatMax, kSampling.repeat_penalty, /*above_min=*/true),
+    integer("repeat_last_n", "--repeat-last-n", -1, kIntMax, kSampling.penalty_last_n),
+    real("presence_penalty", "--presence-penalty", -2, 2, kSampling.presence_penalty),
+    real("frequency_penalty", "--frequency-penalty", -2, 2, kSampling.frequency_penalty),
+    integer("seed", "--seed", 0, std::numeric_limits<int64_t>::max(), static_cast<int64_t>(kSampling.seed)),
+    integer("max_tokens", "--max-tokens", 1, kMaxTokens, kDefaultMaxTokens, /*cli_off=*/-1),
 };
 
 }  // namespace

@@ -1,7 +1,9 @@
 // The generation parameters as data: each one's request field, command-line flag, accepted range
-// and the value a request gets when it leaves the field out. The server's request parsing and
-// the CLI's `run`/`chat` options both check values here, so they refuse the same values with the
-// same words. OpenAI's fields take OpenAI's ranges.
+// and default. The server's request parsing and the CLI's `run`/`chat` options both check values
+// here, so they refuse the same values with the same words, and a request that leaves a field
+// out samples as the CLI does without the flag (the defaults are SamplingOptions' and
+// GenerateOptions'). OpenAI's fields take OpenAI's ranges; top_k, min_p, repeat_penalty and
+// repeat_last_n are llama.cpp's request fields.
 #pragma once
 
 #include <cstdint>
@@ -19,8 +21,7 @@ struct GenerationParam {
   double min = 0, max = 0;  // real values: the accepted range
   bool above_min = false;   // real values: min itself is refused (repeat_penalty > 0)
   int64_t int_min = 0, int_max = 0;  // integer values: the accepted range
-  bool in_api = false;               // the server reads it from requests
-  double api_default = 0;            // a request's value when the field is absent or not in_api
+  double default_value = 0;          // without the flag or the request field
   std::optional<int64_t> cli_off;    // a value outside the range the CLI also takes, meaning "off"
 };
 

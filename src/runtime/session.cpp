@@ -11,12 +11,10 @@
 #include "api/model_impl.hpp"
 #include "model/decoder.hpp"
 #include "model/kv_cache.hpp"
-#include "format/json_input.hpp"
+#include "runtime/generation.hpp"
 #include "runtime/json_token_filter.hpp"
 #include "runtime/memory_plan.hpp"
-#include "runtime/sampler.hpp"
 #include "runtime/session_state.hpp"
-#include "runtime/stop_strings.hpp"
 
 namespace bantam {
 
@@ -26,32 +24,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-GgmlType cache_type(KvCacheType type) {
-  switch (type) {
-    case KvCacheType::F32: return GgmlType::F32;
-    case KvCacheType::Q8_0: return GgmlType::Q8_0;
-    case KvCacheType::F16: break;
-  }
-  return GgmlType::F16;
-}
-
-// Samples among the tokens that keep the output inside the grammar (the logits of the others
-// masked to -infinity); Error when none can.
-SampledToken sample_constrained(Sampler& sampler, const JsonMatcher& matcher, const JsonTokenFilter& filter,
-                                std::span<const float> model_logits, std::span<const TokenId> history) {
-  std::vector<float> logits(model_logits.begin(), model_logits.end());
-  if (filter.mask(matcher, logits) == 0) {
-    throw Error("generate: no token of the vocabulary can continue the constrained output");
-  }
-  SampledToken sampled = sampler.sample(logits, history);
-  if (!std::isfinite(logits[static_cast<size_t>(sampled.id)])) {
-    // Should the chain still draw a masked token, the best allowed one is taken instead.
-    const auto best = static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    sampled = score_token(logits, best);
-  }
-  return sampled;
 }
 
 }  // namespace
@@ -68,11 +40,11 @@ struct Session::Impl {
   std::vector<TokenId> tokens;     // the sequence whose keys and values are in the cache
   std::vector<float> last_logits;  // after tokens.back()
   std::atomic<bool> cancel_requested{false};
-  std::optional<JsonTokenFilter> json_filter;  // built on the first constrained generate
+  std::optional<JsonTokenFilter> filter;  // built by the first generate() with a JSON schema
 
   Impl(std::shared_ptr<const Model> model_in, const SessionOptions& opts)
       : model(std::move(model_in)), m(model->impl()), options(fitting(*model, opts)), pool(opts.threads),
-        cache(m.config, opts.context_length, std::max(1, opts.batch_size), cache_type(opts.kv_type)),
+        cache(m.config, opts.context_length, std::max(1, opts.batch_size), kv_cache_type(opts.kv_type)),
         lora(adapters(opts, m)), decoder(m.config, m.weights) {}
 
   // The options, once their cache is known to fit in the memory available: checked before the
@@ -166,6 +138,8 @@ GenerateResult Session::generate(std::span<const TokenId> prompt, const Generate
   s.cancel_requested.store(false);
   GenerateResult result;
   result.prompt_tokens = static_cast<int64_t>(prompt.size());
+  GenerationSpec spec = GenerationSpec::from(options);
+  if (spec.grammar && !s.filter) s.filter.emplace(*s.model);
 
   // Prompt: keep the cached prefix, evaluate the rest (at least one token, for fresh logits).
   if (prompt.empty()) throw Error("generate: the prompt is empty");
@@ -176,66 +150,31 @@ GenerateResult Session::generate(std::span<const TokenId> prompt, const Generate
   s.append(prompt.subspan(static_cast<size_t>(keep)), nullptr);
   result.prompt_seconds = seconds_since(start);
 
-  std::optional<JsonMatcher> matcher;
-  if (!options.json_schema.empty()) {
-    matcher.emplace(JsonGrammar::from_schema(parse_json(options.json_schema, "json_schema")));
-    if (!s.json_filter) s.json_filter.emplace(*s.model);
-  }
   const auto generation_start = Clock::now();
-  const Tokenizer* tokenizer = s.m.tokenizer.get();
-  std::optional<StreamingDetokenizer> detokenizer;
-  if (tokenizer) detokenizer.emplace(*tokenizer, true);
-  // A stop string would cut constrained JSON short: the grammar says when the output ends.
-  StopStringFilter stops(matcher ? std::vector<std::string>{} : options.stop);
-  Sampler sampler(options.sampling);
+  Generation generation(*s.model, s.filter ? &*s.filter : nullptr, std::move(spec), prompt, s.cache.context());
   const auto emit = [&](TokenId id, const std::string& text, float logprob) {
     result.text += text;
     return !on_token || on_token(TokenEvent{id, text, logprob});
   };
-
-  result.stop_reason = StopReason::MaxTokens;
-  for (int n = 0;; ++n) {
+  bool sampled = false;
+  while (!generation.finished()) {
     if (s.cancel_requested.load()) {
-      result.stop_reason = StopReason::Cancelled;
+      generation.stop(StopReason::Cancelled);
       break;
     }
-    if (options.max_tokens >= 0 && n >= options.max_tokens) break;
-    const SampledToken choice = matcher ? sample_constrained(sampler, *matcher, *s.json_filter, s.last_logits, s.tokens)
-                                        : sampler.sample(s.last_logits, s.tokens);
-    if (n == 0) result.first_token_seconds = seconds_since(start);
-    if (s.m.is_end_of_generation(choice.id)) {
-      result.stop_reason = StopReason::EndOfGeneration;
-      break;
-    }
-    result.tokens.push_back(choice.id);
-    if (matcher) matcher->feed(s.json_filter->bytes(choice.id));
-    const std::string piece = detokenizer ? detokenizer->push(choice.id) : std::string();
-    if (!emit(choice.id, stops.push(piece), choice.logprob)) {
-      result.stop_reason = StopReason::Cancelled;
-      break;
-    }
-    if (stops.stopped()) {
-      result.stop_reason = StopReason::StopString;
-      break;
-    }
-    if (matcher && matcher->complete() && !matcher->can_continue()) {
-      result.stop_reason = StopReason::EndOfGeneration;
-      break;
-    }
-    if (options.max_tokens >= 0 && n + 1 >= options.max_tokens) break;  // no forward pass needed
-    if (static_cast<int64_t>(s.tokens.size()) >= s.cache.context()) {
-      result.stop_reason = StopReason::ContextFull;
-      break;
-    }
-    s.append(std::span(&choice.id, 1), nullptr);
+    const std::optional<GeneratedToken> token = generation.step(s.last_logits);
+    if (!sampled) result.first_token_seconds = seconds_since(start);
+    sampled = true;
+    if (!token) break;
+    if (!emit(token->id, token->text, token->logprob)) generation.stop(StopReason::Cancelled);
+    if (generation.finished()) break;
+    s.append(std::span(&token->id, 1), nullptr);
   }
-  // Text held back (a possible stop-string start, an unfinished character) is final now.
-  if (result.stop_reason != StopReason::StopString) {
-    std::string tail = stops.push(detokenizer ? detokenizer->flush() : std::string());
-    tail += stops.stopped() ? std::string() : stops.flush();
-    if (stops.stopped()) result.stop_reason = StopReason::StopString;
-    if (!tail.empty()) emit(-1, tail, 0.0f);
-  }
+  if (generation.reason() == StopReason::Error) throw Error(fmt::format("generate: {}", generation.error()));
+  const std::string tail = generation.flush();
+  if (!tail.empty()) emit(-1, tail, 0.0f);
+  result.tokens = generation.generated();
+  result.stop_reason = generation.reason();
   result.generation_seconds = seconds_since(generation_start);
   return result;
 }

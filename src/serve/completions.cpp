@@ -21,9 +21,9 @@ std::string random_id(std::string_view prefix) {
   return fmt::format("{}{:016x}{:08x}", prefix, rng(), static_cast<uint32_t>(rng()));
 }
 
-const char* finish_name(FinishReason reason, bool tool_calls) {
-  if (reason == FinishReason::Length) return "length";
-  return tool_calls ? "tool_calls" : "stop";
+std::string finish_name(StopReason reason, bool tool_calls) {
+  const std::string_view name = openai_finish_reason(reason);
+  return tool_calls && name == "stop" ? "tool_calls" : std::string(name);
 }
 
 ojson usage_json(const Job& job) {
@@ -42,7 +42,7 @@ ojson bytes_json(const std::string& text) {
 }
 
 // One entry of chat logprobs.content.
-ojson chat_logprob(const Model& model, const JobEvent& e) {
+ojson chat_logprob(const Model& model, const GeneratedToken& e) {
   const std::string text = token_text(model, e.id);
   ojson top = ojson::array();
   for (const TokenLogprob& alt : e.top) {
@@ -58,7 +58,7 @@ std::string sse(const ojson& chunk) { return "data: " + dump_json(chunk) + "\n\n
 // away (or a write that fails) cancels the job.
 template <typename Consume>
 void follow(Job& job, HttpResponse& response, Consume&& consume) {
-  std::vector<JobEvent> events;
+  std::vector<GeneratedToken> events;
   for (;;) {
     const bool done = job.wait(events, std::chrono::milliseconds(50));
     if (!events.empty()) {
@@ -71,7 +71,7 @@ void follow(Job& job, HttpResponse& response, Consume&& consume) {
 }
 
 void raise_job_error(const Job& job) {
-  if (job.finish_reason() == FinishReason::Error) throw ApiError(500, fmt::format("generation failed: {}", job.error()));
+  if (job.finish_reason() == StopReason::Error) throw ApiError(500, fmt::format("generation failed: {}", job.error()));
 }
 
 // How a chat answer's text is delivered.
@@ -123,25 +123,23 @@ ChatPlan plan_chat(const ChatRequest& r, const std::vector<TokenId>& prompt, con
   job.prompt = prompt;
   job.lora = adapters.lora;
   job.lora_key = adapters.key;
-  job.max_tokens = r.max_tokens;
-  job.sampling = r.sampling;
-  job.stop = r.stop;
-  job.logit_bias = r.logit_bias;
-  job.top_logprobs = r.logprobs ? r.top_logprobs : -1;
-  job.grammar = r.grammar;
+  GenerationSpec& g = job.generation;
+  g = r.generation;
+  g.top_logprobs = r.logprobs ? r.top_logprobs : -1;
+  g.grammar = r.grammar;
   if (r.tool_choice == ToolChoice::Named) {
     plan.mode = ChatMode::NamedTool;
     plan.named = r.named_tool;
     for (const ToolSpec& t : r.tools) {
-      if (t.name == plan.named) job.grammar = t.grammar;
+      if (t.name == plan.named) g.grammar = t.grammar;
     }
   } else if (r.tool_choice == ToolChoice::Required) {
     plan.mode = ChatMode::Required;
-    job.grammar = required_tool_grammar(r.tools);
+    g.grammar = required_tool_grammar(r.tools);
   } else if (r.tool_choice == ToolChoice::Auto) {
     plan.mode = ChatMode::AutoTools;
   }
-  if (job.grammar) job.stop.clear();  // a stop string would cut the JSON short
+  if (g.grammar) g.stop.clear();  // a stop string would cut the JSON short
   return plan;
 }
 
@@ -157,31 +155,32 @@ std::string route_header_value(const nlohmann::json& meta) {
 
 }  // namespace
 
-void Server::chat_completions(const HttpRequest& request, HttpResponse& response, Trace& trace) {
+void Server::chat_completions(const HttpRequest& request, nlohmann::json body, HttpResponse& response,
+                              Trace& trace) {
   trace.served = served();
   const ServedModel& served = *trace.served;
-  const ChatRequest r = parse_chat_request(request.body, served.model().info().n_vocab);
-  select_adapters(request.body, trace);
+  const ChatRequest r = parse_chat_request(body, served.model().info().n_vocab);
+  select_adapters(body, trace);
   const std::vector<TokenId> prompt = served.formatter->prompt_tokens(r);
   if (options_.log_prompts) fmt::print(stderr, "bantam serve: prompt: {}\n", served.formatter->prompt_text(r));
   const auto n_prompt = static_cast<int64_t>(prompt.size());
   // Without a cloud the context limit is the answer; with one, a prompt that does not fit is a
   // routing rule (prompt-too-long).
-  if (!router_->has_cloud()) check_context(n_prompt, r.max_tokens, "the messages");
+  if (!router_->has_cloud()) check_context(n_prompt, r.generation.max_tokens, "the messages");
 
   // Routing overhead: everything from here to the response text but the queue wait and generation
   // (so building the answer's JSON counts too).
   const auto routing_start = std::chrono::steady_clock::now();
   double local_ms = 0;
   hybrid::HybridRequest routed;
-  routed.body = parse_json(request.body, "the request body");  // parse_chat_request accepted it
+  routed.body = std::move(body);
   routed.route_header = request.header("x-bantam-route");
   try {
     hybrid::parse_overrides(routed.body, routed.route_header);
   } catch (const Error& e) {
     throw ApiError(400, e.what(), "bantam", "invalid_value");
   }
-  routed.prompt_tokens = n_prompt + std::max(1, r.max_tokens);
+  routed.prompt_tokens = n_prompt + std::max(1, r.generation.max_tokens);
   if (options_.hybrid.router.latency_budget_ms > 0) routed.expected_queue_wait_ms = served.scheduler->expected_wait_ms();
 
   try {
@@ -232,7 +231,7 @@ void Server::chat_completions(const HttpRequest& request, HttpResponse& response
 
 hybrid::LocalAnswer Server::run_chat(const ChatRequest& r, const std::vector<TokenId>& prompt,
                                      HttpResponse& response, double& generation_ms, Trace& trace) {
-  check_context(static_cast<int64_t>(prompt.size()), r.max_tokens, "the messages");
+  check_context(static_cast<int64_t>(prompt.size()), r.generation.max_tokens, "the messages");
   ChatPlan plan = plan_chat(r, prompt, trace.adapters);
   const auto submitted = std::chrono::steady_clock::now();
   const Model& model = trace.served->model();
@@ -243,8 +242,8 @@ hybrid::LocalAnswer Server::run_chat(const ChatRequest& r, const std::vector<Tok
   hybrid::LocalAnswer answer;
   std::string text;
   ojson logprobs = ojson::array();
-  follow(*job, response, [&](std::vector<JobEvent>& events) {
-    for (const JobEvent& e : events) {
+  follow(*job, response, [&](std::vector<GeneratedToken>& events) {
+    for (const GeneratedToken& e : events) {
       text += e.text;
       if (e.id < 0) continue;
       answer.outcome.token_logprobs.push_back(e.logprob);
@@ -254,7 +253,7 @@ hybrid::LocalAnswer Server::run_chat(const ChatRequest& r, const std::vector<Tok
     return true;
   });
   generation_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - submitted).count();
-  if (job->finish_reason() == FinishReason::Cancelled) throw hybrid::ClientGone("the client went away");
+  if (job->finish_reason() == StopReason::Cancelled) throw hybrid::ClientGone("the client went away");
   raise_job_error(*job);
   std::optional<std::vector<ToolCall>> calls;
   if (plan.mode == ChatMode::NamedTool) calls = std::vector<ToolCall>{{plan.named, text}};
@@ -285,7 +284,7 @@ hybrid::LocalAnswer Server::run_chat(const ChatRequest& r, const std::vector<Tok
 
 void Server::stream_chat(const ChatRequest& r, const std::vector<TokenId>& prompt, const ojson& meta,
                          HttpResponse& response, Trace& trace) {
-  check_context(static_cast<int64_t>(prompt.size()), r.max_tokens, "the messages");
+  check_context(static_cast<int64_t>(prompt.size()), r.generation.max_tokens, "the messages");
   ChatPlan plan = plan_chat(r, prompt, trace.adapters);
   const ChatMode mode = plan.mode;
   const std::string named = plan.named;
@@ -327,10 +326,10 @@ void Server::stream_chat(const ChatRequest& r, const std::vector<TokenId>& promp
     }
     return chunk({{"content", text}}, std::move(logprobs), nullptr);
   };
-  follow(*job, response, [&](std::vector<JobEvent>& events) {
+  follow(*job, response, [&](std::vector<GeneratedToken>& events) {
     std::string text;
     ojson logprobs = ojson::array();
-    for (const JobEvent& e : events) {
+    for (const GeneratedToken& e : events) {
       text += e.text;
       if (r.logprobs && e.id >= 0) logprobs.push_back(chat_logprob(model, e));
     }
@@ -353,8 +352,8 @@ void Server::stream_chat(const ChatRequest& r, const std::vector<TokenId>& promp
     if (text.empty() && logprobs.empty()) return true;
     return response.write(content_delta(text, r.logprobs ? ojson{{"content", logprobs}} : ojson(nullptr)));
   });
-  if (job->finish_reason() == FinishReason::Cancelled) return;
-  if (job->finish_reason() == FinishReason::Error) {
+  if (job->finish_reason() == StopReason::Cancelled) return;
+  if (job->finish_reason() == StopReason::Error) {
     response.write(sse(ojson{{"error", {{"message", fmt::format("generation failed: {}", job->error())},
                                         {"type", "server_error"}, {"param", nullptr}, {"code", nullptr}}}}));
     response.end_stream();
@@ -383,25 +382,23 @@ void Server::stream_chat(const ChatRequest& r, const std::vector<TokenId>& promp
   response.end_stream();
 }
 
-void Server::completions(const HttpRequest& request, HttpResponse& response, Trace& trace) {
+void Server::completions(const nlohmann::json& body, HttpResponse& response, Trace& trace) {
   trace.served = served();
   const Model& model = trace.served->model();
-  const CompletionRequest r = parse_completion_request(request.body, model.info().n_vocab);
-  select_adapters(request.body, trace);
+  const CompletionRequest r = parse_completion_request(body, model.info().n_vocab);
+  select_adapters(body, trace);
   JobRequest job_request;
   job_request.prompt = model.tokenize(r.prompt, true, false);
   if (job_request.prompt.empty()) throw ApiError(400, "'prompt' has no tokens", "prompt", "invalid_value");
   if (options_.log_prompts) fmt::print(stderr, "bantam serve: prompt: {}\n", r.prompt);
-  check_context(static_cast<int64_t>(job_request.prompt.size()), r.max_tokens, "the prompt");
-  job_request.max_tokens = r.max_tokens < 0 ? 16 : r.max_tokens;  // OpenAI's default for completions
-  if (r.max_tokens < 0) {
-    job_request.max_tokens = static_cast<int>(std::min<int64_t>(
-        job_request.max_tokens, options_.context - static_cast<int64_t>(job_request.prompt.size())));
+  const int max_tokens = r.generation.max_tokens;
+  check_context(static_cast<int64_t>(job_request.prompt.size()), max_tokens, "the prompt");
+  job_request.generation = r.generation;
+  if (max_tokens < 0) {  // OpenAI's default for completions: 16
+    job_request.generation.max_tokens = static_cast<int>(
+        std::min<int64_t>(16, options_.context - static_cast<int64_t>(job_request.prompt.size())));
   }
-  job_request.sampling = r.sampling;
-  job_request.stop = r.stop;
-  job_request.logit_bias = r.logit_bias;
-  job_request.top_logprobs = r.logprobs;
+  job_request.generation.top_logprobs = r.logprobs;
   job_request.lora = trace.adapters.lora;
   job_request.lora_key = trace.adapters.key;
   trace.local = true;
@@ -413,7 +410,7 @@ void Server::completions(const HttpRequest& request, HttpResponse& response, Tra
   // Legacy logprobs: parallel arrays over the tokens.
   ojson tokens = ojson::array(), token_logprobs = ojson::array(), top = ojson::array(), offsets = ojson::array();
   size_t offset = 0;
-  const auto add_logprobs = [&](const JobEvent& e) {
+  const auto add_logprobs = [&](const GeneratedToken& e) {
     const std::string text = token_text(model, e.id);
     tokens.push_back(text);
     token_logprobs.push_back(e.logprob);
@@ -428,7 +425,7 @@ void Server::completions(const HttpRequest& request, HttpResponse& response, Tra
                                    {"text_offset", offsets}}
                            : ojson(nullptr);
   };
-  const auto body = [&](const std::string& text, ojson finish) {
+  const auto answer = [&](const std::string& text, ojson finish) {
     ojson choice{{"text", text}, {"index", 0}, {"logprobs", logprobs_json()}, {"finish_reason", std::move(finish)}};
     return ojson{{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", trace.model_id},
                  {"choices", ojson::array({choice})}, {"bantam", text_completion_route()}};
@@ -437,37 +434,37 @@ void Server::completions(const HttpRequest& request, HttpResponse& response, Tra
 
   if (!r.stream) {
     std::string text;
-    follow(*job, response, [&](std::vector<JobEvent>& events) {
-      for (const JobEvent& e : events) {
+    follow(*job, response, [&](std::vector<GeneratedToken>& events) {
+      for (const GeneratedToken& e : events) {
         if (r.logprobs >= 0 && e.id >= 0) add_logprobs(e);
         text += e.text;
       }
       return true;
     });
-    if (job->finish_reason() == FinishReason::Cancelled) throw ApiError(499, "the client went away");
+    if (job->finish_reason() == StopReason::Cancelled) throw ApiError(499, "the client went away");
     raise_job_error(*job);
-    ojson out = body(text, finish_name(job->finish_reason(), false));
+    ojson out = answer(text, finish_name(job->finish_reason(), false));
     out["usage"] = usage_json(*job);
     response.send(200, "application/json", dump_json(out));
     return;
   }
   if (!response.begin_stream(200, "text/event-stream")) job->cancel();
-  follow(*job, response, [&](std::vector<JobEvent>& events) {
+  follow(*job, response, [&](std::vector<GeneratedToken>& events) {
     std::string text;
     tokens = token_logprobs = top = offsets = ojson::array();
-    for (const JobEvent& e : events) {
+    for (const GeneratedToken& e : events) {
       if (r.logprobs >= 0 && e.id >= 0) add_logprobs(e);
       text += e.text;
     }
-    return text.empty() && tokens.empty() ? true : response.write(sse(body(text, nullptr)));
+    return text.empty() && tokens.empty() ? true : response.write(sse(answer(text, nullptr)));
   });
-  if (job->finish_reason() == FinishReason::Cancelled) return;
-  if (job->finish_reason() == FinishReason::Error) {
+  if (job->finish_reason() == StopReason::Cancelled) return;
+  if (job->finish_reason() == StopReason::Error) {
     response.write(sse(ojson{{"error", {{"message", fmt::format("generation failed: {}", job->error())},
                                         {"type", "server_error"}, {"param", nullptr}, {"code", nullptr}}}}));
   } else {
     tokens = token_logprobs = top = offsets = ojson::array();
-    ojson last = body("", finish_name(job->finish_reason(), false));
+    ojson last = answer("", finish_name(job->finish_reason(), false));
     if (r.include_usage) last["usage"] = usage_json(*job);
     response.write(sse(last));
     response.write("data: [DONE]\n\n");

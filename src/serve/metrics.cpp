@@ -47,7 +47,16 @@ void Metrics::add_embedding_tokens(int64_t evaluated) {
   embedding_tokens_ += static_cast<uint64_t>(evaluated);
 }
 
-std::string Metrics::render(const GaugeValues& g) const {
+void Metrics::token_sampled(bool first, double seconds) {
+  if (first) {
+    time_to_first_token.observe(seconds);
+  } else {
+    time_per_output_token.observe(seconds);
+  }
+  add_tokens(0, 1);
+}
+
+std::string Metrics::render(const SchedulerGauges& g) const {
   std::string out;
   {
     std::lock_guard lock(mutex_);

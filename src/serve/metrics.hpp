@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/scheduler.hpp"
+
 namespace bantam::serve {
 
 class Histogram {
@@ -27,25 +29,20 @@ class Histogram {
   uint64_t count_ = 0;
 };
 
-struct GaugeValues {
-  int queue_depth = 0;
-  int active_slots = 0;
-  int slots = 0;
-  int64_t kv_used_tokens = 0;
-  int64_t kv_capacity_tokens = 0;
-  size_t kv_bytes = 0;
-};
-
-class Metrics {
+// Counts what the scheduler reports (tokens, latencies) beside the HTTP layer's requests.
+class Metrics : public SchedulerObserver {
  public:
   Metrics();
+  void prompt_tokens_evaluated(int64_t count) override { add_tokens(count, 0); }
+  void token_sampled(bool first, double seconds) override;
+  void embedding_tokens_evaluated(int64_t count) override { add_embedding_tokens(count); }
   void count_request(const std::string& route, int status);
   void add_tokens(int64_t prompt, int64_t completion);
   void add_embedding_tokens(int64_t evaluated);
   Histogram time_to_first_token;
   Histogram time_per_output_token;
   // Text for GET /metrics; gauges come from `gauges` at that moment.
-  std::string render(const GaugeValues& gauges) const;
+  std::string render(const SchedulerGauges& gauges) const;
 
  private:
   mutable std::mutex mutex_;

@@ -17,24 +17,13 @@ constexpr int kMaxStops = 4;
 constexpr size_t kMaxStopBytes = 256;
 constexpr int kMaxTools = 128;
 
-json parse_body(const std::string& body) {
-  json j;
-  try {
-    j = parse_json(body, "the request body");
-  } catch (const JsonInputError& e) {
-    throw ApiError(400, e.what(), e.path(), "invalid_json");
-  }
-  if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object", "", "invalid_json");
-  return j;
-}
-
 bool present(const json& j, const char* key) { return j.contains(key) && !j[key].is_null(); }
 
-// A real generation parameter (runtime/generation_params.hpp): the request's value where the API
-// takes the field, else the table's default.
+// A real generation parameter (runtime/generation_params.hpp): the request's value, else the
+// table's default.
 float real_param(const json& j, const char* name) {
   const GenerationParam& p = generation_param(name);
-  if (!p.in_api || !present(j, name)) return static_cast<float>(p.api_default);
+  if (!present(j, name)) return static_cast<float>(p.default_value);
   const json& v = j[name];
   if (!v.is_number()) throw ApiError(400, fmt::format("'{}' must be a number", name), name, "invalid_type");
   if (!in_range(p, v.get<double>())) {
@@ -71,12 +60,11 @@ int64_t integer_field(const json& j, const char* key, int64_t lo, int64_t hi, in
   return x;
 }
 
-// An integer generation parameter, read as `key` (an alias such as max_completion_tokens) where the
-// API takes it, else the table's default.
+// An integer generation parameter, read as `key` (an alias such as max_completion_tokens), else
+// the table's default.
 int64_t integer_param(const json& j, const char* key, const char* name) {
   const GenerationParam& p = generation_param(name);
-  const auto fallback = static_cast<int64_t>(p.api_default);
-  return p.in_api ? integer_field(j, key, p.int_min, p.int_max, fallback) : fallback;
+  return integer_field(j, key, p.int_min, p.int_max, static_cast<int64_t>(p.default_value));
 }
 
 bool bool_field(const json& j, const char* key, bool fallback) {
@@ -101,8 +89,8 @@ void parse_generation_fields(const json& j, int n_vocab, GenerationFields& g) {
     g.include_usage = bool_field(j["stream_options"], "include_usage", false);
   }
   const char* max_tokens_key = present(j, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-  g.max_tokens = static_cast<int>(integer_param(j, max_tokens_key, "max_tokens"));
-  SamplingOptions& s = g.sampling;
+  g.generation.max_tokens = static_cast<int>(integer_param(j, max_tokens_key, "max_tokens"));
+  SamplingOptions& s = g.generation.sampling;
   s.temperature = real_param(j, "temperature");
   s.top_p = real_param(j, "top_p");
   s.top_k = static_cast<int>(integer_param(j, "top_k", "top_k"));
@@ -136,7 +124,7 @@ void parse_generation_fields(const json& j, int n_vocab, GenerationFields& g) {
       if (text.empty() || text.size() > kMaxStopBytes) {
         throw ApiError(400, fmt::format("each stop string must be 1 to {} bytes", kMaxStopBytes), "stop", "invalid_value");
       }
-      g.stop.push_back(text);
+      g.generation.stop.push_back(text);
     }
   }
   if (present(j, "logit_bias")) {
@@ -159,7 +147,7 @@ void parse_generation_fields(const json& j, int n_vocab, GenerationFields& g) {
         throw ApiError(400, fmt::format("'logit_bias' value for token {} must be a number from -100 to 100", key),
                        "logit_bias", "invalid_value");
       }
-      g.logit_bias.emplace_back(static_cast<TokenId>(id), value.get<float>());
+      g.generation.logit_bias.emplace_back(static_cast<TokenId>(id), value.get<float>());
     }
   }
 }
@@ -332,8 +320,18 @@ void parse_tools(const json& j, ChatRequest& r) {
 
 }  // namespace
 
-ChatRequest parse_chat_request(const std::string& body, int n_vocab) {
-  const json j = parse_body(body);
+json parse_request_body(const std::string& body) {
+  json j;
+  try {
+    j = parse_json(body, "the request body");
+  } catch (const JsonInputError& e) {
+    throw ApiError(400, e.what(), e.path(), "invalid_json");
+  }
+  if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object", "", "invalid_json");
+  return j;
+}
+
+ChatRequest parse_chat_request(const json& j, int n_vocab) {
   ChatRequest r;
   parse_generation_fields(j, n_vocab, r);
   r.messages = parse_messages(j);
@@ -372,8 +370,7 @@ ChatRequest parse_chat_request(const std::string& body, int n_vocab) {
   return r;
 }
 
-CompletionRequest parse_completion_request(const std::string& body, int n_vocab) {
-  const json j = parse_body(body);
+CompletionRequest parse_completion_request(const json& j, int n_vocab) {
   CompletionRequest r;
   parse_generation_fields(j, n_vocab, r);
   if (!j.contains("prompt")) throw ApiError(400, "'prompt' is required", "prompt", "missing_required_parameter");
@@ -392,8 +389,7 @@ CompletionRequest parse_completion_request(const std::string& body, int n_vocab)
   return r;
 }
 
-EmbeddingRequest parse_embedding_request(const std::string& body, int n_vocab, int n_embd) {
-  const json j = parse_body(body);
+EmbeddingRequest parse_embedding_request(const json& j, int n_vocab, int n_embd) {
   EmbeddingRequest r;
   r.model = string_field(j, "model", "model");
   if (!j.contains("input")) throw ApiError(400, "'input' is required", "input", "missing_required_parameter");

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bantam/bantam.hpp"
+#include "runtime/generation.hpp"
 #include "runtime/json_grammar.hpp"
 
 namespace bantam::serve {
@@ -27,10 +28,8 @@ struct GenerationFields {
   std::string model;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
-  int max_tokens = -1;         // -1: not given
-  SamplingOptions sampling;
-  std::vector<std::string> stop;
-  std::vector<std::pair<TokenId, float>> logit_bias;
+  // max_tokens (-1: not given), sampling, stop and logit_bias; the endpoints add the rest.
+  GenerationSpec generation;
 };
 
 struct ChatRequest : GenerationFields {
@@ -55,9 +54,11 @@ struct EmbeddingRequest {
   bool base64 = false;
 };
 
-// Bodies are parsed from text here, so malformed JSON is also an ApiError.
-ChatRequest parse_chat_request(const std::string& body, int n_vocab);
-CompletionRequest parse_completion_request(const std::string& body, int n_vocab);
-EmbeddingRequest parse_embedding_request(const std::string& body, int n_vocab, int n_embd);
+// A request body as JSON, parsed once per request (malformed JSON or a non-object is an
+// ApiError); the parsers below, the adapter choice and the router all read this one value.
+nlohmann::json parse_request_body(const std::string& body);
+ChatRequest parse_chat_request(const nlohmann::json& body, int n_vocab);
+CompletionRequest parse_completion_request(const nlohmann::json& body, int n_vocab);
+EmbeddingRequest parse_embedding_request(const nlohmann::json& body, int n_vocab, int n_embd);
 
 }  // namespace bantam::serve

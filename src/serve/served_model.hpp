@@ -17,7 +17,7 @@
 #include "hub/store.hpp"
 #include "serve/adapters.hpp"
 #include "serve/chat_format.hpp"
-#include "serve/scheduler.hpp"
+#include "runtime/scheduler.hpp"
 
 namespace bantam::serve {
 

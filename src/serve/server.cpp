@@ -6,6 +6,7 @@
 
 #include "api/model_impl.hpp"
 #include "format/json_input.hpp"
+#include "hub/digest.hpp"
 #include "serve/api_error.hpp"
 #include "serve/openai_request.hpp"
 #include "text/chat_template.hpp"
@@ -16,24 +17,6 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
-
-std::string base64(const void* data, size_t size) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  const auto* bytes = static_cast<const uint8_t*>(data);
-  std::string out;
-  out.reserve((size + 2) / 3 * 4);
-  for (size_t i = 0; i < size; i += 3) {
-    const uint32_t b0 = bytes[i];
-    const uint32_t b1 = i + 1 < size ? bytes[i + 1] : 0;
-    const uint32_t b2 = i + 2 < size ? bytes[i + 2] : 0;
-    const uint32_t triple = (b0 << 16) | (b1 << 8) | b2;
-    out += kAlphabet[(triple >> 18) & 63];
-    out += kAlphabet[(triple >> 12) & 63];
-    out += i + 1 < size ? kAlphabet[(triple >> 6) & 63] : '=';
-    out += i + 2 < size ? kAlphabet[triple & 63] : '=';
-  }
-  return out;
-}
 
 // Metrics label for a path: the known routes, everything else as "other".
 std::string route_label(const std::string& path) {
@@ -145,9 +128,7 @@ std::shared_ptr<ServedModel> Server::served() const {
   return served_;
 }
 
-void Server::select_adapters(const std::string& body, Trace& trace) {
-  // The body already parsed as a JSON object when its request was read.
-  const nlohmann::json j = parse_json(body, "the request body");
+void Server::select_adapters(const nlohmann::json& j, Trace& trace) {
   trace.adapters = trace.served->adapters->select(j, options_.model_id);
   trace.model_id = trace.adapters.by_model_id ? j["model"].get<std::string>() : options_.model_id;
 }
@@ -250,16 +231,18 @@ void Server::route(const HttpRequest& request, HttpResponse& response, Trace& tr
   }
   if (!path.starts_with("/v1/")) throw ApiError(404, fmt::format("no route for {} {}", request.method, path), "", "unknown_url");
   check_auth(request);
-  if (path == "/v1/chat/completions" && post) return chat_completions(request, response, trace);
-  if (path == "/v1/completions" && post) return completions(request, response, trace);
-  if (path == "/v1/embeddings" && post) return embeddings(request, response, trace);
+  if (path == "/v1/chat/completions" && post) {
+    return chat_completions(request, parse_request_body(request.body), response, trace);
+  }
+  if (path == "/v1/completions" && post) return completions(parse_request_body(request.body), response, trace);
+  if (path == "/v1/embeddings" && post) return embeddings(parse_request_body(request.body), response, trace);
   if ((path == "/v1/models" || path.starts_with("/v1/models/")) && get) return models(request, response);
   if (path == "/v1/router/stats" && get) return router_stats(request, response);
   throw ApiError(404, fmt::format("no route for {} {}", request.method, path), "", "unknown_url");
 }
 
 std::string Server::render_metrics() {
-  GaugeValues gauges;
+  SchedulerGauges gauges;
   std::shared_ptr<ServedModel> current;
   {
     std::lock_guard lock(served_mutex_);
@@ -323,12 +306,12 @@ void Server::router_stats(const HttpRequest&, HttpResponse& response) {
   response.send(200, "application/json", stats.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-void Server::embeddings(const HttpRequest& request, HttpResponse& response, Trace& trace) {
+void Server::embeddings(const nlohmann::json& body, HttpResponse& response, Trace& trace) {
   trace.served = served();
   const Model& model = trace.served->model();
   const ModelInfo& info = model.info();
-  EmbeddingRequest r = parse_embedding_request(request.body, info.n_vocab, info.n_embd);
-  select_adapters(request.body, trace);
+  EmbeddingRequest r = parse_embedding_request(body, info.n_vocab, info.n_embd);
+  select_adapters(body, trace);
   if (!trace.adapters.chosen.empty()) {
     throw ApiError(400, "adapters apply to completions; embeddings come from the base model", "model",
                    "invalid_value");
@@ -365,7 +348,8 @@ void Server::embeddings(const HttpRequest& request, HttpResponse& response, Trac
     const std::vector<float>& vector = (*vectors)[i];
     ojson item{{"object", "embedding"}, {"index", i}};
     if (r.base64) {
-      item["embedding"] = base64(vector.data(), vector.size() * sizeof(float));
+      item["embedding"] = hub::to_base64(
+          std::span(reinterpret_cast<const uint8_t*>(vector.data()), vector.size() * sizeof(float)));
     } else {
       item["embedding"] = vector;
     }
@@ -434,7 +418,7 @@ void Server::swap_to(const std::string& version) {
     retired_.push_back(old);
   }
   ++swaps_;
-  const GaugeValues left = old->scheduler->gauges();
+  const SchedulerGauges left = old->scheduler->gauges();
   fmt::print(stderr, "bantam serve: swapped {} from version {} to {} ({} running and {} queued requests finish on {})\n",
              name, old->version(), version, left.active_slots, left.queue_depth, old->version());
 }

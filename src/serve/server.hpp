@@ -18,7 +18,7 @@
 #include "serve/http_server.hpp"
 #include "serve/metrics.hpp"
 #include "serve/openai_request.hpp"
-#include "serve/scheduler.hpp"
+#include "runtime/scheduler.hpp"
 #include "serve/served_model.hpp"
 
 namespace bantam::serve {
@@ -76,9 +76,10 @@ class Server {
   };
   void handle(const HttpRequest& request, HttpResponse& response);
   void route(const HttpRequest& request, HttpResponse& response, Trace& trace);
-  void chat_completions(const HttpRequest& request, HttpResponse& response, Trace& trace);
-  void completions(const HttpRequest& request, HttpResponse& response, Trace& trace);
-  void embeddings(const HttpRequest& request, HttpResponse& response, Trace& trace);
+  // `body`: the request body, parsed once by route().
+  void chat_completions(const HttpRequest& request, nlohmann::json body, HttpResponse& response, Trace& trace);
+  void completions(const nlohmann::json& body, HttpResponse& response, Trace& trace);
+  void embeddings(const nlohmann::json& body, HttpResponse& response, Trace& trace);
   void models(const HttpRequest& request, HttpResponse& response);
   void router_stats(const HttpRequest& request, HttpResponse& response);
   std::string render_metrics();
@@ -91,7 +92,7 @@ class Server {
   void check_auth(const HttpRequest& request) const;
   std::shared_ptr<ServedModel> served() const;  // ApiError 503 while loading
   // The request's adapters (from "model" and "bantam.adapters"), and the model id to answer with.
-  void select_adapters(const std::string& body, Trace& trace);
+  void select_adapters(const nlohmann::json& body, Trace& trace);
   void check_context(int64_t prompt_tokens, int max_tokens, const char* what) const;
   void log_request(const HttpRequest& request, int status, double seconds) const;
   void record_figures(const std::string& path, int status, double seconds, const Trace& trace);

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "bantam/error.hpp"
+#include "text/unicode.hpp"
 
 namespace bantam {
 
@@ -190,7 +191,7 @@ void RegexSplitter::split(std::string_view text, std::vector<std::string_view>& 
         const size_t start = ov[0], end = ov[1];
         if (end <= start) {  // empty match: step over one character
           pos = start + 1;
-          while (pos < piece.size() && (static_cast<uint8_t>(piece[pos]) & 0xC0) == 0x80) ++pos;
+          while (pos < piece.size() && unicode::is_continuation_byte(piece[pos])) ++pos;
           continue;
         }
         if (start > last) next.push_back(piece.substr(last, start - last));

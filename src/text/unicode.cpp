@@ -10,23 +10,25 @@
 namespace bantam::unicode {
 
 void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
+  utf8proc_uint8_t buffer[4];
+  const auto n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(cp), buffer);
+  out.append(reinterpret_cast<const char*>(buffer), static_cast<size_t>(n));
 }
 
+uint32_t decode_at(std::string_view text, size_t pos, size_t& length) {
+  utf8proc_int32_t code_point = -1;
+  const auto n = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(text.data() + pos),
+                                  static_cast<utf8proc_ssize_t>(text.size() - pos), &code_point);
+  if (n <= 0 || code_point < 0) {
+    length = 1;
+    return kInvalidCodePoint;
+  }
+  length = static_cast<size_t>(n);
+  return static_cast<uint32_t>(code_point);
+}
+
+// The maximal-subpart rule (how many bytes one U+FFFD replaces) is the one piece utf8proc does
+// not offer: it reports an invalid sequence without saying where the valid prefix ends.
 int utf8_sequence(std::string_view s, size_t i, size_t& bad) {
   const auto b0 = static_cast<uint8_t>(s[i]);
   if (b0 < 0x80) return 1;
@@ -195,18 +197,10 @@ std::string replace_all(std::string_view s, std::string_view from, std::string_v
 }
 
 uint32_t decode_utf8(std::string_view s, size_t& i) {
-  const auto b0 = static_cast<uint8_t>(s[i]);
-  if (b0 < 0x80) {
-    ++i;
-    return b0;
-  }
-  int len = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : 2;
-  uint32_t cp = b0 & (0x3F >> (len - 1));
-  for (int k = 1; k < len && i + static_cast<size_t>(k) < s.size(); ++k) {
-    cp = (cp << 6) | (static_cast<uint8_t>(s[i + static_cast<size_t>(k)]) & 0x3F);
-  }
-  i += static_cast<size_t>(len);
-  return cp;
+  size_t length = 0;
+  const uint32_t cp = decode_at(s, i, length);
+  i += length;
+  return cp == kInvalidCodePoint ? kReplacement : cp;
 }
 
 }  // namespace bantam::unicode

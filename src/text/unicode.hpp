@@ -1,5 +1,6 @@
-// UTF-8 helpers for the tokenizers: validation with U+FFFD replacement, NFC (utf8proc), and the
-// GPT-2 byte-level alphabet (every byte mapped to a printable code point).
+// The one UTF-8 module (over utf8proc): encoding, decoding, validation with U+FFFD replacement,
+// NFC, and the GPT-2 byte-level alphabet (every byte mapped to a printable code point). The
+// tokenizers, the streaming detokenizer, the Jinja renderer and the pre-tokenizer use it.
 #pragma once
 
 #include <array>
@@ -13,8 +14,17 @@ namespace bantam::unicode {
 inline constexpr uint32_t kReplacement = 0xFFFD;
 inline constexpr std::string_view kReplacementUtf8 = "\xEF\xBF\xBD";
 
+inline constexpr uint32_t kInvalidCodePoint = 0xFFFFFFFF;
+
 // Appends the UTF-8 encoding of `cp` (which must be <= 0x10FFFF).
 void append_utf8(std::string& out, uint32_t cp);
+
+// A byte that continues a multi-byte sequence (10xxxxxx), never the start of a character.
+inline bool is_continuation_byte(char byte) { return (static_cast<uint8_t>(byte) & 0xC0) == 0x80; }
+
+// Decodes one character at `pos`; sets `length` to the bytes it took. An invalid or truncated
+// sequence gives kInvalidCodePoint with length 1, so any byte string can be walked.
+uint32_t decode_at(std::string_view text, size_t pos, size_t& length);
 
 // Looks at the sequence starting at s[i]. Returns its length when it is a complete, valid UTF-8
 // sequence (shortest form, no surrogates, <= U+10FFFF). Returns 0 when it is invalid, and sets
@@ -43,7 +53,7 @@ int unicode_to_byte(uint32_t cp);
 // `s` with every `from` replaced by `to` (`from` not empty).
 std::string replace_all(std::string_view s, std::string_view from, std::string_view to);
 
-// Decodes one code point of valid UTF-8 at s[i], advancing i.
+// Decodes one code point of valid UTF-8 at s[i], advancing i (an invalid byte: U+FFFD, one byte).
 uint32_t decode_utf8(std::string_view s, size_t& i);
 
 }  // namespace bantam::unicode

@@ -58,7 +58,7 @@ TEST(GenerationParams, EveryRowHasAUniqueNameAFlagAndRealDefaultsInRange) {
     EXPECT_EQ(&generation_param(p.name), &p);
     EXPECT_TRUE(p.flag.starts_with("--")) << p.name;
     if (!p.integer) {
-      EXPECT_TRUE(in_range(p, p.api_default)) << p.name;
+      EXPECT_TRUE(in_range(p, p.default_value)) << p.name;
     }
   }
   EXPECT_THROW(generation_param("temprature"), Error);

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "bantam/error.hpp"
+#include "text/unicode.hpp"
 #include "text/jinja/unicode.hpp"
 
 namespace bantam::jinja {
@@ -81,7 +82,7 @@ class Lexer {
       if (byte == '\n') {
         ++cursor_pos_.line;
         cursor_pos_.column = 1;
-      } else if ((byte & 0xC0) != 0x80) {
+      } else if (!::bantam::unicode::is_continuation_byte(static_cast<char>(byte))) {
         ++cursor_pos_.column;
       }
     }

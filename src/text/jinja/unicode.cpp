@@ -6,24 +6,6 @@
 
 namespace bantam::jinja::unicode {
 
-char32_t decode_at(std::string_view text, size_t pos, size_t& length) {
-  utf8proc_int32_t code_point = -1;
-  const auto n = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(text.data() + pos),
-                                  static_cast<utf8proc_ssize_t>(text.size() - pos), &code_point);
-  if (n <= 0 || code_point < 0) {
-    length = 1;
-    return kInvalidChar;
-  }
-  length = static_cast<size_t>(n);
-  return static_cast<char32_t>(code_point);
-}
-
-void append_utf8(std::string& out, char32_t c) {
-  utf8proc_uint8_t buffer[4];
-  const auto n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(c), buffer);
-  out.append(reinterpret_cast<const char*>(buffer), static_cast<size_t>(n));
-}
-
 std::vector<size_t> char_offsets(std::string_view text) {
   std::vector<size_t> offsets;
   offsets.reserve(text.size() + 1);

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "text/unicode.hpp"
+
 namespace bantam::jinja::unicode {
 
 // Byte offset where each character starts, plus the string size as the final entry.
@@ -32,10 +34,13 @@ void for_each_char(std::string_view text, Fn&& fn);
 
 bool is_alpha(char32_t c);
 bool is_digit(char32_t c);
-void append_utf8(std::string& out, char32_t c);
+// Encoding and decoding come from the one UTF-8 module (text/unicode.hpp).
+inline void append_utf8(std::string& out, char32_t c) { ::bantam::unicode::append_utf8(out, c); }
 
 // Decodes one character at `pos`; sets `length` to the bytes it took (1 for invalid bytes).
-char32_t decode_at(std::string_view text, size_t pos, size_t& length);
+inline char32_t decode_at(std::string_view text, size_t pos, size_t& length) {
+  return ::bantam::unicode::decode_at(text, pos, length);
+}
 
 template <typename Fn>
 void for_each_char(std::string_view text, Fn&& fn) {
@@ -48,6 +53,6 @@ void for_each_char(std::string_view text, Fn&& fn) {
   }
 }
 
-inline constexpr char32_t kInvalidChar = 0xFFFFFFFF;
+inline constexpr char32_t kInvalidChar = ::bantam::unicode::kInvalidCodePoint;
 
 }  // namespace bantam::jinja::unicode

@@ -1,7 +1,7 @@
 // Continuous batching: requests wait in a bounded queue for one of N slots; a scheduler thread
 // advances every busy slot by one forward pass per step (prompt chunks and sampled tokens side
-// by side), samples each slot with its own sampler (and JSON grammar), and streams the tokens to
-// the request's Job. A free slot keeps its cache, so a request continuing the same conversation
+// by side), steps each slot's Generation (the state machine Session steps too), and streams the
+// tokens to the request's Job. A free slot keeps its cache, so a request continuing the same conversation
 // lands on the slot holding the longest common prefix.
 #pragma once
 
@@ -19,55 +19,53 @@
 #include <vector>
 
 #include "bantam/bantam.hpp"
-#include "runtime/json_grammar.hpp"
-#include "serve/metrics.hpp"
+#include "runtime/generation.hpp"
 
 namespace bantam {
-class LoraSet;
-}
 
-namespace bantam::serve {
+class LoraSet;
 
 struct JobRequest {
   std::vector<TokenId> prompt;
-  int max_tokens = -1;  // < 0: until the context is full
-  SamplingOptions sampling;
-  std::vector<std::string> stop;
-  std::shared_ptr<const JsonGrammar> grammar;  // null: unconstrained
-  std::vector<std::pair<TokenId, float>> logit_bias;
-  int top_logprobs = -1;  // < 0: no logprobs; else how many alternatives per token
+  GenerationSpec generation;
   // Adapters for this request (null: the base model) and their identity: a slot's cached prefix
   // is reused only by a request with the same key, since adapters change the KV cache.
   std::shared_ptr<const LoraSet> lora;
   std::string lora_key;
 };
 
-struct TokenLogprob {
-  TokenId id = -1;
-  float logprob = 0;
+// What the scheduler reports while it works (the server's metrics count it); called on the
+// scheduler thread.
+class SchedulerObserver {
+ public:
+  virtual ~SchedulerObserver() = default;
+  virtual void prompt_tokens_evaluated(int64_t count) = 0;
+  // A token was sampled: `first` after `seconds` since the request arrived, else `seconds` after
+  // the previous one.
+  virtual void token_sampled(bool first, double seconds) = 0;
+  virtual void embedding_tokens_evaluated(int64_t count) = 0;
 };
 
-struct JobEvent {
-  std::string text;  // new text (may be empty)
-  TokenId id = -1;   // -1: held-back text released at the end
-  float logprob = 0;  // of the chosen token: under the model's logits when top_logprobs >= 0, else
-                      // under the logits the sampler saw (after logit_bias)
-  float entropy = 0;  // of the sampler's distribution, in nats (the hybrid router's confidence)
-  std::vector<TokenLogprob> top;
+// The scheduler's load, read when metrics are scraped.
+struct SchedulerGauges {
+  int queue_depth = 0;
+  int active_slots = 0;
+  int slots = 0;
+  int64_t kv_used_tokens = 0;
+  int64_t kv_capacity_tokens = 0;
+  size_t kv_bytes = 0;
 };
-
-enum class FinishReason { None, Stop, Length, Cancelled, Error };
 
 class Job {
  public:
   // Waits up to `timeout` for events or the end; moves pending events into `out`.
   // Returns true once the job has finished and every event was taken.
-  bool wait(std::vector<JobEvent>& out, std::chrono::milliseconds timeout);
+  bool wait(std::vector<GeneratedToken>& out, std::chrono::milliseconds timeout);
   void cancel() { cancelled_.store(true); }
   bool cancelled() const { return cancelled_.load(); }
 
   // Valid once wait() returned true.
-  FinishReason finish_reason() const { return finish_; }
+  StopReason finish_reason() const { return finish_; }
   const std::string& error() const { return error_; }
   int64_t prompt_tokens() const { return prompt_tokens_; }
   int64_t completion_tokens() const { return completion_tokens_; }
@@ -79,15 +77,15 @@ class Job {
 
  private:
   friend class Scheduler;
-  void push(JobEvent event);
-  void finish(FinishReason reason, std::string error = {});
+  void push(GeneratedToken event);
+  void finish(StopReason reason, std::string error = {});
 
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::deque<JobEvent> events_;
+  std::deque<GeneratedToken> events_;
   bool done_ = false;
   std::atomic<bool> cancelled_{false};
-  FinishReason finish_ = FinishReason::None;
+  StopReason finish_ = StopReason::Cancelled;
   std::string error_;
   int64_t prompt_tokens_ = 0;
   int64_t completion_tokens_ = 0;
@@ -110,7 +108,7 @@ class QueueFull : public Error {
 
 class Scheduler {
  public:
-  Scheduler(std::shared_ptr<const Model> model, const SchedulerOptions& options, Metrics& metrics);
+  Scheduler(std::shared_ptr<const Model> model, const SchedulerOptions& options, SchedulerObserver& observer);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -125,7 +123,7 @@ class Scheduler {
   // Stops taking requests, lets running ones finish until `deadline`, then cancels the rest.
   void drain(std::chrono::steady_clock::time_point deadline);
 
-  GaugeValues gauges() const;
+  SchedulerGauges gauges() const;
   int64_t context() const { return options_.context; }
   // How long a request submitted now would wait for a slot: 0 while one is free, else the queue
   // ahead of it times the recent mean time a request holds a slot, spread over the slots.
@@ -139,11 +137,11 @@ class Scheduler {
   void run_embedding_piece(const std::shared_ptr<EmbedTask>& task);
   void run_step();
   void sample_slot(Slot& slot, std::span<const float> logits);
-  void finish_slot(Slot& slot, FinishReason reason, std::string error = {});
+  void finish_slot(Slot& slot);
 
   std::shared_ptr<const Model> model_;
   SchedulerOptions options_;
-  Metrics& metrics_;
+  SchedulerObserver& observer_;
   struct Engine;
   std::unique_ptr<Engine> engine_;
   std::vector<std::unique_ptr<Slot>> slots_;
@@ -166,4 +164,4 @@ class Scheduler {
   std::thread thread_;
 };
 
-}  // namespace bantam::serve
+}  // namespace bantam

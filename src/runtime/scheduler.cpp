@@ -1,4 +1,4 @@
-#include "serve/scheduler.hpp"
+#include "runtime/scheduler.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -9,11 +9,8 @@
 #include "api/model_impl.hpp"
 #include "runtime/batch_decode.hpp"
 #include "runtime/json_token_filter.hpp"
-#include "runtime/sampler.hpp"
-#include "runtime/stop_strings.hpp"
-#include "text/tokenizer.hpp"
 
-namespace bantam::serve {
+namespace bantam {
 
 namespace {
 
@@ -23,34 +20,17 @@ double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-// The k most likely tokens under softmax(logits), with their log-probabilities.
-std::vector<TokenLogprob> top_logprobs(std::span<const float> logits, int k) {
-  std::vector<TokenLogprob> top;
-  if (k <= 0) return top;
-  const float max_logit = *std::max_element(logits.begin(), logits.end());
-  double sum = 0.0;
-  for (float l : logits) sum += std::exp(static_cast<double>(l) - max_logit);
-  const double log_sum = std::log(sum) + max_logit;
-  std::vector<TokenId> ids(logits.size());
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<TokenId>(i);
-  const size_t n = std::min(ids.size(), static_cast<size_t>(k));
-  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n), ids.end(),
-                    [&](TokenId a, TokenId b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
-  for (size_t i = 0; i < n; ++i) top.push_back({ids[i], static_cast<float>(logits[ids[i]] - log_sum)});
-  return top;
-}
-
 }  // namespace
 
 // ---- Job ----
 
-void Job::push(JobEvent event) {
+void Job::push(GeneratedToken event) {
   std::lock_guard lock(mutex_);
   events_.push_back(std::move(event));
   cv_.notify_all();
 }
 
-void Job::finish(FinishReason reason, std::string error) {
+void Job::finish(StopReason reason, std::string error) {
   std::lock_guard lock(mutex_);
   finished_at_ = Clock::now();
   finish_ = reason;
@@ -59,7 +39,7 @@ void Job::finish(FinishReason reason, std::string error) {
   cv_.notify_all();
 }
 
-bool Job::wait(std::vector<JobEvent>& out, std::chrono::milliseconds timeout) {
+bool Job::wait(std::vector<GeneratedToken>& out, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   cv_.wait_for(lock, timeout, [this] { return done_ || !events_.empty(); });
   while (!events_.empty()) {
@@ -85,10 +65,8 @@ std::optional<double> Job::decode_tokens_per_s() const {
 struct Scheduler::Engine {
   BatchDecoder decoder;
   JsonTokenFilter filter;
-  const Tokenizer& tokenizer;
   Engine(std::shared_ptr<const Model> model, const SchedulerOptions& o)
-      : decoder(model, o.slots, o.context, o.threads, std::max(o.max_batch, o.slots)), filter(*model),
-        tokenizer(model->impl().text()) {}
+      : decoder(model, o.slots, o.context, o.threads, std::max(o.max_batch, o.slots)), filter(*model) {}
 };
 
 struct Scheduler::Slot {
@@ -96,13 +74,9 @@ struct Scheduler::Slot {
   std::shared_ptr<Job> job;
   JobRequest request;
   Clock::time_point arrival, admitted, last_token;
-  size_t prefilled = 0;  // prompt tokens in the cache
-  TokenId pending = -1;  // sampled, not yet evaluated
-  std::optional<Sampler> sampler;
-  std::optional<StreamingDetokenizer> detokenizer;
-  std::optional<StopStringFilter> stops;
-  std::optional<JsonMatcher> matcher;
-  std::vector<TokenId> generated;
+  size_t prefilled = 0;   // prompt tokens in the cache
+  bool decoding = false;  // the prompt is in; generation->next() waits to be evaluated
+  std::optional<Generation> generation;
   std::string cache_lora_key;  // adapters the slot's cached tokens were computed with
   uint64_t last_used = 0;
   bool busy() const { return job != nullptr; }
@@ -116,8 +90,9 @@ struct Scheduler::EmbedTask {
   bool done = false;
 };
 
-Scheduler::Scheduler(std::shared_ptr<const Model> model, const SchedulerOptions& options, Metrics& metrics)
-    : model_(std::move(model)), options_(options), metrics_(metrics),
+Scheduler::Scheduler(std::shared_ptr<const Model> model, const SchedulerOptions& options,
+                     SchedulerObserver& observer)
+    : model_(std::move(model)), options_(options), observer_(observer),
       engine_(std::make_unique<Engine>(model_, options)) {
   for (int i = 0; i < options_.slots; ++i) {
     slots_.push_back(std::make_unique<Slot>());
@@ -198,9 +173,9 @@ void Scheduler::drain(Clock::time_point deadline) {
   }
 }
 
-GaugeValues Scheduler::gauges() const {
+SchedulerGauges Scheduler::gauges() const {
   std::lock_guard lock(mutex_);
-  GaugeValues g;
+  SchedulerGauges g;
   g.queue_depth = static_cast<int>(queue_.size());
   g.active_slots = active_;
   g.slots = options_.slots;
@@ -226,7 +201,7 @@ void Scheduler::admit_locked() {
     Pending p = std::move(queue_.front());
     queue_.pop_front();
     if (p.job->cancelled()) {
-      p.job->finish(FinishReason::Cancelled);
+      p.job->finish(StopReason::Cancelled);
       continue;
     }
     Slot* best = nullptr;
@@ -253,16 +228,8 @@ void Scheduler::admit_locked() {
         s.index, same_adapters ? std::span<const TokenId>(s.request.prompt) : std::span<const TokenId>()));
     s.cache_lora_key = s.request.lora_key;
     s.job->reused_tokens_ = static_cast<int64_t>(s.prefilled);
-    s.pending = -1;
-    s.generated.clear();
-    s.sampler.emplace(s.request.sampling);
-    s.detokenizer.emplace(engine_->tokenizer, true);
-    s.stops.emplace(s.request.stop);
-    if (s.request.grammar) {
-      s.matcher.emplace(s.request.grammar);
-    } else {
-      s.matcher.reset();
-    }
+    s.decoding = false;
+    s.generation.emplace(*model_, &engine_->filter, s.request.generation, s.request.prompt, options_.context);
     ++active_;
   }
 }
@@ -280,7 +247,7 @@ void Scheduler::loop() {
         return quit_ || !embeds_.empty() || active_ > 0 || (!queue_.empty() && active_ < options_.slots);
       });
       if (quit_ && active_ == 0) {
-        for (auto& p : queue_) p.job->finish(FinishReason::Cancelled);
+        for (auto& p : queue_) p.job->finish(StopReason::Cancelled);
         queue_.clear();
         for (auto& task : embeds_) {
           task->error = "the server is shutting down";
@@ -320,7 +287,7 @@ void Scheduler::loop() {
 void Scheduler::run_embedding_piece(const std::shared_ptr<EmbedTask>& task) {
   std::string error;
   try {
-    metrics_.add_embedding_tokens(engine_->decoder.embed_piece(task->run));
+    observer_.embedding_tokens_evaluated(engine_->decoder.embed_piece(task->run));
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -337,21 +304,27 @@ void Scheduler::run_embedding_piece(const std::shared_ptr<EmbedTask>& task) {
 
 void Scheduler::run_step() {
   for (auto& slot : slots_) {
-    if (slot->busy() && slot->job->cancelled()) finish_slot(*slot, FinishReason::Cancelled);
+    if (slot->busy() && slot->job->cancelled()) {
+      slot->generation->stop(StopReason::Cancelled);
+      finish_slot(*slot);
+    }
   }
   // Every decoding slot brings its sampled token; prompts fill the rest of the batch.
   std::vector<BatchSegment> segments;
   std::vector<Slot*> owners;
+  std::vector<TokenId> next(slots_.size());
   int budget = engine_->decoder.max_batch();
   for (auto& slot : slots_) {
-    if (slot->busy() && slot->pending >= 0) {
-      segments.push_back({slot->index, std::span<const TokenId>(&slot->pending, 1), slot->request.lora.get()});
+    if (slot->busy() && slot->decoding) {
+      const auto i = static_cast<size_t>(slot->index);
+      next[i] = slot->generation->next();
+      segments.push_back({slot->index, std::span<const TokenId>(&next[i], 1), slot->request.lora.get()});
       owners.push_back(slot.get());
       --budget;
     }
   }
   for (auto& slot : slots_) {
-    if (!slot->busy() || slot->pending >= 0 || budget <= 0) continue;
+    if (!slot->busy() || slot->decoding || budget <= 0) continue;
     const auto& prompt = slot->request.prompt;
     const size_t n = std::min(prompt.size() - slot->prefilled, static_cast<size_t>(budget));
     segments.push_back(
@@ -364,84 +337,45 @@ void Scheduler::run_step() {
   try {
     engine_->decoder.step(segments, logits);
   } catch (const std::exception& e) {
-    for (Slot* slot : owners) finish_slot(*slot, FinishReason::Error, e.what());
+    for (Slot* slot : owners) {
+      slot->generation->stop(StopReason::Error, e.what());
+      finish_slot(*slot);
+    }
     return;
   }
   const size_t n_vocab = static_cast<size_t>(model_->impl().config.n_vocab);
   for (size_t i = 0; i < owners.size(); ++i) {
     Slot& slot = *owners[i];
-    if (slot.pending < 0) {
+    if (!slot.decoding) {
       slot.prefilled += segments[i].tokens.size();
-      metrics_.add_tokens(static_cast<int64_t>(segments[i].tokens.size()), 0);
+      observer_.prompt_tokens_evaluated(static_cast<int64_t>(segments[i].tokens.size()));
       if (slot.prefilled < slot.request.prompt.size()) continue;
+      slot.decoding = true;
     }
     sample_slot(slot, std::span<const float>(logits).subspan(i * n_vocab, n_vocab));
   }
 }
 
-void Scheduler::sample_slot(Slot& slot, std::span<const float> model_logits) {
-  const JobRequest& r = slot.request;
-  std::vector<float> logits(model_logits.begin(), model_logits.end());
-  for (const auto& [id, bias] : r.logit_bias) {
-    if (id >= 0 && static_cast<size_t>(id) < logits.size()) logits[static_cast<size_t>(id)] += bias;
-  }
-  if (slot.matcher && engine_->filter.mask(*slot.matcher, logits) == 0) {
-    return finish_slot(slot, FinishReason::Error, "no token of the vocabulary can continue the constrained output");
-  }
-  SampledToken sampled = slot.sampler->sample(logits, slot.generated);
-  TokenId id = sampled.id;
-  if (!std::isfinite(logits[static_cast<size_t>(id)])) {
-    id = static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    sampled = score_token(logits, id);
-  }
+void Scheduler::sample_slot(Slot& slot, std::span<const float> logits) {
+  Generation& generation = *slot.generation;
+  const bool first = generation.generated().empty();
+  std::optional<GeneratedToken> token = generation.step(logits);
   const auto now = Clock::now();
-  if (slot.generated.empty()) {
-    slot.job->first_token_at_ = now;
-    metrics_.time_to_first_token.observe(seconds_between(slot.arrival, now));
-  } else {
-    metrics_.time_per_output_token.observe(seconds_between(slot.last_token, now));
-  }
+  if (first) slot.job->first_token_at_ = now;
+  observer_.token_sampled(first, seconds_between(first ? slot.arrival : slot.last_token, now));
   slot.last_token = now;
-  if (model_->is_end_of_generation(id)) return finish_slot(slot, FinishReason::Stop);
-
-  slot.generated.push_back(id);
-  slot.job->completion_tokens_ = static_cast<int64_t>(slot.generated.size());
-  metrics_.add_tokens(0, 1);
-  if (slot.matcher) slot.matcher->feed(engine_->filter.bytes(id));
-  JobEvent event;
-  event.id = id;
-  event.text = slot.stops->push(slot.detokenizer->push(id));
-  event.logprob = sampled.logprob;
-  event.entropy = sampled.entropy;
-  if (r.top_logprobs >= 0) {
-    event.logprob = score_token(model_logits, id).logprob;
-    event.top = top_logprobs(model_logits, r.top_logprobs);
+  if (token) {
+    slot.job->completion_tokens_ = static_cast<int64_t>(generation.generated().size());
+    slot.job->push(std::move(*token));
   }
-  slot.job->push(std::move(event));
-
-  if (slot.stops->stopped()) return finish_slot(slot, FinishReason::Stop);
-  if (slot.matcher && slot.matcher->complete() && !slot.matcher->can_continue()) {
-    return finish_slot(slot, FinishReason::Stop);
-  }
-  if (r.max_tokens >= 0 && static_cast<int>(slot.generated.size()) >= r.max_tokens) {
-    return finish_slot(slot, FinishReason::Length);
-  }
-  if (static_cast<int64_t>(engine_->decoder.tokens(slot.index).size()) >= options_.context) {
-    return finish_slot(slot, FinishReason::Length);
-  }
-  slot.pending = id;
+  if (generation.finished()) finish_slot(slot);
 }
 
-void Scheduler::finish_slot(Slot& slot, FinishReason reason, std::string error) {
-  if (reason != FinishReason::Error && reason != FinishReason::Cancelled) {
-    // Text held back (an unfinished character, a possible stop-string start) is final now.
-    if (!slot.stops->stopped()) {
-      std::string tail = slot.stops->push(slot.detokenizer->flush());
-      if (!slot.stops->stopped()) tail += slot.stops->flush();
-      if (slot.stops->stopped()) reason = FinishReason::Stop;
-      if (!tail.empty()) slot.job->push(JobEvent{tail, -1, 0.0f, 0.0f, {}});
-    }
-  }
+void Scheduler::finish_slot(Slot& slot) {
+  Generation& generation = *slot.generation;
+  // Text held back (an unfinished character, a possible stop-string start) is final now.
+  std::string tail = generation.flush();
+  if (!tail.empty()) slot.job->push(GeneratedToken{std::move(tail), -1, 0.0f, 0.0f, {}});
   // The slot counts as free before the client hears the end, so its next request finds room.
   {
     std::lock_guard lock(mutex_);
@@ -449,9 +383,9 @@ void Scheduler::finish_slot(Slot& slot, FinishReason reason, std::string error) 
     const double held_ms = std::chrono::duration<double, std::milli>(Clock::now() - slot.admitted).count();
     mean_occupancy_ms_ = mean_occupancy_ms_ == 0 ? held_ms : 0.8 * mean_occupancy_ms_ + 0.2 * held_ms;
   }
-  slot.job->finish(reason, std::move(error));
+  slot.job->finish(generation.reason(), generation.error());
   slot.job.reset();
-  slot.pending = -1;
+  slot.decoding = false;
 }
 
-}  // namespace bantam::serve
+}  // namespace bantam
