@@ -15,7 +15,7 @@
 namespace bantam::quant {
 
 // Instruction-set levels with their own kernels, lowest first within each architecture. Avx2
-// includes FMA and F16C; Avx512 is F+BW+VL(+FMA/F16C); Avx512Vnni adds vpdpbusd/vpdpwssd.
+// includes FMA and F16C; Avx512 is F+BW+VL(+FMA/F16C/BMI2); Avx512Vnni adds vpdpbusd/vpdpwssd.
 // Neon is aarch64's Advanced SIMD; NeonDotprod adds sdot (ARMv8.2 dotprod). A CPU only ever
 // lists the levels of its own architecture.
 enum class Isa { Scalar, Avx2, Avx512, Avx512Vnni, Neon, NeonDotprod };
