@@ -225,7 +225,7 @@ float dot_q5_1(int64_t n, const void* weights, const void* activations) {
                                       _mm256_and_si256(bits_to_bytes(w[i].qh), _mm256_set1_epi8(0x10)));
     const __m256i p = dot_u8s8(q, load256(a[i].qs));
     acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * half(a[i].d)), _mm256_cvtepi32_ps(p), acc);
-    mins += half(w[i].m) * half(a[i].s);
+    mins = std::fma(half(w[i].m), half(a[i].s), mins);  // as the AVX-512 kernel: one FMA chain
   }
   return hsum(acc) + mins;
 }
