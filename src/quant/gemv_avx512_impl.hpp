@@ -132,248 +132,198 @@ float avx512_iq4_xs_dot(int64_t n, const void* weights, const void* activations)
 }
 
 // 32-element blocks in ggml's eight-lane order (see dot_in_lanes in dot_scalar.cpp), bit for bit
-// as avx512_lane_rows, but four rows times four blocks per step: each row's four blocks in one
-// vector (block k in 128-bit lane k, elements 0..15 in one vector, 16..31 in another), the
-// integer lane sums of four rows then transposed into one vector per (row pair, block) holding
-// both rows' eight lanes, which advances the rows' eight FMA chains by one block.
+// as avx512_lane_rows, with a layout that needs no cross-lane shuffles: a vector holds one block
+// of two rows, each row's 16 quant bytes in two 128-bit lanes (low nibbles = elements 0..15,
+// high nibbles = 16..31), so its int32 lanes are already both rows' eight lane sums, against the
+// block's 32 activations repeated. Without shuffles the kernel is limited by loads, not by the
+// one shuffle unit (Zen 4).
 
-// A token's activations for four consecutive blocks. Blocks beyond the row's end are zeros.
-struct alignas(64) LaneQuad {
-  int8_t lo[64];        // 128-bit lane k: elements 0..15 of block k
-  int8_t hi[64];        // elements 16..31
-  int32_t neg_lo[16];   // dword lane 4k + m: -bias * the sum of the four activations it meets (lo)
-  int32_t neg_hi[16];   // the same for hi
-  float d[16];          // lane 4j + k: block k's scale (the same for every row j)
-  float s[16];          // Q8_1 only: lane 4j + k: block k's stored d * sum
+// A token's activation block, as the pair vectors meet it.
+struct alignas(64) LanePairActivation {
+  int8_t qs[64];    // the block's 32 quants, twice
+  int32_t neg[16];  // dword lane l: -bias * the sum of the four quants it meets
 };
 
-// Per weight type: its levels as unsigned bytes (level + kBias) from the 32 words gathered from
-// four blocks (quant bytes of block k in 128-bit lane k) and the meta words (d of block k in word k,
-// Q4_1/Q5_1's m in word 4 + k, the low halves of the fifth-bit words in words 8..11, the high
-// halves in words 12..15).
+// Per weight type: the levels as unsigned bytes (level + kBias) of two rows' blocks, from the
+// vector holding their quant bytes (row a's in 128-bit lanes 0 and 1, row b's in 2 and 3).
 struct LaneQ4_0 {
   using Block = BlockQ4_0;
   using Act = BlockQ8_0;
-  static constexpr int kBias = 8, kQs = offsetof(Block, qs), kQh = -1, kMin = -1;
-  static void levels(__m512i q, __m512i, __m512i& lo, __m512i& hi) {
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
-    lo = _mm512_and_si512(q, low4);
-    hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+  static constexpr int kBias = 8;
+  static constexpr bool kMin = false;
+  static __m512i levels(__m512i q, const Block&, const Block&) {
+    // Low nibbles in lanes 0 and 2, high ones in 1 and 3.
+    return _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFF00FF00, q, 4), _mm512_set1_epi8(0x0F));
   }
 };
 
 struct LaneIQ4_NL {
   using Block = BlockIQ4_NL;
   using Act = BlockQ8_0;
-  static constexpr int kBias = 128, kQs = offsetof(Block, qs), kQh = -1, kMin = -1;
-  static void levels(__m512i q, __m512i meta, __m512i& lo, __m512i& hi) {
-    LaneQ4_0::levels(q, meta, lo, hi);
-    const __m512i table = _mm512_broadcast_i32x4(_mm_add_epi8(load128(kIQ4Values), _mm_set1_epi8(static_cast<char>(0x80))));
-    lo = _mm512_shuffle_epi8(table, lo);
-    hi = _mm512_shuffle_epi8(table, hi);
+  static constexpr int kBias = 128;
+  static constexpr bool kMin = false;
+  static __m512i levels(__m512i q, const Block&, const Block&) {
+    const __m512i nibbles = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFF00FF00, q, 4), _mm512_set1_epi8(0x0F));
+    const __m128i table = _mm_add_epi8(load128(kIQ4Values), _mm_set1_epi8(static_cast<char>(0x80)));
+    return _mm512_shuffle_epi8(_mm512_broadcast_i32x4(table), nibbles);
   }
 };
 
-// Q5_0 (bias 16) and Q5_1 (bias 0, a min): nibble | fifth bit << 4.
-template <typename BlockType, typename ActType, int kBiasValue, int kMinOffset>
+// Q5_0 (bias 16) and Q5_1 (bias 0, with a min): nibble + 16 * fifth bit. Bit j of qh is element
+// j's, and elements 0..31 are bytes 0..31 of the row's half of the vector.
+template <typename BlockType, typename ActType, int kBiasValue, bool kHasMin>
 struct LaneQ5 {
   using Block = BlockType;
   using Act = ActType;
-  static constexpr int kBias = kBiasValue, kQs = offsetof(Block, qs), kQh = offsetof(Block, qh), kMin = kMinOffset;
-  static void levels(__m512i q, __m512i meta, __m512i& lo, __m512i& hi) {
-    LaneQ4_0::levels(q, meta, lo, hi);
-    const __m128i fifth = _mm512_extracti32x4_epi32(meta, 1);
-    const __m512i bit = _mm512_set1_epi8(0x10);
-    lo = _mm512_mask_add_epi8(lo, static_cast<__mmask64>(_mm_cvtsi128_si64(fifth)), lo, bit);
-    hi = _mm512_mask_add_epi8(hi, static_cast<__mmask64>(_mm_extract_epi64(fifth, 1)), hi, bit);
+  static constexpr int kBias = kBiasValue;
+  static constexpr bool kMin = kHasMin;
+  static __m512i levels(__m512i q, const Block& a, const Block& b) {
+    uint32_t qa, qb;
+    std::memcpy(&qa, a.qh, 4);
+    std::memcpy(&qb, b.qh, 4);
+    const auto fifth = static_cast<__mmask64>(qa | (static_cast<uint64_t>(qb) << 32));
+    const __m512i nibbles = LaneQ4_0::levels(q, BlockQ4_0{}, BlockQ4_0{});
+    return _mm512_mask_add_epi8(nibbles, fifth, nibbles, _mm512_set1_epi8(0x10));
   }
 };
-using LaneQ5_0 = LaneQ5<BlockQ5_0, BlockQ8_0, 16, -1>;
-using LaneQ5_1 = LaneQ5<BlockQ5_1, BlockQ8_1, 0, offsetof(BlockQ5_1, m)>;
+using LaneQ5_0 = LaneQ5<BlockQ5_0, BlockQ8_0, 16, false>;
+using LaneQ5_1 = LaneQ5<BlockQ5_1, BlockQ8_1, 0, true>;
 
 template <typename Levels>
-inline void prepare_lane_quads(const typename Levels::Act* a, int64_t blocks, std::vector<LaneQuad>& quads) {
-  quads.assign(static_cast<size_t>((blocks + 3) / 4), LaneQuad{});
+inline void prepare_lane_pairs(const typename Levels::Act* a, int64_t blocks, std::vector<LanePairActivation>& acts,
+                               std::vector<float>& scales, std::vector<float>& sums) {
+  acts.resize(static_cast<size_t>(blocks));
+  scales.resize(static_cast<size_t>(blocks));
+  sums.resize(static_cast<size_t>(blocks));
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(Levels::kBias));
   for (int64_t i = 0; i < blocks; ++i) {
-    LaneQuad& q = quads[static_cast<size_t>(i / 4)];
-    const int k = static_cast<int>(i % 4);
-    std::memcpy(q.lo + 16 * k, a[i].qs, 16);
-    std::memcpy(q.hi + 16 * k, a[i].qs + 16, 16);
-    for (int j = 0; j < 4; ++j) {
-      q.d[4 * j + k] = half(a[i].d);
-      if constexpr (Levels::kMin >= 0) q.s[4 * j + k] = half(a[i].s);
-    }
-  }
-  for (LaneQuad& q : quads) {
-    const __m512i bias = _mm512_set1_epi8(static_cast<char>(Levels::kBias));
-    const __m512i zero = _mm512_setzero_si512();
-    _mm512_store_si512(q.neg_lo, _mm512_sub_epi32(zero, dot_u8s8(zero, bias, _mm512_load_si512(q.lo))));
-    _mm512_store_si512(q.neg_hi, _mm512_sub_epi32(zero, dot_u8s8(zero, bias, _mm512_load_si512(q.hi))));
+    LanePairActivation& x = acts[static_cast<size_t>(i)];
+    const __m512i q = _mm512_broadcast_i64x4(load256(a[i].qs));
+    _mm512_store_si512(x.qs, q);
+    _mm512_store_si512(x.neg, _mm512_sub_epi32(_mm512_setzero_si512(), dot_u8s8(_mm512_setzero_si512(), bias, q)));
+    scales[static_cast<size_t>(i)] = half(a[i].d);
+    if constexpr (Levels::kMin) sums[static_cast<size_t>(i)] = half(a[i].s);
   }
 }
-
-// Word indices into (the four blocks' first 64 bytes, their last 32 bytes): the quant bytes of
-// block k to 128-bit lane k (quant), and the meta words described above (meta).
-template <typename Levels>
-struct LaneQuadIndex {
-  static constexpr int kBytes = static_cast<int>(sizeof(typename Levels::Block));
-  __m512i quant, meta;
-  static int16_t word(int byte) {  // byte is even and below 4 * kBytes
-    return static_cast<int16_t>(byte < 64 ? byte / 2 : 32 + (byte - (4 * kBytes - 32)) / 2);
-  }
-  LaneQuadIndex() {
-    alignas(64) int16_t q[32], m[32] = {};
-    for (int p = 0; p < 32; ++p) q[p] = word(kBytes * (p / 8) + Levels::kQs + 2 * (p % 8));
-    for (int k = 0; k < 4; ++k) {
-      m[k] = word(kBytes * k);
-      if (Levels::kMin >= 0) m[4 + k] = word(kBytes * k + Levels::kMin);
-      if (Levels::kQh >= 0) {
-        m[8 + k] = word(kBytes * k + Levels::kQh);
-        m[12 + k] = word(kBytes * k + Levels::kQh + 2);
-      }
-    }
-    quant = _mm512_load_si512(q);
-    meta = _mm512_load_si512(m);
-  }
-};
 
 // acc + the exact integer lane sums of unsigned levels `u` (level + kBias) with activations `a`;
 // `neg` is -kBias * the activation sums of each lane.
 template <int kBias>
 inline __m512i lane_part(__m512i u, __m512i a, __m512i neg) {
-  if constexpr (kVnni || kBias == 0) {
-    return kBias == 0 ? dot_u8s8(_mm512_setzero_si512(), u, a) : dot_u8s8(neg, u, a);
+  if constexpr (kBias == 0) {
+    return dot_u8s8(_mm512_setzero_si512(), u, a);
+  } else if constexpr (kVnni) {
+    return dot_u8s8(neg, u, a);
   } else {
     return dot_s8s8(_mm512_setzero_si512(), _mm512_sub_epi8(u, _mm512_set1_epi8(static_cast<char>(kBias))), a);
   }
 }
 
-// Vector k: 128-bit lanes (a_k, b_k, c_k, d_k), a 4x4 transpose of 128-bit lanes.
-inline void transpose_lanes(__m512i a, __m512i b, __m512i c, __m512i d, __m512i (&out)[4]) {
-  const __m512i e0 = _mm512_shuffle_i32x4(a, b, 0x88), e1 = _mm512_shuffle_i32x4(a, b, 0xDD);
-  const __m512i f0 = _mm512_shuffle_i32x4(c, d, 0x88), f1 = _mm512_shuffle_i32x4(c, d, 0xDD);
-  out[0] = _mm512_shuffle_i32x4(e0, f0, 0x88);
-  out[2] = _mm512_shuffle_i32x4(e0, f0, 0xDD);
-  out[1] = _mm512_shuffle_i32x4(e1, f1, 0x88);
-  out[3] = _mm512_shuffle_i32x4(e1, f1, 0xDD);
-}
-
-// Four rows' eight-lane chains (acc[p]: row 2p in lanes 0..7, row 2p+1 in 8..15) and min chains
-// (mins lane j: row j) advanced by four blocks starting at w[j] (bytes).
-template <typename Levels>
-inline void lane_quad_step(const uint8_t* const (&w)[4], const LaneQuad& act, const LaneQuadIndex<Levels>& index,
-                           const __m512i (&scale_index)[2][4], __m512 (&acc)[2], __m128& mins) {
-  constexpr int kBytes = LaneQuadIndex<Levels>::kBytes;
-  __m512i lo_sums[4], hi_sums[4], meta[4];
-  const __m512i act_lo = _mm512_load_si512(act.lo), act_hi = _mm512_load_si512(act.hi);
-  const __m512i neg_lo = _mm512_load_si512(act.neg_lo), neg_hi = _mm512_load_si512(act.neg_hi);
+// Lane 4j + k (j < 4): the scale of block i + k of row w[j], zero for k >= nb. Built in
+// registers: 16-bit stores read back as one vector would stall on store forwarding.
+template <typename Block>
+inline __m512 row_scales(const Block* const* w, int64_t i, int nb) {
+  int64_t packed[4];
   for (int j = 0; j < 4; ++j) {
-    const __m512i head = load512(w[j]);
-    const __m512i tail = _mm512_castsi256_si512(load256(w[j] + 4 * kBytes - 32));
-    meta[j] = _mm512_permutex2var_epi16(head, index.meta, tail);
-    __m512i lo, hi;
-    Levels::levels(_mm512_permutex2var_epi16(head, index.quant, tail), meta[j], lo, hi);
-    lo_sums[j] = lane_part<Levels::kBias>(lo, act_lo, neg_lo);
-    hi_sums[j] = lane_part<Levels::kBias>(hi, act_hi, neg_hi);
+    uint64_t v = 0;
+    for (int k = 0; k < nb; ++k) v |= static_cast<uint64_t>(w[j][i + k].d) << (16 * k);
+    packed[j] = static_cast<int64_t>(v);
   }
-  // Lane 4j + k: row j's scale of block k, times the activations'.
-  const __m128i d01 = _mm_unpacklo_epi64(_mm512_castsi512_si128(meta[0]), _mm512_castsi512_si128(meta[1]));
-  const __m128i d23 = _mm_unpacklo_epi64(_mm512_castsi512_si128(meta[2]), _mm512_castsi512_si128(meta[3]));
-  const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_set_m128i(d23, d01)), _mm512_load_ps(act.d));
-  for (int p = 0; p < 2; ++p) {
-    __m512i terms[4];  // terms[k]: rows 2p and 2p+1's eight lane sums of block k
-    transpose_lanes(lo_sums[2 * p], hi_sums[2 * p], lo_sums[2 * p + 1], hi_sums[2 * p + 1], terms);
-    for (int k = 0; k < 4; ++k) {
-      acc[p] = _mm512_fmadd_ps(_mm512_permutexvar_ps(scale_index[p][k], d), _mm512_cvtepi32_ps(terms[k]), acc[p]);
-    }
-  }
-  if constexpr (Levels::kMin >= 0) {
-    const __m128i m01 = _mm_unpackhi_epi64(_mm512_castsi512_si128(meta[0]), _mm512_castsi512_si128(meta[1]));
-    const __m128i m23 = _mm_unpackhi_epi64(_mm512_castsi512_si128(meta[2]), _mm512_castsi512_si128(meta[3]));
-    const __m512 m = _mm512_cvtph_ps(_mm256_set_m128i(m23, m01));
-    const __m512 s = _mm512_load_ps(act.s);
-    for (int k = 0; k < 4; ++k) {
-      const __m512i column = _mm512_setr_epi32(k, 4 + k, 8 + k, 12 + k, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-      mins = _mm_fmadd_ps(_mm512_castps512_ps128(_mm512_permutexvar_ps(column, m)),
-                          _mm512_castps512_ps128(_mm512_permutexvar_ps(column, s)), mins);
-    }
-  }
+  return _mm512_cvtph_ps(_mm256_set_epi64x(packed[3], packed[2], packed[1], packed[0]));
 }
 
-// Rows [0, rows) in groups of four (a short last group repeats its last row); a row's last
-// blocks short of four run from a zero-padded copy (zero scales add nothing to the chains).
-template <typename Levels>
-void lane_quad_gemv(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations, float* out) {
+// Rows w[0..R) (R a multiple of 4) over all blocks, four blocks per step: acc[p] holds rows 2p
+// (lanes 0..7) and 2p+1 (8..15).
+template <typename Levels, int R>
+void lane_pair_rows(int64_t blocks, const typename Levels::Block* const (&w)[R], size_t stride,
+                    const LanePairActivation* act, const float* scales, const float* sums, float* out, int count) {
   using Block = typename Levels::Block;
-  constexpr int kBytes = LaneQuadIndex<Levels>::kBytes;
-  const int64_t blocks = n / kQK;
-  thread_local std::vector<LaneQuad> quads;
-  prepare_lane_quads<Levels>(static_cast<const typename Levels::Act*>(activations), blocks, quads);
-  const LaneQuadIndex<Levels> index;
-  __m512i scale_index[2][4];
-  for (int p = 0; p < 2; ++p) {
+  constexpr int kPairs = R / 2;
+  __m512 acc[kPairs];
+  for (auto& v : acc) v = _mm512_setzero_ps();
+  float mins[R] = {};
+  __m512i scale_index[2][4];  // [p % 2][k]: lanes 0..7 from lane 8 * (p % 2) + k, 8..15 from 4 more
+  for (int h = 0; h < 2; ++h) {
     for (int k = 0; k < 4; ++k) {
-      scale_index[p][k] = _mm512_mask_blend_epi32(0xFF00, _mm512_set1_epi32(4 * (2 * p) + k), _mm512_set1_epi32(4 * (2 * p + 1) + k));
+      scale_index[h][k] = _mm512_mask_blend_epi32(0xFF00, _mm512_set1_epi32(8 * h + k), _mm512_set1_epi32(8 * h + 4 + k));
     }
   }
-  const auto* base = static_cast<const uint8_t*>(weights);
-  const int64_t full = blocks / 4 * 4;
-  for (int64_t r0 = 0; r0 < rows; r0 += 4) {
-    const int count = static_cast<int>(std::min<int64_t>(4, rows - r0));
-    const Block* rows4[4];
-    group_rows(base, stride, r0, count, rows4);
-    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-    __m128 mins = _mm_setzero_ps();
-    for (int64_t i = 0; i < full; i += 4) {
-      const uint8_t* w[4];
-      for (int j = 0; j < 4; ++j) {
-        w[j] = reinterpret_cast<const uint8_t*>(rows4[j] + i);
-        prefetch_ahead(w[j], 4 * sizeof(Block), stride);
+  for (int64_t i0 = 0; i0 < blocks; i0 += 4) {
+    const int nb = static_cast<int>(std::min<int64_t>(4, blocks - i0));
+    for (int r = 0; r < R; ++r) prefetch_ahead(w[r] + i0, 4 * sizeof(Block), stride);
+    // d[g], lane 4j + k: dw * da of row 4g + j's block i0 + k.
+    __m512 d[R / 4];
+    const __m512 da = _mm512_broadcast_f32x4(_mm_maskz_loadu_ps(static_cast<__mmask8>((1u << nb) - 1), scales + i0));
+    for (int g = 0; g < R / 4; ++g) d[g] = _mm512_mul_ps(row_scales(w + 4 * g, i0, nb), da);
+    for (int k = 0; k < nb; ++k) {
+      const int64_t i = i0 + k;
+      const __m512i a = _mm512_load_si512(act[i].qs), neg = _mm512_load_si512(act[i].neg);
+      for (int p = 0; p < kPairs; ++p) {
+        const Block& x = w[2 * p][i];
+        const Block& y = w[2 * p + 1][i];
+        const __m512i q = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(load128(x.qs)), 0xFF00, load128(y.qs));
+        const __m512i sum = lane_part<Levels::kBias>(Levels::levels(q, x, y), a, neg);
+        const __m512 scale = _mm512_permutexvar_ps(scale_index[p % 2][k], d[p / 2]);
+        acc[p] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(sum), acc[p]);
+        if constexpr (Levels::kMin) {
+          mins[2 * p] = std::fma(half(x.m), sums[i], mins[2 * p]);
+          mins[2 * p + 1] = std::fma(half(y.m), sums[i], mins[2 * p + 1]);
+        }
       }
-      lane_quad_step<Levels>(w, quads[static_cast<size_t>(i / 4)], index, scale_index, acc, mins);
     }
-    if (full < blocks) {
-      alignas(64) uint8_t padded[4][4 * kBytes] = {};
-      const uint8_t* w[4];
-      for (int j = 0; j < 4; ++j) {
-        std::memcpy(padded[j], rows4[j] + full, static_cast<size_t>(blocks - full) * sizeof(Block));
-        w[j] = padded[j];
-      }
-      lane_quad_step<Levels>(w, quads.back(), index, scale_index, acc, mins);
-    }
-    alignas(16) float min_totals[4];
-    _mm_store_ps(min_totals, mins);
-    for (int p = 0; p < 2; ++p) {
-      float sums[2];
-      hsum8_halves(acc[p], sums[0], sums[1]);
-      for (int h = 0; h < 2; ++h) {
-        const int j = 2 * p + h;
-        if (j < count) out[r0 + j] = Levels::kMin >= 0 ? sums[h] + min_totals[j] : sums[h];
-      }
+  }
+  for (int p = 0; p < kPairs; ++p) {
+    float total[2];
+    hsum8_halves(acc[p], total[0], total[1]);
+    for (int h = 0; h < 2; ++h) {
+      if (2 * p + h < count) out[2 * p + h] = Levels::kMin ? total[h] + mins[2 * p + h] : total[h];
     }
   }
 }
 
+// Rows in groups of kRows (a short last group repeats its last row).
 template <typename Levels>
-float lane_quad_dot(int64_t n, const void* weights, const void* activations) {
+void lane_pair_gemv(int64_t n, const void* weights, size_t stride, int64_t rows, const void* activations, float* out) {
+  constexpr int kRows = 8;
+  const int64_t blocks = n / kQK;
+  thread_local std::vector<LanePairActivation> acts;
+  thread_local std::vector<float> scales, sums;
+  prepare_lane_pairs<Levels>(static_cast<const typename Levels::Act*>(activations), blocks, acts, scales, sums);
+  const auto* base = static_cast<const uint8_t*>(weights);
+  for (int64_t r0 = 0; r0 < rows; r0 += kRows) {
+    const int count = static_cast<int>(std::min<int64_t>(kRows, rows - r0));
+    if (count <= 4) {  // a short last group (or vec_dot's one row) runs half the rows
+      const typename Levels::Block* w[4];
+      group_rows(base, stride, r0, count, w);
+      lane_pair_rows<Levels, 4>(blocks, w, stride, acts.data(), scales.data(), sums.data(), out + r0, count);
+      continue;
+    }
+    const typename Levels::Block* w[kRows];
+    group_rows(base, stride, r0, count, w);
+    lane_pair_rows<Levels, kRows>(blocks, w, stride, acts.data(), scales.data(), sums.data(), out + r0, count);
+  }
+}
+
+template <typename Levels>
+float lane_pair_dot(int64_t n, const void* weights, const void* activations) {
   float out;
-  lane_quad_gemv<Levels>(n, weights, 0, 1, activations, &out);
+  lane_pair_gemv<Levels>(n, weights, 0, 1, activations, &out);
   return out;
 }
 
 template <typename Levels>
-void add_lane_quad(Table& table, GgmlType type) {
-  table.set_dot(type, lane_quad_dot<Levels>);
-  table.set_gemv(type, lane_quad_gemv<Levels>);
+void add_lane_pairs(Table& table, GgmlType type) {
+  table.set_dot(type, lane_pair_dot<Levels>);
+  table.set_gemv(type, lane_pair_gemv<Levels>);
 }
 
 void add_avx512_gemv_kernels(Table& table) {
   table.set_dot(GgmlType::IQ4_XS, avx512_iq4_xs_dot);
   table.set_gemv(GgmlType::IQ4_XS, avx512_iq4_xs_gemv);
-  add_lane_quad<LaneQ4_0>(table, GgmlType::Q4_0);
-  add_lane_quad<LaneIQ4_NL>(table, GgmlType::IQ4_NL);
-  add_lane_quad<LaneQ5_0>(table, GgmlType::Q5_0);
-  add_lane_quad<LaneQ5_1>(table, GgmlType::Q5_1);
+  add_lane_pairs<LaneQ4_0>(table, GgmlType::Q4_0);
+  add_lane_pairs<LaneIQ4_NL>(table, GgmlType::IQ4_NL);
+  add_lane_pairs<LaneQ5_0>(table, GgmlType::Q5_0);
+  add_lane_pairs<LaneQ5_1>(table, GgmlType::Q5_1);
 }
 
 }  // namespace
