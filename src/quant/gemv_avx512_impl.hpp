@@ -86,7 +86,8 @@ void iq4_xs_rows(int64_t blocks, const uint8_t* weights, size_t stride, const Iq
     for (int r = 0; r < R; ++r) prefetch_ahead(&w[r][i], sizeof(BlockIQ4_XS), stride);
     const Iq4XsActivation& x = act[i];
     __m512i isum[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
-    alignas(16) float d[4] = {};
+    uint64_t d_halves = 0;  // row r's scale in bits 16r.. (not four float stores read back as one)
+#pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       const BlockIQ4_XS& b = w[r][i];
       __m512i scales[2];
@@ -103,9 +104,10 @@ void iq4_xs_rows(int64_t blocks, const uint8_t* weights, size_t stride, const Iq
         }
         isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(sub, scales[h]));
       }
-      d[r] = half(b.d) * x.d;
+      d_halves |= static_cast<uint64_t>(b.d) << (16 * r);
     }
-    acc = _mm_fmadd_ps(_mm_cvtepi32_ps(row_totals(isum)), _mm_load_ps(d), acc);
+    const __m128 d = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<int64_t>(d_halves))), _mm_set1_ps(x.d));
+    acc = _mm_fmadd_ps(_mm_cvtepi32_ps(row_totals(isum)), d, acc);
   }
   alignas(16) float result[4];
   _mm_store_ps(result, acc);

@@ -430,18 +430,25 @@ float q4_0_chain_stream_dot(int64_t n, const void* weights, const void* activati
   return out;
 }
 
-// Q4_K/Q5_K scales and mins, unpacked (same packing as blocks.hpp's k4_scale_min).
-inline void k4_unpack(const uint8_t* packed, uint8_t scales[8], uint8_t mins[8]) {
+// Q4_K/Q5_K scales and mins, unpacked (same packing as blocks.hpp's k4_scale_min): byte j of
+// `scales` / `mins` is sub-block j's. Kept in registers: byte arrays written in pieces and read
+// back whole stall on store forwarding in the decoding kernels.
+inline void k4_unpack(const uint8_t* packed, uint64_t& scales, uint64_t& mins) {
   uint32_t u[3];
   std::memcpy(u, packed, 12);
   const uint32_t s_lo = u[0] & 0x3F3F3F3F, m_lo = u[1] & 0x3F3F3F3F;
   const uint32_t s_hi = (u[2] & 0x0F0F0F0F) | (((u[0] >> 6) & 0x03030303) << 4);
   const uint32_t m_hi = ((u[2] >> 4) & 0x0F0F0F0F) | (((u[1] >> 6) & 0x03030303) << 4);
-  std::memcpy(scales, &s_lo, 4);
-  std::memcpy(scales + 4, &s_hi, 4);
-  std::memcpy(mins, &m_lo, 4);
-  std::memcpy(mins + 4, &m_hi, 4);
+  scales = s_lo | (static_cast<uint64_t>(s_hi) << 32);
+  mins = m_lo | (static_cast<uint64_t>(m_hi) << 32);
 }
+inline void k4_unpack(const uint8_t* packed, uint8_t scales[8], uint8_t mins[8]) {
+  uint64_t s, m;
+  k4_unpack(packed, s, m);
+  std::memcpy(scales, &s, 8);
+  std::memcpy(mins, &m, 8);
+}
+inline int byte_of(uint64_t bytes, int j) { return static_cast<int>((bytes >> (8 * j)) & 0xFF); }
 
 // int16 vector: scale s0 in the low 256 bits, s1 in the high ones.
 inline __m512i half_scales(int s0, int s1) {
@@ -462,10 +469,13 @@ inline float hsum8_ps(__m256 v) {
 }
 
 // Lane k: mins[2k] * (bsums[4k] + bsums[4k+1]) + mins[2k+1] * (bsums[4k+2] + bsums[4k+3]).
+inline __m128i k4_min_lanes(__m128i bsum_pairs, uint64_t mins) {
+  return _mm_madd_epi16(bsum_pairs, _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mins))));
+}
 inline __m128i k4_min_lanes(__m128i bsum_pairs, const uint8_t mins[8]) {
   uint64_t m8;
   std::memcpy(&m8, mins, 8);
-  return _mm_madd_epi16(bsum_pairs, _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m8))));
+  return k4_min_lanes(bsum_pairs, m8);
 }
 
 // The mins of Q4_K (four lanes of their own, added as (0+2)+(1+3)) and Q5_K (one chain), as
@@ -518,15 +528,16 @@ void avx512_k4_rows(int64_t n, const void* weights, size_t stride, const void* a
     __m512i act[4];
     for (int c = 0; c < 4; ++c) act[c] = load512(a[i].qs + 64 * c);
     const __m128i bsum_pairs = _mm_hadd_epi16(load128(a[i].bsums), load128(a[i].bsums + 8));
+#pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       const Block& b = w[r][i];
-      uint8_t scales[8], mins[8];
+      uint64_t scales, mins;
       k4_unpack(b.scales, scales, mins);
       mins_total[r].add(-a[i].d * half(b.dmin), k4_min_lanes(bsum_pairs, mins));
       __m512i isum = _mm512_setzero_si512();
       for (int c = 0; c < 4; ++c) {
         const __m512i p = _mm512_maddubs_epi16(k4_levels<kFiveBits>(b, c), act[c]);
-        isum = dot_s16(isum, p, half_scales(scales[2 * c], scales[2 * c + 1]));
+        isum = dot_s16(isum, p, half_scales(byte_of(scales, 2 * c), byte_of(scales, 2 * c + 1)));
       }
       acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(b.d)), _mm256_cvtepi32_ps(fold_lanes(isum)), acc[r]);
     }
@@ -648,13 +659,13 @@ void avx512_k4_chain_rows(int64_t n, const void* weights, size_t stride, const v
     const __m128i bsum_pairs = _mm_hadd_epi16(load128(a[i].bsums), load128(a[i].bsums + 8));
     __m256i part[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
     __m128i min_lanes[4] = {_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128()};
-    alignas(16) float d[4] = {}, dmin[4] = {};
+    uint64_t d_halves = 0, dmin_halves = 0;  // row r's scales in bits 16r.. (kept out of memory:
+                                              // four float stores read back as one vector stall)
+#pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       const BlockQ4_K& b = w[r][i];
-      uint8_t scales[8], mins8[8];
-      k4_unpack(b.scales, scales, mins8);
-      uint64_t s8;
-      std::memcpy(&s8, scales, 8);
+      uint64_t s8, mins8;
+      k4_unpack(b.scales, s8, mins8);
       const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(s8))));
       __m512i isum = _mm512_setzero_si512();
       for (int h = 0; h < 2; ++h) {
@@ -666,14 +677,17 @@ void avx512_k4_chain_rows(int64_t n, const void* weights, size_t stride, const v
       }
       part[r] = fold_lanes(isum);
       min_lanes[r] = k4_min_lanes(bsum_pairs, mins8);
-      d[r] = half(b.d) * a[i].d;
-      dmin[r] = half(b.dmin) * a[i].d;
+      d_halves |= static_cast<uint64_t>(b.d) << (16 * r);
+      dmin_halves |= static_cast<uint64_t>(b.dmin) << (16 * r);
     }
+    const __m128 da = _mm_set1_ps(a[i].d);
+    const __m128 d = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<int64_t>(d_halves))), da);
+    const __m128 dmin = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<int64_t>(dmin_halves))), da);
     const __m128i isum4 = hsum4_epi32(part[0], part[1], part[2], part[3]);
     // Lane r: row r's min total (four rows' four lanes summed in one transpose).
     const __m128i min4 = _mm_hadd_epi32(_mm_hadd_epi32(min_lanes[0], min_lanes[1]), _mm_hadd_epi32(min_lanes[2], min_lanes[3]));
-    sums = _mm_fmadd_ps(_mm_cvtepi32_ps(isum4), _mm_load_ps(d), sums);
-    mins = _mm_fmadd_ps(_mm_cvtepi32_ps(min4), _mm_load_ps(dmin), mins);
+    sums = _mm_fmadd_ps(_mm_cvtepi32_ps(isum4), d, sums);
+    mins = _mm_fmadd_ps(_mm_cvtepi32_ps(min4), dmin, mins);
   }
   alignas(16) float result[4];
   _mm_store_ps(result, _mm_sub_ps(sums, mins));
