@@ -59,7 +59,8 @@ void quantize_activations(GgmlType vec_dot_type, const float* x, void* out, int6
 //    (the last n_tokens % 4, or a batch of up to three, go through gemv), adds one per 64 (Q4_K) or
 //    128 (Q2_K) elements, and quantizes those tokens' activations with
 //    quantize_activation_rows's rule.
-// Other types sum one way whatever the order says.
+// Other types sum one way whatever the order says; IQ4_XS in one of its own (no llama.cpp order
+// to follow): each super-block's exact integer dot, then one FMA chain over the super-blocks.
 enum class DotOrder { VecDot, Interleaved8 };
 
 // The order llama.cpp uses for a weight matrix of `type` with `rows` rows (its output width):

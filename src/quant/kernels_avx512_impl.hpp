@@ -448,7 +448,6 @@ inline void k4_unpack(const uint8_t* packed, uint8_t scales[8], uint8_t mins[8])
   std::memcpy(scales, &s, 8);
   std::memcpy(mins, &m, 8);
 }
-inline int byte_of(uint64_t bytes, int j) { return static_cast<int>((bytes >> (8 * j)) & 0xFF); }
 
 // int16 vector: scale s0 in the low 256 bits, s1 in the high ones.
 inline __m512i half_scales(int s0, int s1) {
@@ -501,17 +500,17 @@ struct K4Mins {
 // The levels of elements 64c..64c+63 of a Q4_K/Q5_K super-block (sub-block 2c in the low half).
 template <bool kFiveBits, typename Block>
 inline __m512i k4_levels(const Block& b, int c) {
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  // 32 bytes hold 64 elements: low nibbles are elements 64c.., high ones 64c+32..
-  const __m256i q = load256(b.qs + 32 * c);
-  __m256i lo = _mm256_and_si256(q, low4);
-  __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+  // 32 bytes hold 64 elements: low nibbles are elements 64c.., high ones 64c+32..; the bytes go
+  // to both halves, the high half shifted down.
+  const __m512i q = _mm512_broadcast_i64x4(load256(b.qs + 32 * c));
+  __m512i levels = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF0000, q, 4), _mm512_set1_epi8(0x0F));
   if constexpr (kFiveBits) {
-    const __m256i qh = load256(b.qh), one = _mm256_set1_epi8(1);
-    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
-    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
+    // Bit 2c of qh[j] is element 64c + j's fifth bit, bit 2c + 1 element 64c + 32 + j's.
+    const __m512i qh = _mm512_broadcast_i64x4(load256(b.qh));
+    const __m512i bit = join(_mm256_set1_epi8(static_cast<char>(1 << (2 * c))), _mm256_set1_epi8(static_cast<char>(1 << (2 * c + 1))));
+    levels = _mm512_mask_add_epi8(levels, _mm512_test_epi8_mask(qh, bit), levels, _mm512_set1_epi8(0x10));
   }
-  return join(lo, hi);
+  return levels;
 }
 
 // Q4_K/Q5_K in the VecDot order, R rows at once sharing the activation loads and bsum pair sums.
@@ -523,6 +522,10 @@ void avx512_k4_rows(int64_t n, const void* weights, size_t stride, const void* a
   __m256 acc[R];
   K4Mins<kFiveBits> mins_total[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  __m512i scale_index[4];
+  for (int c = 0; c < 4; ++c) {
+    scale_index[c] = join(_mm256_set1_epi16(static_cast<int16_t>(2 * c)), _mm256_set1_epi16(static_cast<int16_t>(2 * c + 1)));
+  }
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     for (int r = 0; r < R; ++r) prefetch_ahead(&w[r][i], sizeof(Block), stride);
     __m512i act[4];
@@ -534,10 +537,12 @@ void avx512_k4_rows(int64_t n, const void* weights, size_t stride, const void* a
       uint64_t scales, mins;
       k4_unpack(b.scales, scales, mins);
       mins_total[r].add(-a[i].d * half(b.dmin), k4_min_lanes(bsum_pairs, mins));
+      // int16 scales of sub-blocks 2c (low half) and 2c + 1 (high half), from one vector.
+      const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(scales))));
       __m512i isum = _mm512_setzero_si512();
       for (int c = 0; c < 4; ++c) {
         const __m512i p = _mm512_maddubs_epi16(k4_levels<kFiveBits>(b, c), act[c]);
-        isum = dot_s16(isum, p, half_scales(byte_of(scales, 2 * c), byte_of(scales, 2 * c + 1)));
+        isum = dot_s16(isum, p, _mm512_permutexvar_epi16(scale_index[c], sc16));
       }
       acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(b.d)), _mm256_cvtepi32_ps(fold_lanes(isum)), acc[r]);
     }
