@@ -1,7 +1,8 @@
-// One-token (decoding) kernels in orders of their own: integer sums of a whole super-block per
-// row, then one float FMA per super-block (the scalar kernels in dot_scalar.cpp do the same math
-// bit for bit). Included after kernels_avx512_impl.hpp by both AVX-512 levels (same rules: the
-// includer sets the target and BANTAM_AVX512_VNNI). Internal to src/quant.
+// One-token (decoding) AVX-512 kernels that prepare the token's activations once per gemv in the
+// layout their weight loads meet: IQ4_XS in its own order (exact super-block integer dots, one
+// FMA per super-block, as dot_scalar.cpp's kernel) and the 32-element block types in ggml's
+// eight-lane order, bit for bit. Included after kernels_avx512_impl.hpp by both AVX-512 levels
+// (same rules: the includer sets the target and BANTAM_AVX512_VNNI). Internal to src/quant.
 #pragma once
 
 #include <immintrin.h>

@@ -707,12 +707,10 @@ void add_rows(Table& table, GgmlType type) {
 }
 
 // Float rows keep the AVX2 kernels: they are memory-bound and the 512-bit ones measured
-// slower on Zen 4.
+// slower on Zen 4. The one-token kernels of Q4_0, Q5_0, Q5_1, IQ4_NL and IQ4_XS are in
+// gemv_avx512_impl.hpp.
 void add_avx512_kernels(Table& table) {
   add_rows<avx512_lane_rows<Q8_0Levels, 1>, avx512_lane_rows<Q8_0Levels, 4>>(table, GgmlType::Q8_0);
-  add_rows<avx512_lane_rows<Q4_0Levels, 1>, avx512_lane_rows<Q4_0Levels, 4>>(table, GgmlType::Q4_0);
-  add_rows<avx512_lane_rows<Q5_0Levels, 1>, avx512_lane_rows<Q5_0Levels, 4>>(table, GgmlType::Q5_0);
-  add_rows<avx512_lane_rows<IQ4_NLLevels, 1>, avx512_lane_rows<IQ4_NLLevels, 4>>(table, GgmlType::IQ4_NL);
   table.set_dot(GgmlType::Q4_0, q4_0_chain_stream_dot, DotOrder::Interleaved8);
   table.set_gemv(GgmlType::Q4_0, q4_0_chain_stream_gemv, DotOrder::Interleaved8);
   add_rows<avx512_k4_rows<false, BlockQ4_K, 1>, avx512_k4_rows<false, BlockQ4_K, 4>>(table, GgmlType::Q4_K);
