@@ -15,7 +15,7 @@
 namespace bantam::quant {
 
 // Instruction-set levels with their own kernels, lowest first within each architecture. Avx2
-// includes FMA and F16C; Avx512 is F+BW+VL(+FMA/F16C); Avx512Vnni adds vpdpbusd/vpdpwssd.
+// includes FMA and F16C; Avx512 is F+BW+VL(+FMA/F16C/BMI2); Avx512Vnni adds vpdpbusd/vpdpwssd.
 // Neon is aarch64's Advanced SIMD; NeonDotprod adds sdot (ARMv8.2 dotprod). A CPU only ever
 // lists the levels of its own architecture.
 enum class Isa { Scalar, Avx2, Avx512, Avx512Vnni, Neon, NeonDotprod };
@@ -59,7 +59,8 @@ void quantize_activations(GgmlType vec_dot_type, const float* x, void* out, int6
 //    (the last n_tokens % 4, or a batch of up to three, go through gemv), adds one per 64 (Q4_K) or
 //    128 (Q2_K) elements, and quantizes those tokens' activations with
 //    quantize_activation_rows's rule.
-// Other types sum one way whatever the order says.
+// Other types sum one way whatever the order says; IQ4_XS in one of its own (no llama.cpp order
+// to follow): each super-block's exact integer dot, then one FMA chain over the super-blocks.
 enum class DotOrder { VecDot, Interleaved8 };
 
 // The order llama.cpp uses for a weight matrix of `type` with `rows` rows (its output width):

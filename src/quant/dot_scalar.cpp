@@ -157,6 +157,8 @@ float dot_q8_k(int64_t n, const void* weights, const void* activations) {
   return sum;
 }
 
+// IQ4_XS in an order of its own (every ISA's kernel gives these bits): each super-block's exact
+// integer dot, then one FMA chain over the super-blocks.
 float dot_iq4_xs(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const BlockIQ4_XS*>(weights);
   const auto* a = static_cast<const BlockQ8_K*>(activations);
@@ -173,7 +175,7 @@ float dot_iq4_xs(int64_t n, const void* weights, const void* activations) {
       }
     }
     const int isum = scaled_int_dot(levels, a[i].qs, scales, 32);
-    sum += a[i].d * fp16_to_fp32(w[i].d) * static_cast<float>(isum);
+    sum = std::fma(static_cast<float>(isum), fp16_to_fp32(w[i].d) * a[i].d, sum);
   }
   return sum;
 }

@@ -225,7 +225,7 @@ float dot_q5_1(int64_t n, const void* weights, const void* activations) {
                                       _mm256_and_si256(bits_to_bytes(w[i].qh), _mm256_set1_epi8(0x10)));
     const __m256i p = dot_u8s8(q, load256(a[i].qs));
     acc = _mm256_fmadd_ps(_mm256_set1_ps(half(w[i].d) * half(a[i].d)), _mm256_cvtepi32_ps(p), acc);
-    mins += half(w[i].m) * half(a[i].s);
+    mins = std::fma(half(w[i].m), half(a[i].s), mins);  // as the AVX-512 kernel: one FMA chain
   }
   return hsum(acc) + mins;
 }
@@ -569,7 +569,7 @@ void add_chain_kernels(Table& table, GgmlType type) {
 float dot_iq4_xs(int64_t n, const void* weights, const void* activations) {
   const auto* w = static_cast<const BlockIQ4_XS*>(weights);
   const auto* a = static_cast<const BlockQ8_K*>(activations);
-  __m256 acc = _mm256_setzero_ps();
+  float acc = 0;  // one chain of super-block terms, as dot_scalar.cpp's dot_iq4_xs
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     __m256i isum = _mm256_setzero_si256();
     for (int ib = 0; ib < 8; ++ib) {
@@ -578,9 +578,9 @@ float dot_iq4_xs(int64_t n, const void* weights, const void* activations) {
       const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(act, v));
       isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_set1_epi16(static_cast<int16_t>(iq4xs_scale(w[i], ib)))));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
+    acc = std::fma(static_cast<float>(hsum_epi32(isum)), half(w[i].d) * a[i].d, acc);
   }
-  return hsum(acc);
+  return acc;
 }
 
 // Float rows in llama.cpp's two orders (an AVX-512 build; our 256-bit registers hold 8 of its 16

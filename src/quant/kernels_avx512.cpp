@@ -12,7 +12,7 @@
 // Functions declared before this point (the registration hooks in kernels.hpp) keep no target.
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Wignored-attributes"
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c,bmi2"))), apply_to = function)
 #else
 #pragma GCC push_options
 // GCC 12 flags the deliberately undefined pass-through operands inside its own AVX-512
@@ -20,15 +20,16 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma,f16c,bmi2")
 #endif
 #define BANTAM_AVX512_VNNI false
 #include "quant/kernels_avx512_impl.hpp"
 #include "quant/gemm_avx512_impl.hpp"
+#include "quant/gemv_avx512_impl.hpp"
 #undef BANTAM_AVX512_VNNI
 
 namespace bantam::quant::kernels {
-void add_avx512(Table& table) { add_avx512_kernels(table); }
+void add_avx512(Table& table) { add_avx512_kernels(table); add_avx512_gemv_kernels(table); }
 void add_avx512_gemm(Table& table) { add_avx512_gemm_kernels(table); }
 }  // namespace bantam::quant::kernels
 

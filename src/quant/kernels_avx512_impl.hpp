@@ -430,17 +430,23 @@ float q4_0_chain_stream_dot(int64_t n, const void* weights, const void* activati
   return out;
 }
 
-// Q4_K/Q5_K scales and mins, unpacked (same packing as blocks.hpp's k4_scale_min).
-inline void k4_unpack(const uint8_t* packed, uint8_t scales[8], uint8_t mins[8]) {
+// Q4_K/Q5_K scales and mins, unpacked (same packing as blocks.hpp's k4_scale_min): byte j of
+// `scales` / `mins` is sub-block j's. Kept in registers: byte arrays written in pieces and read
+// back whole stall on store forwarding in the decoding kernels.
+inline void k4_unpack(const uint8_t* packed, uint64_t& scales, uint64_t& mins) {
   uint32_t u[3];
   std::memcpy(u, packed, 12);
   const uint32_t s_lo = u[0] & 0x3F3F3F3F, m_lo = u[1] & 0x3F3F3F3F;
   const uint32_t s_hi = (u[2] & 0x0F0F0F0F) | (((u[0] >> 6) & 0x03030303) << 4);
   const uint32_t m_hi = ((u[2] >> 4) & 0x0F0F0F0F) | (((u[1] >> 6) & 0x03030303) << 4);
-  std::memcpy(scales, &s_lo, 4);
-  std::memcpy(scales + 4, &s_hi, 4);
-  std::memcpy(mins, &m_lo, 4);
-  std::memcpy(mins + 4, &m_hi, 4);
+  scales = s_lo | (static_cast<uint64_t>(s_hi) << 32);
+  mins = m_lo | (static_cast<uint64_t>(m_hi) << 32);
+}
+inline void k4_unpack(const uint8_t* packed, uint8_t scales[8], uint8_t mins[8]) {
+  uint64_t s, m;
+  k4_unpack(packed, s, m);
+  std::memcpy(scales, &s, 8);
+  std::memcpy(mins, &m, 8);
 }
 
 // int16 vector: scale s0 in the low 256 bits, s1 in the high ones.
@@ -462,10 +468,13 @@ inline float hsum8_ps(__m256 v) {
 }
 
 // Lane k: mins[2k] * (bsums[4k] + bsums[4k+1]) + mins[2k+1] * (bsums[4k+2] + bsums[4k+3]).
+inline __m128i k4_min_lanes(__m128i bsum_pairs, uint64_t mins) {
+  return _mm_madd_epi16(bsum_pairs, _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mins))));
+}
 inline __m128i k4_min_lanes(__m128i bsum_pairs, const uint8_t mins[8]) {
   uint64_t m8;
   std::memcpy(&m8, mins, 8);
-  return _mm_madd_epi16(bsum_pairs, _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m8))));
+  return k4_min_lanes(bsum_pairs, m8);
 }
 
 // The mins of Q4_K (four lanes of their own, added as (0+2)+(1+3)) and Q5_K (one chain), as
@@ -491,17 +500,17 @@ struct K4Mins {
 // The levels of elements 64c..64c+63 of a Q4_K/Q5_K super-block (sub-block 2c in the low half).
 template <bool kFiveBits, typename Block>
 inline __m512i k4_levels(const Block& b, int c) {
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  // 32 bytes hold 64 elements: low nibbles are elements 64c.., high ones 64c+32..
-  const __m256i q = load256(b.qs + 32 * c);
-  __m256i lo = _mm256_and_si256(q, low4);
-  __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+  // 32 bytes hold 64 elements: low nibbles are elements 64c.., high ones 64c+32..; the bytes go
+  // to both halves, the high half shifted down.
+  const __m512i q = _mm512_broadcast_i64x4(load256(b.qs + 32 * c));
+  __m512i levels = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFFFF0000, q, 4), _mm512_set1_epi8(0x0F));
   if constexpr (kFiveBits) {
-    const __m256i qh = load256(b.qh), one = _mm256_set1_epi8(1);
-    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
-    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
+    // Bit 2c of qh[j] is element 64c + j's fifth bit, bit 2c + 1 element 64c + 32 + j's.
+    const __m512i qh = _mm512_broadcast_i64x4(load256(b.qh));
+    const __m512i bit = join(_mm256_set1_epi8(static_cast<char>(1 << (2 * c))), _mm256_set1_epi8(static_cast<char>(1 << (2 * c + 1))));
+    levels = _mm512_mask_add_epi8(levels, _mm512_test_epi8_mask(qh, bit), levels, _mm512_set1_epi8(0x10));
   }
-  return join(lo, hi);
+  return levels;
 }
 
 // Q4_K/Q5_K in the VecDot order, R rows at once sharing the activation loads and bsum pair sums.
@@ -513,20 +522,27 @@ void avx512_k4_rows(int64_t n, const void* weights, size_t stride, const void* a
   __m256 acc[R];
   K4Mins<kFiveBits> mins_total[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  __m512i scale_index[4];
+  for (int c = 0; c < 4; ++c) {
+    scale_index[c] = join(_mm256_set1_epi16(static_cast<int16_t>(2 * c)), _mm256_set1_epi16(static_cast<int16_t>(2 * c + 1)));
+  }
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     for (int r = 0; r < R; ++r) prefetch_ahead(&w[r][i], sizeof(Block), stride);
     __m512i act[4];
     for (int c = 0; c < 4; ++c) act[c] = load512(a[i].qs + 64 * c);
     const __m128i bsum_pairs = _mm_hadd_epi16(load128(a[i].bsums), load128(a[i].bsums + 8));
+#pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       const Block& b = w[r][i];
-      uint8_t scales[8], mins[8];
+      uint64_t scales, mins;
       k4_unpack(b.scales, scales, mins);
       mins_total[r].add(-a[i].d * half(b.dmin), k4_min_lanes(bsum_pairs, mins));
+      // int16 scales of sub-blocks 2c (low half) and 2c + 1 (high half), from one vector.
+      const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(scales))));
       __m512i isum = _mm512_setzero_si512();
       for (int c = 0; c < 4; ++c) {
         const __m512i p = _mm512_maddubs_epi16(k4_levels<kFiveBits>(b, c), act[c]);
-        isum = dot_s16(isum, p, half_scales(scales[2 * c], scales[2 * c + 1]));
+        isum = dot_s16(isum, p, _mm512_permutexvar_epi16(scale_index[c], sc16));
       }
       acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * half(b.d)), _mm256_cvtepi32_ps(fold_lanes(isum)), acc[r]);
     }
@@ -648,13 +664,13 @@ void avx512_k4_chain_rows(int64_t n, const void* weights, size_t stride, const v
     const __m128i bsum_pairs = _mm_hadd_epi16(load128(a[i].bsums), load128(a[i].bsums + 8));
     __m256i part[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
     __m128i min_lanes[4] = {_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128()};
-    alignas(16) float d[4] = {}, dmin[4] = {};
+    uint64_t d_halves = 0, dmin_halves = 0;  // row r's scales in bits 16r.. (kept out of memory:
+                                              // four float stores read back as one vector stall)
+#pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       const BlockQ4_K& b = w[r][i];
-      uint8_t scales[8], mins8[8];
-      k4_unpack(b.scales, scales, mins8);
-      uint64_t s8;
-      std::memcpy(&s8, scales, 8);
+      uint64_t s8, mins8;
+      k4_unpack(b.scales, s8, mins8);
       const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(s8))));
       __m512i isum = _mm512_setzero_si512();
       for (int h = 0; h < 2; ++h) {
@@ -666,14 +682,17 @@ void avx512_k4_chain_rows(int64_t n, const void* weights, size_t stride, const v
       }
       part[r] = fold_lanes(isum);
       min_lanes[r] = k4_min_lanes(bsum_pairs, mins8);
-      d[r] = half(b.d) * a[i].d;
-      dmin[r] = half(b.dmin) * a[i].d;
+      d_halves |= static_cast<uint64_t>(b.d) << (16 * r);
+      dmin_halves |= static_cast<uint64_t>(b.dmin) << (16 * r);
     }
+    const __m128 da = _mm_set1_ps(a[i].d);
+    const __m128 d = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<int64_t>(d_halves))), da);
+    const __m128 dmin = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<int64_t>(dmin_halves))), da);
     const __m128i isum4 = hsum4_epi32(part[0], part[1], part[2], part[3]);
     // Lane r: row r's min total (four rows' four lanes summed in one transpose).
     const __m128i min4 = _mm_hadd_epi32(_mm_hadd_epi32(min_lanes[0], min_lanes[1]), _mm_hadd_epi32(min_lanes[2], min_lanes[3]));
-    sums = _mm_fmadd_ps(_mm_cvtepi32_ps(isum4), _mm_load_ps(d), sums);
-    mins = _mm_fmadd_ps(_mm_cvtepi32_ps(min4), _mm_load_ps(dmin), mins);
+    sums = _mm_fmadd_ps(_mm_cvtepi32_ps(isum4), d, sums);
+    mins = _mm_fmadd_ps(_mm_cvtepi32_ps(min4), dmin, mins);
   }
   alignas(16) float result[4];
   _mm_store_ps(result, _mm_sub_ps(sums, mins));
@@ -688,12 +707,10 @@ void add_rows(Table& table, GgmlType type) {
 }
 
 // Float rows keep the AVX2 kernels: they are memory-bound and the 512-bit ones measured
-// slower on Zen 4.
+// slower on Zen 4. The one-token kernels of Q4_0, Q5_0, Q5_1, IQ4_NL and IQ4_XS are in
+// gemv_avx512_impl.hpp.
 void add_avx512_kernels(Table& table) {
   add_rows<avx512_lane_rows<Q8_0Levels, 1>, avx512_lane_rows<Q8_0Levels, 4>>(table, GgmlType::Q8_0);
-  add_rows<avx512_lane_rows<Q4_0Levels, 1>, avx512_lane_rows<Q4_0Levels, 4>>(table, GgmlType::Q4_0);
-  add_rows<avx512_lane_rows<Q5_0Levels, 1>, avx512_lane_rows<Q5_0Levels, 4>>(table, GgmlType::Q5_0);
-  add_rows<avx512_lane_rows<IQ4_NLLevels, 1>, avx512_lane_rows<IQ4_NLLevels, 4>>(table, GgmlType::IQ4_NL);
   table.set_dot(GgmlType::Q4_0, q4_0_chain_stream_dot, DotOrder::Interleaved8);
   table.set_gemv(GgmlType::Q4_0, q4_0_chain_stream_gemv, DotOrder::Interleaved8);
   add_rows<avx512_k4_rows<false, BlockQ4_K, 1>, avx512_k4_rows<false, BlockQ4_K, 4>>(table, GgmlType::Q4_K);

@@ -187,6 +187,60 @@ TEST_F(DotTest, LegacyBlocksFollowLlamaCppSummationOrdersBitForBit) {
   }
 }
 
+// Q5_1 at the SIMD levels: ggml's AVX2 order, eight lanes as above (levels 0..31 without an
+// offset) plus one FMA chain of m * s over the blocks, added to the lanes' hsum8 at the end.
+float q5_1_simd_order(int64_t n, const uint8_t* w, const uint8_t* a) {
+  float lanes[8] = {}, mins = 0;
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const uint8_t* wb = w + static_cast<size_t>(b) * 24;  // d, m, qh[4], qs[16]
+    const uint8_t* ab = a + static_cast<size_t>(b) * 36;  // d, s, qs[32]
+    uint16_t dw, m, da, s;
+    uint32_t qh;
+    std::memcpy(&dw, wb, 2);
+    std::memcpy(&m, wb + 2, 2);
+    std::memcpy(&qh, wb + 4, 4);
+    std::memcpy(&da, ab, 2);
+    std::memcpy(&s, ab + 2, 2);
+    const float d = fp16_to_fp32(dw) * fp16_to_fp32(da);
+    for (int l = 0; l < 8; ++l) {
+      int sum = 0;
+      for (int j = 4 * l; j < 4 * l + 4; ++j) {
+        const int nibble = j < 16 ? wb[8 + j] & 0xF : wb[8 + j - 16] >> 4;
+        sum += (nibble | (((qh >> j) & 1) << 4)) * static_cast<int8_t>(ab[4 + j]);
+      }
+      lanes[l] = std::fma(d, static_cast<float>(sum), lanes[l]);
+    }
+    mins = std::fma(fp16_to_fp32(m), fp16_to_fp32(s), mins);
+  }
+  const float h0 = lanes[0] + lanes[4], h1 = lanes[1] + lanes[5], h2 = lanes[2] + lanes[6], h3 = lanes[3] + lanes[7];
+  return ((h0 + h2) + (h1 + h3)) + mins;
+}
+
+TEST_F(DotTest, Q5_1FollowsTheSimdOrderBitForBit) {
+  constexpr int64_t kRows = 7;  // a group of four and a short one
+  for (int64_t n : {int64_t{32}, int64_t{32 * 7}, int64_t{896}}) {
+    const size_t stride = row_bytes(GgmlType::Q5_1, n);
+    std::vector<uint8_t> matrix;
+    for (int64_t r = 0; r < kRows; ++r) {
+      const auto row = weight_row(GgmlType::Q5_1, n, static_cast<uint32_t>(r) + 20, r % 3 != 0);
+      matrix.insert(matrix.end(), row.begin(), row.end());
+    }
+    const auto a = activations(GgmlType::Q5_1, n, 11);
+    for (Isa isa : available_isas()) {
+      if (isa == Isa::Scalar) continue;  // the scalar kernel adds each block's two terms at once
+      set_isa_for_testing(isa);
+      std::vector<float> out(kRows);
+      gemv(GgmlType::Q5_1, n, matrix.data(), stride, 0, kRows, a.data(), out.data());
+      for (int64_t r = 0; r < kRows; ++r) {
+        const uint8_t* w = matrix.data() + static_cast<size_t>(r) * stride;
+        const float want = q5_1_simd_order(n, w, a.data());
+        ASSERT_EQ(out[r], want) << isa_name(isa) << " n=" << n << " gemv row " << r;
+        ASSERT_EQ(vec_dot(GgmlType::Q5_1, n, w, a.data()), want) << isa_name(isa) << " n=" << n << " vec_dot row " << r;
+      }
+    }
+  }
+}
+
 // The F16 value nearest to x, ties to the even one, found among the neighbours of the float
 // conversion (x is exact: long double holds every sum of F16 products and F16 values here).
 long double nearest_half(long double x) {

@@ -1,5 +1,6 @@
-// K-quant dot products in llama.cpp's summation orders (see DotOrder in quant/dot.hpp), written
-// here a second time from the block layouts: every ISA level's vec_dot, gemv and gemm must give
+// K-quant dot products in llama.cpp's summation orders (see DotOrder in quant/dot.hpp), and IQ4_XS
+// in its own (one FMA chain of super-block integer dots), written here a second time from the
+// block layouts: every ISA level's vec_dot, gemv and gemm must give
 // exactly these floats, since the next layer's activations are rounded to 8 bits and one ulp can
 // change a token.
 #include <gtest/gtest.h>
@@ -80,6 +81,19 @@ Decoded decode(GgmlType type, const uint8_t* b) {
       }
       x.d = fp16_to_fp32(u16(b));
       x.dmin = fp16_to_fp32(u16(b + 2));
+      break;
+    }
+    case GgmlType::IQ4_XS: {  // d, scales_h, scales_l[4], qs[128]: non-uniform levels, 6-bit scales
+      constexpr int kValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+      for (int e = 0; e < 256; ++e) {
+        const int ib = e / 32, j = e % 32;
+        x.level[e] = kValues[(b[8 + 16 * ib + j % 16] >> (j < 16 ? 0 : 4)) & 0xF];
+      }
+      for (int g = 0; g < 16; ++g) {
+        const int ib = g / 2;
+        x.scale[g] = (((b[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((u16(b + 2) >> (2 * ib)) & 3) << 4)) - 32;
+      }
+      x.d = fp16_to_fp32(u16(b));
       break;
     }
     default:  // Q6_K: ql[128], qh[64], scales[16], d
@@ -175,7 +189,9 @@ float chain_order(GgmlType type, int64_t n, const uint8_t* w, const uint8_t* act
 
 // What llama.cpp gives for (row, token t) of a batch of n_tokens: its gemm takes whole groups of
 // four tokens (one chain term per 64 elements for Q4_K, 128 for Q2_K), its gemv the rest.
+// IQ4_XS has an order of its own (no llama.cpp order to follow): one term per super-block.
 float want(GgmlType type, DotOrder order, int64_t n, const uint8_t* w, const uint8_t* a, int64_t t, int64_t n_tokens) {
+  if (type == GgmlType::IQ4_XS) return chain_order(type, n, w, a, 16);
   if (order == DotOrder::VecDot) return vecdot_order(type, n, w, a);
   const bool grouped = n_tokens > 3 && t < n_tokens - n_tokens % 4;
   return chain_order(type, n, w, a, grouped ? (type == GgmlType::Q4_K ? 4 : 8) : 16);
@@ -189,7 +205,7 @@ TEST_F(KQuantOrderTest, EveryIsaFollowsLlamaCppBitForBit) {
   const Case cases[] = {{GgmlType::Q2_K, DotOrder::VecDot},       {GgmlType::Q3_K, DotOrder::VecDot},
                         {GgmlType::Q4_K, DotOrder::VecDot},       {GgmlType::Q5_K, DotOrder::VecDot},
                         {GgmlType::Q6_K, DotOrder::VecDot},       {GgmlType::Q4_K, DotOrder::Interleaved8},
-                        {GgmlType::Q2_K, DotOrder::Interleaved8}};
+                        {GgmlType::Q2_K, DotOrder::Interleaved8}, {GgmlType::IQ4_XS, DotOrder::VecDot}};
   // 11 rows: groups of 4 and 2 plus leftovers; batches below four tokens, whole groups of four,
   // and groups plus a remainder.
   constexpr int64_t kRows = 11;
