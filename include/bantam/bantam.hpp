@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bantam/error.hpp"
+#include "bantam/export.h"
 
 namespace bantam {
 
@@ -38,10 +39,17 @@ struct ChatMessage {
   std::string content;
 };
 
-class Model {
+class BANTAM_API Model {
  public:
-  // Maps the file and checks every tensor the architecture needs; Error naming what is wrong.
+  // Maps the GGUF file and checks every tensor the architecture needs; Error naming what is
+  // wrong. A path only: names of installed models are resolved above the library (bantam's CLI).
   static std::shared_ptr<const Model> load(const std::string& path);
+  // A GGUF file's bytes in the caller's memory, used in place (not copied): they must stay valid
+  // and unchanged while the model or any of its sessions and adapters lives. `name` in errors.
+  static std::shared_ptr<const Model> load_from_buffer(std::span<const uint8_t> bytes,
+                                                       const std::string& name = "<buffer>");
+  // A GGUF file the caller has open; it is mapped, so `fd` may be closed once this returns.
+  static std::shared_ptr<const Model> load_from_fd(int fd, const std::string& name = "<fd>");
   ~Model();
 
   const ModelInfo& info() const;
@@ -69,7 +77,7 @@ class Model {
 // model. Sessions apply it beside the base weights (never merged), each with its own scale:
 //   auto lora = bantam::Adapter::load("style.gguf", *model);
 //   bantam::Session session(model, {.adapters = {{lora, 0.5f}}});
-class Adapter {
+class BANTAM_API Adapter {
  public:
   // Error naming the file and the tensor when the adapter does not fit `model` (architecture,
   // target tensors, shapes, ranks); the model is untouched either way.
@@ -130,7 +138,7 @@ struct TokenEvent {
 using TokenCallback = std::function<bool(const TokenEvent&)>;
 
 enum class StopReason { EndOfGeneration, MaxTokens, StopString, ContextFull, Cancelled };
-std::string_view stop_reason_name(StopReason reason);
+BANTAM_API std::string_view stop_reason_name(StopReason reason);
 
 struct GenerateResult {
   std::vector<TokenId> tokens;  // generated ids (a stop string's tokens included)
@@ -143,7 +151,7 @@ struct GenerateResult {
   double first_token_seconds = 0;  // from the call until the first token was sampled
 };
 
-class Session {
+class BANTAM_API Session {
  public:
   explicit Session(std::shared_ptr<const Model> model, const SessionOptions& options = {});
   ~Session();

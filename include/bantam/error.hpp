@@ -4,9 +4,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "bantam/export.h"
+
 namespace bantam {
 
-class Error : public std::runtime_error {
+class BANTAM_API Error : public std::runtime_error {
  public:
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };

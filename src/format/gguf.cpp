@@ -351,6 +351,15 @@ File File::open(const std::string& path) {
   return f;
 }
 
+File File::open_fd(int fd, const std::string& name) {
+  File f;
+  f.mapping_ = std::make_shared<MappedFile>(fd, name);
+  f.bytes_ = f.mapping_->bytes();
+  f.path_ = name;
+  f.parse_all();
+  return f;
+}
+
 File File::parse(std::span<const uint8_t> bytes, const std::string& name) {
   File f;
   f.bytes_ = bytes;

@@ -143,6 +143,8 @@ class File {
  public:
   // Maps and validates the file; throws Error naming the file, byte offset and the problem.
   static File open(const std::string& path);
+  // The same for a file the caller has open (it may close `fd` afterwards); `name` in errors.
+  static File open_fd(int fd, const std::string& name);
   // Parses bytes owned by the caller (they must outlive the File and the array values read from
   // it, which view them); `name` is used in errors.
   static File parse(std::span<const uint8_t> bytes, const std::string& name);

@@ -11,6 +11,9 @@ namespace bantam {
 class MappedFile {
  public:
   explicit MappedFile(const std::string& path);  // throws Error naming the path and errno
+  // Maps the file open as `fd` (the caller keeps and closes it; the mapping outlives it); `name`
+  // is used in errors.
+  MappedFile(int fd, std::string name);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -19,6 +22,8 @@ class MappedFile {
   const std::string& path() const { return path_; }
 
  private:
+  void map(int fd);
+
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
