@@ -18,13 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef BANTAM_API
-#if defined(_WIN32)
-#define BANTAM_API
-#else
-#define BANTAM_API __attribute__((visibility("default")))
-#endif
-#endif
+#include "bantam/export.h"
 
 #ifdef __cplusplus
 extern "C" {
