@@ -59,6 +59,7 @@ struct ChatMessage {
 class BANTAM_API Model {
  public:
   // Maps the file and checks every tensor the architecture needs; Error naming what is wrong.
+  // A path only: names of installed models are resolved above the library (bantam's CLI).
   static std::shared_ptr<const Model> load(const std::string& path, const LoadOptions& options = {});
   // A GGUF image in memory, used in place: `bytes` must outlive the model and its sessions.
   // `name` stands for the path in messages and info().path.
