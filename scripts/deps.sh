@@ -6,17 +6,22 @@ packages=(
   libpcre2-dev libutf8proc-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libsodium-dev libcurl4-openssl-dev libsqlite3-dev libcpp-httplib-dev libboost-dev
-  g++-aarch64-linux-gnu qemu-user googletest
+  g++-aarch64-linux-gnu qemu-user googletest dpkg-dev fakeroot
+  libpcre2-dev:arm64 libutf8proc-dev:arm64 libfmt-dev:arm64
   python3-venv python3-setuptools python3-wheel python3-pytest
 )
+# The aarch64 cross build of core (scripts/test-aarch64.sh) links Debian's arm64 packages.
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  $SUDO dpkg --add-architecture arm64
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}" >&2
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

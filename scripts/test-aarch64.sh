@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Cross-compiles the quant kernels and their tests for aarch64 and runs them under qemu-aarch64,
-# once on a CPU model with dotprod (QEMU_CPU=max: scalar, neon and neon-dotprod kernels) and once
-# without (cortex-a57: scalar and neon), checking that each run detected the expected levels.
-# Needs the Debian packages g++-aarch64-linux-gnu, qemu-user, googletest and libfmt-dev.
+# Cross-compiles all of bantam::core (shared and static) and the quant kernel tests for aarch64
+# against Debian's arm64 packages, and runs the tests under qemu-aarch64, once on a CPU model with
+# dotprod (QEMU_CPU=max: scalar, neon and neon-dotprod kernels) and once without (cortex-a57:
+# scalar and neon), checking that each run detected the expected levels.
+# Needs what scripts/deps.sh installs: g++-aarch64-linux-gnu, qemu-user, googletest and the arm64
+# development packages of PCRE2, utf8proc and fmt.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BANTAM_AARCH64_BUILD:-$root/build-aarch64}"
 jobs="${BANTAM_JOBS:-2}"
 
-cmake -S "$root/cmake/quant-aarch64" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBANTAM_CORE_ONLY=ON \
   -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-aarch64.cmake" >/dev/null
-cmake --build "$build" -j"$jobs" --target test_quant
+cmake --build "$build" -j"$jobs" --target bantam_core bantam_core_static test_quant
+machine="$(readelf -h "$build/lib/libbantam_core.so" | sed -n 's/ *Machine: *//p')"
+[[ "$machine" == "AArch64" ]] || { echo "error: libbantam_core.so is built for '$machine'" >&2; exit 1; }
 
 run() {  # run CPU_MODEL EXPECTED_ISAS
   local cpu="$1" expected="$2" xml="$build/test_quant-$1.xml"
@@ -27,4 +31,4 @@ run() {  # run CPU_MODEL EXPECTED_ISAS
 }
 run max "scalar neon neon-dotprod"
 run cortex-a57 "scalar neon"
-echo "aarch64 quant tests passed on both CPU models"
+echo "aarch64: bantam::core cross-built; quant tests passed on both CPU models"

@@ -18,13 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef BANTAM_API
-#if defined(_WIN32)
-#define BANTAM_API
-#else
-#define BANTAM_API __attribute__((visibility("default")))
-#endif
-#endif
+#include "bantam/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -88,7 +82,8 @@ typedef struct bantam_model_params {
 
 /* Defaults (no progress callback). Any thread. */
 BANTAM_API bantam_model_params bantam_model_default_params(void);
-/* Loads a GGUF file (or an installed NAME[:VERSION]); NULL on error. Any thread. */
+/* Loads the GGUF file at path (a path only: names of installed models are resolved by the CLI,
+ * not the library); NULL on error. Any thread. */
 BANTAM_API bantam_model* bantam_model_load(const char* path);
 /* bantam_model_load with params (NULL: defaults); NULL on error or cancel. Any thread. */
 BANTAM_API bantam_model* bantam_model_load_with_params(const char* path, const bantam_model_params* params);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bantam/error.hpp"
+#include "bantam/export.h"
 
 namespace bantam {
 
@@ -55,9 +56,10 @@ struct ChatMessage {
   std::string content;
 };
 
-class Model {
+class BANTAM_API Model {
  public:
   // Maps the file and checks every tensor the architecture needs; Error naming what is wrong.
+  // A path only: names of installed models are resolved above the library (bantam's CLI).
   static std::shared_ptr<const Model> load(const std::string& path, const LoadOptions& options = {});
   // A GGUF image in memory, used in place: `bytes` must outlive the model and its sessions.
   // `name` stands for the path in messages and info().path.
@@ -96,13 +98,14 @@ class Model {
 
 // Mean of the model's final normalized hidden states over `tokens`, scaled to unit length
 // (n_embd values): the embedding `serve` answers /v1/embeddings with.
-std::vector<float> embed(const std::shared_ptr<const Model>& model, std::span<const TokenId> tokens, int threads = 0);
+BANTAM_API std::vector<float> embed(const std::shared_ptr<const Model>& model, std::span<const TokenId> tokens,
+                                   int threads = 0);
 
 // A LoRA adapter (GGUF with general.type "adapter", adapter.type "lora") checked against one
 // model. Sessions apply it beside the base weights (never merged), each with its own scale:
 //   auto lora = bantam::Adapter::load("style.gguf", *model);
 //   bantam::Session session(model, {.adapters = {{lora, 0.5f}}});
-class Adapter {
+class BANTAM_API Adapter {
  public:
   // Error naming the file and the tensor when the adapter does not fit `model` (architecture,
   // target tensors, shapes, ranks); the model is untouched either way.
@@ -168,7 +171,7 @@ using TokenCallback = std::function<bool(const TokenEvent&)>;
 // Why generation ended; the CLI, the library and the server share it (the server's finish_reason
 // is "length" for MaxTokens and ContextFull, "stop" for the other endings).
 enum class StopReason { EndOfGeneration, MaxTokens, StopString, ContextFull, Cancelled, GrammarComplete, Error };
-std::string_view stop_reason_name(StopReason reason);
+BANTAM_API std::string_view stop_reason_name(StopReason reason);
 
 struct GenerateResult {
   std::vector<TokenId> tokens;  // generated ids (a stop string's tokens included)
@@ -181,7 +184,7 @@ struct GenerateResult {
   double first_token_seconds = 0;  // from the call until the first token was sampled
 };
 
-class Session {
+class BANTAM_API Session {
  public:
   explicit Session(std::shared_ptr<const Model> model, const SessionOptions& options = {});
   ~Session();

@@ -4,15 +4,17 @@
 #include <stdexcept>
 #include <string>
 
+#include "bantam/export.h"
+
 namespace bantam {
 
-class Error : public std::runtime_error {
+class BANTAM_API Error : public std::runtime_error {
  public:
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
 // A caller's callback asked to stop (a load progress callback returned false).
-class Cancelled : public Error {
+class BANTAM_API Cancelled : public Error {
  public:
   using Error::Error;
 };

@@ -1,7 +1,6 @@
 #include <fmt/format.h>
 
 #include "api/model_impl.hpp"
-#include "hub/store.hpp"
 
 namespace bantam {
 
@@ -60,8 +59,8 @@ std::shared_ptr<const Model> Model::finish_load(std::unique_ptr<Impl> impl, cons
 }
 
 std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOptions& options) {
-  // A path, or NAME[:VERSION] of a model installed in the store (`bantam pull`).
-  return finish_load(std::make_unique<Impl>(gguf::File::open(hub::resolve_model(path).string())), path, options);
+  // A path only: NAME[:VERSION] of installed models is resolved above core (cli/model_file).
+  return finish_load(std::make_unique<Impl>(gguf::File::open(path)), path, options);
 }
 
 std::shared_ptr<const Model> Model::load_from_memory(std::span<const uint8_t> bytes, const std::string& name,

@@ -16,7 +16,8 @@
 
 namespace bantam {
 
-struct Model::Impl {
+// Hidden although Model is exported: its members are core's business, not the shared library's API.
+struct __attribute__((visibility("hidden"))) Model::Impl {
   ModelInfo info;
   gguf::File file;
   ModelConfig config;
@@ -40,7 +41,7 @@ struct Model::Impl {
   const Tokenizer& text() const;  // Error with tokenizer_error when there is none
 };
 
-struct Adapter::Impl {
+struct __attribute__((visibility("hidden"))) Adapter::Impl {
   LoraAdapterFile lora;
 };
 

@@ -5,6 +5,7 @@
 #include "cli/commands.hpp"
 #include "cli/generation_options.hpp"
 #include "eval/bench.hpp"
+#include "cli/model_file.hpp"
 
 namespace bantam::cli {
 
@@ -13,7 +14,7 @@ void add_bench_command(CLI::App& app) {
   auto output = std::make_shared<std::string>("table");
   auto lora = std::make_shared<std::vector<std::string>>();
   auto* cmd = app.add_subcommand("bench", "Measure prompt and generation speed (like llama-bench)");
-  cmd->add_option("-m,--model", opts->models, "GGUF model (repeatable)")->required();
+  cmd->add_option("-m,--model", opts->models, fmt::format("{} (repeatable)", kModelOptionHelp))->required();
   cmd->add_option("-p,--n-prompt", opts->n_prompt, "Prompt lengths (comma-separated)")->delimiter(',');
   cmd->add_option("-n,--n-gen", opts->n_gen, "Generation lengths (comma-separated)")->delimiter(',');
   cmd->add_option("-t,--threads", opts->threads, "Thread counts (comma-separated)")->delimiter(',');
@@ -27,6 +28,7 @@ void add_bench_command(CLI::App& app) {
     for (const std::string& spec : *lora) opts->adapters.push_back(parse_lora_spec(spec));
     for (int& threads : opts->threads) threads = capped_threads(threads);
     opts->progress = [](const std::string& what) { fmt::print(stderr, "bench: {}\n", what); };
+    for (std::string& model : opts->models) model = model_file(model);
     const auto results = run_bench(*opts);
     if (*output == "json") {
       fmt::print("{}\n", results.dump(2));

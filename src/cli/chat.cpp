@@ -21,6 +21,7 @@
 #include "cli/commands.hpp"
 #include "cli/generation_options.hpp"
 #include "cli/route_options.hpp"
+#include "cli/model_file.hpp"
 
 namespace bantam::cli {
 
@@ -45,13 +46,13 @@ void add_chat_command(CLI::App& app) {
   };
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("chat", "Talk with a model on its chat template");
-  cmd->add_option("-m,--model", opts->model, "GGUF model file")->required();
+  cmd->add_option("-m,--model", opts->model, kModelOptionHelp)->required();
   cmd->add_option("--system", opts->system, "System message");
   add_engine_options(*cmd, opts->engine);
   add_route_options(*cmd, opts->route, "Hybrid routing", true);
   cmd->callback([opts] {
     const bool interactive = isatty(STDIN_FILENO) != 0;
-    const auto model = Model::load(opts->model);
+    const auto model = Model::load(model_file(opts->model));
     opts->engine.session.adapters = load_adapters(opts->engine.lora, *model);
     print_thread_choice(opts->engine);
     Session session(model, opts->engine.session);

@@ -4,6 +4,7 @@
 #include "cli/commands.hpp"
 #include "cli/progress.hpp"
 #include "eval/task_eval.hpp"
+#include "cli/model_file.hpp"
 
 namespace bantam::cli {
 
@@ -11,7 +12,7 @@ void add_eval_command(CLI::App& app) {
   auto opts = std::make_shared<TaskEvalOptions>();
   auto output = std::make_shared<std::string>("text");
   auto* cmd = app.add_subcommand("eval", "Score greedy answers on a JSONL task set");
-  cmd->add_option("-m,--model", opts->model, "GGUF model")->required();
+  cmd->add_option("-m,--model", opts->model, kModelOptionHelp)->required();
   cmd->add_option("--tasks", opts->tasks_file, "JSONL: prompt or messages, and reference")->required();
   cmd->add_option("--metric", opts->metric, "exact, rouge-l, bleu or chrf")
       ->check(CLI::IsMember({"exact", "rouge-l", "bleu", "chrf"}));
@@ -24,6 +25,7 @@ void add_eval_command(CLI::App& app) {
     opts->progress = [bar](size_t done, size_t total) {
       bar->update(static_cast<double>(done) / static_cast<double>(total), fmt::format("{}/{}", done, total));
     };
+    opts->model = model_file(opts->model);
     const auto result = run_task_eval(*opts);
     bar->finish();
     if (*output == "json") {

@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "cli/generation_options.hpp"
 #include "eval/perplexity.hpp"
+#include "cli/model_file.hpp"
 
 namespace bantam::cli {
 
@@ -14,7 +15,7 @@ void add_perplexity_command(CLI::App& app) {
   auto output = std::make_shared<std::string>("text");
   auto lora = std::make_shared<std::vector<std::string>>();
   auto* cmd = app.add_subcommand("perplexity", "Perplexity (and KL divergence) on a text file");
-  cmd->add_option("-m,--model", opts->model, "GGUF model")->required();
+  cmd->add_option("-m,--model", opts->model, kModelOptionHelp)->required();
   auto* file = cmd->add_option("-f,--file", opts->text_file, "Text file");
   cmd->add_option("-c,--ctx", opts->context, "Tokens per chunk")->check(CLI::Range(4, 1 << 20));
   cmd->add_option("-b,--batch-size", opts->batch_size, "Tokens per forward pass (default: ctx)")
@@ -36,6 +37,7 @@ void add_perplexity_command(CLI::App& app) {
     opts->progress = [](int chunk, int n, double ppl) {
       fmt::print(stderr, "[{}/{}] ppl {:.4f}\n", chunk, n, ppl);
     };
+    opts->model = model_file(opts->model);
     const auto r = compute_perplexity(*opts);
     if (*output == "json") {
       fmt::print("{}\n", perplexity_to_json(r).dump(2));

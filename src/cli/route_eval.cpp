@@ -19,6 +19,7 @@
 #include "format/json_input.hpp"
 #include "hybrid/calibration.hpp"
 #include "serve/server.hpp"
+#include "cli/model_file.hpp"
 
 namespace bantam::cli {
 
@@ -83,7 +84,7 @@ struct CommonOptions {
 };
 
 void add_common(CLI::App* cmd, CommonOptions& o) {
-  cmd->add_option("-m,--model", o.model, "The local GGUF model")->required();
+  cmd->add_option("-m,--model", o.model, kModelOptionHelp)->required();
   cmd->add_option("--tasks", o.tasks, "JSONL: prompt or messages, and reference (as for `bantam eval`)")->required();
   cmd->add_option("-n,--max-tokens", o.max_tokens, "Tokens per answer")->check(CLI::Range(1, 1 << 16));
   cmd->add_option("-c,--ctx-size", o.context, "Local context (default: the model's, at most 4096)")
@@ -250,7 +251,7 @@ json row(const std::string& config, const json& threshold, const std::vector<Ans
 void route_eval(const EvalOptions& o) {
   const std::vector<RouteTask> tasks = read_route_tasks(o.tasks);
   const hybrid::ConfidenceRule rule = hybrid::parse_confidence_rule(o.rule);
-  std::shared_ptr<const Model> model = Model::load(o.model);
+  std::shared_ptr<const Model> model = Model::load(model_file(o.model));
   hybrid::HybridOptions cloud_side;
   cloud_side.router.policy = hybrid::Policy::Auto;
   cloud_side.router.consent = hybrid::Consent::Always;
@@ -318,7 +319,7 @@ struct CalibrateOptions : CommonOptions {
 void route_calibrate(const CalibrateOptions& o) {
   const std::vector<RouteTask> tasks = read_route_tasks(o.tasks);
   const hybrid::ConfidenceRule rule = hybrid::parse_confidence_rule(o.rule);
-  std::shared_ptr<const Model> model = Model::load(o.model);
+  std::shared_ptr<const Model> model = Model::load(model_file(o.model));
   std::vector<Answer> answers;
   {
     InProcessServer server(model, o, hybrid::HybridOptions{});

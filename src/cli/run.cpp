@@ -14,6 +14,7 @@
 #include "cli/generation_options.hpp"
 #include "cli/route_options.hpp"
 #include "format/input_file.hpp"
+#include "cli/model_file.hpp"
 
 namespace bantam::cli {
 
@@ -53,7 +54,7 @@ void add_run_command(CLI::App& app) {
   };
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("run", "Continue a prompt with a model, streaming the text");
-  cmd->add_option("-m,--model", opts->model, "GGUF model file")->required();
+  cmd->add_option("-m,--model", opts->model, kModelOptionHelp)->required();
   auto* prompt = cmd->add_option("-p,--prompt", opts->prompt, "Prompt text");
   auto* file = cmd->add_option("-f,--file", opts->prompt_file, "Read the prompt from a file");
   auto* ids = cmd->add_option("--prompt-ids", opts->prompt_ids, "Prompt as token ids (\"1 2 3\"), used as is");
@@ -64,7 +65,7 @@ void add_run_command(CLI::App& app) {
   add_route_options(*cmd, opts->route, "Hybrid routing", true);
   cmd->callback([opts, prompt, file, ids] {
     if (!*prompt && !*file && !*ids) throw Error("run: give a prompt with -p, -f or --prompt-ids");
-    const auto model = Model::load(opts->model);
+    const auto model = Model::load(model_file(opts->model));
     std::vector<TokenId> tokens;
     std::string text;
     if (*ids) {

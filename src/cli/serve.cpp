@@ -19,6 +19,7 @@
 #include "hybrid/hybrid_config.hpp"
 #include "runtime/memory_plan.hpp"
 #include "serve/server.hpp"
+#include "cli/model_file.hpp"
 
 namespace bantam::cli {
 
@@ -150,7 +151,7 @@ void serve(const ServeOptions& o) {
 void add_serve_command(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
   auto* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI-compatible HTTP API");
-  cmd->add_option("-m,--model", o->model, "GGUF model file, or NAME[:VERSION] of an installed model")->required();
+  cmd->add_option("-m,--model", o->model, kModelOptionHelp)->required();
   cmd->add_option("--store", o->store, "Model store folder (default: $XDG_DATA_HOME/bantam or ~/.local/share/bantam)");
   cmd->add_option("--lora", o->lora,
                   "Adapter NAME=FILE[:SCALE] requests choose (model BASE+NAME or \"bantam\": {\"adapters\": ...}), "

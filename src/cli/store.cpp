@@ -62,13 +62,17 @@ void add_rm(CLI::App& app) {
     StoreOption store;
   };
   auto opts = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("rm", "Remove a model (all its versions) from the store");
-  cmd->add_option("name", opts->name, "Model name")->required();
+  auto* cmd = app.add_subcommand("rm", "Remove a model (all its versions, or NAME:VERSION only) from the store");
+  cmd->add_option("name", opts->name, "NAME or NAME:VERSION")->required();
   add_store_option(cmd, opts->store);
   cmd->callback([opts] {
     hub::Store store = hub::Store::open(opts->store.path());
     const auto lock = store.lock();
-    store.remove(opts->name);
+    if (const auto colon = opts->name.find(':'); colon != std::string::npos) {
+      store.remove_version(opts->name.substr(0, colon), opts->name.substr(colon + 1));
+    } else {
+      store.remove(opts->name);
+    }
     const auto gc = store.collect_garbage(hub::kPartialMaxAge);
     fmt::print("removed {} ({} file(s) deleted)\n", opts->name, gc.removed_blobs.size());
   });

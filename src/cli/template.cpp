@@ -11,6 +11,7 @@
 #include "format/input_file.hpp"
 #include "format/json_input.hpp"
 #include "text/chat_template.hpp"
+#include "cli/model_file.hpp"
 
 namespace bantam::cli {
 namespace {
@@ -38,7 +39,7 @@ void add_template_command(CLI::App& app) {
   };
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("template", "Render a chat prompt with a model's chat template");
-  auto* model = cmd->add_option("-m,--model", opts->model, "GGUF model whose template to use");
+  auto* model = cmd->add_option("-m,--model", opts->model, kModelOptionHelp);
   auto* file = cmd->add_option("--template", opts->template_file, "Jinja template file");
   model->excludes(file);
   cmd->add_option("--messages", opts->messages, "JSON file with the messages array")->required();
@@ -55,7 +56,7 @@ void add_template_command(CLI::App& app) {
     std::optional<ChatTemplate> chat;
     if (model->count() > 0) {
       bool fallback = false;
-      chat.emplace(ChatTemplate::from_gguf(gguf::File::open(opts->model), &fallback));
+      chat.emplace(ChatTemplate::from_gguf(gguf::File::open(model_file(opts->model)), &fallback));
       if (fallback) {
         fmt::print(stderr, "bantam: {} has no chat template; using the built-in {} format\n",
                    opts->model, chat->fallback_format());

@@ -13,13 +13,14 @@
 #include "format/input_file.hpp"
 #include "text/tokenizer.hpp"
 #include "text/unicode.hpp"
+#include "cli/model_file.hpp"
 
 namespace bantam::cli {
 
 namespace {
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model) {
-  return Tokenizer::from_gguf(gguf::File::open(model));
+  return Tokenizer::from_gguf(gguf::File::open(model_file(model)));
 }
 
 // One line per piece: control characters and bytes that are not UTF-8 are escaped.
@@ -92,7 +93,7 @@ void add_tokenize_commands(CLI::App& app) {
   };
   auto t = std::make_shared<TokenizeOptions>();
   auto* tokenize = app.add_subcommand("tokenize", "Print the token ids of a text");
-  tokenize->add_option("-m,--model", t->model, "GGUF file with a vocab")->required();
+  tokenize->add_option("-m,--model", t->model, kModelOptionHelp)->required();
   auto* prompt = tokenize->add_option("-p,--prompt", t->prompt, "Text to tokenize");
   auto* file = tokenize->add_option("-f,--file", t->file, "File whose bytes to tokenize");
   prompt->excludes(file);
@@ -131,7 +132,7 @@ void add_tokenize_commands(CLI::App& app) {
   };
   auto d = std::make_shared<DetokenizeOptions>();
   auto* detokenize = app.add_subcommand("detokenize", "Print the text of token ids");
-  detokenize->add_option("-m,--model", d->model, "GGUF file with a vocab")->required();
+  detokenize->add_option("-m,--model", d->model, kModelOptionHelp)->required();
   detokenize->add_flag("--skip-special", d->skip_special, "Leave control tokens out");
   detokenize->add_option("ids", d->ids, "Token ids")->required();
   detokenize->callback([d] {

@@ -341,6 +341,29 @@ void Catalog::remove(const std::string& name) {
   tx.commit();
 }
 
+void Catalog::remove_version(const std::string& name, const std::string& version) {
+  const auto current = model(name);
+  if (!current) throw Error(fmt::format("no model named {} is installed", name));
+  const bool is_active = current->active.version == version;
+  const bool is_previous = current->previous && current->previous->version == version;
+  if (!is_active && !is_previous) {
+    throw Error(fmt::format("{} has no version {} (installed: {}{})", name, version, current->active.version,
+                            current->previous ? ", " + current->previous->version : ""));
+  }
+  if (is_active && !current->previous) return remove(name);
+  Transaction tx(db_, path_);
+  const int64_t gone = is_active ? current->active.id : current->previous->id;
+  Statement forget(db_,
+                   is_active ? "UPDATE models SET active_id = previous_id, previous_id = NULL, rolled_back_from = '' "
+                               "WHERE name = ?"
+                             : "UPDATE models SET previous_id = NULL WHERE name = ?",
+                   path_);
+  forget.bind(1, name).step();
+  Statement drop(db_, "DELETE FROM versions WHERE id = ?", path_);
+  drop.bind(1, gone).step();
+  tx.commit();
+}
+
 int64_t Catalog::record_run(int64_t version_id, const MetricRun& run) {
   Transaction tx(db_, path_);
   const int64_t at = run.recorded_at != 0 ? run.recorded_at : unix_now();

@@ -91,6 +91,10 @@ class Catalog {
   // Swaps active and previous; remembers the version rolled back from.
   void rollback(const std::string& name);
   void remove(const std::string& name);
+  // Removes one version: the previous one is forgotten; when the active one goes, the previous
+  // becomes active (or, without one, the model goes). Error naming the installed versions when
+  // `version` is not one of them.
+  void remove_version(const std::string& name, const std::string& version);
 
   // Stores `run` for the version with row id `version_id` (recorded_at 0: now); returns its id.
   int64_t record_run(int64_t version_id, const MetricRun& run);

@@ -56,6 +56,7 @@ class Store {
   // active in one catalog transaction; the previously active version is kept for rollback.
   void install(const fs::path& verified_file, const InstalledVersion& version, const std::string& hub);
   void remove(const std::string& name);
+  void remove_version(const std::string& name, const std::string& version) { catalog_.remove_version(name, version); }
   InstalledModel rollback(const std::string& name);
   // Deletes blobs no catalog row references (unless in use) and partial downloads nobody is
   // writing that are older than `partial_max_age` or whose blob is already complete.

@@ -19,8 +19,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "hub/digest.hpp"
-#include "hub/store.hpp"
+#include "store_install.hpp"
 #include "test_support.hpp"
 
 extern char** environ;
@@ -28,22 +27,6 @@ extern char** environ;
 namespace bantam::test {
 
 inline std::string stories_model() { return shared("models/weights/stories260K.gguf").string(); }
-
-// Installs `gguf` as tiny:VERSION and makes it active, as `bantam pull`/`update` end.
-inline void install_in_store(const std::filesystem::path& store_dir, const std::filesystem::path& gguf, const std::string& version) {
-  hub::Store store = hub::Store::open(store_dir);
-  const std::filesystem::path incoming = store_dir / ("incoming-" + version + ".gguf");
-  std::filesystem::copy_file(gguf, incoming);
-  hub::InstalledVersion v;
-  v.name = "tiny";
-  v.version = version;
-  v.sha256 = hub::sha256_file(incoming);
-  v.size = std::filesystem::file_size(incoming);
-  v.architecture = "llama";
-  v.source = "test";
-  const auto lock = store.lock();
-  store.install(incoming, v, "");
-}
 
 class ServerProcess {
  public:
