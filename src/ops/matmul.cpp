@@ -25,7 +25,6 @@ namespace {
 // Prompts: below this many tokens, unpacking sixteen rows into an int8 panel costs more than
 // the faster products save.
 constexpr int64_t kInt8GemmMinTokens = 16;
-constexpr int64_t kPanelRows = 16;
 
 void int8_matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, int64_t y_stride, ThreadPool& pool) {
   // A lambda names a thread_local by the running thread's copy: the workers get this reference.
@@ -35,9 +34,9 @@ void int8_matmul(const Matrix& w, const float* x, int64_t n_tokens, float* y, in
   pool.parallel_for(n_tokens, std::max<int64_t>(1, 8192 / w.cols), [&](int64_t begin, int64_t end) {
     quant::quantize_int8_activations(w.type, x, begin, end, acts);
   });
-  const int64_t panels = (w.rows + kPanelRows - 1) / kPanelRows;
-  pool.parallel_for(panels, 1, [&](int64_t begin, int64_t end) {
-    quant::int8_gemm(w.type, w.data, w.row_bytes, begin * kPanelRows, std::min(end * kPanelRows, w.rows), acts, y,
+  constexpr int64_t kPanel = quant::kInt8PanelRows;
+  pool.parallel_for((w.rows + kPanel - 1) / kPanel, 1, [&](int64_t begin, int64_t end) {
+    quant::int8_gemm(w.type, w.data, w.row_bytes, begin * kPanel, std::min(end * kPanel, w.rows), acts, y,
                      static_cast<size_t>(y_stride));
   });
 }

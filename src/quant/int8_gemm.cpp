@@ -8,19 +8,6 @@
 
 namespace bantam::quant {
 
-Int8Form int8_form(GgmlType type) {
-  switch (type) {
-    case GgmlType::Q4_0: return {32, 8, false, true};
-    case GgmlType::Q5_0: return {32, 16, false, true};
-    case GgmlType::Q8_0: case GgmlType::IQ4_NL: return {32, 128, false, true};
-    case GgmlType::Q4_1: case GgmlType::Q5_1: return {32, 0, true, true};
-    case GgmlType::IQ4_XS: return {32, 128, false, false};
-    case GgmlType::Q4_K: case GgmlType::Q5_K: return {32, 0, true, false};
-    case GgmlType::Q6_K: return {16, 32, false, false};
-    default: return {0, 0, false};
-  }
-}
-
 bool int8_gemm_supports(GgmlType type) {
 #if defined(__x86_64__) || defined(__i386__)
   return active_isa() == Isa::Avx512Vnni && int8_form(type).block != 0;
@@ -38,12 +25,12 @@ void reserve_int8_activations(GgmlType weight_type, int64_t k, int64_t n_tokens,
   const auto padded = static_cast<size_t>((n_tokens + kInt8TileTokens - 1) / kInt8TileTokens * kInt8TileTokens);
   acts.k = k;
   acts.n_tokens = n_tokens;
-  acts.block = form.block;
-  // Padding tokens of the last group are never read back into outputs; zeros keep them defined.
-  acts.q.assign(padded * static_cast<size_t>(k), 0);
-  acts.scale.assign(padded * static_cast<size_t>(k / 32), 0.0f);
-  acts.bias_sum.assign(padded * static_cast<size_t>(k / form.block), 0);
-  acts.scaled_sum.assign(padded * static_cast<size_t>(k / form.block), 0.0f);
+  // Sized for whole token groups; a short last group's spare lanes are never read (tiles take
+  // only the group's tokens), so nothing is cleared.
+  acts.q.resize(padded * static_cast<size_t>(k));
+  acts.scale.resize(padded * static_cast<size_t>(k / 32));
+  acts.bias_sum.resize(padded * static_cast<size_t>(k / form.block));
+  acts.scaled_sum.resize(padded * static_cast<size_t>(k / form.block));
 }
 
 void quantize_int8_activations(GgmlType weight_type, const float* x, int64_t t_begin, int64_t t_end,

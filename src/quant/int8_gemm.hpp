@@ -22,14 +22,14 @@ namespace bantam::quant {
 struct Int8Activations {
   int64_t k = 0;
   int64_t n_tokens = 0;
-  int block = 32;                  // L: elements per weight block of the type prepared for
   std::vector<int8_t> q;           // q[t * k + i]
   std::vector<float> scale;        // da per token and 32 elements: scale[t * (k / 32) + b]
   std::vector<int32_t> bias_sum;   // -bias * sum(q) per token and L elements
   std::vector<float> scaled_sum;   // da * sum(q) per token and L elements (types with mins)
-
-  int64_t blocks() const { return k / block; }
 };
+
+// Rows per panel: callers splitting rows across threads keep ranges on multiples of this.
+inline constexpr int64_t kInt8PanelRows = 16;
 
 // True when the int8 GEMM runs weights of `type` on this CPU (its best kernel level).
 bool int8_gemm_supports(GgmlType type);

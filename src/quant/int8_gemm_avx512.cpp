@@ -29,7 +29,7 @@
 namespace bantam::quant::kernels {
 namespace {
 
-constexpr int kRows = 16;  // panel rows: one int32 lane each
+constexpr int kRows = kInt8PanelRows;  // one int32 lane each
 constexpr int kTile = kInt8TileTokens;
 
 inline float half(uint16_t h) { return _cvtsh_ss(h); }
@@ -59,71 +59,61 @@ inline __m256i iq4_levels(__m256i nibbles) {
 }
 
 // Each form unpacks one unit of a row (a block, or a K-quant super-block whose scales decode
-// together) into kUnit unsigned levels and, per kBlock elements, the scale d and min term c of
-// w = d * (level - kBias) - c. Their kBlock/kBias/mins match int8_form() in int8_gemm.cpp.
-struct Q4_0Form {
-  using Block = BlockQ4_0;
-  static constexpr int kUnit = 32, kBlock = 32;
+// together) into kUnit unsigned levels and, per block of int8_form(kType).block elements, the
+// scale d and min term c of w = d * (level - bias) - c.
+
+// The 32-element formats: d from the block, c = -m for the ones that store a min (w = d * q + m).
+// Levels::get gives the block's 32 unsigned levels.
+template <GgmlType kTypeId, typename Levels>
+struct BlockForm {
+  using Block = typename Levels::Block;
+  static constexpr GgmlType kType = kTypeId;
+  static constexpr int kUnit = 32;
   static void unpack(const Block& b, uint8_t* levels, float* d, float* c) {
-    store256(levels, nibbles32(b.qs));
+    store256(levels, Levels::get(b));
     d[0] = half(b.d);
-    c[0] = 0;
+    if constexpr (requires { b.m; }) {
+      c[0] = -half(b.m);
+    } else {
+      c[0] = 0;
+    }
   }
 };
-struct Q4_1Form {
-  using Block = BlockQ4_1;
-  static constexpr int kUnit = 32, kBlock = 32;
-  static void unpack(const Block& b, uint8_t* levels, float* d, float* c) {
-    store256(levels, nibbles32(b.qs));
-    d[0] = half(b.d);
-    c[0] = -half(b.m);
+template <typename BlockT>
+struct NibbleLevels {
+  using Block = BlockT;
+  static __m256i get(const Block& b) { return nibbles32(b.qs); }
+};
+template <typename BlockT>
+struct FiveBitLevels {
+  using Block = BlockT;
+  static __m256i get(const Block& b) {
+    uint32_t bits;
+    std::memcpy(&bits, b.qh, 4);
+    const __m256i low = nibbles32(b.qs);
+    return _mm256_mask_blend_epi8(bits, low, _mm256_or_si256(low, bytes(16)));
   }
 };
-inline __m256i q5_levels(const uint8_t* qs, const uint8_t* qh) {
-  uint32_t bits;
-  std::memcpy(&bits, qh, 4);
-  const __m256i low = nibbles32(qs);
-  return _mm256_mask_blend_epi8(bits, low, _mm256_or_si256(low, bytes(16)));
-}
-struct Q5_0Form {
-  using Block = BlockQ5_0;
-  static constexpr int kUnit = 32, kBlock = 32;
-  static void unpack(const Block& b, uint8_t* levels, float* d, float* c) {
-    store256(levels, q5_levels(b.qs, b.qh));
-    d[0] = half(b.d);
-    c[0] = 0;
-  }
-};
-struct Q5_1Form {
-  using Block = BlockQ5_1;
-  static constexpr int kUnit = 32, kBlock = 32;
-  static void unpack(const Block& b, uint8_t* levels, float* d, float* c) {
-    store256(levels, q5_levels(b.qs, b.qh));
-    d[0] = half(b.d);
-    c[0] = -half(b.m);
-  }
-};
-struct Q8_0Form {
+struct Q8Levels {
   using Block = BlockQ8_0;
-  static constexpr int kUnit = 32, kBlock = 32;
-  static void unpack(const Block& b, uint8_t* levels, float* d, float* c) {
-    store256(levels, _mm256_xor_si256(load256(b.qs), bytes(0x80)));
-    d[0] = half(b.d);
-    c[0] = 0;
-  }
+  static __m256i get(const Block& b) { return _mm256_xor_si256(load256(b.qs), bytes(0x80)); }
 };
-struct IQ4_NLForm {
+struct IQ4_NLLevels {
   using Block = BlockIQ4_NL;
-  static constexpr int kUnit = 32, kBlock = 32;
-  static void unpack(const Block& b, uint8_t* levels, float* d, float* c) {
-    store256(levels, iq4_levels(nibbles32(b.qs)));
-    d[0] = half(b.d);
-    c[0] = 0;
-  }
+  static __m256i get(const Block& b) { return iq4_levels(nibbles32(b.qs)); }
 };
+
+using Q4_0Form = BlockForm<GgmlType::Q4_0, NibbleLevels<BlockQ4_0>>;
+using Q4_1Form = BlockForm<GgmlType::Q4_1, NibbleLevels<BlockQ4_1>>;
+using Q5_0Form = BlockForm<GgmlType::Q5_0, FiveBitLevels<BlockQ5_0>>;
+using Q5_1Form = BlockForm<GgmlType::Q5_1, FiveBitLevels<BlockQ5_1>>;
+using Q8_0Form = BlockForm<GgmlType::Q8_0, Q8Levels>;
+using IQ4_NLForm = BlockForm<GgmlType::IQ4_NL, IQ4_NLLevels>;
+
 struct IQ4_XSForm {
   using Block = BlockIQ4_XS;
-  static constexpr int kUnit = 256, kBlock = 32;
+  static constexpr GgmlType kType = GgmlType::IQ4_XS;
+  static constexpr int kUnit = 256;
   static void unpack(const Block& b, uint8_t* levels, float* d, float* c) {
     const float scale = half(b.d);
     for (int ib = 0; ib < 8; ++ib) {
@@ -159,19 +149,22 @@ void k4_unpack(const Block& b, uint8_t* levels, float* d, float* c, bool fifth) 
 }
 struct Q4_KForm {
   using Block = BlockQ4_K;
-  static constexpr int kUnit = 256, kBlock = 32;
+  static constexpr GgmlType kType = GgmlType::Q4_K;
+  static constexpr int kUnit = 256;
   static void unpack(const Block& b, uint8_t* levels, float* d, float* c) { k4_unpack(b, levels, d, c, false); }
 };
 struct Q5_KForm {
   using Block = BlockQ5_K;
-  static constexpr int kUnit = 256, kBlock = 32;
+  static constexpr GgmlType kType = GgmlType::Q5_K;
+  static constexpr int kUnit = 256;
   static void unpack(const Block& b, uint8_t* levels, float* d, float* c) { k4_unpack(b, levels, d, c, true); }
 };
 // Q6_K: per 128-element half, ql holds elements l and l+64 (low, high nibble) and l+32, l+96;
 // qh their top two bits at shifts 0, 2, 4, 6. Scales per 16 elements.
 struct Q6_KForm {
   using Block = BlockQ6_K;
-  static constexpr int kUnit = 256, kBlock = 16;
+  static constexpr GgmlType kType = GgmlType::Q6_K;
+  static constexpr int kUnit = 256;
   static void unpack(const Block& b, uint8_t* levels, float* d, float* c) {
     for (int h = 0; h < 2; ++h) {
       const __m256i ql0 = load256(b.ql + 64 * h), ql1 = load256(b.ql + 64 * h + 32);
@@ -206,10 +199,11 @@ struct Panel {
 template <typename Form>
 void unpack_panel(const uint8_t* first, size_t stride, int count, int64_t k, Panel& panel) {
   using Block = typename Form::Block;
-  constexpr int kBlocksPerUnit = Form::kUnit / Form::kBlock;
-  constexpr int kQuads = Form::kBlock / 4;
+  constexpr int kBlock = int8_form(Form::kType).block;
+  constexpr int kBlocksPerUnit = Form::kUnit / kBlock;
+  constexpr int kQuads = kBlock / 4;
   const int64_t units = k / Form::kUnit;
-  const int64_t blocks = k / Form::kBlock;
+  const int64_t blocks = k / kBlock;
   panel.levels.resize(static_cast<size_t>(blocks) * kQuads * 64);
   panel.scale.resize(static_cast<size_t>(blocks) * kRows);
   panel.offset.resize(static_cast<size_t>(blocks) * kRows);
@@ -226,7 +220,7 @@ void unpack_panel(const uint8_t* first, size_t stride, int count, int64_t k, Pan
     for (int bl = 0; bl < kBlocksPerUnit; ++bl) {
       const int64_t b = u * kBlocksPerUnit + bl;
       for (int j = 0; j < kQuads; ++j) {
-        const __m512i quad = _mm512_i32gather_epi32(row_starts, &levels[0][bl * Form::kBlock + 4 * j], 1);
+        const __m512i quad = _mm512_i32gather_epi32(row_starts, &levels[0][bl * kBlock + 4 * j], 1);
         _mm512_storeu_si512(panel.levels.data() + (static_cast<size_t>(b) * kQuads + j) * 64, quad);
       }
       for (int r = 0; r < kRows; ++r) {
@@ -312,9 +306,10 @@ void tile_of_group(const Panel& panel, const Int8Activations& acts, int64_t g, f
 constexpr int kMaxPanelsPerPass = 4;
 constexpr size_t kPanelBudget = 512 * 1024;
 
-template <typename Form, bool kBias, bool kMins>
+template <typename Form>
 void gemm_with(const void* weights, size_t stride, int64_t row_begin, int64_t row_end, const Int8Activations& acts,
                float* out, size_t out_stride) {
+  constexpr Int8Form kForm = int8_form(Form::kType);
   thread_local Panel panels[kMaxPanelsPerPass];
   const size_t panel_bytes = static_cast<size_t>(acts.k) * kRows * 5 / 4;
   const int per_pass = static_cast<int>(std::clamp<size_t>(kPanelBudget / panel_bytes, 1, kMaxPanelsPerPass));
@@ -330,7 +325,7 @@ void gemm_with(const void* weights, size_t stride, int64_t row_begin, int64_t ro
     }
     for (int64_t g = 0; g < groups; ++g) {
       for (int p = 0; p < n_panels; ++p) {
-        tile_of_group<Form::kBlock, kBias, kMins>(panels[p], acts, g, out + pass + int64_t{kRows} * p, out_stride,
+        tile_of_group<kForm.block, kForm.bias != 0, kForm.mins>(panels[p], acts, g, out + pass + int64_t{kRows} * p, out_stride,
                                                   masks[p]);
       }
     }
@@ -375,19 +370,14 @@ void int8_quantize_avx512(const Int8Form& form, const float* x, int64_t t_begin,
 
 bool int8_gemm_avx512(GgmlType type, const void* weights, size_t stride, int64_t row_begin, int64_t row_end,
                       const Int8Activations& acts, float* out, size_t out_stride) {
-  switch (type) {
-    case GgmlType::Q4_0: gemm_with<Q4_0Form, true, false>(weights, stride, row_begin, row_end, acts, out, out_stride); return true;
-    case GgmlType::Q4_1: gemm_with<Q4_1Form, false, true>(weights, stride, row_begin, row_end, acts, out, out_stride); return true;
-    case GgmlType::Q5_0: gemm_with<Q5_0Form, true, false>(weights, stride, row_begin, row_end, acts, out, out_stride); return true;
-    case GgmlType::Q5_1: gemm_with<Q5_1Form, false, true>(weights, stride, row_begin, row_end, acts, out, out_stride); return true;
-    case GgmlType::Q8_0: gemm_with<Q8_0Form, true, false>(weights, stride, row_begin, row_end, acts, out, out_stride); return true;
-    case GgmlType::IQ4_NL: gemm_with<IQ4_NLForm, true, false>(weights, stride, row_begin, row_end, acts, out, out_stride); return true;
-    case GgmlType::IQ4_XS: gemm_with<IQ4_XSForm, true, false>(weights, stride, row_begin, row_end, acts, out, out_stride); return true;
-    case GgmlType::Q4_K: gemm_with<Q4_KForm, false, true>(weights, stride, row_begin, row_end, acts, out, out_stride); return true;
-    case GgmlType::Q5_K: gemm_with<Q5_KForm, false, true>(weights, stride, row_begin, row_end, acts, out, out_stride); return true;
-    case GgmlType::Q6_K: gemm_with<Q6_KForm, true, false>(weights, stride, row_begin, row_end, acts, out, out_stride); return true;
-    default: return false;
-  }
+  // The form whose type this is, if any.
+  const auto run = [&]<typename Form>(Form) {
+    if (type != Form::kType) return false;
+    gemm_with<Form>(weights, stride, row_begin, row_end, acts, out, out_stride);
+    return true;
+  };
+  return run(Q4_0Form{}) || run(Q4_1Form{}) || run(Q5_0Form{}) || run(Q5_1Form{}) || run(Q8_0Form{}) ||
+         run(IQ4_NLForm{}) || run(IQ4_XSForm{}) || run(Q4_KForm{}) || run(Q5_KForm{}) || run(Q6_KForm{});
 }
 
 }  // namespace bantam::quant::kernels

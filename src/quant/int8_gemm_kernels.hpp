@@ -19,7 +19,18 @@ struct Int8Form {
   bool half_scales = false;
 };
 // The form of `type`; block 0 when the int8 GEMM does not take the type.
-Int8Form int8_form(GgmlType type);
+constexpr Int8Form int8_form(GgmlType type) {
+  switch (type) {
+    case GgmlType::Q4_0: return {32, 8, false, true};
+    case GgmlType::Q5_0: return {32, 16, false, true};
+    case GgmlType::Q8_0: case GgmlType::IQ4_NL: return {32, 128, false, true};
+    case GgmlType::Q4_1: case GgmlType::Q5_1: return {32, 0, true, true};
+    case GgmlType::IQ4_XS: return {32, 128, false, false};
+    case GgmlType::Q4_K: case GgmlType::Q5_K: return {32, 0, true, false};
+    case GgmlType::Q6_K: return {16, 32, false, false};
+    default: return {0, 0, false, false};
+  }
+}
 
 // Activations live in groups of kInt8TileTokens tokens, interleaved per 32 elements, so that one
 // kernel tile reads every token of its group at fixed offsets from one pointer:
