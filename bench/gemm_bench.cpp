@@ -4,10 +4,10 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "bench_data.hpp"
 #include "format/ggml_type.hpp"
 #include "quant/dot.hpp"
 #include "quant/int8_gemm.hpp"
@@ -21,26 +21,11 @@ constexpr GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K,
 constexpr int64_t kRows = 896;
 constexpr int64_t kTokens = 512;
 
-std::vector<float> gaussian(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
-
-std::vector<uint8_t> quantized(GgmlType type, int64_t rows, int64_t cols) {
-  const auto x = gaussian(static_cast<size_t>(rows * cols), 1);
-  const size_t stride = row_bytes(type, cols);
-  std::vector<uint8_t> out(stride * static_cast<size_t>(rows));
-  for (int64_t r = 0; r < rows; ++r) {
-    quantize_row(type, x.data() + r * cols, out.data() + static_cast<size_t>(r) * stride, cols);
-  }
-  return out;
-}
+using bench::gaussian;
+using bench::quantized;
 
 void bench_int8_gemm(benchmark::State& state, GgmlType type, int64_t cols) {
-  const auto w = quantized(type, kRows, cols);
+  const auto w = quantized(type, kRows, cols, 1);
   const auto x = gaussian(static_cast<size_t>(kTokens * cols), 2);
   Int8Activations acts;
   std::vector<float> out(static_cast<size_t>(kTokens * kRows));
@@ -55,7 +40,7 @@ void bench_int8_gemm(benchmark::State& state, GgmlType type, int64_t cols) {
 }
 
 void bench_type_gemm(benchmark::State& state, GgmlType type, int64_t cols) {
-  const auto w = quantized(type, kRows, cols);
+  const auto w = quantized(type, kRows, cols, 1);
   const auto x = gaussian(static_cast<size_t>(kTokens * cols), 2);
   const DotOrder order = dot_order(type, kRows);
   const size_t act_bytes = activation_bytes(vec_dot_type(type), cols);

@@ -5,10 +5,10 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "bench_data.hpp"
 #include "format/ggml_type.hpp"
 #include "quant/dot.hpp"
 #include "quant/quant.hpp"
@@ -27,23 +27,8 @@ constexpr GgmlType kActivationTypes[] = {GgmlType::F16, GgmlType::BF16, GgmlType
 constexpr int64_t kCols = 4096;
 constexpr int64_t kRows = 1024;
 
-std::vector<float> gaussian(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
-
-std::vector<uint8_t> quantized(GgmlType type, int64_t rows, int64_t cols, uint32_t seed) {
-  const auto x = gaussian(static_cast<size_t>(rows * cols), seed);
-  const size_t stride = row_bytes(type, cols);
-  std::vector<uint8_t> out(stride * static_cast<size_t>(rows));
-  for (int64_t r = 0; r < rows; ++r) {
-    quantize_row(type, x.data() + r * cols, out.data() + static_cast<size_t>(r) * stride, cols);
-  }
-  return out;
-}
+using bench::gaussian;
+using bench::quantized;
 
 std::vector<uint8_t> activations(GgmlType weight_type, int64_t cols) {
   const GgmlType act_type = vec_dot_type(weight_type);
