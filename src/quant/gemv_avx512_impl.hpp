@@ -149,15 +149,17 @@ struct alignas(64) LanePairActivation {
 
 // Per weight type: the levels as unsigned bytes (level + kBias) of two rows' blocks, from the
 // vector holding their quant bytes (row a's in 128-bit lanes 0 and 1, row b's in 2 and 3).
+// The nibbles of two rows' 16-byte quants: low nibbles in 128-bit lanes 0 and 2, high ones in 1 and 3.
+inline __m512i lane_nibbles(__m512i q) {
+  return _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFF00FF00, q, 4), _mm512_set1_epi8(0x0F));
+}
+
 struct LaneQ4_0 {
   using Block = BlockQ4_0;
   using Act = BlockQ8_0;
   static constexpr int kBias = 8;
   static constexpr bool kMin = false;
-  static __m512i levels(__m512i q, const Block&, const Block&) {
-    // Low nibbles in lanes 0 and 2, high ones in 1 and 3.
-    return _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFF00FF00, q, 4), _mm512_set1_epi8(0x0F));
-  }
+  static __m512i levels(__m512i q, const Block&, const Block&) { return lane_nibbles(q); }
 };
 
 struct LaneIQ4_NL {
@@ -166,7 +168,7 @@ struct LaneIQ4_NL {
   static constexpr int kBias = 128;
   static constexpr bool kMin = false;
   static __m512i levels(__m512i q, const Block&, const Block&) {
-    const __m512i nibbles = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xFF00FF00, q, 4), _mm512_set1_epi8(0x0F));
+    const __m512i nibbles = lane_nibbles(q);
     const __m128i table = _mm_add_epi8(load128(kIQ4Values), _mm_set1_epi8(static_cast<char>(0x80)));
     return _mm512_shuffle_epi8(_mm512_broadcast_i32x4(table), nibbles);
   }
