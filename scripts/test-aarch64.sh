@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cross-compiles all of bantam::core (shared and static) and the quant kernel tests for aarch64
 # against Debian's arm64 packages, and runs the tests under qemu-aarch64, once on a CPU model with
-# dotprod (QEMU_CPU=max: scalar, neon and neon-dotprod kernels) and once without (cortex-a57:
+# dotprod and i8mm (QEMU_CPU=max), once with dotprod only (neoverse-n1) and once with neither (cortex-a57:
 # scalar and neon), checking that each run detected the expected levels.
 # Needs what scripts/deps.sh installs: g++-aarch64-linux-gnu, qemu-user, googletest and the arm64
 # development packages of PCRE2, utf8proc and fmt.
@@ -29,6 +29,7 @@ run() {  # run CPU_MODEL EXPECTED_ISAS
     exit 1
   fi
 }
-run max "scalar neon neon-dotprod"
+run max "scalar neon neon-dotprod neon-i8mm"
+run neoverse-n1 "scalar neon neon-dotprod"
 run cortex-a57 "scalar neon"
-echo "aarch64: bantam::core cross-built; quant tests passed on both CPU models"
+echo "aarch64: bantam::core cross-built; quant tests passed on all three CPU models"

@@ -58,6 +58,8 @@ bool cpu_has(Isa isa) {
       return (hwcap & HWCAP_ASIMD) != 0;
     case Isa::NeonDotprod:
       return (hwcap & HWCAP_ASIMD) != 0 && (hwcap & HWCAP_ASIMDDP) != 0;
+    case Isa::NeonI8mm:
+      return cpu_has(Isa::NeonDotprod) && (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
     default:
       return false;
   }
@@ -69,7 +71,7 @@ bool cpu_has(Isa isa) {
 #if defined(__x86_64__) || defined(__i386__)
 constexpr std::array kAllIsas = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni};
 #elif defined(__aarch64__)
-constexpr std::array kAllIsas = {Isa::Scalar, Isa::Neon, Isa::NeonDotprod};
+constexpr std::array kAllIsas = {Isa::Scalar, Isa::Neon, Isa::NeonDotprod, Isa::NeonI8mm};
 #else
 constexpr std::array kAllIsas = {Isa::Scalar};
 #endif
@@ -146,6 +148,7 @@ std::string_view isa_name(Isa isa) {
     case Isa::Avx512Vnni: return "avx512vnni";
     case Isa::Neon: return "neon";
     case Isa::NeonDotprod: return "neon-dotprod";
+    case Isa::NeonI8mm: return "neon-i8mm";
   }
   return "unknown";
 }
@@ -157,6 +160,8 @@ std::vector<Isa> available_isas() {
   }
   return out;
 }
+
+bool follows_llama_cpp_orders(Isa isa) { return isa < Isa::Neon; }
 
 Isa active_isa() { return dispatch().isa; }
 std::string_view active_isa_name() { return isa_name(active_isa()); }

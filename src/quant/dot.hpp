@@ -16,9 +16,10 @@ namespace bantam::quant {
 
 // Instruction-set levels with their own kernels, lowest first within each architecture. Avx2
 // includes FMA and F16C; Avx512 is F+BW+VL(+FMA/F16C/BMI2); Avx512Vnni adds vpdpbusd/vpdpwssd.
-// Neon is aarch64's Advanced SIMD; NeonDotprod adds sdot (ARMv8.2 dotprod). A CPU only ever
-// lists the levels of its own architecture.
-enum class Isa { Scalar, Avx2, Avx512, Avx512Vnni, Neon, NeonDotprod };
+// Neon is aarch64's Advanced SIMD; NeonDotprod adds sdot (ARMv8.2 dotprod); NeonI8mm adds the
+// int8 matrix multiplies (smmla, usdot; ARMv8.6 i8mm, always with dotprod). A CPU only ever lists
+// the levels of its own architecture.
+enum class Isa { Scalar, Avx2, Avx512, Avx512Vnni, Neon, NeonDotprod, NeonI8mm };
 
 std::string_view isa_name(Isa isa);
 // Levels this CPU supports, lowest first (always starts with Scalar).
@@ -28,6 +29,11 @@ Isa active_isa();
 std::string_view active_isa_name();
 // Forces a level (Error if this CPU lacks it). Not thread-safe: for tests and benchmarks.
 void set_isa_for_testing(Isa isa);
+
+// True where the level's kernels sum in llama.cpp's x86 orders (DotOrder): scalar and the x86
+// levels. The aarch64 levels sum in orders of their own, within the numerics contract
+// (docs/ARCHITECTURE.md), since llama.cpp's ARM build has orders of its own too.
+bool follows_llama_cpp_orders(Isa isa);
 
 // True when vec_dot/gemv handle weights of `weight_type`.
 bool can_dot(GgmlType weight_type);

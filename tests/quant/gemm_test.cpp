@@ -74,7 +74,7 @@ float batched_float_dot(GgmlType type, int64_t n, const uint8_t* w, const uint8_
 
 bool batched_float_order(GgmlType type, int64_t n) {
   return (type == GgmlType::F32 || type == GgmlType::F16) && n % 16 == 0 && active_isa() != Isa::Scalar &&
-         active_isa() != Isa::Neon && active_isa() != Isa::NeonDotprod;
+         follows_llama_cpp_orders(active_isa());
 }
 
 // Runs gemm on rows [row_begin, row_end) into a padded output and checks every element.
