@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs every Debian package bantam needs that is missing (idempotent, quiet).
+#   scripts/deps.sh [--mca]   --mca also installs what scripts/arm-mca.sh needs (not CI's build)
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
@@ -10,6 +11,9 @@ packages=(
   libpcre2-dev:arm64 libutf8proc-dev:arm64 libfmt-dev:arm64
   python3-venv python3-setuptools python3-wheel python3-pytest
 )
+# Only scripts/arm-mca.sh (static ARM speed estimates) uses these; CI stays without them.
+mca_packages=(llvm-19 clang-19)
+[ "${1:-}" = "--mca" ] && packages+=("${mca_packages[@]}")
 # The aarch64 cross build of core (scripts/test-aarch64.sh) links Debian's arm64 packages.
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
