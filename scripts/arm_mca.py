@@ -37,7 +37,10 @@ CORES = [
 # the "dotprod" row (an i8mm core runs dotprod code too). bantam None: no NEON kernel (scalar).
 # A gemm row without a bantam gemm names the gemv bantam runs once per token.
 # llama.cpp: repack.cpp kernels where llama.cpp repacks the type by default (CPU_REPACK), else
-# ggml_vec_dot_* (the i8mm gemm rows: its nrc == 2 smmla loop, marked "mmla").
+# ggml_vec_dot_* ("... mmla" takes its nrc == 2 smmla loop, which llama.cpp runs for prompts on
+# i8mm cores). A gemv row never takes an mmla loop; a gemm row takes the loop with the most MACs.
+# New bantam sources (src/quant/kernels_neon*.cpp, int8_gemm_neon*.cpp) are compiled by arm-mca.sh
+# on their own; list their functions here.
 KERNELS = [
     ("Q4_0", "gemv", "dotprod", "kernels_neon_dotprod.cpp:neon_gemv_q4_0_chain", "repack.cpp:ggml_gemv_q4_0_4x4_q8_0"),
     ("Q4_0", "gemv", "i8mm", "kernels_neon_dotprod.cpp:neon_gemv_q4_0_chain", "repack.cpp:ggml_gemv_q4_0_4x8_q8_0"),
