@@ -87,7 +87,7 @@ struct IQ4_NLLevels {
 // per tile and dotted with T tokens.
 template <typename Levels>
 struct Blocks32 {
-  static constexpr int kGemvRows = 4, kRows = 4, kTokens = 2;
+  static constexpr int kGemvRows = 4, kRows = 2, kTokens = 2;
   using Block = typename Levels::Block;
   using Act = typename Levels::Act;
 

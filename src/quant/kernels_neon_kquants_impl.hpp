@@ -240,7 +240,9 @@ inline int32x4_t bsum_products(const int16x8_t coef[2], const int16_t* bsums) {
 
 template <typename Type>
 struct KQuants {
-  static constexpr int kGemvRows = 4, kRows = 4, kTokens = 2;
+  // One row at a time: a super-block's scales, level vectors and activations fill the registers
+  // (more rows spill); a gemm tile dots each unpacked quad with two tokens.
+  static constexpr int kGemvRows = 1, kRows = 1, kTokens = 2;
   static constexpr int kQuads = kQK_K / (4 * Type::kGroup);  // four groups per quad
   static constexpr int kVecs = 4 * Type::kGroup / 16;       // 16-byte level vectors per quad
   using Block = typename Type::Block;
@@ -257,11 +259,13 @@ struct KQuants {
       for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);
     }
     for (int64_t i = 0; i < n / kQK_K; ++i) {
-      for (int r = 0; r < R; ++r) {
+      for (int r = 0; r < R; ++r) {  // rows one after the other: each needs its own registers
         const Block& b = w[r][i];
         const typename Type::Unpacked u(b);
         int32x4_t isum[T];
         for (int t = 0; t < T; ++t) isum[t] = vdupq_n_s32(0);
+        // Unrolled: the quad decides shifts and scale lanes, constants once unrolled.
+#pragma GCC unroll 4
         for (int q = 0; q < kQuads; ++q) {
           int8x16_t v[kVecs];
           Type::levels(b, q, v);
