@@ -91,6 +91,7 @@ kernels::Table build_table(Isa isa) {
   }
 #elif defined(__aarch64__)
   if (isa >= Isa::Neon) kernels::add_neon(table);
+  if (isa >= Isa::Neon && (getauxval(AT_HWCAP) & HWCAP_ASIMDFHM) != 0) kernels::add_neon_fhm(table);
   if (isa >= Isa::NeonDotprod) kernels::add_neon_dotprod(table);
 #endif
   return table;
@@ -171,6 +172,18 @@ void set_isa_for_testing(Isa isa) {
   dispatch() = Dispatch{isa, build_table(isa)};
 }
 
+Isa kernel_level(GgmlType weight_type, DotOrder order) {
+  const Dispatch& active = dispatch();
+  const kernels::Kernels& used = active.table.find(weight_type, order);
+  for (Isa isa : kAllIsas) {
+    if (isa > active.isa) break;
+    const kernels::Table table = build_table(isa);
+    const kernels::Kernels& own = table.find(weight_type, order);
+    if (own.dot == used.dot && own.gemv == used.gemv && own.gemm == used.gemm) return isa;
+  }
+  return active.isa;
+}
+
 bool can_dot(GgmlType weight_type) {
   return slot(weight_type) < kernels::kTypeSlots &&
          dispatch().table.find(weight_type, DotOrder::VecDot).dot != nullptr;
@@ -243,7 +256,7 @@ void quantize_activation_rows(GgmlType weight_type, DotOrder order, const float*
 float vec_dot(GgmlType weight_type, int64_t n, const void* weight_row, const void* activations, DotOrder order) {
   if (!can_dot(weight_type)) throw Error(fmt::format("no dot product for weights of type {}", type_name(weight_type)));
   check_n(weight_type, n, "vec_dot");
-  if (kernels::f16_row_sums_in_half(weight_type, n)) {
+  if (kernels::f16_row_sums_in_half(dispatch().isa, weight_type, n)) {
     return kernels::dot_f16_half_accumulated(n, weight_row, activations);
   }
   return dispatch().table.find(weight_type, order).dot(n, weight_row, activations);
@@ -255,7 +268,7 @@ void gemv(GgmlType weight_type, int64_t n, const void* weights, size_t row_strid
   check_n(weight_type, n, "gemv");
   if (row_end <= row_begin) return;
   const auto* first = static_cast<const uint8_t*>(weights) + static_cast<size_t>(row_begin) * row_stride_bytes;
-  if (kernels::f16_row_sums_in_half(weight_type, n)) {
+  if (kernels::f16_row_sums_in_half(dispatch().isa, weight_type, n)) {
     kernels::gemv_by_rows<kernels::dot_f16_half_accumulated>(n, first, row_stride_bytes, row_end - row_begin,
                                                             activations, out + row_begin);
     return;
@@ -272,7 +285,7 @@ void gemm(GgmlType weight_type, int64_t n, const void* weights, size_t row_strid
   if (row_end <= row_begin || n_tokens <= 0) return;
   const auto* first = static_cast<const uint8_t*>(weights) + static_cast<size_t>(row_begin) * row_stride_bytes;
   const kernels::Kernels& kernels = dispatch().table.find(weight_type, order);
-  const bool half_sums = kernels::f16_row_sums_in_half(weight_type, n);
+  const bool half_sums = kernels::f16_row_sums_in_half(dispatch().isa, weight_type, n);
   const kernels::Gemv gemv_rows =
       half_sums ? kernels::gemv_by_rows<kernels::dot_f16_half_accumulated> : kernels.gemv;
   // One token is a gemv, as in llama.cpp (where float rows then take another summation order).

@@ -73,6 +73,10 @@ enum class DotOrder { VecDot, Interleaved8 };
 // Interleaved8 for Q4_0, Q4_K and Q2_K with rows % 8 == 0, VecDot otherwise.
 DotOrder dot_order(GgmlType weight_type, int64_t rows);
 
+// The lowest level whose kernels (vec_dot, gemv and gemm alike) serve weights of `weight_type`
+// in `order` at the active level: Scalar where no SIMD kernel does. For tests.
+Isa kernel_level(GgmlType weight_type, DotOrder order);
+
 // Activations for n_tokens rows of k floats (row t at x + t * k), written `activation_bytes` apart,
 // for weights of `weight_type` summed in `order`, as llama.cpp quantizes them: quantize_activations
 // per row, except for Q4_K/Q2_K in the Interleaved8 order, whose gemm's groups of four tokens get

@@ -62,13 +62,17 @@ void add_avx512(Table& table);
 void add_avx512_vnni(Table& table);
 void add_neon(Table& table);
 void add_neon_dotprod(Table& table);
+void add_neon_fhm(Table& table);  // F16 by fmlal where the CPU has FEAT_FHM
 void add_avx512_gemm(Table& table);
 void add_avx512_vnni_gemm(Table& table);
 
 // True for F16 rows that llama.cpp's tinyBLAS declines (a length that is not a multiple of 16):
 // ggml_vec_dot_f16 sums them, which the reference build (AVX512-FP16) does in half precision,
-// for any number of tokens. Rows tinyBLAS takes match F32 sums, even for one token.
-inline bool f16_row_sums_in_half(GgmlType type, int64_t n) { return type == GgmlType::F16 && n % 16 != 0; }
+// for any number of tokens. Rows tinyBLAS takes match F32 sums, even for one token. Only levels
+// that follow llama.cpp's x86 orders reproduce this; the ARM levels sum every F16 row in FP32.
+inline bool f16_row_sums_in_half(Isa isa, GgmlType type, int64_t n) {
+  return follows_llama_cpp_orders(isa) && type == GgmlType::F16 && n % 16 != 0;
+}
 // That half-precision dot (f16_half_dot.cpp): the same bits at every level.
 float dot_f16_half_accumulated(int64_t n, const void* weights, const void* activations);
 

@@ -4,6 +4,8 @@
 #if defined(__aarch64__)  // aarch64 builds only; empty elsewhere
 #include <arm_neon.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "quant/blocks.hpp"

@@ -65,12 +65,13 @@ Expected reference_dot(GgmlType type, int64_t n, const std::vector<uint8_t>& w, 
 }
 
 // Lengths: several blocks, an odd number of 32-blocks, and float tails. Long F16 rows whose
-// length is not a multiple of 16 are summed in half precision (tested on their own below).
-std::vector<int64_t> lengths(GgmlType type) {
+// length is not a multiple of 16 are summed in half precision where the level follows llama.cpp's
+// x86 orders (tested on their own below).
+std::vector<int64_t> lengths(GgmlType type, Isa isa) {
   if (type_info(type).block_size == 256) return {256, 256 * 5};
   if (type_info(type).block_size == 32) return {32, 32 * 37, 4096};
-  if (type == GgmlType::F16) return {1, 7, 100, 1040};
-  return {1, 7, 100, 1031};
+  if (type == GgmlType::F16 && follows_llama_cpp_orders(isa)) return {1, 7, 100, 1040};
+  return {1, 7, 100, 1031, 1040};
 }
 
 TEST_F(DotTest, EveryTypeAtEveryIsaMatchesDequantizedDot) {
@@ -78,7 +79,7 @@ TEST_F(DotTest, EveryTypeAtEveryIsaMatchesDequantizedDot) {
     set_isa_for_testing(isa);
     for (GgmlType type : kWeightTypes) {
       ASSERT_TRUE(can_dot(type)) << type_name(type);
-      for (int64_t n : lengths(type)) {
+      for (int64_t n : lengths(type, isa)) {
         for (bool realistic : {false, true}) {
           const auto w = weight_row(type, n, static_cast<uint32_t>(n) * 31 + realistic, realistic);
           const auto a = activations(type, n, static_cast<uint32_t>(n) + 7);
@@ -162,6 +163,7 @@ TEST_F(DotTest, LegacyBlocksFollowLlamaCppSummationOrdersBitForBit) {
         acts.insert(acts.end(), tokens.back().begin(), tokens.back().end());
       }
       for (Isa isa : available_isas()) {
+        if (!follows_llama_cpp_orders(isa)) continue;  // the ARM levels have orders of their own
         set_isa_for_testing(isa);
         const std::string where = std::string(isa_name(isa)) + " " + std::string(type_name(c.type)) +
                                   (c.order == DotOrder::Interleaved8 ? " interleaved8" : " vecdot") +
@@ -288,7 +290,8 @@ float half_precision_dot(int64_t n, const uint16_t* w, const uint16_t* a) {
 
 TEST_F(DotTest, F16RowsTinyBlasDeclinesSumInHalfPrecisionBitForBit) {
   // 172: stories260K's ffn_down (the 128 first products in F16); 44 has no F16 part; 390 and
-  // 1031 several 128-steps. Every level, vec_dot, gemv and gemm alike, gives these bits.
+  // 1031 several 128-steps. Every level that follows llama.cpp's x86 orders, vec_dot, gemv and
+  // gemm alike, gives these bits.
   constexpr int64_t kRows = 5, kTokens = 3;
   for (int64_t n : {int64_t{44}, int64_t{172}, int64_t{390}, int64_t{1031}}) {
     const size_t stride = row_bytes(GgmlType::F16, n);
@@ -304,6 +307,7 @@ TEST_F(DotTest, F16RowsTinyBlasDeclinesSumInHalfPrecisionBitForBit) {
       acts.insert(acts.end(), tokens.back().begin(), tokens.back().end());
     }
     for (Isa isa : available_isas()) {
+      if (!follows_llama_cpp_orders(isa)) continue;  // the ARM levels sum every F16 row in FP32
       set_isa_for_testing(isa);
       const std::string where = std::string(isa_name(isa)) + " n=" + std::to_string(n);
       std::vector<float> out(static_cast<size_t>(kRows * kTokens));
@@ -323,6 +327,25 @@ TEST_F(DotTest, F16RowsTinyBlasDeclinesSumInHalfPrecisionBitForBit) {
           const Expected e = reference_dot(GgmlType::F16, n, std::vector<uint8_t>(w, w + stride), tokens[t]);
           EXPECT_NEAR(want, e.value, 2e-3 * e.magnitude) << where;
         }
+      }
+    }
+  }
+}
+
+// Every weight type runs SIMD code at every SIMD level, in both orders (on aarch64 they all have
+// kernels of their own; on x86 they fall back to their VecDot kernels where llama.cpp sums them
+// the same way). Q8_K is an activation format, dotted only by tests.
+TEST_F(DotTest, EveryTypeHasSimdKernelsAtEverySimdLevel) {
+  set_isa_for_testing(Isa::Scalar);  // the query itself: nothing above scalar there
+  for (GgmlType type : kWeightTypes) EXPECT_EQ(kernel_level(type, DotOrder::Interleaved8), Isa::Scalar);
+  for (Isa isa : available_isas()) {
+    if (isa == Isa::Scalar) continue;
+    set_isa_for_testing(isa);
+    for (GgmlType type : kWeightTypes) {
+      if (type == GgmlType::Q8_K) continue;
+      for (DotOrder order : {DotOrder::VecDot, DotOrder::Interleaved8}) {
+        EXPECT_NE(kernel_level(type, order), Isa::Scalar)
+            << isa_name(isa) << " " << type_name(type) << (order == DotOrder::VecDot ? " vecdot" : " interleaved8");
       }
     }
   }

@@ -1,0 +1,309 @@
+// aarch64 kernels for the K-quants (Q2_K..Q6_K) and IQ4_XS, written once for both NEON levels
+// (see kernels_neon_impl.hpp). Per (row, token) and super-block: the exact integer sum of every
+// group's dot times its scale, kept in four int32 lanes (group dots are combined by pairwise adds,
+// never a horizontal add per group), then one FMA times d * da into four float lanes, plus one
+// more for the mins (times -dmin * da) of Q2_K, Q4_K and Q5_K. Q3_K's and Q6_K's level offsets
+// are taken out of the integer sum through the activations' block sums, so their levels stay
+// unsigned. Internal to src/quant.
+#pragma once
+
+#include "quant/kernels_neon_common.hpp"
+
+namespace bantam::quant::kernels {
+namespace {
+
+// How a type's per-group coefficients times the activations' 16-element sums (bsums) join the dot.
+enum class GroupSums {
+  None,
+  Mins,     // minus dmin * da * sum(min[g] * bsums[g]): a float term of its own
+  Offsets,  // minus sum(offset * scale[g] * bsums[g]), exact, inside the integer sum
+};
+
+// int8 scales (lanes in group order) as int32 lanes: 16 scales in four vectors.
+inline void widen_scales16(int8x16_t s, int32x4_t out[4]) {
+  const int16x8_t lo = vmovl_s8(vget_low_s8(s)), hi = vmovl_high_s8(s);
+  out[0] = vmovl_s16(vget_low_s16(lo));
+  out[1] = vmovl_high_s16(lo);
+  out[2] = vmovl_s16(vget_low_s16(hi));
+  out[3] = vmovl_high_s16(hi);
+}
+
+// Eight scales (as int16) in two vectors.
+inline void widen_scales8(int16x8_t s, int32x4_t out[2]) {
+  out[0] = vmovl_s16(vget_low_s16(s));
+  out[1] = vmovl_high_s16(s);
+}
+
+inline int16x8_t widen_u8(const uint8_t* p) { return vreinterpretq_s16_u16(vmovl_u8(vld1_u8(p))); }
+
+// Bits 0..1 of `v >> shift` (shift may be a loop variable: ushl takes it from a register).
+inline uint8x16_t two_bits(uint8x16_t v, int shift) {
+  return vandq_u8(vshlq_u8(v, vdupq_n_s8(static_cast<int8_t>(-shift))), vdupq_n_u8(3));
+}
+
+// Bit `bit` of each byte of v moved to bit `to`, all other bits clear (`mask` = 1 << to, or a
+// wider run for several bits).
+inline uint8x16_t move_bits(uint8x16_t v, int bit, int to, uint8_t mask) {
+  return vandq_u8(vshlq_u8(v, vdupq_n_s8(static_cast<int8_t>(to - bit))), vdupq_n_u8(mask));
+}
+
+// The 8 scales and 8 mins of a Q4_K/Q5_K super-block (same packing as blocks.hpp's k4_scale_min).
+inline void k4_unpack(const uint8_t* packed, uint8_t scales[8], uint8_t mins[8]) {
+  uint32_t u[3];
+  std::memcpy(u, packed, 12);
+  const uint32_t s_lo = u[0] & 0x3F3F3F3F, m_lo = u[1] & 0x3F3F3F3F;
+  const uint32_t s_hi = (u[2] & 0x0F0F0F0F) | (((u[0] >> 6) & 0x03030303) << 4);
+  const uint32_t m_hi = ((u[2] >> 4) & 0x0F0F0F0F) | (((u[1] >> 6) & 0x03030303) << 4);
+  std::memcpy(scales, &s_lo, 4);
+  std::memcpy(scales + 4, &s_hi, 4);
+  std::memcpy(mins, &m_lo, 4);
+  std::memcpy(mins + 4, &m_hi, 4);
+}
+
+// Quad q (elements 64q..64q+63) of Q2_K/Q3_K's two-bit fields: bits 4(q%2) and 4(q%2)+2 of qs
+// bytes 32(q/2)..32(q/2)+31.
+inline void two_bit_levels(const uint8_t* qs, int q, int8x16_t v[4]) {
+  const uint8x16_t x0 = vld1q_u8(qs + 32 * (q / 2)), x1 = vld1q_u8(qs + 32 * (q / 2) + 16);
+  const int shift = 4 * (q % 2);
+  v[0] = as_s8(two_bits(x0, shift));
+  v[1] = as_s8(two_bits(x1, shift));
+  v[2] = as_s8(two_bits(x0, shift + 2));
+  v[3] = as_s8(two_bits(x1, shift + 2));
+}
+
+// Each type gives: kGroup (elements per scale: 16 or 32), kSums, and per super-block
+//   Unpacked::Unpacked(block): scale lanes (sc, in group order) and the bsums coefficients
+//     (coef, one per 16 elements) where kSums is not None;
+//   levels(block, q, v): the 4 * kGroup elements of quad q (four groups) as 16-byte vectors.
+// Level vectors of a quad are in element order, so group g takes v[g * kGroup / 16 ...].
+struct Q2_KType {
+  using Block = BlockQ2_K;
+  static constexpr int kGroup = 16;
+  static constexpr GroupSums kSums = GroupSums::Mins;
+  struct Unpacked {
+    int32x4_t sc[4];
+    int16x8_t coef[2];
+    explicit Unpacked(const Block& b) {
+      const uint8x16_t packed = vld1q_u8(b.scales);
+      widen_scales16(as_s8(vandq_u8(packed, vdupq_n_u8(0x0F))), sc);
+      const uint8x16_t mins = vshrq_n_u8(packed, 4);
+      coef[0] = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mins)));
+      coef[1] = vreinterpretq_s16_u16(vmovl_high_u8(mins));
+    }
+  };
+  static void levels(const Block& b, int q, int8x16_t v[4]) { two_bit_levels(b.qs, q, v); }
+};
+
+struct Q3_KType {
+  using Block = BlockQ3_K;
+  static constexpr int kGroup = 16;
+  static constexpr GroupSums kSums = GroupSums::Offsets;
+  struct Unpacked {
+    int32x4_t sc[4];
+    int16x8_t coef[2];
+    explicit Unpacked(const Block& b) {
+      // Scale j: low 4 bits from byte j % 8 (low nibble for j < 8), high 2 from bits 2 (j / 4) of byte 8 + j % 4.
+      const uint8x8_t low = vld1_u8(b.scales);
+      uint32_t high_bytes;
+      std::memcpy(&high_bytes, b.scales + 8, 4);
+      const int8x16_t shifts = {0, 0, 0, 0, -2, -2, -2, -2, -4, -4, -4, -4, -6, -6, -6, -6};
+      const uint8x16_t high = vandq_u8(vshlq_u8(vreinterpretq_u8_u32(vdupq_n_u32(high_bytes)), shifts), vdupq_n_u8(3));
+      const uint8x16_t six = vorrq_u8(vcombine_u8(vand_u8(low, vdup_n_u8(0x0F)), vshr_n_u8(low, 4)), vshlq_n_u8(high, 4));
+      const int8x16_t scales = vsubq_s8(as_s8(six), vdupq_n_s8(32));
+      widen_scales16(scales, sc);
+      // Levels are stored as level + 4: take 4 * scale * bsum back out.
+      coef[0] = vshlq_n_s16(vmovl_s8(vget_low_s8(scales)), 2);
+      coef[1] = vshlq_n_s16(vmovl_high_s8(scales), 2);
+    }
+  };
+  // Quad q: Q2_K's two bits plus bit 2q + k / 2 of hmask byte l (k: group in the quad) as bit 2.
+  static void levels(const Block& b, int q, int8x16_t v[4]) {
+    two_bit_levels(b.qs, q, v);
+    const uint8x16_t mask[2] = {vld1q_u8(b.hmask), vld1q_u8(b.hmask + 16)};
+    for (int k = 0; k < 4; ++k) {
+      v[k] = vorrq_s8(v[k], as_s8(move_bits(mask[k % 2], 2 * q + k / 2, 2, 4)));
+    }
+  }
+};
+
+template <typename Block>
+struct K4Unpacked {
+  int32x4_t sc[2];
+  int16x8_t coef[2];
+  explicit K4Unpacked(const Block& b) {
+    uint8_t scales[8], mins[8];
+    k4_unpack(b.scales, scales, mins);
+    widen_scales8(widen_u8(scales), sc);
+    const int16x8_t m = widen_u8(mins);  // one min per 32 elements: each serves two bsums
+    coef[0] = vzip1q_s16(m, m);
+    coef[1] = vzip2q_s16(m, m);
+  }
+};
+
+// Quad q of a Q4_K/Q5_K super-block: sub-blocks 4q..4q+3, the low then the high nibbles of qs
+// bytes 64q..64q+31, then of 64q+32..64q+63.
+inline void k4_nibbles(const uint8_t* qs, int q, int8x16_t v[8]) {
+  const uint8x16_t low4 = vdupq_n_u8(0x0F);
+  for (int half_quad = 0; half_quad < 2; ++half_quad) {
+    const uint8x16_t x0 = vld1q_u8(qs + 64 * q + 32 * half_quad), x1 = vld1q_u8(qs + 64 * q + 32 * half_quad + 16);
+    int8x16_t* out = v + 4 * half_quad;
+    out[0] = as_s8(vandq_u8(x0, low4));
+    out[1] = as_s8(vandq_u8(x1, low4));
+    out[2] = as_s8(vshrq_n_u8(x0, 4));
+    out[3] = as_s8(vshrq_n_u8(x1, 4));
+  }
+}
+
+struct Q4_KType {
+  using Block = BlockQ4_K;
+  static constexpr int kGroup = 32;
+  static constexpr GroupSums kSums = GroupSums::Mins;
+  using Unpacked = K4Unpacked<Block>;
+  static void levels(const Block& b, int q, int8x16_t v[8]) { k4_nibbles(b.qs, q, v); }
+};
+
+struct Q5_KType {
+  using Block = BlockQ5_K;
+  static constexpr int kGroup = 32;
+  static constexpr GroupSums kSums = GroupSums::Mins;
+  using Unpacked = K4Unpacked<Block>;
+  // The fifth bit of element 32j + l is bit j of qh byte l.
+  static void levels(const Block& b, int q, int8x16_t v[8]) {
+    k4_nibbles(b.qs, q, v);
+    const uint8x16_t qh[2] = {vld1q_u8(b.qh), vld1q_u8(b.qh + 16)};
+    for (int k = 0; k < 8; ++k) v[k] = vorrq_s8(v[k], as_s8(move_bits(qh[k % 2], 4 * q + k / 2, 4, 16)));
+  }
+};
+
+struct Q6_KType {
+  using Block = BlockQ6_K;
+  static constexpr int kGroup = 16;
+  static constexpr GroupSums kSums = GroupSums::Offsets;
+  struct Unpacked {
+    int32x4_t sc[4];
+    int16x8_t coef[2];
+    explicit Unpacked(const Block& b) {
+      const int8x16_t scales = vld1q_s8(b.scales);
+      widen_scales16(scales, sc);
+      // Levels are stored as level + 32: take 32 * scale * bsum back out.
+      coef[0] = vshlq_n_s16(vmovl_s8(vget_low_s8(scales)), 5);
+      coef[1] = vshlq_n_s16(vmovl_high_s8(scales), 5);
+    }
+  };
+  // Half h = q / 2 holds 128 elements in quarters of 32; quad q takes quarters 2 (q % 2) and
+  // 2 (q % 2) + 1. Quarter Q is the low (Q < 2) or high nibble of ql bytes 64h + 32 (Q % 2) + l
+  // and bits 2Q, 2Q + 1 of qh byte 32h + l.
+  static void levels(const Block& b, int q, int8x16_t v[4]) {
+    const int h = q / 2;
+    for (int k = 0; k < 4; ++k) {
+      const int quarter = 2 * (q % 2) + k / 2;
+      const uint8x16_t ql = vld1q_u8(b.ql + 64 * h + 32 * (k / 2) + 16 * (k % 2));
+      const uint8x16_t qh = vld1q_u8(b.qh + 32 * h + 16 * (k % 2));
+      const uint8x16_t low = q % 2 == 0 ? vandq_u8(ql, vdupq_n_u8(0x0F)) : vshrq_n_u8(ql, 4);
+      v[k] = as_s8(vorrq_u8(low, move_bits(qh, 2 * quarter, 4, 0x30)));
+    }
+  }
+};
+
+struct IQ4_XSType {
+  using Block = BlockIQ4_XS;
+  static constexpr int kGroup = 32;
+  static constexpr GroupSums kSums = GroupSums::None;
+  struct Unpacked {
+    int32x4_t sc[2];
+    explicit Unpacked(const Block& b) {
+      int32_t scales[8];
+      for (int ib = 0; ib < 8; ++ib) scales[ib] = iq4xs_scale(b, ib);
+      sc[0] = vld1q_s32(scales);
+      sc[1] = vld1q_s32(scales + 4);
+    }
+  };
+  // Quad q: blocks 4q..4q+3, each 16 bytes of nibbles (low: elements 0..15, high: 16..31).
+  static void levels(const Block& b, int q, int8x16_t v[8]) {
+    const int8x16_t table = vld1q_s8(kIQ4Values);
+    for (int g = 0; g < 4; ++g) {
+      const uint8x16_t x = vld1q_u8(b.qs + 64 * q + 16 * g);
+      v[2 * g] = vqtbl1q_s8(table, vandq_u8(x, vdupq_n_u8(0x0F)));
+      v[2 * g + 1] = vqtbl1q_s8(table, vshrq_n_u8(x, 4));
+    }
+  }
+};
+
+// sum(coef[g] * bsums[g]) over the 16 groups, in four int32 lanes.
+inline int32x4_t bsum_products(const int16x8_t coef[2], const int16_t* bsums) {
+  const int16x8_t b0 = vld1q_s16(bsums), b1 = vld1q_s16(bsums + 8);
+  int32x4_t s = vmull_s16(vget_low_s16(coef[0]), vget_low_s16(b0));
+  s = vmlal_high_s16(s, coef[0], b0);
+  s = vmlal_s16(s, vget_low_s16(coef[1]), vget_low_s16(b1));
+  return vmlal_high_s16(s, coef[1], b1);
+}
+
+template <typename Type>
+struct KQuants {
+  // One row at a time: a super-block's scales, level vectors and activations fill the registers
+  // (more rows spill); a gemm tile dots each unpacked quad with two tokens.
+  static constexpr int kGemvRows = 1, kRows = 1, kTokens = 2;
+  static constexpr int kQuads = kQK_K / (4 * Type::kGroup);  // four groups per quad
+  static constexpr int kVecs = 4 * Type::kGroup / 16;       // 16-byte level vectors per quad
+  using Block = typename Type::Block;
+
+  template <int R, int T>
+  static void tile(int64_t n, const uint8_t* weights, size_t stride, const uint8_t* activations, size_t act_stride,
+                   float* out, size_t out_stride) {
+    const Block* w[R];
+    tile_rows(weights, stride, w);
+    const BlockQ8_K* a[T];
+    tile_rows(activations, act_stride, a);
+    float32x4_t acc[R][T];
+    for (int r = 0; r < R; ++r) {
+      for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);
+    }
+    for (int64_t i = 0; i < n / kQK_K; ++i) {
+      for (int r = 0; r < R; ++r) {  // rows one after the other: each needs its own registers
+        const Block& b = w[r][i];
+        const typename Type::Unpacked u(b);
+        int32x4_t isum[T];
+        for (int t = 0; t < T; ++t) isum[t] = vdupq_n_s32(0);
+        // Unrolled: the quad decides shifts and scale lanes, constants once unrolled.
+#pragma GCC unroll 4
+        for (int q = 0; q < kQuads; ++q) {
+          int8x16_t v[kVecs];
+          Type::levels(b, q, v);
+          for (int t = 0; t < T; ++t) {
+            const int8_t* act = a[t][i].qs + q * 4 * Type::kGroup;
+            int32x4_t p[4];
+            for (int g = 0; g < 4; ++g) {
+              p[g] = vdupq_n_s32(0);
+              for (int k = g * kVecs / 4; k < (g + 1) * kVecs / 4; ++k) p[g] = dot_s8(p[g], v[k], vld1q_s8(act + 16 * k));
+            }
+            isum[t] = vmlaq_s32(isum[t], group_totals(p), u.sc[q]);
+          }
+        }
+        const float dw = half(b.d);
+        for (int t = 0; t < T; ++t) {
+          if constexpr (Type::kSums == GroupSums::Offsets) isum[t] = vsubq_s32(isum[t], bsum_products(u.coef, a[t][i].bsums));
+          acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(isum[t]), dw * a[t][i].d);
+          if constexpr (Type::kSums == GroupSums::Mins) {
+            const float32x4_t mins = vcvtq_f32_s32(bsum_products(u.coef, a[t][i].bsums));
+            acc[r][t] = vfmaq_n_f32(acc[r][t], mins, -(half(b.dmin) * a[t][i].d));
+          }
+        }
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      for (int t = 0; t < T; ++t) out[static_cast<size_t>(t) * out_stride + r] = vaddvq_f32(acc[r][t]);
+    }
+  }
+};
+
+void add_kquant_kernels(Table& table) {
+  add_tile_kernels<KQuants<Q2_KType>>(table, GgmlType::Q2_K);
+  add_tile_kernels<KQuants<Q3_KType>>(table, GgmlType::Q3_K);
+  add_tile_kernels<KQuants<Q4_KType>>(table, GgmlType::Q4_K);
+  add_tile_kernels<KQuants<Q5_KType>>(table, GgmlType::Q5_K);
+  add_tile_kernels<KQuants<Q6_KType>>(table, GgmlType::Q6_K);
+  add_tile_kernels<KQuants<IQ4_XSType>>(table, GgmlType::IQ4_XS);
+}
+
+}  // namespace
+}  // namespace bantam::quant::kernels
