@@ -42,9 +42,10 @@ void reserve_int8_activations(GgmlType weight_type, int64_t k, int64_t n_tokens,
   // Sized for whole token groups; a short last group's spare lanes are never used (tiles store
   // only the group's tokens), so nothing is cleared.
   acts.q.resize(padded * static_cast<size_t>(k));
-  acts.scale.resize(padded * static_cast<size_t>(k / 32));
+  const size_t copies = static_cast<size_t>(int8_token_floats(acts.layout) / kInt8TileTokens);
+  acts.scale.resize(padded * copies * static_cast<size_t>(k / 32));
   acts.bias_sum.resize(padded * static_cast<size_t>(k / form.block));
-  acts.scaled_sum.resize(padded * static_cast<size_t>(k / form.block));
+  acts.scaled_sum.resize(padded * copies * static_cast<size_t>(k / form.block));
 }
 
 void quantize_int8_activations(GgmlType weight_type, const float* x, int64_t t_begin, int64_t t_end,
@@ -88,12 +89,13 @@ std::vector<double> int8_activation_values(const Int8Activations& acts, int64_t 
   const int64_t blocks32 = acts.k / 32;
   const int64_t group = t / kInt8TileTokens, lane = t % kInt8TileTokens;
   for (int64_t b = 0; b < blocks32; ++b) {
-    const size_t group_block = static_cast<size_t>((group * blocks32 + b) * kInt8TileTokens);
-    const size_t slot = group_block + static_cast<size_t>(lane);
+    const auto group_block = static_cast<size_t>(group * blocks32 + b);
+    const size_t slot = group_block * static_cast<size_t>(int8_token_floats(acts.layout)) +
+                        static_cast<size_t>(int8_token_float_slot(acts.layout, static_cast<int>(lane)));
     for (int i = 0; i < 32; ++i) {
       const size_t at = acts.layout == Int8Layout::TokenPairs
-                            ? group_block * 32 + static_cast<size_t>(int8_pair_offset(static_cast<int>(lane), i))
-                            : slot * 32 + static_cast<size_t>(i);
+                            ? group_block * kInt8TileTokens * 32 + static_cast<size_t>(int8_pair_offset(static_cast<int>(lane), i))
+                            : (group_block * kInt8TileTokens + static_cast<size_t>(lane)) * 32 + static_cast<size_t>(i);
       out[static_cast<size_t>(32 * b + i)] = static_cast<double>(acts.scale[slot]) * acts.q[at];
     }
   }

@@ -30,8 +30,8 @@ struct Int8Activations {
   int64_t n_tokens = 0;
   Int8Layout layout = Int8Layout::Tokens;  // the active level's, set by reserve_int8_activations
   std::vector<int8_t> q;           // int8 values, arranged per `layout`
-  std::vector<float> scale;        // da per token and 32 elements: scale[t * (k / 32) + b]
-  std::vector<int32_t> bias_sum;   // -bias * sum(q) per token and L elements
+  std::vector<float> scale;        // da per token and 32 elements
+  std::vector<int32_t> bias_sum;   // -bias * sum(q) per token and L elements (x86)
   std::vector<float> scaled_sum;   // da * sum(q) per token and L elements (types with mins)
 };
 

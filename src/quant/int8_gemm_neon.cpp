@@ -42,7 +42,7 @@ struct NeonLevel {
           }
           const int32x4_t isum =
               vpaddq_s32(vpaddq_s32(row_sums[0], row_sums[1]), vpaddq_s32(row_sums[2], row_sums[3]));
-          acc[t] = scale_block<kMins>(acc[t], isum, d, c, in.da[t], in.scaled_sum[t]);
+          acc[t] = scale_block<kMins>(acc[t], vcvtq_f32_s32(isum), d, c, in.da[t], in.scaled_sum[t]);
         });
         in.levels += kQuadRows * kBlock;
         in.scale += kQuadRows;
@@ -69,6 +69,7 @@ void int8_quantize_neon(const Int8Form& form, const float* x, int64_t t_begin, i
   const int64_t blocks32 = k / 32;
   const int halves = 32 / form.block;
   const bool pairs = acts.layout == Int8Layout::TokenPairs;
+  const int floats = int8_token_floats(acts.layout);
   for (int64_t t = t_begin; t < t_end; ++t) {
     const float* row = x + t * k;
     const int64_t group = t / kTile;
@@ -93,7 +94,13 @@ void int8_quantize_neon(const Int8Form& form, const float* x, int64_t t_begin, i
       const int8x16_t lo = vcombine_s8(vmovn_s16(narrow[0]), vmovn_s16(narrow[1]));
       const int8x16_t hi = vcombine_s8(vmovn_s16(narrow[2]), vmovn_s16(narrow[3]));
       const size_t group_block = static_cast<size_t>(group * blocks32 + b) * kTile;
-      const size_t slot = group_block + static_cast<size_t>(lane);
+      const int float_slot = int8_token_float_slot(acts.layout, lane);
+      // A value and, for TokenPairs, its second copy.
+      const auto put = [&](std::vector<float>& to, int64_t block, float value) {
+        const size_t at = static_cast<size_t>(block * floats + float_slot);
+        to[at] = value;
+        if (pairs) to[at + 2] = value;
+      };
       if (pairs) {
         int8_t* dst = acts.q.data() + group_block * 32;
         vst1_s8(dst + int8_pair_offset(lane, 0), vget_low_s8(lo));
@@ -101,15 +108,15 @@ void int8_quantize_neon(const Int8Form& form, const float* x, int64_t t_begin, i
         vst1_s8(dst + int8_pair_offset(lane, 16), vget_low_s8(hi));
         vst1_s8(dst + int8_pair_offset(lane, 24), vget_high_s8(hi));
       } else {
+        const size_t slot = group_block + static_cast<size_t>(lane);
         vst1q_s8(acts.q.data() + slot * 32, lo);
         vst1q_s8(acts.q.data() + slot * 32 + 16, hi);
       }
-      acts.scale[slot] = d;
+      put(acts.scale, group * blocks32 + b, d);
       const int32_t sums[2] = {vaddlvq_s8(lo), vaddlvq_s8(hi)};
       for (int h = 0; h < halves; ++h) {
         const int32_t sum = halves == 2 ? sums[h] : sums[0] + sums[1];
-        const size_t block_slot = static_cast<size_t>((group * blocks32 + b) * halves + h) * kTile + lane;
-        acts.scaled_sum[block_slot] = d * static_cast<float>(sum);
+        put(acts.scaled_sum, (group * blocks32 + b) * halves + h, d * static_cast<float>(sum));
       }
     }
   }

@@ -35,7 +35,7 @@ struct DotprodLevel {
     for (int64_t b32 = 0; b32 < in.blocks32; ++b32) {
       for (int h = 0; h < kHalves; ++h) {
         int32x4_t isum[T];
-        for_each_index<T>([&](auto t) { isum[t] = vdupq_n_s32(0); });
+        load_sum_starts<T>(isum);
         for (int v = 0; v < kVectors; ++v) {
           const int8x16_t w0 = vld1q_s8(in.levels), w1 = vld1q_s8(in.levels + 16);
           const int8x16_t w2 = vld1q_s8(in.levels + 32), w3 = vld1q_s8(in.levels + 48);
@@ -51,7 +51,7 @@ struct DotprodLevel {
         const float32x4_t d = vld1q_f32(in.scale);
         const float32x4_t c = kMins ? vld1q_f32(in.offset) : d;
         for_each_index<T>(
-            [&](auto t) { acc[t] = scale_block<kMins>(acc[t], isum[t], d, c, in.da[t], in.scaled_sum[t]); });
+            [&](auto t) { acc[t] = scale_block<kMins>(acc[t], started_sum_to_float(isum[t]), d, c, in.da[t], in.scaled_sum[t]); });
         in.scale += kQuadRows;
         in.offset += kQuadRows;
         in.scaled_sum += kTile;

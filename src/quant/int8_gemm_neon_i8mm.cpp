@@ -25,12 +25,6 @@
 namespace bantam::quant::kernels {
 namespace {
 
-// (v[0], v[1], v[0], v[1]) from two floats: a token pair's values in the lanes of a 2x2 block.
-inline float32x4_t pair_lanes(const float* v) {
-  const float32x2_t two = vld1_f32(v);
-  return vcombine_f32(two, two);
-}
-
 struct I8mmLevel {
   static constexpr int kChunk = 8;        // rows of a 2x8 operand
   static constexpr int kScaleCopies = 2;  // (d0, d0, d1, d1): a row pair's scales in a 2x2 block
@@ -44,11 +38,13 @@ struct I8mmLevel {
     float32x4_t acc[2][kPairs];
     for_each_index<kPairs>([&](auto p) { acc[0][p] = acc[1][p] = vdupq_n_f32(0); });
     for (int64_t b32 = 0; b32 < in.blocks32; ++b32) {
+      // Token pair p's scales as (t0, t1, t0, t1), stored so (int8_token_floats).
       float32x4_t da[kPairs];
-      for_each_index<kPairs>([&](auto p) { da[p] = pair_lanes(in.da + 2 * p); });
+      for_each_index<kPairs>([&](auto p) { da[p] = vld1q_f32(in.da + 4 * p); });
       for (int h = 0; h < kHalves; ++h) {
         int32x4_t isum[2][kPairs];
-        for_each_index<kPairs>([&](auto p) { isum[0][p] = isum[1][p] = vdupq_n_s32(0); });
+        load_sum_starts<kPairs>(isum[0]);
+        load_sum_starts<kPairs>(isum[1]);
         for (int s = 0; s < kSteps; ++s) {
           const int8x16_t w0 = vld1q_s8(in.levels), w1 = vld1q_s8(in.levels + 16);
           in.levels += 32;
@@ -61,23 +57,23 @@ struct I8mmLevel {
         }
         const float32x4_t d0 = vld1q_f32(in.scale), d1 = vld1q_f32(in.scale + 4);
         for_each_index<kPairs>([&](auto p) {
-          acc[0][p] = vfmaq_f32(acc[0][p], vmulq_f32(vcvtq_f32_s32(isum[0][p]), d0), da[p]);
-          acc[1][p] = vfmaq_f32(acc[1][p], vmulq_f32(vcvtq_f32_s32(isum[1][p]), d1), da[p]);
+          acc[0][p] = vfmaq_f32(acc[0][p], vmulq_f32(started_sum_to_float(isum[0][p]), d0), da[p]);
+          acc[1][p] = vfmaq_f32(acc[1][p], vmulq_f32(started_sum_to_float(isum[1][p]), d1), da[p]);
         });
         if constexpr (kMins) {
           const float32x4_t c0 = vld1q_f32(in.offset), c1 = vld1q_f32(in.offset + 4);
           for_each_index<kPairs>([&](auto p) {
-            const float32x4_t sums = pair_lanes(in.scaled_sum + 2 * p);
+            const float32x4_t sums = vld1q_f32(in.scaled_sum + 4 * p);
             acc[0][p] = vfmsq_f32(acc[0][p], c0, sums);
             acc[1][p] = vfmsq_f32(acc[1][p], c1, sums);
           });
         }
         in.scale += 2 * kQuadRows;
         in.offset += 2 * kQuadRows;
-        in.scaled_sum += kTile;
+        in.scaled_sum += 2 * kTile;
       }
       in.q += 32 * kTile;
-      in.da += kTile;
+      in.da += 2 * kTile;
     }
     // Token 2p's four rows are the even lanes of the two row pairs, token 2p+1's the odd ones.
     for_each_index<kPairs>([&](auto p) {

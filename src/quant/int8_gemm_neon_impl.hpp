@@ -102,12 +102,13 @@ template <int kBlock, int kCopies>
 TileInputs tile_inputs(const Panel& panel, int quad, const Int8Activations& acts, int64_t group) {
   const int64_t blocks32 = acts.k / 32;
   const auto panel_slot = static_cast<size_t>(quad * panel.blocks);
+  const auto floats = static_cast<size_t>(int8_token_floats(acts.layout));
   return {panel.levels.data() + panel_slot * kQuadRows * kBlock,
           panel.scale.data() + panel_slot * kQuadRows * kCopies,
           panel.offset.data() + panel_slot * kQuadRows * kCopies,
           acts.q.data() + static_cast<size_t>(group * blocks32) * kTile * 32,
-          acts.scale.data() + static_cast<size_t>(group * blocks32) * kTile,
-          acts.scaled_sum.data() + static_cast<size_t>(group * (acts.k / kBlock)) * kTile,
+          acts.scale.data() + static_cast<size_t>(group * blocks32) * floats,
+          acts.scaled_sum.data() + static_cast<size_t>(group * (acts.k / kBlock)) * floats,
           blocks32};
 }
 
@@ -122,12 +123,36 @@ inline void store_rows(float* dst, float32x4_t v, int rows) {
   std::copy(lanes, lanes + rows, dst);
 }
 
-// acc + d * da * isum - c * scaled_sum (the min term only with kMins): one weight block of four
+// Integer sums start at the int32 bits of 1.5 * 2^23: with |sum| < 2^22 (a block's is at most
+// 32 * 128 * 127) those bits are the float 1.5 * 2^23 + sum, exactly, and one fsub gives the sum
+// as a float. scvtf costs two uops on a single pipe on Neoverse N1/N2/V1; add and fsub one on any.
+constexpr int32_t kSumStart = 0x4B400000;
+inline float32x4_t started_sum_to_float(int32x4_t started) {
+  return vsubq_f32(vreinterpretq_f32_s32(started), vdupq_n_f32(12582912.0f));
+}
+// N vectors of kSumStart, loaded (from distinct addresses, by a pointer the compiler cannot follow
+// out of the loop) rather than copied from one register: loads issue on the load pipes, register
+// copies on the vector pipes that the products keep busy.
+constexpr int kMaxSumStarts = 8;
+alignas(64) const int32_t kSumStarts[kMaxSumStarts * 4] = {
+    kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart,
+    kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart,
+    kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart,
+    kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart};
+template <int N>
+inline void load_sum_starts(int32x4_t* out) {
+  static_assert(N <= kMaxSumStarts);
+  const int32_t* starts = kSumStarts;
+  asm volatile("" : "+r"(starts));
+  for_each_index<N>([&](auto i) { out[i] = vld1q_s32(starts + 4 * i); });
+}
+
+// acc + d * da * sum - c * scaled_sum (the min term only with kMins): one weight block of four
 // rows (the vectors' lanes) for one token.
 template <bool kMins>
-inline float32x4_t scale_block(float32x4_t acc, int32x4_t isum, float32x4_t d, float32x4_t c, float da,
+inline float32x4_t scale_block(float32x4_t acc, float32x4_t sum, float32x4_t d, float32x4_t c, float da,
                                float scaled_sum) {
-  acc = vfmaq_n_f32(acc, vmulq_f32(vcvtq_f32_s32(isum), d), da);
+  acc = vfmaq_n_f32(acc, vmulq_f32(sum, d), da);
   if constexpr (kMins) acc = vfmsq_n_f32(acc, c, scaled_sum);
   return acc;
 }

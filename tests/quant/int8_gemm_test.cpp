@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <tuple>
 #include <vector>
 
@@ -118,6 +119,39 @@ TEST_P(Int8GemmTest, EveryRowAndTokenMatchesTheFloat64Reference) {
 
 INSTANTIATE_TEST_SUITE_P(Types, Int8GemmTest, ::testing::ValuesIn(kTypes),
                          [](const auto& info) { return std::string(type_name(info.param)); });
+
+// The largest block sums there can be: Q8_0 levels of -128 (a file may hold them) times
+// activations of 127 (|sum| = 32 * 128 * 127, the bound the aarch64 tiles' float conversion
+// relies on), both signs, every level.
+TEST(Int8Gemm, ExtremeBlockSumsAreExact) {
+  BestIsaAfterwards restore;
+  constexpr int64_t k = 64, rows = 5, tokens = 17;
+  std::vector<uint8_t> weights(static_cast<size_t>(rows) * row_bytes(GgmlType::Q8_0, k));
+  for (size_t b = 0; b < weights.size(); b += 34) {
+    const uint16_t one = fp32_to_fp16(1.0f);
+    std::memcpy(&weights[b], &one, 2);
+    std::memset(&weights[b + 2], 0x80, 32);  // -128
+  }
+  std::vector<float> x(static_cast<size_t>(tokens * k));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = (i / k) % 2 ? -1.0f : 1.0f;
+  for (Isa isa : available_isas()) {
+    set_isa_for_testing(isa);
+    if (!int8_gemm_supports(GgmlType::Q8_0)) continue;
+    Int8Activations acts;
+    reserve_int8_activations(GgmlType::Q8_0, k, tokens, acts);
+    quantize_int8_activations(GgmlType::Q8_0, x.data(), 0, tokens, acts);
+    std::vector<float> out(static_cast<size_t>(rows * tokens));
+    int8_gemm(GgmlType::Q8_0, weights.data(), row_bytes(GgmlType::Q8_0, k), 0, rows, acts, out.data(), rows);
+    for (int64_t t = 0; t < tokens; ++t) {
+      // da = fp16(1/127), q = +-127: each block sums to -+520192 exactly.
+      const double expected = (t % 2 ? 1.0 : -1.0) * 2 * 520192.0 * fp16_to_fp32(fp32_to_fp16(1.0f / 127));
+      for (int64_t r = 0; r < rows; ++r) {
+        EXPECT_NEAR(out[static_cast<size_t>(t * rows + r)], expected, 1e-6 * std::fabs(expected))
+            << isa_name(isa) << " row " << r << " token " << t;
+      }
+    }
+  }
+}
 
 TEST(Int8Gemm, TypesWithoutAnInt8FormAreRefused) {
   EXPECT_FALSE(int8_gemm_supports(GgmlType::F16));
