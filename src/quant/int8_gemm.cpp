@@ -10,23 +10,24 @@ namespace bantam::quant {
 
 namespace {
 
-#if defined(__x86_64__) || defined(__i386__)
-constexpr bool kArm = false;
+#if defined(__aarch64__)
+constexpr bool kAarch64 = true;
 #else
-constexpr bool kArm = true;
+constexpr bool kAarch64 = false;
 #endif
 
 // The layout the active level's tiles read.
 Int8Layout active_layout() {
-  return kArm && active_isa() == Isa::NeonI8mm ? Int8Layout::TokenPairs : Int8Layout::Tokens;
+  return kAarch64 && active_isa() == Isa::NeonI8mm ? Int8Layout::TokenPairs : Int8Layout::Tokens;
 }
 
 }  // namespace
 
 bool int8_gemm_supports(GgmlType type) {
   if (int8_form(type).block == 0) return false;
-  if constexpr (kArm) return active_isa() >= Isa::Neon;
-  // The AVX-512 panels have no unpackers for the 2- and 3-bit K-quants.
+  if constexpr (kAarch64) return active_isa() >= Isa::Neon;
+  // The AVX-512 panels have no unpackers for the 2- and 3-bit K-quants (no other level on x86, and
+  // none elsewhere, has int8 tiles).
   return active_isa() == Isa::Avx512Vnni && type != GgmlType::Q2_K && type != GgmlType::Q3_K;
 }
 
