@@ -5,6 +5,8 @@
 // Activations are quantized per 32 elements (scale da, int8 values q). A block's dot product is
 // then one integer sum of u * q (vpdpbusd), corrected for the bias in integers and scaled once:
 //   d * da * (sum(u * q) - bias * sum(q)) - c * da * sum(q).
+// On aarch64 the panels hold the signed levels u - bias instead (sdot, smmla: signed by signed),
+// the same integer sum without the correction.
 // That is fewer float operations per block than llama.cpp's order with exact integer sums, so the
 // accuracy is that of the activations' 8-bit rounding (docs/ARCHITECTURE.md, numerics). Internal
 // to src/quant and src/ops.
@@ -18,13 +20,18 @@
 
 namespace bantam::quant {
 
+// How int8 activation values are arranged (int8_gemm_kernels.hpp): Tokens for AVX-512 VNNI and the
+// NEON levels without i8mm, TokenPairs for smmla (NeonI8mm).
+enum class Int8Layout { Tokens, TokenPairs };
+
 // Activations of n_tokens rows of k floats, prepared for weights of one type.
 struct Int8Activations {
   int64_t k = 0;
   int64_t n_tokens = 0;
-  std::vector<int8_t> q;           // q[t * k + i]
-  std::vector<float> scale;        // da per token and 32 elements: scale[t * (k / 32) + b]
-  std::vector<int32_t> bias_sum;   // -bias * sum(q) per token and L elements
+  Int8Layout layout = Int8Layout::Tokens;  // the active level's, set by reserve_int8_activations
+  std::vector<int8_t> q;           // int8 values, arranged per `layout`
+  std::vector<float> scale;        // da per token and 32 elements
+  std::vector<int32_t> bias_sum;   // -bias * sum(q) per token and L elements (x86)
   std::vector<float> scaled_sum;   // da * sum(q) per token and L elements (types with mins)
 };
 
@@ -34,7 +41,8 @@ inline constexpr int64_t kInt8PanelRows = 16;
 // True when the int8 GEMM runs weights of `type` on this CPU (its best kernel level).
 bool int8_gemm_supports(GgmlType type);
 
-// Sizes `acts` for n_tokens x k and the weight type (no quantization yet).
+// Sizes `acts` for n_tokens x k and the weight type (no quantization yet), in the active level's
+// layout.
 void reserve_int8_activations(GgmlType weight_type, int64_t k, int64_t n_tokens, Int8Activations& acts);
 // Quantizes tokens [t_begin, t_end) of x (row t at x + t * k) into `acts` (threads may take
 // disjoint token ranges).
