@@ -100,7 +100,8 @@ INT_MACS = {("sdot", "4s"): 16, ("udot", "4s"): 16, ("usdot", "4s"): 16, ("sudot
             ("sdot", "2s"): 8, ("udot", "2s"): 8, ("usdot", "2s"): 8, ("sudot", "2s"): 8,
             ("smmla", "4s"): 32, ("ummla", "4s"): 32, ("usmmla", "4s"): 32}
 FLOAT_MACS = {("fmla", "4s"): 4, ("fmla", "8h"): 8, ("fmla", "4h"): 4, ("fmla", "2s"): 2,
-              ("bfdot", "4s"): 8, ("bfmmla", "4s"): 16, ("bfmlalb", "4s"): 4, ("bfmlalt", "4s"): 4}
+              ("bfdot", "4s"): 8, ("fmlal", "4s"): 4, ("fmlal2", "4s"): 4,
+              ("bfmmla", "4s"): 16, ("bfmlalb", "4s"): 4, ("bfmlalt", "4s"): 4}
 FLOAT_TYPES = ("F32", "F16", "BF16")  # no 32-element blocks to check the MAC count against
 # Last resort, for loops with no vector multiply-add at all (llama.cpp's BF16 dot on ARM is scalar C).
 SCALAR_MACS = {("fmadd", ""): 1, ("fmul", ""): 1, ("madd", ""): 1}

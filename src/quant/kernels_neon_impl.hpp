@@ -161,8 +161,6 @@ struct Blocks32 {
       before[g] = vdupq_n_s32(0);
       acc[g] = mins[g] = vdupq_n_f32(0);
     }
-    // Two blocks per pass: the group totals alternate between two registers instead of a move.
-#pragma GCC unroll 2
     for (int64_t i = 0; i < n / kQK; ++i) {
       int8x16_t act_lo[T], act_hi[T];
       for (int t = 0; t < T; ++t) {
