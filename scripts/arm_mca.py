@@ -33,54 +33,64 @@ CORES = [
     ("neoverse-n2", "i8mm", "big core with i8mm"),
 ]
 # (type, path, level, bantam kernel, llama.cpp kernel). A kernel is "file:function", the function
-# named without namespaces, return type or parameters. A core uses the row of its own level, else
-# the "dotprod" row (an i8mm core runs dotprod code too). bantam None: no NEON kernel (scalar).
-# A gemm row without a bantam gemm names the gemv bantam runs once per token.
+# named without namespaces, return type or parameters; its direct callees in the same file count as
+# part of it (a tile kernel the compiler kept out of line). A core uses the row of its own level,
+# else the "dotprod" row (an i8mm core runs dotprod code too). bantam None: no NEON kernel (scalar).
+# bantam: the drivers quant::gemv and quant::gemm install (kernels_neon_common.hpp's tile_gemv and
+# tile_gemm), so the loop measured is the tile that runs for most rows (gemv: kGemvRows rows x one
+# token; gemm: kRows x kTokens). ops::matmul sends one token to gemv, prompts to gemm (no ARM int8
+# GEMM yet: int8_gemm_supports is false on aarch64; its kernels go in int8_gemm_neon*.cpp).
 # llama.cpp: repack.cpp kernels where llama.cpp repacks the type by default (CPU_REPACK), else
 # ggml_vec_dot_* ("... mmla" takes its nrc == 2 smmla loop, which llama.cpp runs for prompts on
 # i8mm cores). A gemv row never takes an mmla loop; a gemm row takes the loop with the most MACs.
 # New bantam sources (src/quant/kernels_neon*.cpp, int8_gemm_neon*.cpp) are compiled by arm-mca.sh
 # on their own; list their functions here.
+def _neon(driver, kernel, file="kernels_neon_dotprod.cpp"):
+    return f"{file}:{driver}<{kernel}>"
+
+
+def _rows(type_name, kernel, gemv, gemm, file="kernels_neon_dotprod.cpp"):
+    """Rows of one type: gemv and gemm map each level to llama.cpp's kernel (a string for dotprod
+    alone). `file` may map levels to files too."""
+    out = []
+    for path, llama in (("gemv", gemv), ("gemm", gemm)):
+        by_level = llama if isinstance(llama, dict) else {"dotprod": llama}
+        for level, llama_kernel in by_level.items():
+            source = file[level] if isinstance(file, dict) else file
+            out.append((type_name, path, level, _neon("tile_" + path, kernel, source), llama_kernel))
+    return out
+
+
 KERNELS = [
-    ("Q4_0", "gemv", "dotprod", "kernels_neon_dotprod.cpp:neon_gemv_q4_0_chain", "repack.cpp:ggml_gemv_q4_0_4x4_q8_0"),
-    ("Q4_0", "gemv", "i8mm", "kernels_neon_dotprod.cpp:neon_gemv_q4_0_chain", "repack.cpp:ggml_gemv_q4_0_4x8_q8_0"),
-    ("Q4_0", "gemm", "dotprod", "kernels_neon_dotprod.cpp:neon_gemv_q4_0_chain", "repack.cpp:ggml_gemm_q4_0_4x4_q8_0"),
-    ("Q4_0", "gemm", "i8mm", "kernels_neon_dotprod.cpp:neon_gemv_q4_0_chain", "repack.cpp:ggml_gemm_q4_0_4x8_q8_0"),
-    ("Q4_1", "gemv", "dotprod", None, "quants.c:ggml_vec_dot_q4_1_q8_1"),
-    ("Q4_1", "gemm", "dotprod", None, "quants.c:ggml_vec_dot_q4_1_q8_1"),
-    ("Q4_1", "gemm", "i8mm", None, "quants.c:ggml_vec_dot_q4_1_q8_1 mmla"),
-    ("Q5_0", "gemv", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_lanes<Q5_0Levels>", "quants.c:ggml_vec_dot_q5_0_q8_0"),
-    ("Q5_0", "gemm", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_lanes<Q5_0Levels>", "quants.c:ggml_vec_dot_q5_0_q8_0"),
-    ("Q5_1", "gemv", "dotprod", None, "quants.c:ggml_vec_dot_q5_1_q8_1"),
-    ("Q5_1", "gemm", "dotprod", None, "quants.c:ggml_vec_dot_q5_1_q8_1"),
-    ("Q8_0", "gemv", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_lanes<Q8_0Levels>", "repack.cpp:ggml_gemv_q8_0_4x4_q8_0"),
-    ("Q8_0", "gemv", "i8mm", "kernels_neon_dotprod.cpp:neon_dot_lanes<Q8_0Levels>", "repack.cpp:ggml_gemv_q8_0_4x8_q8_0"),
-    ("Q8_0", "gemm", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_lanes<Q8_0Levels>", "repack.cpp:ggml_gemm_q8_0_4x4_q8_0"),
-    ("Q8_0", "gemm", "i8mm", "kernels_neon_dotprod.cpp:neon_dot_lanes<Q8_0Levels>", "repack.cpp:ggml_gemm_q8_0_4x8_q8_0"),
-    ("Q2_K", "gemv", "dotprod", None, "quants.c:ggml_vec_dot_q2_K_q8_K"),
-    ("Q2_K", "gemm", "dotprod", None, "quants.c:ggml_vec_dot_q2_K_q8_K"),
-    ("Q3_K", "gemv", "dotprod", None, "quants.c:ggml_vec_dot_q3_K_q8_K"),
-    ("Q3_K", "gemm", "dotprod", None, "quants.c:ggml_vec_dot_q3_K_q8_K"),
-    ("Q4_K", "gemv", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_q4_k", "repack.cpp:ggml_gemv_q4_K_8x4_q8_K"),
-    ("Q4_K", "gemv", "i8mm", "kernels_neon_dotprod.cpp:neon_dot_q4_k", "repack.cpp:ggml_gemv_q4_K_8x8_q8_K"),
-    ("Q4_K", "gemm", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_q4_k", "repack.cpp:ggml_gemm_q4_K_8x4_q8_K"),
-    ("Q4_K", "gemm", "i8mm", "kernels_neon_dotprod.cpp:neon_dot_q4_k", "repack.cpp:ggml_gemm_q4_K_8x8_q8_K"),
-    ("Q5_K", "gemv", "dotprod", None, "repack.cpp:ggml_gemv_q5_K_8x4_q8_K"),
-    ("Q5_K", "gemv", "i8mm", None, "repack.cpp:ggml_gemv_q5_K_8x8_q8_K"),
-    ("Q5_K", "gemm", "dotprod", None, "repack.cpp:ggml_gemm_q5_K_8x4_q8_K"),
-    ("Q5_K", "gemm", "i8mm", None, "repack.cpp:ggml_gemm_q5_K_8x8_q8_K"),
-    ("Q6_K", "gemv", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_q6_k", "repack.cpp:ggml_gemv_q6_K_8x4_q8_K"),
-    ("Q6_K", "gemv", "i8mm", "kernels_neon_dotprod.cpp:neon_dot_q6_k", "repack.cpp:ggml_gemv_q6_K_8x8_q8_K"),
-    ("Q6_K", "gemm", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_q6_k", "repack.cpp:ggml_gemm_q6_K_8x4_q8_K"),
-    ("Q6_K", "gemm", "i8mm", "kernels_neon_dotprod.cpp:neon_dot_q6_k", "repack.cpp:ggml_gemm_q6_K_8x8_q8_K"),
-    ("IQ4_NL", "gemv", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_lanes<IQ4_NLLevels>", "repack.cpp:ggml_gemv_iq4_nl_4x4_q8_0"),
-    ("IQ4_NL", "gemm", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_lanes<IQ4_NLLevels>", "repack.cpp:ggml_gemm_iq4_nl_4x4_q8_0"),
-    ("IQ4_XS", "gemv", "dotprod", None, "quants.c:ggml_vec_dot_iq4_xs_q8_K"),
-    ("IQ4_XS", "gemm", "dotprod", None, "quants.c:ggml_vec_dot_iq4_xs_q8_K"),
-    ("F16", "gemv", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_f16", "vec.cpp:ggml_vec_dot_f16"),
-    ("F16", "gemm", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_f16", "vec.cpp:ggml_vec_dot_f16"),
-    ("BF16", "gemv", "dotprod", None, "vec.cpp:ggml_vec_dot_bf16"),
-    ("BF16", "gemm", "dotprod", None, "vec.cpp:ggml_vec_dot_bf16"),
+    *_rows("Q4_0", "Blocks32<Q4_0Levels>",
+           {"dotprod": "repack.cpp:ggml_gemv_q4_0_4x4_q8_0", "i8mm": "repack.cpp:ggml_gemv_q4_0_4x8_q8_0"},
+           {"dotprod": "repack.cpp:ggml_gemm_q4_0_4x4_q8_0", "i8mm": "repack.cpp:ggml_gemm_q4_0_4x8_q8_0"}),
+    *_rows("Q4_1", "Blocks32<Q4_1Levels>", "quants.c:ggml_vec_dot_q4_1_q8_1",
+           {"dotprod": "quants.c:ggml_vec_dot_q4_1_q8_1", "i8mm": "quants.c:ggml_vec_dot_q4_1_q8_1 mmla"}),
+    *_rows("Q5_0", "Blocks32<Q5_0Levels>", "quants.c:ggml_vec_dot_q5_0_q8_0", "quants.c:ggml_vec_dot_q5_0_q8_0"),
+    *_rows("Q5_1", "Blocks32<Q5_1Levels>", "quants.c:ggml_vec_dot_q5_1_q8_1", "quants.c:ggml_vec_dot_q5_1_q8_1"),
+    *_rows("Q8_0", "Blocks32<Q8_0Levels>",
+           {"dotprod": "repack.cpp:ggml_gemv_q8_0_4x4_q8_0", "i8mm": "repack.cpp:ggml_gemv_q8_0_4x8_q8_0"},
+           {"dotprod": "repack.cpp:ggml_gemm_q8_0_4x4_q8_0", "i8mm": "repack.cpp:ggml_gemm_q8_0_4x8_q8_0"}),
+    *_rows("Q2_K", "KQuants<Q2_KType>", "quants.c:ggml_vec_dot_q2_K_q8_K", "quants.c:ggml_vec_dot_q2_K_q8_K"),
+    *_rows("Q3_K", "KQuants<Q3_KType>", "quants.c:ggml_vec_dot_q3_K_q8_K", "quants.c:ggml_vec_dot_q3_K_q8_K"),
+    *_rows("Q4_K", "KQuants<Q4_KType>",
+           {"dotprod": "repack.cpp:ggml_gemv_q4_K_8x4_q8_K", "i8mm": "repack.cpp:ggml_gemv_q4_K_8x8_q8_K"},
+           {"dotprod": "repack.cpp:ggml_gemm_q4_K_8x4_q8_K", "i8mm": "repack.cpp:ggml_gemm_q4_K_8x8_q8_K"}),
+    *_rows("Q5_K", "KQuants<Q5_KType>",
+           {"dotprod": "repack.cpp:ggml_gemv_q5_K_8x4_q8_K", "i8mm": "repack.cpp:ggml_gemv_q5_K_8x8_q8_K"},
+           {"dotprod": "repack.cpp:ggml_gemm_q5_K_8x4_q8_K", "i8mm": "repack.cpp:ggml_gemm_q5_K_8x8_q8_K"}),
+    *_rows("Q6_K", "KQuants<Q6_KType>",
+           {"dotprod": "repack.cpp:ggml_gemv_q6_K_8x4_q8_K", "i8mm": "repack.cpp:ggml_gemv_q6_K_8x8_q8_K"},
+           {"dotprod": "repack.cpp:ggml_gemm_q6_K_8x4_q8_K", "i8mm": "repack.cpp:ggml_gemm_q6_K_8x8_q8_K"}),
+    *_rows("IQ4_NL", "Blocks32<IQ4_NLLevels>", "repack.cpp:ggml_gemv_iq4_nl_4x4_q8_0",
+           "repack.cpp:ggml_gemm_iq4_nl_4x4_q8_0"),
+    *_rows("IQ4_XS", "KQuants<IQ4_XSType>", "quants.c:ggml_vec_dot_iq4_xs_q8_K", "quants.c:ggml_vec_dot_iq4_xs_q8_K"),
+    # F16: fmlal (kernels_neon_fhm.cpp) where the core has FEAT_FHM (N2; not N1 or A55).
+    *_rows("F16", "Floats<F16Math>", {"dotprod": "vec.cpp:ggml_vec_dot_f16", "i8mm": "vec.cpp:ggml_vec_dot_f16"},
+           {"dotprod": "vec.cpp:ggml_vec_dot_f16", "i8mm": "vec.cpp:ggml_vec_dot_f16"},
+           file={"dotprod": "kernels_neon.cpp", "i8mm": "kernels_neon_fhm.cpp"}),
+    *_rows("BF16", "Floats<BF16Math>", "vec.cpp:ggml_vec_dot_bf16", "vec.cpp:ggml_vec_dot_bf16", file="kernels_neon.cpp"),
 ]
 # -------------------------------------------------------------------------------------------------
 
@@ -90,7 +100,8 @@ INT_MACS = {("sdot", "4s"): 16, ("udot", "4s"): 16, ("usdot", "4s"): 16, ("sudot
             ("sdot", "2s"): 8, ("udot", "2s"): 8, ("usdot", "2s"): 8, ("sudot", "2s"): 8,
             ("smmla", "4s"): 32, ("ummla", "4s"): 32, ("usmmla", "4s"): 32}
 FLOAT_MACS = {("fmla", "4s"): 4, ("fmla", "8h"): 8, ("fmla", "4h"): 4, ("fmla", "2s"): 2,
-              ("bfdot", "4s"): 8, ("bfmmla", "4s"): 16, ("bfmlalb", "4s"): 4, ("bfmlalt", "4s"): 4}
+              ("bfdot", "4s"): 8, ("fmlal", "4s"): 4, ("fmlal2", "4s"): 4,
+              ("bfmmla", "4s"): 16, ("bfmlalb", "4s"): 4, ("bfmlalt", "4s"): 4}
 FLOAT_TYPES = ("F32", "F16", "BF16")  # no 32-element blocks to check the MAC count against
 # Last resort, for loops with no vector multiply-add at all (llama.cpp's BF16 dot on ARM is scalar C).
 SCALAR_MACS = {("fmadd", ""): 1, ("fmul", ""): 1, ("madd", ""): 1}
@@ -224,10 +235,11 @@ def loops(body):
     return found
 
 
-def hot_loop(body, path, mode, where):
-    """The innermost loop with the most MACs. A gemv loop never holds mmla instructions (llama.cpp's
-    vec_dot has an nrc == 2 smmla loop beside its one-token loop); mode "mmla" asks for one."""
-    candidates = [l for l in loops(body) if l.macs]
+def hot_loop(bodies, path, mode, where):
+    """The innermost loop with the most MACs in any of the function bodies. A gemv loop never holds
+    mmla instructions (llama.cpp's vec_dot has an nrc == 2 smmla loop beside its one-token loop);
+    mode "mmla" asks for one."""
+    candidates = [l for body in bodies for l in loops(body) if l.macs]
     if mode == "mmla":
         candidates = [l for l in candidates if l.mmla]
     elif path == "gemv":
@@ -261,10 +273,9 @@ class AsmFolder:
 
     def __init__(self, folder):
         self.folder = Path(folder)
-        self.cache = {}
+        self.cache = {}  # file -> ({short name: [bodies]}, {symbol: body})
 
-    def function(self, spec):
-        file_name, function = spec.split(":", 1)
+    def parsed(self, file_name):
         if file_name not in self.cache:
             path = self.folder / (file_name + ".s")
             if not path.exists():
@@ -275,13 +286,27 @@ class AsmFolder:
             by_name = {}
             for symbol, demangled in zip(functions, names):
                 by_name.setdefault(short_name(demangled), []).append(functions[symbol])
-            self.cache[file_name] = by_name
-        matches = self.cache[file_name].get(function, [])
+            self.cache[file_name] = (by_name, functions)
+        return self.cache[file_name]
+
+    def function(self, spec):
+        """[bodies]: the function, then the functions of its file it calls directly (and those
+        call), so that a driver whose tile kernel the compiler kept out of line is measured too."""
+        file_name, function = spec.split(":", 1)
+        by_name, by_symbol = self.parsed(file_name)
+        matches = by_name.get(function, [])
         if len(matches) != 1:
-            known = ", ".join(sorted(self.cache[file_name]))
+            known = ", ".join(sorted(by_name))
             problem = "not found" if not matches else f"found {len(matches)} times"
             raise MCAError(f"{self.folder.name}/{file_name}: function {function} {problem}; functions there: {known}")
-        return matches[0]
+        bodies, seen = [matches[0]], set()
+        for body in bodies:  # grows while it is walked
+            for line in body:
+                ins = instruction(line)
+                if ins and ins[0] == "bl" and ins[1] in by_symbol and ins[1] not in seen:
+                    seen.add(ins[1])
+                    bodies.append(by_symbol[ins[1]])
+        return bodies
 
 
 def mca_cycles(loop, cpu, iterations=200):
@@ -309,8 +334,7 @@ def measure(folder, spec, cpu, type_name, path):
     """{kernel, cycles_per_256, macs_per_iteration, ...} of one kernel on one core."""
     function, _, mode = spec.partition(" ")
     level = folder.folder.name
-    body = folder.function(function)
-    loop = hot_loop(body, path, mode, f"{level}/{function}")
+    loop = hot_loop(folder.function(function), path, mode, f"{level}/{function}")
     if type_name not in FLOAT_TYPES and loop.macs % 32:
         raise MCAError(f"{level}/{function}: {loop.macs} MACs per loop iteration is not whole blocks of 32; "
                        "the loop finder took the wrong loop")
@@ -357,8 +381,7 @@ def markdown(results):
                       f"{b['cycles_per_256'] / l['cycles_per_256']:.2f}" if b else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Kernels: hot loop's MACs / instructions per iteration, and (after +) the instructions of the "
-              "enclosing loop outside it, which the estimate leaves out. A bantam gemm row without a gemm kernel "
-              "names the gemv it runs once per token.", "",
+              "enclosing loop outside it, which the estimate leaves out.", "",
               "| type | path | level | bantam | llama.cpp |", "|---|---|---|---|---|"]
 
     def described(kernel):
@@ -404,7 +427,7 @@ def self_check():
         print(f"arm_mca self-check: {', '.join(missing)} missing: run scripts/deps.sh", file=sys.stderr)
         return 1
     body = split_functions(decode_inst_words(SELF_CHECK_ASM))["f"]
-    loop = hot_loop(body, "gemv", "", "self-check")
+    loop = hot_loop([body], "gemv", "", "self-check")
     assert loop.instructions == 6, loop.instructions
     assert loop.macs == 32, loop.macs  # the second sdot is a .inst word
     assert loop.outer_instructions == 0

@@ -255,8 +255,20 @@ struct KQuants {
     const BlockQ8_K* a[T];
     tile_rows(activations, act_stride, a);
     float32x4_t acc[R][T];
+    // With 32-element groups (eight per super-block, registers enough) each group's integer dot
+    // runs on across super-blocks (wrapping, never reset: no zeroing per group); a super-block's
+    // group dots are the quad's lane totals minus those before, exact modulo 2^32. Sixteen groups
+    // would spill: those start from zero.
+    constexpr bool kRunning = Type::kGroup == 32;
+    int32x4_t running[R][T][kQuads][4], before[R][T][kQuads];
     for (int r = 0; r < R; ++r) {
-      for (int t = 0; t < T; ++t) acc[r][t] = vdupq_n_f32(0);
+      for (int t = 0; t < T; ++t) {
+        acc[r][t] = vdupq_n_f32(0);
+        for (int q = 0; q < kQuads; ++q) {
+          before[r][t][q] = vdupq_n_s32(0);
+          for (int g = 0; g < 4; ++g) running[r][t][q][g] = vdupq_n_s32(0);
+        }
+      }
     }
     for (int64_t i = 0; i < n / kQK_K; ++i) {
       for (int r = 0; r < R; ++r) {  // rows one after the other: each needs its own registers
@@ -271,12 +283,18 @@ struct KQuants {
           Type::levels(b, q, v);
           for (int t = 0; t < T; ++t) {
             const int8_t* act = a[t][i].qs + q * 4 * Type::kGroup;
-            int32x4_t p[4];
+            int32x4_t fresh[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+            int32x4_t* p = kRunning ? running[r][t][q] : fresh;
             for (int g = 0; g < 4; ++g) {
-              p[g] = vdupq_n_s32(0);
               for (int k = g * kVecs / 4; k < (g + 1) * kVecs / 4; ++k) p[g] = dot_s8(p[g], v[k], vld1q_s8(act + 16 * k));
             }
-            isum[t] = vmlaq_s32(isum[t], group_totals(p), u.sc[q]);
+            int32x4_t group_dots = group_totals(p);
+            if constexpr (kRunning) {
+              const int32x4_t totals = group_dots;
+              group_dots = vsubq_s32(totals, before[r][t][q]);
+              before[r][t][q] = totals;
+            }
+            isum[t] = vmlaq_s32(isum[t], group_dots, u.sc[q]);
           }
         }
         const float dw = half(b.d);
