@@ -24,7 +24,7 @@ fail() {
   exit 1
 }
 bantam() {  # bantam ARGS...: the aarch64 CLI on this CPU model, stderr kept for failure messages
-  QEMU_CPU="$cpu" qemu-aarch64 -L /usr/aarch64-linux-gnu "$build/bin/bantam" "$@" 2>"$work/stderr" ||
+  QEMU_CPU="$cpu" qemu-aarch64 -L / "$build/bin/bantam" "$@" 2>"$work/stderr" ||
     fail "'bantam $*' exited with $?: $(tail -n 5 "$work/stderr")"
 }
 

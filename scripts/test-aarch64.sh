@@ -46,7 +46,7 @@ done
 
 kernel_tests() {  # kernel_tests CPU_MODEL EXPECTED_ISAS
   local cpu="$1" expected="$2" xml="$build/test_quant-$1.xml"
-  QEMU_CPU="$cpu" qemu-aarch64 -L /usr/aarch64-linux-gnu "$build/bin/test_quant" \
+  QEMU_CPU="$cpu" qemu-aarch64 -L / "$build/bin/test_quant" \
     --gtest_brief=1 --gtest_output="xml:$xml"
   local listed
   # dot_test records the detected levels as property "isas" (gtest >= 1.12 XML layout).
@@ -63,7 +63,7 @@ sharded_tests() {  # sharded_tests CPU_MODEL EXECUTABLE [GTEST_FILTER]
   local cpu="$1" executable="$2" filter="${3:-*}" pids=() shard failed=0
   for shard in 0 1; do
     QEMU_CPU="$cpu" GTEST_TOTAL_SHARDS=2 GTEST_SHARD_INDEX=$shard \
-      qemu-aarch64 -L /usr/aarch64-linux-gnu "$build/bin/$executable" --gtest_brief=1 \
+      qemu-aarch64 -L / "$build/bin/$executable" --gtest_brief=1 \
       --gtest_filter="$filter" >"$build/$executable-$cpu-$shard.log" 2>&1 &
     pids+=($!)
   done
