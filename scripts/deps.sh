@@ -8,7 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsodium-dev libcurl4-openssl-dev libsqlite3-dev libcpp-httplib-dev libboost-dev
   g++-aarch64-linux-gnu qemu-user googletest dpkg-dev fakeroot
-  libpcre2-dev:arm64 libutf8proc-dev:arm64 libfmt-dev:arm64
+  libpcre2-dev:arm64 libutf8proc-dev:arm64 libfmt-dev:arm64 libc6:arm64 libstdc++6:arm64
   python3-venv python3-setuptools python3-wheel python3-pytest
   llvm-19
 )
@@ -16,7 +16,8 @@ packages=(
 # llvm-19's llvm-mca for the script's self-check.
 mca_packages=(clang-19)
 [ "${1:-}" = "--mca" ] && packages+=("${mca_packages[@]}")
-# The aarch64 cross build of core (scripts/test-aarch64.sh) links Debian's arm64 packages.
+# The aarch64 cross build of the engine (scripts/test-aarch64.sh) links Debian's arm64 packages
+# and runs on their libc6 and libstdc++6 under qemu (cmake/toolchain-aarch64.cmake says why).
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then

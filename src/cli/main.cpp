@@ -1,4 +1,6 @@
-// `bantam SUBCOMMAND ...`: every subcommand is a thin client of the library.
+// `bantam SUBCOMMAND ...`: every subcommand is a thin client of the library. The commands over
+// the hub, hybrid and serve layers (src/cli/services/) are registered only where the build has
+// those layers (BANTAM_CLI_SERVICES, 0 in the engine-only build), in the same order as always.
 #include <cstdio>
 #include <exception>
 
@@ -14,10 +16,12 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "bantam " BANTAM_VERSION);
   bantam::cli::add_inspect_command(app);
   bantam::cli::add_tokenize_commands(app);
+#if BANTAM_CLI_SERVICES
   bantam::cli::add_hub_command(app);
   bantam::cli::add_pull_command(app);
   bantam::cli::add_store_commands(app);
   bantam::cli::add_monitor_commands(app);
+#endif
   bantam::cli::add_synth_command(app);
   bantam::cli::add_quantize_command(app);
   bantam::cli::add_bench_command(app);
@@ -26,8 +30,10 @@ int main(int argc, char** argv) {
   bantam::cli::add_template_command(app);
   bantam::cli::add_run_command(app);
   bantam::cli::add_chat_command(app);
+#if BANTAM_CLI_SERVICES
   bantam::cli::add_serve_command(app);
   bantam::cli::add_route_commands(app);
+#endif
   bantam::cli::add_lora_command(app);
   try {
     app.parse(argc, argv);

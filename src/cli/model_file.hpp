@@ -1,4 +1,5 @@
-// The model a command names: a GGUF file, or NAME[:VERSION] of a model installed in the store.
+// The model a command names: a GGUF file, or NAME[:VERSION] of a model installed in the store
+// (only a file in the engine-only build, BANTAM_CLI_SERVICES 0, which has no store).
 #pragma once
 
 #include <string>
@@ -11,6 +12,10 @@ namespace bantam::cli {
 std::string model_file(const std::string& name_or_path);
 
 // The help text of those commands' model option.
+#if BANTAM_CLI_SERVICES
 inline constexpr const char* kModelOptionHelp = "GGUF file, or NAME[:VERSION] of an installed model";
+#else
+inline constexpr const char* kModelOptionHelp = "GGUF file (this engine-only build has no model store)";
+#endif
 
 }  // namespace bantam::cli

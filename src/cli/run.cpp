@@ -1,7 +1,7 @@
 // `bantam run -m MODEL (-p PROMPT | -f FILE | --prompt-ids IDS) [options]`: one continuation,
 // streamed to stdout as it is generated; timings on stderr. With routing flags (the ones `bantam
 // serve` has) the prompt goes through the HybridRouter as one user message, and a route line on
-// stderr says where it ran and why.
+// stderr says where it ran and why (not in the engine-only build, which has no hybrid layer).
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -12,7 +12,9 @@
 #include "bantam/bantam.hpp"
 #include "cli/commands.hpp"
 #include "cli/generation_options.hpp"
-#include "cli/route_options.hpp"
+#if BANTAM_CLI_SERVICES
+#include "cli/services/route_options.hpp"
+#endif
 #include "format/input_file.hpp"
 #include "cli/model_file.hpp"
 
@@ -50,7 +52,9 @@ void add_run_command(CLI::App& app) {
     std::string prompt_ids;
     bool print_ids = false;
     EngineOptions engine;
+#if BANTAM_CLI_SERVICES
     RouteFlags route;
+#endif
   };
   auto opts = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("run", "Continue a prompt with a model, streaming the text");
@@ -62,7 +66,9 @@ void add_run_command(CLI::App& app) {
   file->excludes(ids);
   cmd->add_flag("--ids", opts->print_ids, "Print the generated token ids instead of text");
   add_engine_options(*cmd, opts->engine);
+#if BANTAM_CLI_SERVICES
   add_route_options(*cmd, opts->route, "Hybrid routing", true);
+#endif
   cmd->callback([opts, prompt, file, ids] {
     if (!*prompt && !*file && !*ids) throw Error("run: give a prompt with -p, -f or --prompt-ids");
     const auto model = Model::load(model_file(opts->model));
@@ -89,28 +95,29 @@ void add_run_command(CLI::App& app) {
     auto generate_local = [&](const TokenCallback& on_token) {
       return session.generate(tokens, opts->engine.generate, on_token);
     };
-    if (!opts->route.any_given()) {
-      const GenerateResult result = generate_local(print_token);
+#if BANTAM_CLI_SERVICES
+    if (opts->route.any_given()) {
+      hybrid::HybridOptions hybrid = resolve_route_options(opts->route);
+      hybrid.router.local_context = opts->engine.session.context_length;
+      hybrid::HybridRouter router(std::move(hybrid));
+      // Token ids have no meaning at another model, so they stay with the local one.
+      if (router.has_cloud() && (*ids || opts->print_ids))
+        throw Error("run: --prompt-ids and --ids work on local token ids and cannot be combined with a cloud route");
+      if (*ids) text = model->detokenize(tokens);  // what the safety rules and the audit log see
+      const std::vector<ChatMessage> messages{{"user", text}};
+      hybrid::HybridRequest request;
+      request.body = hybrid::turn_request(messages, opts->engine.generate, opts->route.overrides);
+      request.prompt_tokens = static_cast<int64_t>(tokens.size()) + std::max(1, opts->engine.generate.max_tokens);
+      const RoutedTurn turn = route_turn(router, request, std::filesystem::path(opts->model).stem().string(),
+                                         generate_local, print_token, [] { return true; });
       fmt::print("\n");
-      print_timings(result);
+      if (turn.local) print_timings(*turn.local);
       return;
     }
-
-    hybrid::HybridOptions hybrid = resolve_route_options(opts->route);
-    hybrid.router.local_context = opts->engine.session.context_length;
-    hybrid::HybridRouter router(std::move(hybrid));
-    // Token ids have no meaning at another model, so they stay with the local one.
-    if (router.has_cloud() && (*ids || opts->print_ids))
-      throw Error("run: --prompt-ids and --ids work on local token ids and cannot be combined with a cloud route");
-    if (*ids) text = model->detokenize(tokens);  // what the safety rules and the audit log see
-    const std::vector<ChatMessage> messages{{"user", text}};
-    hybrid::HybridRequest request;
-    request.body = hybrid::turn_request(messages, opts->engine.generate, opts->route.overrides);
-    request.prompt_tokens = static_cast<int64_t>(tokens.size()) + std::max(1, opts->engine.generate.max_tokens);
-    const RoutedTurn turn = route_turn(router, request, std::filesystem::path(opts->model).stem().string(),
-                                       generate_local, print_token, [] { return true; });
+#endif
+    const GenerateResult result = generate_local(print_token);
     fmt::print("\n");
-    if (turn.local) print_timings(*turn.local);
+    print_timings(result);
   });
 }
 

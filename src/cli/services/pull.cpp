@@ -3,7 +3,7 @@
 
 #include "bantam/error.hpp"
 #include "cli/commands.hpp"
-#include "cli/hub_common.hpp"
+#include "cli/services/hub_common.hpp"
 #include "hub/client.hpp"
 #include "hub/huggingface.hpp"
 

@@ -1,4 +1,4 @@
-#include "cli/route_options.hpp"
+#include "cli/services/route_options.hpp"
 
 #include <cstdio>
 

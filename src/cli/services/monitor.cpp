@@ -10,7 +10,7 @@
 
 #include "bantam/error.hpp"
 #include "cli/commands.hpp"
-#include "cli/hub_common.hpp"
+#include "cli/services/hub_common.hpp"
 #include "hub/monitoring.hpp"
 
 namespace bantam::cli {

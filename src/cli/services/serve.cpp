@@ -15,7 +15,7 @@
 #include "cli/commands.hpp"
 #include "cli/generation_options.hpp"
 #include "hub/store.hpp"
-#include "cli/route_options.hpp"
+#include "cli/services/route_options.hpp"
 #include "hybrid/hybrid_config.hpp"
 #include "runtime/memory_plan.hpp"
 #include "serve/server.hpp"
