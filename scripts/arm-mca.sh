@@ -47,8 +47,11 @@ for level_march in $levels; do
   level="${level_march%%=*}" march="${level_march#*=}"
   mkdir -p "$work/$level"
   for source in "${bantam_sources[@]}"; do
+    # clang ignores `#pragma GCC target("arch=...+ext")`, which switches a file to its extensions
+    # under GCC (bantam's release compiler): add them to the level's -march instead.
+    extensions="$(sed -n 's/^#pragma GCC target("arch=[^+"]*\(+[^"]*\)").*/\1/p' "$source" | head -n 1)"
     # bantam's own aarch64 flags (CMakeLists.txt): C++20, unfused x*scale + magic rounding.
-    clang-19 "${common[@]}" -march="$march" -std=c++20 -ffp-contract=off -I"$root/src" -I"$root/include" \
+    clang-19 "${common[@]}" -march="$march$extensions" -std=c++20 -ffp-contract=off -I"$root/src" -I"$root/include" \
       -o "$work/$level/$(basename "$source").s" "$source"
   done
   for source in arch/arm/quants.c arch/arm/repack.cpp vec.cpp; do

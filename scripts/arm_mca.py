@@ -35,7 +35,9 @@ CORES = [
 # (type, path, level, bantam kernel, llama.cpp kernel). A kernel is "file:function", the function
 # named without namespaces, return type or parameters. A core uses the row of its own level, else
 # the "dotprod" row (an i8mm core runs dotprod code too). bantam None: no NEON kernel (scalar).
-# A gemm row without a bantam gemm names the gemv bantam runs once per token.
+# A gemm row names the tile ops::matmul's prompts run: the int8 GEMM's run_tile<Level, L, mins>
+# (int8_gemm_neon_impl.hpp; kept out of line, its hot loop the eight-token tile's k-loop), else
+# quant::gemm's tile_gemm (F16, BF16).
 # llama.cpp: repack.cpp kernels where llama.cpp repacks the type by default (CPU_REPACK), else
 # ggml_vec_dot_* ("... mmla" takes its nrc == 2 smmla loop, which llama.cpp runs for prompts on
 # i8mm cores). A gemv row never takes an mmla loop; a gemm row takes the loop with the most MACs.
@@ -44,43 +46,50 @@ CORES = [
 KERNELS = [
     ("Q4_0", "gemv", "dotprod", "kernels_neon_dotprod.cpp:neon_gemv_q4_0_chain", "repack.cpp:ggml_gemv_q4_0_4x4_q8_0"),
     ("Q4_0", "gemv", "i8mm", "kernels_neon_dotprod.cpp:neon_gemv_q4_0_chain", "repack.cpp:ggml_gemv_q4_0_4x8_q8_0"),
-    ("Q4_0", "gemm", "dotprod", "kernels_neon_dotprod.cpp:neon_gemv_q4_0_chain", "repack.cpp:ggml_gemm_q4_0_4x4_q8_0"),
-    ("Q4_0", "gemm", "i8mm", "kernels_neon_dotprod.cpp:neon_gemv_q4_0_chain", "repack.cpp:ggml_gemm_q4_0_4x8_q8_0"),
+    ("Q4_0", "gemm", "dotprod", "int8_gemm_neon_dotprod.cpp:run_tile<DotprodLevel, 32, false>", "repack.cpp:ggml_gemm_q4_0_4x4_q8_0"),
+    ("Q4_0", "gemm", "i8mm", "int8_gemm_neon_i8mm.cpp:run_tile<I8mmLevel, 32, false>", "repack.cpp:ggml_gemm_q4_0_4x8_q8_0"),
     ("Q4_1", "gemv", "dotprod", None, "quants.c:ggml_vec_dot_q4_1_q8_1"),
-    ("Q4_1", "gemm", "dotprod", None, "quants.c:ggml_vec_dot_q4_1_q8_1"),
-    ("Q4_1", "gemm", "i8mm", None, "quants.c:ggml_vec_dot_q4_1_q8_1 mmla"),
+    ("Q4_1", "gemm", "dotprod", "int8_gemm_neon_dotprod.cpp:run_tile<DotprodLevel, 32, true>", "quants.c:ggml_vec_dot_q4_1_q8_1"),
+    ("Q4_1", "gemm", "i8mm", "int8_gemm_neon_i8mm.cpp:run_tile<I8mmLevel, 32, true>", "quants.c:ggml_vec_dot_q4_1_q8_1 mmla"),
     ("Q5_0", "gemv", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_lanes<Q5_0Levels>", "quants.c:ggml_vec_dot_q5_0_q8_0"),
-    ("Q5_0", "gemm", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_lanes<Q5_0Levels>", "quants.c:ggml_vec_dot_q5_0_q8_0"),
+    ("Q5_0", "gemm", "dotprod", "int8_gemm_neon_dotprod.cpp:run_tile<DotprodLevel, 32, false>", "quants.c:ggml_vec_dot_q5_0_q8_0"),
+    ("Q5_0", "gemm", "i8mm", "int8_gemm_neon_i8mm.cpp:run_tile<I8mmLevel, 32, false>", "quants.c:ggml_vec_dot_q5_0_q8_0"),
     ("Q5_1", "gemv", "dotprod", None, "quants.c:ggml_vec_dot_q5_1_q8_1"),
-    ("Q5_1", "gemm", "dotprod", None, "quants.c:ggml_vec_dot_q5_1_q8_1"),
+    ("Q5_1", "gemm", "dotprod", "int8_gemm_neon_dotprod.cpp:run_tile<DotprodLevel, 32, true>", "quants.c:ggml_vec_dot_q5_1_q8_1"),
+    ("Q5_1", "gemm", "i8mm", "int8_gemm_neon_i8mm.cpp:run_tile<I8mmLevel, 32, true>", "quants.c:ggml_vec_dot_q5_1_q8_1"),
     ("Q8_0", "gemv", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_lanes<Q8_0Levels>", "repack.cpp:ggml_gemv_q8_0_4x4_q8_0"),
     ("Q8_0", "gemv", "i8mm", "kernels_neon_dotprod.cpp:neon_dot_lanes<Q8_0Levels>", "repack.cpp:ggml_gemv_q8_0_4x8_q8_0"),
-    ("Q8_0", "gemm", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_lanes<Q8_0Levels>", "repack.cpp:ggml_gemm_q8_0_4x4_q8_0"),
-    ("Q8_0", "gemm", "i8mm", "kernels_neon_dotprod.cpp:neon_dot_lanes<Q8_0Levels>", "repack.cpp:ggml_gemm_q8_0_4x8_q8_0"),
+    ("Q8_0", "gemm", "dotprod", "int8_gemm_neon_dotprod.cpp:run_tile<DotprodLevel, 32, false>", "repack.cpp:ggml_gemm_q8_0_4x4_q8_0"),
+    ("Q8_0", "gemm", "i8mm", "int8_gemm_neon_i8mm.cpp:run_tile<I8mmLevel, 32, false>", "repack.cpp:ggml_gemm_q8_0_4x8_q8_0"),
     ("Q2_K", "gemv", "dotprod", None, "quants.c:ggml_vec_dot_q2_K_q8_K"),
-    ("Q2_K", "gemm", "dotprod", None, "quants.c:ggml_vec_dot_q2_K_q8_K"),
+    ("Q2_K", "gemm", "dotprod", "int8_gemm_neon_dotprod.cpp:run_tile<DotprodLevel, 16, true>", "quants.c:ggml_vec_dot_q2_K_q8_K"),
+    ("Q2_K", "gemm", "i8mm", "int8_gemm_neon_i8mm.cpp:run_tile<I8mmLevel, 16, true>", "quants.c:ggml_vec_dot_q2_K_q8_K"),
     ("Q3_K", "gemv", "dotprod", None, "quants.c:ggml_vec_dot_q3_K_q8_K"),
-    ("Q3_K", "gemm", "dotprod", None, "quants.c:ggml_vec_dot_q3_K_q8_K"),
+    ("Q3_K", "gemm", "dotprod", "int8_gemm_neon_dotprod.cpp:run_tile<DotprodLevel, 16, false>", "quants.c:ggml_vec_dot_q3_K_q8_K"),
+    ("Q3_K", "gemm", "i8mm", "int8_gemm_neon_i8mm.cpp:run_tile<I8mmLevel, 16, false>", "quants.c:ggml_vec_dot_q3_K_q8_K"),
     ("Q4_K", "gemv", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_q4_k", "repack.cpp:ggml_gemv_q4_K_8x4_q8_K"),
     ("Q4_K", "gemv", "i8mm", "kernels_neon_dotprod.cpp:neon_dot_q4_k", "repack.cpp:ggml_gemv_q4_K_8x8_q8_K"),
-    ("Q4_K", "gemm", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_q4_k", "repack.cpp:ggml_gemm_q4_K_8x4_q8_K"),
-    ("Q4_K", "gemm", "i8mm", "kernels_neon_dotprod.cpp:neon_dot_q4_k", "repack.cpp:ggml_gemm_q4_K_8x8_q8_K"),
+    ("Q4_K", "gemm", "dotprod", "int8_gemm_neon_dotprod.cpp:run_tile<DotprodLevel, 32, true>", "repack.cpp:ggml_gemm_q4_K_8x4_q8_K"),
+    ("Q4_K", "gemm", "i8mm", "int8_gemm_neon_i8mm.cpp:run_tile<I8mmLevel, 32, true>", "repack.cpp:ggml_gemm_q4_K_8x8_q8_K"),
     ("Q5_K", "gemv", "dotprod", None, "repack.cpp:ggml_gemv_q5_K_8x4_q8_K"),
     ("Q5_K", "gemv", "i8mm", None, "repack.cpp:ggml_gemv_q5_K_8x8_q8_K"),
-    ("Q5_K", "gemm", "dotprod", None, "repack.cpp:ggml_gemm_q5_K_8x4_q8_K"),
-    ("Q5_K", "gemm", "i8mm", None, "repack.cpp:ggml_gemm_q5_K_8x8_q8_K"),
+    ("Q5_K", "gemm", "dotprod", "int8_gemm_neon_dotprod.cpp:run_tile<DotprodLevel, 32, true>", "repack.cpp:ggml_gemm_q5_K_8x4_q8_K"),
+    ("Q5_K", "gemm", "i8mm", "int8_gemm_neon_i8mm.cpp:run_tile<I8mmLevel, 32, true>", "repack.cpp:ggml_gemm_q5_K_8x8_q8_K"),
     ("Q6_K", "gemv", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_q6_k", "repack.cpp:ggml_gemv_q6_K_8x4_q8_K"),
     ("Q6_K", "gemv", "i8mm", "kernels_neon_dotprod.cpp:neon_dot_q6_k", "repack.cpp:ggml_gemv_q6_K_8x8_q8_K"),
-    ("Q6_K", "gemm", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_q6_k", "repack.cpp:ggml_gemm_q6_K_8x4_q8_K"),
-    ("Q6_K", "gemm", "i8mm", "kernels_neon_dotprod.cpp:neon_dot_q6_k", "repack.cpp:ggml_gemm_q6_K_8x8_q8_K"),
+    ("Q6_K", "gemm", "dotprod", "int8_gemm_neon_dotprod.cpp:run_tile<DotprodLevel, 16, false>", "repack.cpp:ggml_gemm_q6_K_8x4_q8_K"),
+    ("Q6_K", "gemm", "i8mm", "int8_gemm_neon_i8mm.cpp:run_tile<I8mmLevel, 16, false>", "repack.cpp:ggml_gemm_q6_K_8x8_q8_K"),
     ("IQ4_NL", "gemv", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_lanes<IQ4_NLLevels>", "repack.cpp:ggml_gemv_iq4_nl_4x4_q8_0"),
-    ("IQ4_NL", "gemm", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_lanes<IQ4_NLLevels>", "repack.cpp:ggml_gemm_iq4_nl_4x4_q8_0"),
+    ("IQ4_NL", "gemm", "dotprod", "int8_gemm_neon_dotprod.cpp:run_tile<DotprodLevel, 32, false>", "repack.cpp:ggml_gemm_iq4_nl_4x4_q8_0"),
+    ("IQ4_NL", "gemm", "i8mm", "int8_gemm_neon_i8mm.cpp:run_tile<I8mmLevel, 32, false>", "repack.cpp:ggml_gemm_iq4_nl_4x4_q8_0"),
     ("IQ4_XS", "gemv", "dotprod", None, "quants.c:ggml_vec_dot_iq4_xs_q8_K"),
-    ("IQ4_XS", "gemm", "dotprod", None, "quants.c:ggml_vec_dot_iq4_xs_q8_K"),
+    ("IQ4_XS", "gemm", "dotprod", "int8_gemm_neon_dotprod.cpp:run_tile<DotprodLevel, 32, false>", "quants.c:ggml_vec_dot_iq4_xs_q8_K"),
+    ("IQ4_XS", "gemm", "i8mm", "int8_gemm_neon_i8mm.cpp:run_tile<I8mmLevel, 32, false>", "quants.c:ggml_vec_dot_iq4_xs_q8_K"),
     ("F16", "gemv", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_f16", "vec.cpp:ggml_vec_dot_f16"),
-    ("F16", "gemm", "dotprod", "kernels_neon_dotprod.cpp:neon_dot_f16", "vec.cpp:ggml_vec_dot_f16"),
+    ("F16", "gemm", "dotprod", "kernels_neon.cpp:tile_gemm<Floats<F16Math>>", "vec.cpp:ggml_vec_dot_f16"),
+    ("F16", "gemm", "i8mm", "kernels_neon_fhm.cpp:tile_gemm<Floats<F16Math>>", "vec.cpp:ggml_vec_dot_f16"),
     ("BF16", "gemv", "dotprod", None, "vec.cpp:ggml_vec_dot_bf16"),
-    ("BF16", "gemm", "dotprod", None, "vec.cpp:ggml_vec_dot_bf16"),
+    ("BF16", "gemm", "dotprod", "kernels_neon.cpp:tile_gemm<Floats<BF16Math>>", "vec.cpp:ggml_vec_dot_bf16"),
 ]
 # -------------------------------------------------------------------------------------------------
 
@@ -307,7 +316,7 @@ def kernel_row(type_name, path, level):
 
 def measure(folder, spec, cpu, type_name, path):
     """{kernel, cycles_per_256, macs_per_iteration, ...} of one kernel on one core."""
-    function, _, mode = spec.partition(" ")
+    function, mode = (spec[:-len(" mmla")], "mmla") if spec.endswith(" mmla") else (spec, "")  # names hold spaces
     level = folder.folder.name
     body = folder.function(function)
     loop = hot_loop(body, path, mode, f"{level}/{function}")
