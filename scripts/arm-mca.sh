@@ -47,11 +47,11 @@ for level_march in $levels; do
   level="${level_march%%=*}" march="${level_march#*=}"
   mkdir -p "$work/$level"
   for source in "${bantam_sources[@]}"; do
-    # clang ignores the files' `#pragma GCC target`: the F16 file by fmlal needs FEAT_FHM named.
-    extension=""
-    [[ "$source" == *_fhm.cpp ]] && extension="+fp16fml"
+    # clang ignores `#pragma GCC target("arch=...+ext")`, which switches a file to its extensions
+    # under GCC (bantam's release compiler): add them to the level's -march instead.
+    extensions="$(sed -n 's/^#pragma GCC target("arch=[^+"]*\(+[^"]*\)").*/\1/p' "$source" | head -n 1)"
     # bantam's own aarch64 flags (CMakeLists.txt): C++20, unfused x*scale + magic rounding.
-    clang-19 "${common[@]}" -march="$march$extension" -std=c++20 -ffp-contract=off -I"$root/src" -I"$root/include" \
+    clang-19 "${common[@]}" -march="$march$extensions" -std=c++20 -ffp-contract=off -I"$root/src" -I"$root/include" \
       -o "$work/$level/$(basename "$source").s" "$source"
   done
   for source in arch/arm/quants.c arch/arm/repack.cpp vec.cpp; do

@@ -36,10 +36,10 @@ CORES = [
 # named without namespaces, return type or parameters; its direct callees in the same file count as
 # part of it (a tile kernel the compiler kept out of line). A core uses the row of its own level,
 # else the "dotprod" row (an i8mm core runs dotprod code too). bantam None: no NEON kernel (scalar).
-# bantam: the drivers quant::gemv and quant::gemm install (kernels_neon_common.hpp's tile_gemv and
-# tile_gemm), so the loop measured is the tile that runs for most rows (gemv: kGemvRows rows x one
-# token; gemm: kRows x kTokens). ops::matmul sends one token to gemv, prompts to gemm (no ARM int8
-# GEMM yet: int8_gemm_supports is false on aarch64; its kernels go in int8_gemm_neon*.cpp).
+# bantam gemv rows: the driver quant::gemv installs (kernels_neon_common.hpp's tile_gemv), so the
+# loop measured is the tile that runs for most rows (kGemvRows rows x one token). Gemm rows: the
+# tile ops::matmul's prompts run: the int8 GEMM's run_tile<Level, L, mins> (int8_gemm_neon_impl.hpp;
+# kept out of line, its hot loop the eight-token tile's k-loop), else quant::gemm's tile_gemm (F16, BF16).
 # llama.cpp: repack.cpp kernels where llama.cpp repacks the type by default (CPU_REPACK), else
 # ggml_vec_dot_* ("... mmla" takes its nrc == 2 smmla loop, which llama.cpp runs for prompts on
 # i8mm cores). A gemv row never takes an mmla loop; a gemm row takes the loop with the most MACs.
@@ -49,43 +49,68 @@ def _neon(driver, kernel, file="kernels_neon_dotprod.cpp"):
     return f"{file}:{driver}<{kernel}>"
 
 
-def _rows(type_name, kernel, gemv, gemm, file="kernels_neon_dotprod.cpp"):
+def _int8_tile(level, block, mins):
+    """The int8 GEMM tile a prompt of this form runs at `level` (dotprod or i8mm)."""
+    level_name = {"dotprod": "DotprodLevel", "i8mm": "I8mmLevel"}[level]
+    return f"int8_gemm_neon_{level}.cpp:run_tile<{level_name}, {block}, {'true' if mins else 'false'}>"
+
+
+def _rows(type_name, kernel, gemv, gemm, file="kernels_neon_dotprod.cpp", int8=None):
     """Rows of one type: gemv and gemm map each level to llama.cpp's kernel (a string for dotprod
-    alone). `file` may map levels to files too."""
+    alone, or for both levels where the gemm is bantam's int8 GEMM). `file` may map levels to files
+    too. int8=(block, mins): the gemm rows measure the int8 GEMM's tile of that form."""
     out = []
     for path, llama in (("gemv", gemv), ("gemm", gemm)):
-        by_level = llama if isinstance(llama, dict) else {"dotprod": llama}
+        if isinstance(llama, dict):
+            by_level = llama
+        elif path == "gemm" and int8:
+            by_level = {"dotprod": llama, "i8mm": llama}
+        else:
+            by_level = {"dotprod": llama}
         for level, llama_kernel in by_level.items():
             source = file[level] if isinstance(file, dict) else file
-            out.append((type_name, path, level, _neon("tile_" + path, kernel, source), llama_kernel))
+            bantam = _int8_tile(level, *int8) if path == "gemm" and int8 else _neon("tile_" + path, kernel, source)
+            out.append((type_name, path, level, bantam, llama_kernel))
     return out
 
 
 KERNELS = [
     *_rows("Q4_0", "Blocks32<Q4_0Levels>",
            {"dotprod": "repack.cpp:ggml_gemv_q4_0_4x4_q8_0", "i8mm": "repack.cpp:ggml_gemv_q4_0_4x8_q8_0"},
-           {"dotprod": "repack.cpp:ggml_gemm_q4_0_4x4_q8_0", "i8mm": "repack.cpp:ggml_gemm_q4_0_4x8_q8_0"}),
+           {"dotprod": "repack.cpp:ggml_gemm_q4_0_4x4_q8_0", "i8mm": "repack.cpp:ggml_gemm_q4_0_4x8_q8_0"},
+           int8=(32, False)),
     *_rows("Q4_1", "Blocks32<Q4_1Levels>", "quants.c:ggml_vec_dot_q4_1_q8_1",
-           {"dotprod": "quants.c:ggml_vec_dot_q4_1_q8_1", "i8mm": "quants.c:ggml_vec_dot_q4_1_q8_1 mmla"}),
-    *_rows("Q5_0", "Blocks32<Q5_0Levels>", "quants.c:ggml_vec_dot_q5_0_q8_0", "quants.c:ggml_vec_dot_q5_0_q8_0"),
-    *_rows("Q5_1", "Blocks32<Q5_1Levels>", "quants.c:ggml_vec_dot_q5_1_q8_1", "quants.c:ggml_vec_dot_q5_1_q8_1"),
+           {"dotprod": "quants.c:ggml_vec_dot_q4_1_q8_1", "i8mm": "quants.c:ggml_vec_dot_q4_1_q8_1 mmla"},
+           int8=(32, True)),
+    *_rows("Q5_0", "Blocks32<Q5_0Levels>", "quants.c:ggml_vec_dot_q5_0_q8_0", "quants.c:ggml_vec_dot_q5_0_q8_0",
+           int8=(32, False)),
+    *_rows("Q5_1", "Blocks32<Q5_1Levels>", "quants.c:ggml_vec_dot_q5_1_q8_1", "quants.c:ggml_vec_dot_q5_1_q8_1",
+           int8=(32, True)),
     *_rows("Q8_0", "Blocks32<Q8_0Levels>",
            {"dotprod": "repack.cpp:ggml_gemv_q8_0_4x4_q8_0", "i8mm": "repack.cpp:ggml_gemv_q8_0_4x8_q8_0"},
-           {"dotprod": "repack.cpp:ggml_gemm_q8_0_4x4_q8_0", "i8mm": "repack.cpp:ggml_gemm_q8_0_4x8_q8_0"}),
-    *_rows("Q2_K", "KQuants<Q2_KType>", "quants.c:ggml_vec_dot_q2_K_q8_K", "quants.c:ggml_vec_dot_q2_K_q8_K"),
-    *_rows("Q3_K", "KQuants<Q3_KType>", "quants.c:ggml_vec_dot_q3_K_q8_K", "quants.c:ggml_vec_dot_q3_K_q8_K"),
+           {"dotprod": "repack.cpp:ggml_gemm_q8_0_4x4_q8_0", "i8mm": "repack.cpp:ggml_gemm_q8_0_4x8_q8_0"},
+           int8=(32, False)),
+    *_rows("Q2_K", "KQuants<Q2_KType>", "quants.c:ggml_vec_dot_q2_K_q8_K", "quants.c:ggml_vec_dot_q2_K_q8_K",
+           int8=(16, True)),
+    *_rows("Q3_K", "KQuants<Q3_KType>", "quants.c:ggml_vec_dot_q3_K_q8_K", "quants.c:ggml_vec_dot_q3_K_q8_K",
+           int8=(16, False)),
     *_rows("Q4_K", "KQuants<Q4_KType>",
            {"dotprod": "repack.cpp:ggml_gemv_q4_K_8x4_q8_K", "i8mm": "repack.cpp:ggml_gemv_q4_K_8x8_q8_K"},
-           {"dotprod": "repack.cpp:ggml_gemm_q4_K_8x4_q8_K", "i8mm": "repack.cpp:ggml_gemm_q4_K_8x8_q8_K"}),
+           {"dotprod": "repack.cpp:ggml_gemm_q4_K_8x4_q8_K", "i8mm": "repack.cpp:ggml_gemm_q4_K_8x8_q8_K"},
+           int8=(32, True)),
     *_rows("Q5_K", "KQuants<Q5_KType>",
            {"dotprod": "repack.cpp:ggml_gemv_q5_K_8x4_q8_K", "i8mm": "repack.cpp:ggml_gemv_q5_K_8x8_q8_K"},
-           {"dotprod": "repack.cpp:ggml_gemm_q5_K_8x4_q8_K", "i8mm": "repack.cpp:ggml_gemm_q5_K_8x8_q8_K"}),
+           {"dotprod": "repack.cpp:ggml_gemm_q5_K_8x4_q8_K", "i8mm": "repack.cpp:ggml_gemm_q5_K_8x8_q8_K"},
+           int8=(32, True)),
     *_rows("Q6_K", "KQuants<Q6_KType>",
            {"dotprod": "repack.cpp:ggml_gemv_q6_K_8x4_q8_K", "i8mm": "repack.cpp:ggml_gemv_q6_K_8x8_q8_K"},
-           {"dotprod": "repack.cpp:ggml_gemm_q6_K_8x4_q8_K", "i8mm": "repack.cpp:ggml_gemm_q6_K_8x8_q8_K"}),
+           {"dotprod": "repack.cpp:ggml_gemm_q6_K_8x4_q8_K", "i8mm": "repack.cpp:ggml_gemm_q6_K_8x8_q8_K"},
+           int8=(16, False)),
     *_rows("IQ4_NL", "Blocks32<IQ4_NLLevels>", "repack.cpp:ggml_gemv_iq4_nl_4x4_q8_0",
-           "repack.cpp:ggml_gemm_iq4_nl_4x4_q8_0"),
-    *_rows("IQ4_XS", "KQuants<IQ4_XSType>", "quants.c:ggml_vec_dot_iq4_xs_q8_K", "quants.c:ggml_vec_dot_iq4_xs_q8_K"),
+           "repack.cpp:ggml_gemm_iq4_nl_4x4_q8_0",
+           int8=(32, False)),
+    *_rows("IQ4_XS", "KQuants<IQ4_XSType>", "quants.c:ggml_vec_dot_iq4_xs_q8_K", "quants.c:ggml_vec_dot_iq4_xs_q8_K",
+           int8=(32, False)),
     # F16: fmlal (kernels_neon_fhm.cpp) where the core has FEAT_FHM (N2; not N1 or A55).
     *_rows("F16", "Floats<F16Math>", {"dotprod": "vec.cpp:ggml_vec_dot_f16", "i8mm": "vec.cpp:ggml_vec_dot_f16"},
            {"dotprod": "vec.cpp:ggml_vec_dot_f16", "i8mm": "vec.cpp:ggml_vec_dot_f16"},
@@ -332,7 +357,7 @@ def kernel_row(type_name, path, level):
 
 def measure(folder, spec, cpu, type_name, path):
     """{kernel, cycles_per_256, macs_per_iteration, ...} of one kernel on one core."""
-    function, _, mode = spec.partition(" ")
+    function, mode = (spec[:-len(" mmla")], "mmla") if spec.endswith(" mmla") else (spec, "")  # names hold spaces
     level = folder.folder.name
     loop = hot_loop(folder.function(function), path, mode, f"{level}/{function}")
     if type_name not in FLOAT_TYPES and loop.macs % 32:

@@ -14,7 +14,7 @@ struct NeonLevel {
   static constexpr int kScaleCopies = 1;
 
   template <int T, int kBlock, bool kMins>
-  static void tile(TileInputs in, float* out, size_t out_stride, int rows) {
+  static void tile(TileInputs in, float* out, size_t out_stride) {
     constexpr int kChunks = kBlock / 16;
     constexpr int kHalves = 32 / kBlock;
     float32x4_t acc[T];
@@ -42,7 +42,8 @@ struct NeonLevel {
           }
           const int32x4_t isum =
               vpaddq_s32(vpaddq_s32(row_sums[0], row_sums[1]), vpaddq_s32(row_sums[2], row_sums[3]));
-          acc[t] = scale_block<kMins>(acc[t], vcvtq_f32_s32(isum), d, c, in.da[t], in.scaled_sum[t]);
+          acc[t] = vfmaq_n_f32(acc[t], vmulq_f32(vcvtq_f32_s32(isum), d), in.da[t]);
+          if constexpr (kMins) acc[t] = vfmsq_n_f32(acc[t], c, in.scaled_sum[t]);
         });
         in.levels += kQuadRows * kBlock;
         in.scale += kQuadRows;
@@ -52,7 +53,7 @@ struct NeonLevel {
       in.q += 32 * kTile;
       in.da += kTile;
     }
-    for_each_index<T>([&](auto t) { store_rows(out + t * out_stride, acc[t], rows); });
+    for_each_index<T>([&](auto t) { vst1q_f32(out + t * out_stride, acc[t]); });
   }
 };
 

@@ -30,7 +30,7 @@ struct I8mmLevel {
   static constexpr int kScaleCopies = 2;  // (d0, d0, d1, d1): a row pair's scales in a 2x2 block
 
   template <int T, int kBlock, bool kMins>
-  static void tile(TileInputs in, float* out, size_t out_stride, int rows) {
+  static void tile(TileInputs in, float* out, size_t out_stride) {
     constexpr int kPairs = (T + 1) / 2;  // an odd T's last pair computes one spare token
     constexpr int kSteps = kBlock / 8;
     constexpr int kHalves = 32 / kBlock;
@@ -41,24 +41,29 @@ struct I8mmLevel {
       // Token pair p's scales as (t0, t1, t0, t1), stored so (int8_token_floats).
       float32x4_t da[kPairs];
       for_each_index<kPairs>([&](auto p) { da[p] = vld1q_f32(in.da + 4 * p); });
-      for (int h = 0; h < kHalves; ++h) {
+      float32x4_t block[2][kPairs];  // d * sum over the 32 elements (both halves' terms for 16-element scales)
+      for_each_index<kHalves>([&](auto h) {
         int32x4_t isum[2][kPairs];
         load_sum_starts<kPairs>(isum[0]);
         load_sum_starts<kPairs>(isum[1]);
-        for (int s = 0; s < kSteps; ++s) {
-          const int8x16_t w0 = vld1q_s8(in.levels), w1 = vld1q_s8(in.levels + 16);
-          in.levels += 32;
+        // Unrolled (as the loops around it) so that GCC, too, keeps one loop per 32 elements.
+        for_each_index<kSteps>([&](auto s) {
+          const int8x16_t w0 = vld1q_s8(in.levels + 32 * s), w1 = vld1q_s8(in.levels + 32 * s + 16);
           const int8_t* a = in.q + (h * kSteps + s) * 64;
           for_each_index<kPairs>([&](auto p) {
             const int8x16_t x = vld1q_s8(a + 16 * p);
             isum[0][p] = vmmlaq_s32(isum[0][p], w0, x);
             isum[1][p] = vmmlaq_s32(isum[1][p], w1, x);
           });
-        }
+        });
+        in.levels += 32 * kSteps;
         const float32x4_t d0 = vld1q_f32(in.scale), d1 = vld1q_f32(in.scale + 4);
         for_each_index<kPairs>([&](auto p) {
-          acc[0][p] = vfmaq_f32(acc[0][p], vmulq_f32(started_sum_to_float(isum[0][p]), d0), da[p]);
-          acc[1][p] = vfmaq_f32(acc[1][p], vmulq_f32(started_sum_to_float(isum[1][p]), d1), da[p]);
+          for_each_index<2>([&](auto rp) {
+            const float32x4_t d = rp == 0 ? d0 : d1;
+            block[rp][p] = h == 0 ? vmulq_f32(started_sum_to_float(isum[rp][p]), d)
+                                  : vfmaq_f32(block[rp][p], started_sum_to_float(isum[rp][p]), d);
+          });
         });
         if constexpr (kMins) {
           const float32x4_t c0 = vld1q_f32(in.offset), c1 = vld1q_f32(in.offset + 4);
@@ -71,14 +76,19 @@ struct I8mmLevel {
         in.scale += 2 * kQuadRows;
         in.offset += 2 * kQuadRows;
         in.scaled_sum += 2 * kTile;
-      }
+      });
+      // One scaling by the activations' da per 32 elements, whatever the weights' block.
+      for_each_index<kPairs>([&](auto p) {
+        acc[0][p] = vfmaq_f32(acc[0][p], block[0][p], da[p]);
+        acc[1][p] = vfmaq_f32(acc[1][p], block[1][p], da[p]);
+      });
       in.q += 32 * kTile;
       in.da += 2 * kTile;
     }
     // Token 2p's four rows are the even lanes of the two row pairs, token 2p+1's the odd ones.
     for_each_index<kPairs>([&](auto p) {
-      store_rows(out + 2 * p * out_stride, vuzp1q_f32(acc[0][p], acc[1][p]), rows);
-      if (2 * p + 1 < T) store_rows(out + (2 * p + 1) * out_stride, vuzp2q_f32(acc[0][p], acc[1][p]), rows);
+      vst1q_f32(out + 2 * p * out_stride, vuzp1q_f32(acc[0][p], acc[1][p]));
+      if (2 * p + 1 < T) vst1q_f32(out + (2 * p + 1) * out_stride, vuzp2q_f32(acc[0][p], acc[1][p]));
     });
   }
 };

@@ -112,20 +112,11 @@ TileInputs tile_inputs(const Panel& panel, int quad, const Int8Activations& acts
           blocks32};
 }
 
-// The first `rows` lanes of v (a token's results for four rows) to dst.
-inline void store_rows(float* dst, float32x4_t v, int rows) {
-  if (rows == kQuadRows) {
-    vst1q_f32(dst, v);
-    return;
-  }
-  float lanes[kQuadRows];
-  vst1q_f32(lanes, v);
-  std::copy(lanes, lanes + rows, dst);
-}
-
 // Integer sums start at the int32 bits of 1.5 * 2^23: with |sum| < 2^22 (a block's is at most
 // 32 * 128 * 127) those bits are the float 1.5 * 2^23 + sum, exactly, and one fsub gives the sum
 // as a float. scvtf costs two uops on a single pipe on Neoverse N1/N2/V1; add and fsub one on any.
+// (Folding the fsub into an fma with -1.5 * 2^23 * d, exact, saves nothing: NEON's fmla overwrites
+// its addend, so each token would need its own copy of it.)
 constexpr int32_t kSumStart = 0x4B400000;
 inline float32x4_t started_sum_to_float(int32x4_t started) {
   return vsubq_f32(vreinterpretq_f32_s32(started), vdupq_n_f32(12582912.0f));
@@ -139,36 +130,38 @@ alignas(64) const int32_t kSumStarts[kMaxSumStarts * 4] = {
     kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart,
     kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart,
     kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart, kSumStart};
+// Even and odd vectors come through two pointers, as with hidden(): no ldp q.
 template <int N>
 inline void load_sum_starts(int32x4_t* out) {
   static_assert(N <= kMaxSumStarts);
-  const int32_t* starts = kSumStarts;
-  asm volatile("" : "+r"(starts));
-  for_each_index<N>([&](auto i) { out[i] = vld1q_s32(starts + 4 * i); });
+  const int32_t* starts[2] = {kSumStarts, kSumStarts + 4};
+  asm volatile("" : "+r"(starts[0]), "+r"(starts[1]));
+  for_each_index<N>([&](auto i) { out[i] = vld1q_s32(starts[i % 2] + 8 * (i / 2)); });
 }
 
-// acc + d * da * sum - c * scaled_sum (the min term only with kMins): one weight block of four
-// rows (the vectors' lanes) for one token.
-template <bool kMins>
-inline float32x4_t scale_block(float32x4_t acc, float32x4_t sum, float32x4_t d, float32x4_t c, float da,
-                               float scaled_sum) {
-  acc = vfmaq_n_f32(acc, vmulq_f32(sum, d), da);
-  if constexpr (kMins) acc = vfmsq_n_f32(acc, c, scaled_sum);
-  return acc;
+// p as the compiler sees it: the same address, but not provably so. Loads through a pointer and
+// through its hidden copy 16 bytes on never share a base register, so the compiler cannot fuse two
+// adjacent vector loads into one ldp q: that takes 6 cycles on Cortex-A55's single load pipe,
+// two ldr q take 2 (the same on Neoverse cores).
+template <typename T>
+inline const T* hidden(const T* p) {
+  asm("" : "+r"(p));
+  return p;
 }
 
-// The tile for `tokens` (1..8) tokens as a constant.
+// The tile for `tokens` (1..8) tokens as a constant. Out of line (one call per tile and panel
+// pass): one function per level and form, the name scripts/arm_mca.py measures.
 template <typename Level, int kBlock, bool kMins>
-void run_tile(int tokens, const TileInputs& in, float* out, size_t out_stride, int rows) {
+[[gnu::noinline]] void run_tile(int tokens, const TileInputs& in, float* out, size_t out_stride) {
   switch (tokens) {
-    case 8: Level::template tile<8, kBlock, kMins>(in, out, out_stride, rows); break;
-    case 7: Level::template tile<7, kBlock, kMins>(in, out, out_stride, rows); break;
-    case 6: Level::template tile<6, kBlock, kMins>(in, out, out_stride, rows); break;
-    case 5: Level::template tile<5, kBlock, kMins>(in, out, out_stride, rows); break;
-    case 4: Level::template tile<4, kBlock, kMins>(in, out, out_stride, rows); break;
-    case 3: Level::template tile<3, kBlock, kMins>(in, out, out_stride, rows); break;
-    case 2: Level::template tile<2, kBlock, kMins>(in, out, out_stride, rows); break;
-    default: Level::template tile<1, kBlock, kMins>(in, out, out_stride, rows); break;
+    case 8: Level::template tile<8, kBlock, kMins>(in, out, out_stride); break;
+    case 7: Level::template tile<7, kBlock, kMins>(in, out, out_stride); break;
+    case 6: Level::template tile<6, kBlock, kMins>(in, out, out_stride); break;
+    case 5: Level::template tile<5, kBlock, kMins>(in, out, out_stride); break;
+    case 4: Level::template tile<4, kBlock, kMins>(in, out, out_stride); break;
+    case 3: Level::template tile<3, kBlock, kMins>(in, out, out_stride); break;
+    case 2: Level::template tile<2, kBlock, kMins>(in, out, out_stride); break;
+    default: Level::template tile<1, kBlock, kMins>(in, out, out_stride); break;
   }
 }
 
@@ -201,9 +194,19 @@ void gemm_with(const void* weights, size_t stride, int64_t row_begin, int64_t ro
       for (int p = 0; p < n_panels; ++p) {
         for (int quad = 0; quad * kQuadRows < counts[p]; ++quad) {
           const int rows = std::min(kQuadRows, counts[p] - quad * kQuadRows);
-          run_tile<Level, kForm.block, kForm.mins>(
-              tokens, tile_inputs<kForm.block, Level::kScaleCopies>(panels[p], quad, acts, g),
-              group_out + pass + int64_t{kRows} * p + quad * kQuadRows, out_stride, rows);
+          const TileInputs inputs = tile_inputs<kForm.block, Level::kScaleCopies>(panels[p], quad, acts, g);
+          float* dst = group_out + pass + int64_t{kRows} * p + quad * kQuadRows;
+          if (rows == kQuadRows) {
+            run_tile<Level, kForm.block, kForm.mins>(tokens, inputs, dst, out_stride);
+            continue;
+          }
+          // A short last quad: the tile writes all four rows (one vector store per token), here
+          // to a scratch copy.
+          float scratch[kTile * kQuadRows];
+          run_tile<Level, kForm.block, kForm.mins>(tokens, inputs, scratch, kQuadRows);
+          for (int t = 0; t < tokens; ++t) {
+            std::copy(scratch + t * kQuadRows, scratch + t * kQuadRows + rows, dst + static_cast<size_t>(t) * out_stride);
+          }
         }
       }
     }
