@@ -461,7 +461,8 @@ CompletionRequest parse_completion_request(const json& j, int n_vocab, const Req
     throw ApiError(400, fmt::format("'best_of' is {}; only best_of = n ({}) is supported", best_of, r.n), "best_of",
                    "unsupported_value");
   }
-  r.logprobs = static_cast<int>(integer_field(j, "logprobs", 0, 5, -1));
+  // OpenAI allows 5; lm-evaluation-harness's older local-completions asks for 10.
+  r.logprobs = static_cast<int>(integer_field(j, "logprobs", 0, 20, -1));
   return r;
 }
 

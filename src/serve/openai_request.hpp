@@ -67,7 +67,7 @@ struct CompletionPrompt {
 
 struct CompletionRequest : GenerationFields {
   std::vector<CompletionPrompt> prompts;  // n choices each; choice index = prompt * n + choice
-  int logprobs = -1;  // -1: none, else alternatives per token (0..5)
+  int logprobs = -1;  // -1: none, else alternatives per token (0..20)
   bool echo = false;  // the prompt's text (and, with logprobs, its tokens' logprobs) comes first
 };
 
