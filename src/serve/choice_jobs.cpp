@@ -29,7 +29,7 @@ void ChoiceJobs::submit_ready() {
   }
 }
 
-void ChoiceJobs::cancel_all() {
+void ChoiceJobs::cancel() {
   cancelled_ = true;
   for (const auto& job : jobs_) {
     if (job) job->cancel();
@@ -46,7 +46,7 @@ void ChoiceJobs::follow(HttpResponse& response, const Consume& consume) {
       const bool done = jobs_[i]->wait(events, std::chrono::milliseconds(waited ? 0 : 50));
       waited = true;
       if (!events.empty()) {
-        if (!consume(i, events)) cancel_all();
+        if (!consume(i, events)) cancel();
         events.clear();
       }
       if (done) {
@@ -59,7 +59,7 @@ void ChoiceJobs::follow(HttpResponse& response, const Consume& consume) {
     submit_ready();
     const bool all_submitted = cancelled_ || next_ == requests_.size();
     if (all_submitted && running_ == 0) return;
-    if (!cancelled_ && response.client_gone()) cancel_all();
+    if (!cancelled_ && response.client_gone()) cancel();
   }
 }
 

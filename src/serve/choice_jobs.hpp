@@ -26,6 +26,9 @@ class ChoiceJobs {
   // them all.
   void follow(HttpResponse& response, const Consume& consume);
 
+  // Cancels the running jobs and submits no more.
+  void cancel();
+
   size_t size() const { return jobs_.size(); }
   bool cancelled() const { return cancelled_; }
   // Valid after follow() unless cancelled().
@@ -41,7 +44,6 @@ class ChoiceJobs {
 
  private:
   void submit_ready();
-  void cancel_all();
 
   Scheduler& scheduler_;
   std::vector<JobRequest> requests_;

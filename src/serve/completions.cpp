@@ -309,8 +309,9 @@ void Server::stream_chat(const ChatRequest& r, const std::vector<TokenId>& promp
     if (r.include_usage) c["usage"] = nullptr;
     return sse(c);
   };
-  // When the stream cannot begin, the first event cancels every choice (below).
-  if (response.begin_stream(200, "text/event-stream")) {
+  if (!response.begin_stream(200, "text/event-stream")) {
+    jobs.cancel();
+  } else {
     for (size_t i = 0; i < n; ++i) {
       if (mode == ChatMode::NamedTool) {
         response.write(chunk(i, {{"role", "assistant"}, {"content", nullptr},
@@ -335,7 +336,6 @@ void Server::stream_chat(const ChatRequest& r, const std::vector<TokenId>& promp
     return chunk(index, {{"content", text}}, std::move(logprobs), nullptr);
   };
   jobs.follow(response, [&](size_t i, std::vector<GeneratedToken>& events) {
-    if (!response.started()) return false;
     std::string text;
     ojson logprobs = ojson::array();
     for (const GeneratedToken& e : events) {

@@ -443,11 +443,15 @@ CompletionRequest parse_completion_request(const json& j, int n_vocab, const Req
   CompletionRequest r;
   // max_tokens 0 is a completion's way to score a prompt (with echo and logprobs), so the range
   // starts at 0 here.
-  json fields = j;
   const bool zero_tokens = present(j, "max_tokens") && j["max_tokens"].is_number() && j["max_tokens"].get<double>() == 0;
-  if (zero_tokens) fields.erase("max_tokens");
-  parse_generation_fields(fields, n_vocab, policy, r);
-  if (zero_tokens) r.generation.max_tokens = 0;
+  if (zero_tokens) {
+    json fields = j;
+    fields.erase("max_tokens");
+    parse_generation_fields(fields, n_vocab, policy, r);
+    r.generation.max_tokens = 0;
+  } else {
+    parse_generation_fields(j, n_vocab, policy, r);
+  }
   r.prompts = parse_prompts(j, n_vocab);
   r.echo = bool_field(j, "echo", false);
   if (!string_field(j, "suffix", "suffix").empty()) {

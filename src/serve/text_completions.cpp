@@ -187,7 +187,10 @@ void Server::completions(const nlohmann::json& body, HttpResponse& response, Tra
     response.send(200, "application/json", dump_json(out));
     return;
   }
-  if (!response.begin_stream(200, "text/event-stream")) return;
+  if (!response.begin_stream(200, "text/event-stream")) {
+    jobs.cancel();
+    return;
+  }
   for (size_t i = 0; i < choices.size() && r.echo; ++i) {
     response.write(sse(answer(ojson::array({choice_json(i, choices[i].text, nullptr)}))));
   }
