@@ -22,9 +22,7 @@ CLI::Validator param_check(std::string_view name) {
 
 void add_engine_options(CLI::App& cmd, EngineOptions& options) {
   SessionOptions& s = options.session;
-  SamplingOptions& sampling = options.generate.sampling;
-  cmd.add_option("-n,--max-tokens", options.generate.max_tokens, "Tokens to generate (-1: until done)")
-      ->check(param_check("max_tokens"));
+  add_max_tokens_option(cmd, options.generate.max_tokens, "-n,--max-tokens");
   cmd.add_option("-c,--ctx-size", s.context_length, "Context length in tokens")->check(CLI::Range(1, 1 << 24));
   cmd.add_flag("--verbose", options.verbose, "Say the thread count chosen (on stderr)");
   cmd.add_option_function<int>("-t,--threads", [&s](int n) { s.threads = capped_threads(n); }, "Threads (0: all cores)")
@@ -34,6 +32,12 @@ void add_engine_options(CLI::App& cmd, EngineOptions& options) {
       {"f16", KvCacheType::F16}, {"f32", KvCacheType::F32}, {"q8_0", KvCacheType::Q8_0}};
   cmd.add_option("--kv-type", s.kv_type, "KV cache type: f16, f32 or q8_0")
       ->transform(CLI::CheckedTransformer(kv_types, CLI::ignore_case));
+  add_sampling_options(cmd, options.generate.sampling);
+  cmd.add_option("--stop", options.generate.stop, "Stop before this string (repeatable)");
+  add_lora_option(cmd, options.lora);
+}
+
+void add_sampling_options(CLI::App& cmd, SamplingOptions& sampling) {
   cmd.add_option("--temp", sampling.temperature, "Temperature (0: greedy)")->check(param_check("temperature"));
   cmd.add_option("--top-k", sampling.top_k, "Keep the k most likely tokens (0: off)")->check(param_check("top_k"));
   cmd.add_option("--top-p", sampling.top_p, "Keep the smallest set with this probability (1: off)")
@@ -49,8 +53,10 @@ void add_engine_options(CLI::App& cmd, EngineOptions& options) {
   cmd.add_option("--presence-penalty", sampling.presence_penalty, "Subtract this from seen tokens")
       ->check(param_check("presence_penalty"));
   cmd.add_option("--seed", sampling.seed, "Sampling seed (0: random)")->check(param_check("seed"));
-  cmd.add_option("--stop", options.generate.stop, "Stop before this string (repeatable)");
-  add_lora_option(cmd, options.lora);
+}
+
+void add_max_tokens_option(CLI::App& cmd, int& max_tokens, const std::string& names) {
+  cmd.add_option(names, max_tokens, "Tokens to generate (-1: until done)")->check(param_check("max_tokens"));
 }
 
 void add_lora_option(CLI::App& cmd, std::vector<std::string>& specs) {

@@ -23,6 +23,13 @@ void print_thread_choice(const EngineOptions& options);
 
 void add_engine_options(CLI::App& cmd, EngineOptions& options);
 
+// --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, --frequency-penalty,
+// --presence-penalty and --seed into `sampling`: run, chat and serve take the same names, checks
+// and defaults.
+void add_sampling_options(CLI::App& cmd, SamplingOptions& sampling);
+// The tokens-to-generate option under `names` ("-n,--max-tokens" for run and chat).
+void add_max_tokens_option(CLI::App& cmd, int& max_tokens, const std::string& names);
+
 // `--lora FILE[:SCALE]` (repeatable) collected into `specs`.
 void add_lora_option(CLI::App& cmd, std::vector<std::string>& specs);
 // FILE[:SCALE] as a path and a scale (1 when none is given); Error for a bad scale.

@@ -37,7 +37,7 @@ GenerationSpec GenerationSpec::from(const GenerateOptions& options) {
   spec.sampling = options.sampling;
   spec.stop = options.stop;
   if (!options.json_schema.empty()) {
-    spec.grammar = JsonGrammar::from_schema(parse_json(options.json_schema, "the JSON schema"));
+    spec.grammar = JsonGrammar::from_schema(parse_json<nlohmann::ordered_json>(options.json_schema, "the JSON schema"));
     spec.stop.clear();  // a stop string would cut the JSON short
   }
   return spec;

@@ -47,7 +47,7 @@ const std::set<std::string, std::less<>> kAnnotations = {"title", "description",
 
 class JsonSchemaCompiler {
  public:
-  explicit JsonSchemaCompiler(JsonGrammar& grammar, const nlohmann::json& root_schema)
+  explicit JsonSchemaCompiler(JsonGrammar& grammar, const nlohmann::ordered_json& root_schema)
       : g_(grammar), root_schema_(root_schema) {
     any_ = add(NodeKind::Any);
     keywords_ = add(NodeKind::Literal);
@@ -93,7 +93,7 @@ class JsonSchemaCompiler {
     }
   }
 
-  const JsonNode* compile(const nlohmann::json& schema, const std::string& path, int depth) {
+  const JsonNode* compile(const nlohmann::ordered_json& schema, const std::string& path, int depth) {
     if (depth > kMaxDepth) throw Error(fmt::format("JSON schema nested deeper than {} at {}", kMaxDepth, path));
     if (schema.is_boolean()) {
       if (schema.get<bool>()) return any_;
@@ -112,7 +112,7 @@ class JsonSchemaCompiler {
       if (!values.is_array() || values.empty()) {
         throw Error(fmt::format("JSON schema 'enum' at {} must be a non-empty array", path_name(path)));
       }
-      return literal(std::vector<nlohmann::json>(values.begin(), values.end()));
+      return literal(std::vector<nlohmann::ordered_json>(values.begin(), values.end()));
     }
     if (schema.contains("anyOf")) {
       const auto& list = schema["anyOf"];
@@ -180,7 +180,7 @@ class JsonSchemaCompiler {
     return keywords.contains(key) || kAnnotations.contains(key);
   }
 
-  static int64_t count(const nlohmann::json& schema, const char* key, const std::string& path, int64_t fallback) {
+  static int64_t count(const nlohmann::ordered_json& schema, const char* key, const std::string& path, int64_t fallback) {
     if (!schema.contains(key)) return fallback;
     const auto& v = schema[key];
     if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 1'000'000) {
@@ -189,13 +189,13 @@ class JsonSchemaCompiler {
     return v.get<int64_t>();
   }
 
-  const JsonNode* literal(const std::vector<nlohmann::json>& values) {
+  const JsonNode* literal(const std::vector<nlohmann::ordered_json>& values) {
     JsonNode* node = add(NodeKind::Literal);
     for (const auto& v : values) node->literals.push_back(v.dump());
     return node;
   }
 
-  const JsonNode* typed(const nlohmann::json& schema, const std::string& type, const std::string& path, int depth) {
+  const JsonNode* typed(const nlohmann::ordered_json& schema, const std::string& type, const std::string& path, int depth) {
     if (type == "string") {
       JsonNode* node = add(NodeKind::String);
       node->min_length = count(schema, "minLength", path, 0);
@@ -223,8 +223,8 @@ class JsonSchemaCompiler {
     throw Error(fmt::format("unsupported JSON Schema type '{}' at {}", type, path_name(path)));
   }
 
-  const JsonNode* object(const nlohmann::json& schema, const std::string& path, int depth) {
-    const nlohmann::json properties = schema.value("properties", nlohmann::json::object());
+  const JsonNode* object(const nlohmann::ordered_json& schema, const std::string& path, int depth) {
+    const nlohmann::ordered_json properties = schema.value("properties", nlohmann::ordered_json::object());
     if (!properties.is_object()) throw Error(fmt::format("JSON schema 'properties' at {} is not an object", path_name(path)));
     std::set<std::string> required;
     if (schema.contains("required")) {
@@ -238,7 +238,7 @@ class JsonSchemaCompiler {
         required.insert(name.get<std::string>());
       }
     }
-    const nlohmann::json extra = schema.value("additionalProperties", nlohmann::json(true));
+    const nlohmann::ordered_json extra = schema.value("additionalProperties", nlohmann::ordered_json(true));
     if (!extra.is_boolean() && !extra.is_object()) {
       throw Error(fmt::format("JSON schema 'additionalProperties' at {} is neither a boolean nor a schema", path_name(path)));
     }
@@ -250,14 +250,14 @@ class JsonSchemaCompiler {
     }
     JsonNode* node = add(NodeKind::Object);
     for (const auto& [name, sub] : properties.items()) {
-      node->keys.push_back(nlohmann::json(name).dump());
+      node->keys.push_back(nlohmann::ordered_json(name).dump());
       node->values.push_back(compile(sub, fmt::format("{}/properties/{}", path, name), depth + 1));
       node->required.push_back(required.contains(name));
     }
     return node;
   }
 
-  const JsonNode* reference(const nlohmann::json& schema, const std::string& path, int depth) {
+  const JsonNode* reference(const nlohmann::ordered_json& schema, const std::string& path, int depth) {
     for (const auto& [key, value] : schema.items()) {
       if (key != "$ref" && !kAnnotations.contains(key)) {
         throw Error(fmt::format("unsupported JSON Schema keyword '{}' beside $ref at {}", key, path_name(path)));
@@ -282,7 +282,7 @@ class JsonSchemaCompiler {
 
   // A definition becomes an AnyOf of one option, created before its body so recursion can refer
   // to it.
-  const JsonNode* compile_definition(const std::string& ref, const nlohmann::json& body, int depth) {
+  const JsonNode* compile_definition(const std::string& ref, const nlohmann::ordered_json& body, int depth) {
     if (const auto it = definitions_.find(ref); it != definitions_.end()) return it->second;
     JsonNode* node = add_choice(ref);
     definitions_[ref] = node;
@@ -291,7 +291,7 @@ class JsonSchemaCompiler {
   }
 
   JsonGrammar& g_;
-  const nlohmann::json& root_schema_;
+  const nlohmann::ordered_json& root_schema_;
   JsonNode* any_ = nullptr;
   JsonNode* keywords_ = nullptr;
   std::map<std::string, const JsonNode*> definitions_;
@@ -304,7 +304,7 @@ class JsonSchemaCompiler {
 JsonGrammar::JsonGrammar() = default;
 JsonGrammar::~JsonGrammar() = default;
 
-std::shared_ptr<const JsonGrammar> JsonGrammar::from_schema(const nlohmann::json& schema) {
+std::shared_ptr<const JsonGrammar> JsonGrammar::from_schema(const nlohmann::ordered_json& schema) {
   std::shared_ptr<JsonGrammar> grammar(new JsonGrammar());
   JsonSchemaCompiler compiler(*grammar, schema);
   grammar->root_ = compiler.compile(schema, "", 0);
@@ -313,7 +313,7 @@ std::shared_ptr<const JsonGrammar> JsonGrammar::from_schema(const nlohmann::json
 }
 
 std::shared_ptr<const JsonGrammar> JsonGrammar::any_object() {
-  return from_schema(nlohmann::json{{"type", "object"}});
+  return from_schema(nlohmann::ordered_json{{"type", "object"}});
 }
 
 // ---- recognizer ----

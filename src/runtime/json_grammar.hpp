@@ -27,7 +27,9 @@ class JsonGrammar {
  public:
   // Error("unsupported JSON Schema keyword 'pattern' at /properties/x"), a loop
   // ("... #/$defs/a → #/$defs/b → #/$defs/a ...") and the like.
-  static std::shared_ptr<const JsonGrammar> from_schema(const nlohmann::json& schema);
+  // `schema` is ordered_json so objects are written in the order the schema declares their
+  // properties: a schema parsed as nlohmann::json has lost it (its keys sort alphabetically).
+  static std::shared_ptr<const JsonGrammar> from_schema(const nlohmann::ordered_json& schema);
   // Any JSON object (response_format json_object).
   static std::shared_ptr<const JsonGrammar> any_object();
   ~JsonGrammar();

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "api/model_impl.hpp"
+#include "format/input_file.hpp"
 #include "format/json_input.hpp"
 #include "serve/api_error.hpp"
 
@@ -24,13 +25,40 @@ std::string tool_call_text(const std::string& name, const std::string& arguments
 
 }  // namespace
 
-ChatFormatter::ChatFormatter(const Model& model, const jinja::Limits& limits)
-    : model_(model), template_(ChatTemplate::from_gguf(model.impl().file)), limits_(limits) {
+namespace {
+
+ChatTemplate chosen_template(const Model& model, const ChatFormatOptions& options) {
+  const gguf::File& file = model.impl().file;
+  if (options.template_file.empty()) return ChatTemplate::from_gguf(file);
+  return ChatTemplate::for_gguf(read_input_file(options.template_file), file);
+}
+
+std::string format_description(const ChatFormatOptions& options, const ChatTemplate& chat) {
+  if (!options.template_file.empty()) return options.template_file + " (--chat-template)";
+  if (chat.fallback_format().empty()) return "the model's chat template";
+  return chat.fallback_format() + " (built-in: the model has no chat template, so its family's documented format)";
+}
+
+}  // namespace
+
+ChatFormatter::ChatFormatter(const Model& model, const jinja::Limits& limits, const ChatFormatOptions& options)
+    : model_(model),
+      template_(chosen_template(model, options)),
+      format_name_(format_description(options, template_)),
+      default_system_(options.default_system),
+      limits_(limits) {
   template_knows_tools_ = template_.source().find("tools") != std::string::npos;
   template_knows_tool_calls_ = template_.source().find("tool_calls") != std::string::npos;
 }
 
-std::string ChatFormatter::prompt_text(const ChatRequest& r) const {
+std::string ChatFormatter::prompt_text(const ChatRequest& request) const {
+  ChatRequest with_system;
+  const bool has_system = !request.messages.empty() && request.messages[0]["role"] == "system";
+  if (!default_system_.empty() && !has_system) {
+    with_system = request;
+    with_system.messages.insert(with_system.messages.begin(), ojson{{"role", "system"}, {"content", default_system_}});
+  }
+  const ChatRequest& r = with_system.messages.empty() ? request : with_system;
   ojson messages = ojson::array();
   const bool use_tools = !r.tools.empty() && r.tool_choice != ToolChoice::None;
   if (use_tools && !template_knows_tools_) {

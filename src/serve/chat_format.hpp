@@ -21,16 +21,31 @@ struct ToolCall {
 inline constexpr std::string_view kToolCallOpen = "<tool_call>";
 inline constexpr std::string_view kToolCallClose = "</tool_call>";
 
+// How the server formats chats (serve's --chat-template and --system).
+struct ChatFormatOptions {
+  std::string template_file;   // empty: the model's template, else its family's built-in format
+  std::string default_system;  // the system message of a request that has none (empty: none)
+};
+
 class ChatFormatter {
  public:
-  // Error when the model has no usable template; `limits` bound every render of it.
-  ChatFormatter(const Model& model, const jinja::Limits& limits);
+  // Error when the model has no usable template (or the template file cannot be read or parsed);
+  // `limits` bound every render of it.
+  ChatFormatter(const Model& model, const jinja::Limits& limits, const ChatFormatOptions& options = {});
   std::vector<TokenId> prompt_tokens(const ChatRequest& request) const;
   std::string prompt_text(const ChatRequest& request) const;
+
+  // Which format chats are rendered with, for people (serve's start-up line, /props):
+  // "the model's chat template", "FILE (--chat-template)", or, for a model without a template,
+  // "NAME (built-in fallback ...)" with the format its family documents (Llama 2, ChatML, ...).
+  const std::string& format_name() const { return format_name_; }
+  const ChatTemplate& chat_template() const { return template_; }
 
  private:
   const Model& model_;
   ChatTemplate template_;
+  std::string format_name_;
+  std::string default_system_;
   bool template_knows_tools_;
   bool template_knows_tool_calls_;
   jinja::Limits limits_;

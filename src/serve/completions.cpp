@@ -1,13 +1,15 @@
-// POST /v1/chat/completions and /v1/completions: a request becomes a scheduler Job whose events
-// are either collected into one response or streamed as server-sent events.
+// POST /v1/chat/completions: a request becomes scheduler jobs (one per choice) whose events are
+// either collected into one response or streamed as server-sent events. The pieces text
+// completions share with it are in completion_parts.hpp.
 #include <ctime>
-#include <random>
 
 #include <fmt/format.h>
 
-#include "api/model_impl.hpp"
 #include "format/json_input.hpp"
 #include "serve/api_error.hpp"
+#include "serve/choice_jobs.hpp"
+#include "serve/completion_parts.hpp"
+#include "serve/request_fields.hpp"
 #include "serve/server.hpp"
 
 namespace bantam::serve {
@@ -15,31 +17,6 @@ namespace bantam::serve {
 namespace {
 
 using ojson = nlohmann::ordered_json;
-
-std::string random_id(std::string_view prefix) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return fmt::format("{}{:016x}{:08x}", prefix, rng(), static_cast<uint32_t>(rng()));
-}
-
-std::string finish_name(StopReason reason, bool tool_calls) {
-  const std::string_view name = openai_finish_reason(reason);
-  return tool_calls && name == "stop" ? "tool_calls" : std::string(name);
-}
-
-ojson usage_json(const Job& job) {
-  return ojson{{"prompt_tokens", job.prompt_tokens()},
-               {"completion_tokens", job.completion_tokens()},
-               {"total_tokens", job.prompt_tokens() + job.completion_tokens()},
-               {"prompt_tokens_details", {{"cached_tokens", job.reused_tokens()}}}};
-}
-
-std::string token_text(const Model& model, TokenId id) { return model.impl().text().token_bytes(id); }
-
-ojson bytes_json(const std::string& text) {
-  ojson bytes = ojson::array();
-  for (unsigned char c : text) bytes.push_back(static_cast<int>(c));
-  return bytes;
-}
 
 // One entry of chat logprobs.content.
 ojson chat_logprob(const Model& model, const GeneratedToken& e) {
@@ -50,28 +27,6 @@ ojson chat_logprob(const Model& model, const GeneratedToken& e) {
     top.push_back({{"token", alt_text}, {"logprob", alt.logprob}, {"bytes", bytes_json(alt_text)}});
   }
   return ojson{{"token", text}, {"logprob", e.logprob}, {"bytes", bytes_json(text)}, {"top_logprobs", top}};
-}
-
-std::string sse(const ojson& chunk) { return "data: " + dump_json(chunk) + "\n\n"; }
-
-// Drives a job until it ends, handing each batch of events to `consume`; a client that goes
-// away (or a write that fails) cancels the job.
-template <typename Consume>
-void follow(Job& job, HttpResponse& response, Consume&& consume) {
-  std::vector<GeneratedToken> events;
-  for (;;) {
-    const bool done = job.wait(events, std::chrono::milliseconds(50));
-    if (!events.empty()) {
-      if (!consume(events)) job.cancel();
-      events.clear();
-    }
-    if (done) return;
-    if (!job.cancelled() && response.client_gone()) job.cancel();
-  }
-}
-
-void raise_job_error(const Job& job) {
-  if (job.finish_reason() == StopReason::Error) throw ApiError(500, fmt::format("generation failed: {}", job.error()));
 }
 
 // How a chat answer's text is delivered.
@@ -110,21 +65,16 @@ ojson tool_calls_json(const std::vector<ToolCall>& calls, const std::vector<std:
 
 namespace {
 
-// The job a chat request becomes, and how its text is delivered.
+// The jobs a chat request becomes (one per choice), and how their text is delivered.
 struct ChatPlan {
-  JobRequest job;
+  std::vector<JobRequest> jobs;
   ChatMode mode = ChatMode::Content;
   std::string named;  // ChatMode::NamedTool
 };
 
 ChatPlan plan_chat(const ChatRequest& r, const std::vector<TokenId>& prompt, const AdapterSelection& adapters) {
   ChatPlan plan;
-  JobRequest& job = plan.job;
-  job.prompt = prompt;
-  job.lora = adapters.lora;
-  job.lora_key = adapters.key;
-  GenerationSpec& g = job.generation;
-  g = r.generation;
+  GenerationSpec g = r.generation;
   g.top_logprobs = r.logprobs ? r.top_logprobs : -1;
   g.grammar = r.grammar;
   if (r.tool_choice == ToolChoice::Named) {
@@ -140,18 +90,65 @@ ChatPlan plan_chat(const ChatRequest& r, const std::vector<TokenId>& prompt, con
     plan.mode = ChatMode::AutoTools;
   }
   if (g.grammar) g.stop.clear();  // a stop string would cut the JSON short
+  ChatRequest shaped = r;
+  shaped.generation = std::move(g);
+  for (int i = 0; i < r.n; ++i) {
+    JobRequest job;
+    job.prompt = prompt;
+    job.lora = adapters.lora;
+    job.lora_key = adapters.key;
+    job.generation = shaped.for_choice(i);
+    plan.jobs.push_back(std::move(job));
+  }
   return plan;
 }
 
-// Text completions are not routed (the router redacts and forwards chat messages), so they run
-// on the device.
-ojson text_completion_route() {
-  return ojson{{"route", "local"}, {"reason", "text-completion"}, {"escalated_from", nullptr}};
+// The tool calls a finished answer holds, if it is one (parallel_tool_calls false: the first).
+std::optional<std::vector<ToolCall>> answer_tool_calls(const ChatPlan& plan, const ChatRequest& r,
+                                                       const std::string& text) {
+  std::optional<std::vector<ToolCall>> calls;
+  if (plan.mode == ChatMode::NamedTool) calls = std::vector<ToolCall>{{plan.named, text}};
+  if (plan.mode == ChatMode::Required) calls = required_call(text);
+  if (plan.mode == ChatMode::AutoTools) calls = parse_tool_calls(text, r.tools);
+  if (calls && !r.parallel_tool_calls && calls->size() > 1) calls->resize(1);
+  return calls;
+}
+
+std::vector<std::string> call_ids(size_t count) {
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < count; ++i) ids.push_back(random_id("call_"));
+  return ids;
 }
 
 std::string route_header_value(const nlohmann::json& meta) {
   return meta.contains("route") && meta["route"].is_string() ? meta["route"].get<std::string>() : "local";
 }
+
+// One streamed choice of an AutoTools chat holds its text back while it may still be the start
+// of a tool call, and all of it once it is one (Required holds everything from the start).
+struct HeldText {
+  std::string held;
+  bool deciding = false;
+  bool holding_all = false;
+
+  // The text to send now (maybe empty).
+  std::string pass(std::string text) {
+    if (!holding_all && !deciding) return text;
+    held += text;
+    if (deciding) {
+      const size_t start = held.find_first_not_of(" \t\r\n");
+      const std::string_view trimmed = start == std::string::npos ? std::string_view() : std::string_view(held).substr(start);
+      if (trimmed.starts_with(kToolCallOpen)) {
+        deciding = false;
+        holding_all = true;
+      } else if (!kToolCallOpen.starts_with(trimmed)) {
+        deciding = false;
+        return std::exchange(held, {});
+      }
+    }
+    return {};
+  }
+};
 
 }  // namespace
 
@@ -159,7 +156,9 @@ void Server::chat_completions(const HttpRequest& request, nlohmann::json body, H
                               Trace& trace) {
   trace.served = served();
   const ServedModel& served = *trace.served;
-  const ChatRequest r = parse_chat_request(body, served.model().info().n_vocab);
+  // Parsed again with its key order, which a JSON schema's properties keep.
+  const ChatRequest r =
+      parse_chat_request(parse_ordered_request_body(request.body), served.model().info().n_vocab, options_.request_policy);
   select_adapters(body, trace);
   const std::vector<TokenId> prompt = served.formatter->prompt_tokens(r);
   if (options_.log_prompts) fmt::print(stderr, "bantam serve: prompt: {}\n", served.formatter->prompt_text(r));
@@ -236,49 +235,54 @@ hybrid::LocalAnswer Server::run_chat(const ChatRequest& r, const std::vector<Tok
   const auto submitted = std::chrono::steady_clock::now();
   const Model& model = trace.served->model();
   trace.local = true;
-  trace.job = trace.served->scheduler->submit(std::move(plan.job));
-  const std::shared_ptr<Job> job = trace.job;
-  const std::string call_id = random_id("call_");
+  ChoiceJobs jobs(*trace.served->scheduler, std::move(plan.jobs), static_cast<size_t>(options_.parallel));
+  trace.job = jobs.first();
   hybrid::LocalAnswer answer;
-  std::string text;
-  ojson logprobs = ojson::array();
-  follow(*job, response, [&](std::vector<GeneratedToken>& events) {
+  struct Choice {
+    std::string text;
+    ojson logprobs = ojson::array();
+  };
+  std::vector<Choice> choices(static_cast<size_t>(r.n));
+  jobs.follow(response, [&](size_t i, std::vector<GeneratedToken>& events) {
     for (const GeneratedToken& e : events) {
-      text += e.text;
+      choices[i].text += e.text;
       if (e.id < 0) continue;
-      answer.outcome.token_logprobs.push_back(e.logprob);
-      answer.outcome.token_entropies.push_back(e.entropy);
-      if (r.logprobs) logprobs.push_back(chat_logprob(model, e));
+      if (i == 0) {  // the router judges its confidence by the first choice
+        answer.outcome.token_logprobs.push_back(e.logprob);
+        answer.outcome.token_entropies.push_back(e.entropy);
+      }
+      if (r.logprobs) choices[i].logprobs.push_back(chat_logprob(model, e));
     }
     return true;
   });
   generation_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - submitted).count();
-  if (job->finish_reason() == StopReason::Cancelled) throw hybrid::ClientGone("the client went away");
-  raise_job_error(*job);
-  std::optional<std::vector<ToolCall>> calls;
-  if (plan.mode == ChatMode::NamedTool) calls = std::vector<ToolCall>{{plan.named, text}};
-  if (plan.mode == ChatMode::Required) calls = required_call(text);
-  if (plan.mode == ChatMode::AutoTools) calls = parse_tool_calls(text, r.tools);
-  ojson message{{"role", "assistant"}};
-  if (calls) {
-    std::vector<std::string> ids;
-    for (size_t i = 0; i < calls->size(); ++i) ids.push_back(i == 0 ? call_id : random_id("call_"));
-    message["content"] = nullptr;
-    message["tool_calls"] = tool_calls_json(*calls, ids, false);
-  } else {
-    message["content"] = text;
+  if (choices_cancelled(jobs)) throw hybrid::ClientGone("the client went away");
+  raise_choice_error(jobs);
+  ojson list = ojson::array();
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const std::optional<std::vector<ToolCall>> calls = answer_tool_calls(plan, r, choices[i].text);
+    ojson message{{"role", "assistant"}};
+    if (calls) {
+      message["content"] = nullptr;
+      message["tool_calls"] = tool_calls_json(*calls, call_ids(calls->size()), false);
+    } else {
+      message["content"] = choices[i].text;
+    }
+    ojson choice{{"index", i}, {"message", message}};
+    choice["logprobs"] = r.logprobs ? ojson{{"content", choices[i].logprobs}} : ojson(nullptr);
+    choice["finish_reason"] = finish_name(jobs.job(i).finish_reason(), calls.has_value());
+    list.push_back(std::move(choice));
   }
-  ojson choice{{"index", 0}, {"message", message}};
-  choice["logprobs"] = r.logprobs ? ojson{{"content", logprobs}} : ojson(nullptr);
-  choice["finish_reason"] = finish_name(job->finish_reason(), calls.has_value());
   answer.response = ojson{{"id", random_id("chatcmpl-")},
                           {"object", "chat.completion"},
                           {"created", static_cast<int64_t>(std::time(nullptr))},
                           {"model", trace.model_id},
-                          {"choices", ojson::array({choice})},
-                          {"usage", usage_json(*job)}};
-  answer.tokens_in = job->prompt_tokens();
-  answer.tokens_out = job->completion_tokens();
+                          {"system_fingerprint", system_fingerprint()},
+                          {"choices", list},
+                          {"usage", usage_json(jobs.prompt_tokens(jobs.size()), jobs.completion_tokens(),
+                                               jobs.reused_tokens(jobs.size()))}};
+  answer.tokens_in = jobs.prompt_tokens(jobs.size());
+  answer.tokens_out = jobs.completion_tokens();
   return answer;
 }
 
@@ -287,188 +291,91 @@ void Server::stream_chat(const ChatRequest& r, const std::vector<TokenId>& promp
   check_context(static_cast<int64_t>(prompt.size()), r.generation.max_tokens, "the messages");
   ChatPlan plan = plan_chat(r, prompt, trace.adapters);
   const ChatMode mode = plan.mode;
-  const std::string named = plan.named;
   const Model& model = trace.served->model();
   trace.local = true;
-  trace.job = trace.served->scheduler->submit(std::move(plan.job));
-  const std::shared_ptr<Job> job = trace.job;
+  ChoiceJobs jobs(*trace.served->scheduler, std::move(plan.jobs), static_cast<size_t>(options_.parallel));
+  trace.job = jobs.first();
   const std::string id = random_id("chatcmpl-");
   const int64_t created = static_cast<int64_t>(std::time(nullptr));
   const std::string model_id = trace.model_id;
-  const std::string call_id = random_id("call_");
+  const size_t n = static_cast<size_t>(r.n);
+  const std::vector<std::string> first_call_ids = call_ids(n);
 
-  const auto chunk = [&](ojson delta, ojson logprobs, ojson finish) {
-    ojson choice{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", std::move(logprobs)},
+  const auto chunk = [&](size_t index, ojson delta, ojson logprobs, ojson finish) {
+    ojson choice{{"index", index}, {"delta", std::move(delta)}, {"logprobs", std::move(logprobs)},
                  {"finish_reason", std::move(finish)}};
     ojson c{{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model_id},
-            {"choices", ojson::array({choice})}, {"bantam", meta}};
+            {"system_fingerprint", system_fingerprint()}, {"choices", ojson::array({choice})}, {"bantam", meta}};
     if (r.include_usage) c["usage"] = nullptr;
     return sse(c);
   };
   if (!response.begin_stream(200, "text/event-stream")) {
-    job->cancel();
-  } else if (mode == ChatMode::NamedTool) {
-    response.write(chunk({{"role", "assistant"}, {"content", nullptr},
-                          {"tool_calls", ojson::array({{{"index", 0}, {"id", call_id}, {"type", "function"},
-                                                        {"function", {{"name", named}, {"arguments", ""}}}}})}},
-                         nullptr, nullptr));
+    jobs.cancel();
   } else {
-    response.write(chunk({{"role", "assistant"}, {"content", ""}}, nullptr, nullptr));
+    for (size_t i = 0; i < n; ++i) {
+      if (mode == ChatMode::NamedTool) {
+        response.write(chunk(i, {{"role", "assistant"}, {"content", nullptr},
+                                 {"tool_calls", ojson::array({{{"index", 0}, {"id", first_call_ids[i]}, {"type", "function"},
+                                                               {"function", {{"name", plan.named}, {"arguments", ""}}}}})}},
+                             nullptr, nullptr));
+      } else {
+        response.write(chunk(i, {{"role", "assistant"}, {"content", ""}}, nullptr, nullptr));
+      }
+    }
   }
-  // AutoTools holds text back while it may still be the start of a tool call.
-  std::string held;
-  bool deciding = mode == ChatMode::AutoTools;
-  bool holding_all = mode == ChatMode::Required;
-  const auto content_delta = [&](const std::string& text, ojson logprobs) {
+  std::vector<HeldText> held(n);
+  for (HeldText& h : held) {
+    h.deciding = mode == ChatMode::AutoTools;
+    h.holding_all = mode == ChatMode::Required;
+  }
+  const auto content_delta = [&](size_t index, const std::string& text, ojson logprobs) {
     if (mode == ChatMode::NamedTool) {
-      return chunk({{"tool_calls", ojson::array({{{"index", 0}, {"function", {{"arguments", text}}}}})}},
+      return chunk(index, {{"tool_calls", ojson::array({{{"index", 0}, {"function", {{"arguments", text}}}}})}},
                    std::move(logprobs), nullptr);
     }
-    return chunk({{"content", text}}, std::move(logprobs), nullptr);
+    return chunk(index, {{"content", text}}, std::move(logprobs), nullptr);
   };
-  follow(*job, response, [&](std::vector<GeneratedToken>& events) {
+  jobs.follow(response, [&](size_t i, std::vector<GeneratedToken>& events) {
     std::string text;
     ojson logprobs = ojson::array();
     for (const GeneratedToken& e : events) {
       text += e.text;
       if (r.logprobs && e.id >= 0) logprobs.push_back(chat_logprob(model, e));
     }
-    if (holding_all || deciding) {
-      held += text;
-      if (deciding) {
-        const size_t start = held.find_first_not_of(" \t\r\n");
-        const std::string_view trimmed = start == std::string::npos ? std::string_view() : std::string_view(held).substr(start);
-        if (trimmed.starts_with(kToolCallOpen)) {
-          deciding = false;
-          holding_all = true;
-        } else if (!kToolCallOpen.starts_with(trimmed)) {
-          deciding = false;
-          text = std::move(held);
-          held.clear();
-        }
-      }
-      if (holding_all || deciding) return true;
-    }
+    text = held[i].pass(std::move(text));
+    if (held[i].holding_all || held[i].deciding) return true;
     if (text.empty() && logprobs.empty()) return true;
-    return response.write(content_delta(text, r.logprobs ? ojson{{"content", logprobs}} : ojson(nullptr)));
+    return response.write(content_delta(i, text, r.logprobs ? ojson{{"content", logprobs}} : ojson(nullptr)));
   });
-  if (job->finish_reason() == StopReason::Cancelled) return;
-  if (job->finish_reason() == StopReason::Error) {
-    response.write(sse(ojson{{"error", {{"message", fmt::format("generation failed: {}", job->error())},
-                                        {"type", "server_error"}, {"param", nullptr}, {"code", nullptr}}}}));
+  if (choices_cancelled(jobs)) return;
+  if (const auto error = jobs.error()) {
+    response.write(sse_generation_error(*error));
     response.end_stream();
     return;
   }
-  bool tool_calls = mode == ChatMode::NamedTool;
-  if (!held.empty()) {
-    std::optional<std::vector<ToolCall>> calls =
-        mode == ChatMode::Required ? required_call(held) : parse_tool_calls(held, r.tools);
-    if (calls) {
-      tool_calls = true;
-      std::vector<std::string> ids;
-      for (size_t i = 0; i < calls->size(); ++i) ids.push_back(i == 0 ? call_id : random_id("call_"));
-      response.write(chunk({{"tool_calls", tool_calls_json(*calls, ids, true)}}, nullptr, nullptr));
-    } else {
-      response.write(chunk({{"content", held}}, nullptr, nullptr));
+  for (size_t i = 0; i < n; ++i) {
+    bool tool_calls = mode == ChatMode::NamedTool;
+    if (!held[i].held.empty()) {
+      std::optional<std::vector<ToolCall>> calls = answer_tool_calls(plan, r, held[i].held);
+      if (calls) {
+        tool_calls = true;
+        std::vector<std::string> ids = call_ids(calls->size());
+        ids[0] = first_call_ids[i];
+        response.write(chunk(i, {{"tool_calls", tool_calls_json(*calls, ids, true)}}, nullptr, nullptr));
+      } else {
+        response.write(chunk(i, {{"content", held[i].held}}, nullptr, nullptr));
+      }
     }
+    response.write(chunk(i, ojson::object(), nullptr, finish_name(jobs.job(i).finish_reason(), tool_calls)));
   }
-  response.write(chunk(ojson::object(), nullptr, finish_name(job->finish_reason(), tool_calls)));
   if (r.include_usage) {
     response.write(sse(ojson{{"id", id}, {"object", "chat.completion.chunk"}, {"created", created},
-                             {"model", model_id}, {"choices", ojson::array()}, {"usage", usage_json(*job)},
+                             {"model", model_id}, {"system_fingerprint", system_fingerprint()},
+                             {"choices", ojson::array()},
+                             {"usage", usage_json(jobs.prompt_tokens(n), jobs.completion_tokens(), jobs.reused_tokens(n))},
                              {"bantam", meta}}));
   }
   response.write("data: [DONE]\n\n");
-  response.end_stream();
-}
-
-void Server::completions(const nlohmann::json& body, HttpResponse& response, Trace& trace) {
-  trace.served = served();
-  const Model& model = trace.served->model();
-  const CompletionRequest r = parse_completion_request(body, model.info().n_vocab);
-  select_adapters(body, trace);
-  JobRequest job_request;
-  job_request.prompt = model.tokenize(r.prompt, true, false);
-  if (job_request.prompt.empty()) throw ApiError(400, "'prompt' has no tokens", "prompt", "invalid_value");
-  if (options_.log_prompts) fmt::print(stderr, "bantam serve: prompt: {}\n", r.prompt);
-  const int max_tokens = r.generation.max_tokens;
-  check_context(static_cast<int64_t>(job_request.prompt.size()), max_tokens, "the prompt");
-  job_request.generation = r.generation;
-  if (max_tokens < 0) {  // OpenAI's default for completions: 16
-    job_request.generation.max_tokens = static_cast<int>(
-        std::min<int64_t>(16, options_.context - static_cast<int64_t>(job_request.prompt.size())));
-  }
-  job_request.generation.top_logprobs = r.logprobs;
-  job_request.lora = trace.adapters.lora;
-  job_request.lora_key = trace.adapters.key;
-  trace.local = true;
-  trace.job = trace.served->scheduler->submit(std::move(job_request));
-  const std::shared_ptr<Job> job = trace.job;
-  const std::string id = random_id("cmpl-");
-  const int64_t created = static_cast<int64_t>(std::time(nullptr));
-
-  // Legacy logprobs: parallel arrays over the tokens.
-  ojson tokens = ojson::array(), token_logprobs = ojson::array(), top = ojson::array(), offsets = ojson::array();
-  size_t offset = 0;
-  const auto add_logprobs = [&](const GeneratedToken& e) {
-    const std::string text = token_text(model, e.id);
-    tokens.push_back(text);
-    token_logprobs.push_back(e.logprob);
-    ojson alternatives = ojson::object();
-    for (const TokenLogprob& alt : e.top) alternatives[token_text(model, alt.id)] = alt.logprob;
-    top.push_back(alternatives);
-    offsets.push_back(offset);
-    offset += e.text.size();
-  };
-  const auto logprobs_json = [&] {
-    return r.logprobs >= 0 ? ojson{{"tokens", tokens}, {"token_logprobs", token_logprobs}, {"top_logprobs", top},
-                                   {"text_offset", offsets}}
-                           : ojson(nullptr);
-  };
-  const auto answer = [&](const std::string& text, ojson finish) {
-    ojson choice{{"text", text}, {"index", 0}, {"logprobs", logprobs_json()}, {"finish_reason", std::move(finish)}};
-    return ojson{{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", trace.model_id},
-                 {"choices", ojson::array({choice})}, {"bantam", text_completion_route()}};
-  };
-  response.add_header("X-Bantam-Route", "local");
-
-  if (!r.stream) {
-    std::string text;
-    follow(*job, response, [&](std::vector<GeneratedToken>& events) {
-      for (const GeneratedToken& e : events) {
-        if (r.logprobs >= 0 && e.id >= 0) add_logprobs(e);
-        text += e.text;
-      }
-      return true;
-    });
-    if (job->finish_reason() == StopReason::Cancelled) throw ApiError(499, "the client went away");
-    raise_job_error(*job);
-    ojson out = answer(text, finish_name(job->finish_reason(), false));
-    out["usage"] = usage_json(*job);
-    response.send(200, "application/json", dump_json(out));
-    return;
-  }
-  if (!response.begin_stream(200, "text/event-stream")) job->cancel();
-  follow(*job, response, [&](std::vector<GeneratedToken>& events) {
-    std::string text;
-    tokens = token_logprobs = top = offsets = ojson::array();
-    for (const GeneratedToken& e : events) {
-      if (r.logprobs >= 0 && e.id >= 0) add_logprobs(e);
-      text += e.text;
-    }
-    return text.empty() && tokens.empty() ? true : response.write(sse(answer(text, nullptr)));
-  });
-  if (job->finish_reason() == StopReason::Cancelled) return;
-  if (job->finish_reason() == StopReason::Error) {
-    response.write(sse(ojson{{"error", {{"message", fmt::format("generation failed: {}", job->error())},
-                                        {"type", "server_error"}, {"param", nullptr}, {"code", nullptr}}}}));
-  } else {
-    tokens = token_logprobs = top = offsets = ojson::array();
-    ojson last = answer("", finish_name(job->finish_reason(), false));
-    if (r.include_usage) last["usage"] = usage_json(*job);
-    response.write(sse(last));
-    response.write("data: [DONE]\n\n");
-  }
   response.end_stream();
 }
 

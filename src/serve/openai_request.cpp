@@ -5,25 +5,28 @@
 #include "format/json_input.hpp"
 #include "runtime/generation_params.hpp"
 #include "serve/api_error.hpp"
+#include "serve/request_fields.hpp"
 
 namespace bantam::serve {
 
 namespace {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 
 constexpr int kMaxMessages = 4096;
 constexpr int kMaxStops = 4;
 constexpr size_t kMaxStopBytes = 256;
 constexpr int kMaxTools = 128;
+constexpr int kMaxChoices = 128;  // OpenAI's limit on n
+constexpr size_t kMaxPrompts = 2048;
 
 bool present(const json& j, const char* key) { return j.contains(key) && !j[key].is_null(); }
 
-// A real generation parameter (runtime/generation_params.hpp): the request's value, else the
-// table's default.
-float real_param(const json& j, const char* name) {
+// A real generation parameter (runtime/generation_params.hpp): the request's value, checked
+// against the table's range, else the server's default.
+float real_param(const json& j, const char* name, float fallback) {
   const GenerationParam& p = generation_param(name);
-  if (!present(j, name)) return static_cast<float>(p.default_value);
+  if (!present(j, name)) return fallback;
   const json& v = j[name];
   if (!v.is_number()) throw ApiError(400, fmt::format("'{}' must be a number", name), name, "invalid_type");
   if (!in_range(p, v.get<double>())) {
@@ -61,10 +64,10 @@ int64_t integer_field(const json& j, const char* key, int64_t lo, int64_t hi, in
 }
 
 // An integer generation parameter, read as `key` (an alias such as max_completion_tokens), else
-// the table's default.
-int64_t integer_param(const json& j, const char* key, const char* name) {
+// the server's default.
+int64_t integer_param(const json& j, const char* key, const char* name, int64_t fallback) {
   const GenerationParam& p = generation_param(name);
-  return integer_field(j, key, p.int_min, p.int_max, static_cast<int64_t>(p.default_value));
+  return integer_field(j, key, p.int_min, p.int_max, fallback);
 }
 
 bool bool_field(const json& j, const char* key, bool fallback) {
@@ -79,7 +82,7 @@ std::string string_field(const json& j, const char* key, const std::string& para
   return j[key].get<std::string>();
 }
 
-void parse_generation_fields(const json& j, int n_vocab, GenerationFields& g) {
+void parse_generation_fields(const json& j, int n_vocab, const RequestPolicy& policy, GenerationFields& g) {
   g.model = string_field(j, "model", "model");
   g.stream = bool_field(j, "stream", false);
   if (present(j, "stream_options")) {
@@ -89,20 +92,21 @@ void parse_generation_fields(const json& j, int n_vocab, GenerationFields& g) {
     g.include_usage = bool_field(j["stream_options"], "include_usage", false);
   }
   const char* max_tokens_key = present(j, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-  g.generation.max_tokens = static_cast<int>(integer_param(j, max_tokens_key, "max_tokens"));
+  g.generation.max_tokens = static_cast<int>(integer_param(j, max_tokens_key, "max_tokens", policy.max_tokens));
   SamplingOptions& s = g.generation.sampling;
-  s.temperature = real_param(j, "temperature");
-  s.top_p = real_param(j, "top_p");
-  s.top_k = static_cast<int>(integer_param(j, "top_k", "top_k"));
-  s.min_p = real_param(j, "min_p");
-  s.repeat_penalty = real_param(j, "repeat_penalty");
-  s.penalty_last_n = static_cast<int>(integer_param(j, "repeat_last_n", "repeat_last_n"));
-  s.presence_penalty = real_param(j, "presence_penalty");
-  s.frequency_penalty = real_param(j, "frequency_penalty");
+  const SamplingOptions& d = policy.sampling;
+  s.temperature = real_param(j, "temperature", d.temperature);
+  s.top_p = real_param(j, "top_p", d.top_p);
+  s.top_k = static_cast<int>(integer_param(j, "top_k", "top_k", d.top_k));
+  s.min_p = real_param(j, "min_p", d.min_p);
+  s.repeat_penalty = real_param(j, "repeat_penalty", d.repeat_penalty);
+  s.penalty_last_n = static_cast<int>(integer_param(j, "repeat_last_n", "repeat_last_n", d.penalty_last_n));
+  s.presence_penalty = real_param(j, "presence_penalty", d.presence_penalty);
+  s.frequency_penalty = real_param(j, "frequency_penalty", d.frequency_penalty);
   // Sampler seed 0 means "random", so a client's seed s maps to s + 1.
-  if (present(j, "seed")) s.seed = static_cast<uint64_t>(integer_param(j, "seed", "seed")) + 1;
-  const int64_t n = integer_field(j, "n", 1, 128, 1);
-  if (n != 1) throw ApiError(400, fmt::format("'n' is {}; only n = 1 is supported", n), "n", "unsupported_value");
+  s.seed = d.seed;
+  if (present(j, "seed")) s.seed = static_cast<uint64_t>(integer_param(j, "seed", "seed", 0)) + 1;
+  g.n = static_cast<int>(integer_field(j, "n", 1, kMaxChoices, 1));
 
   if (present(j, "stop")) {
     const json& stop = j["stop"];
@@ -320,10 +324,13 @@ void parse_tools(const json& j, ChatRequest& r) {
 
 }  // namespace
 
-json parse_request_body(const std::string& body) {
-  json j;
+namespace {
+
+template <class Json>
+Json parse_body(const std::string& body) {
+  Json j;
   try {
-    j = parse_json(body, "the request body");
+    j = parse_json<Json>(body, "the request body");
   } catch (const JsonInputError& e) {
     throw ApiError(400, e.what(), e.path(), "invalid_json");
   }
@@ -331,9 +338,69 @@ json parse_request_body(const std::string& body) {
   return j;
 }
 
-ChatRequest parse_chat_request(const json& j, int n_vocab) {
+// A token id list of a prompt: every entry an id of this model.
+std::vector<TokenId> token_ids(const json& list, int n_vocab, const std::string& param) {
+  std::vector<TokenId> ids;
+  ids.reserve(list.size());
+  for (const json& v : list) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= n_vocab) {
+      throw ApiError(400, fmt::format("'{}' must hold token ids from 0 to {}", param, n_vocab - 1), param, "invalid_value");
+    }
+    ids.push_back(static_cast<TokenId>(v.get<int64_t>()));
+  }
+  if (ids.empty()) throw ApiError(400, fmt::format("'{}' has no tokens", param), param, "invalid_value");
+  return ids;
+}
+
+// OpenAI's four prompt shapes: a string, an array of strings, an array of token ids, an array of
+// token id arrays.
+std::vector<CompletionPrompt> parse_prompts(const json& j, int n_vocab) {
+  if (!j.contains("prompt")) throw ApiError(400, "'prompt' is required", "prompt", "missing_required_parameter");
+  const json& prompt = j["prompt"];
+  std::vector<CompletionPrompt> prompts;
+  if (prompt.is_string()) {
+    prompts.push_back({prompt.get<std::string>(), {}, false});
+    return prompts;
+  }
+  const char* shapes = "'prompt' must be a string, an array of strings, an array of token ids or an array of token id arrays";
+  if (!prompt.is_array() || prompt.empty()) throw ApiError(400, shapes, "prompt", "invalid_type");
+  if (prompt[0].is_number()) {
+    prompts.push_back({{}, token_ids(prompt, n_vocab, "prompt"), true});
+    return prompts;
+  }
+  if (prompt.size() > kMaxPrompts) {
+    throw ApiError(400, fmt::format("'prompt' has {} entries; at most {}", prompt.size(), kMaxPrompts), "prompt",
+                   "invalid_value");
+  }
+  for (size_t i = 0; i < prompt.size(); ++i) {
+    const std::string param = fmt::format("prompt[{}]", i);
+    if (prompt[i].is_string()) {
+      prompts.push_back({prompt[i].get<std::string>(), {}, false});
+    } else if (prompt[i].is_array()) {
+      prompts.push_back({{}, token_ids(prompt[i], n_vocab, param), true});
+    } else {
+      throw ApiError(400, shapes, param, "invalid_type");
+    }
+  }
+  return prompts;
+}
+
+}  // namespace
+
+GenerationSpec GenerationFields::for_choice(int index) const {
+  GenerationSpec spec = generation;
+  if (spec.sampling.seed != 0) spec.sampling.seed += static_cast<uint64_t>(index);
+  return spec;
+}
+
+json parse_ordered_request_body(const std::string& body) { return parse_body<json>(body); }
+
+nlohmann::json parse_request_body(const std::string& body) { return parse_body<nlohmann::json>(body); }
+
+ChatRequest parse_chat_request(const json& j, int n_vocab, const RequestPolicy& policy) {
+  check_request_fields(j, OpenAiEndpoint::ChatCompletions, policy.strict);
   ChatRequest r;
-  parse_generation_fields(j, n_vocab, r);
+  parse_generation_fields(j, n_vocab, policy, r);
   r.messages = parse_messages(j);
   r.logprobs = bool_field(j, "logprobs", false);
   r.top_logprobs = static_cast<int>(integer_field(j, "top_logprobs", 0, 20, 0));
@@ -364,28 +431,42 @@ ChatRequest parse_chat_request(const json& j, int n_vocab) {
     }
   }
   parse_tools(j, r);
+  r.parallel_tool_calls = bool_field(j, "parallel_tool_calls", true);
   if (r.grammar && (r.tool_choice == ToolChoice::Required || r.tool_choice == ToolChoice::Named)) {
     throw ApiError(400, "'response_format' cannot be combined with a forced tool call", "response_format", "invalid_value");
   }
   return r;
 }
 
-CompletionRequest parse_completion_request(const json& j, int n_vocab) {
+CompletionRequest parse_completion_request(const json& j, int n_vocab, const RequestPolicy& policy) {
+  check_request_fields(j, OpenAiEndpoint::Completions, policy.strict);
   CompletionRequest r;
-  parse_generation_fields(j, n_vocab, r);
-  if (!j.contains("prompt")) throw ApiError(400, "'prompt' is required", "prompt", "missing_required_parameter");
-  const json& prompt = j["prompt"];
-  if (prompt.is_string()) {
-    r.prompt = prompt.get<std::string>();
-  } else if (prompt.is_array() && prompt.size() == 1 && prompt[0].is_string()) {
-    r.prompt = prompt[0].get<std::string>();
+  // max_tokens 0 is a completion's way to score a prompt (with echo and logprobs), so the range
+  // starts at 0 here.
+  const bool zero_tokens = present(j, "max_tokens") && j["max_tokens"].is_number() && j["max_tokens"].get<double>() == 0;
+  if (zero_tokens) {
+    json fields = j;
+    fields.erase("max_tokens");
+    parse_generation_fields(fields, n_vocab, policy, r);
+    r.generation.max_tokens = 0;
   } else {
-    throw ApiError(400, "'prompt' must be a string (or an array of one string)", "prompt", "invalid_type");
+    parse_generation_fields(j, n_vocab, policy, r);
   }
-  if (bool_field(j, "echo", false)) throw ApiError(400, "'echo' is not supported", "echo", "unsupported_value");
-  if (!string_field(j, "suffix", "suffix").empty()) throw ApiError(400, "'suffix' is not supported", "suffix", "unsupported_value");
-  if (integer_field(j, "best_of", 1, 1, 1) != 1) throw ApiError(400, "'best_of' must be 1", "best_of", "unsupported_value");
-  r.logprobs = static_cast<int>(integer_field(j, "logprobs", 0, 5, -1));
+  r.prompts = parse_prompts(j, n_vocab);
+  r.echo = bool_field(j, "echo", false);
+  if (!string_field(j, "suffix", "suffix").empty()) {
+    throw ApiError(400,
+                   "'suffix' (fill-in-the-middle) is not supported on /v1/completions; use /infill with a model "
+                   "that has fill-in-the-middle tokens",
+                   "suffix", "unsupported_parameter");
+  }
+  const int64_t best_of = integer_field(j, "best_of", 1, kMaxChoices, r.n);
+  if (best_of != r.n) {
+    throw ApiError(400, fmt::format("'best_of' is {}; only best_of = n ({}) is supported", best_of, r.n), "best_of",
+                   "unsupported_value");
+  }
+  // OpenAI allows 5; lm-evaluation-harness's older local-completions asks for 10.
+  r.logprobs = static_cast<int>(integer_field(j, "logprobs", 0, 20, -1));
   return r;
 }
 
@@ -394,23 +475,12 @@ EmbeddingRequest parse_embedding_request(const json& j, int n_vocab, int n_embd)
   r.model = string_field(j, "model", "model");
   if (!j.contains("input")) throw ApiError(400, "'input' is required", "input", "missing_required_parameter");
   const json& input = j["input"];
-  const auto token_list = [&](const json& list, const std::string& param) {
-    std::vector<TokenId> ids;
-    for (const json& v : list) {
-      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= n_vocab) {
-        throw ApiError(400, fmt::format("'{}' must hold token ids from 0 to {}", param, n_vocab - 1), param, "invalid_value");
-      }
-      ids.push_back(static_cast<TokenId>(v.get<int64_t>()));
-    }
-    if (ids.empty()) throw ApiError(400, fmt::format("'{}' is empty", param), param, "invalid_value");
-    return ids;
-  };
   if (input.is_string()) {
     r.texts.push_back(input.get<std::string>());
   } else if (input.is_array() && !input.empty()) {
     if (input.size() > 2048) throw ApiError(400, "'input' has more than 2048 entries", "input", "invalid_value");
     if (input[0].is_number()) {
-      r.token_inputs.push_back(token_list(input, "input"));
+      r.token_inputs.push_back(token_ids(input, n_vocab, "input"));
     } else {
       for (size_t i = 0; i < input.size(); ++i) {
         const std::string param = fmt::format("input[{}]", i);
@@ -419,7 +489,7 @@ EmbeddingRequest parse_embedding_request(const json& j, int n_vocab, int n_embd)
           r.texts.push_back(input[i].get<std::string>());
         } else if (input[i].is_array()) {
           if (!r.texts.empty()) throw ApiError(400, "'input' mixes strings and token arrays", "input", "invalid_type");
-          r.token_inputs.push_back(token_list(input[i], param));
+          r.token_inputs.push_back(token_ids(input[i], n_vocab, param));
         } else {
           throw ApiError(400, fmt::format("'{}' must be a string or an array of token ids", param), param, "invalid_type");
         }

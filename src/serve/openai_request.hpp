@@ -1,5 +1,6 @@
 // Request bodies of the OpenAI API, parsed and checked field by field: a wrong type, a number out
 // of range, an unknown role or an unenforceable schema is an ApiError (400) naming the field.
+// Bodies are read as ordered_json so a JSON schema keeps the order of its properties.
 #pragma once
 
 #include <memory>
@@ -23,13 +24,27 @@ struct ToolSpec {
 
 enum class ToolChoice { None, Auto, Required, Named };
 
+// What the server applies to every request: the sampling and max_tokens a request leaves out
+// (serve's --temp, --top-k, ..., --n-predict; the CLI's defaults unless set), and whether a field
+// bantam does not know is refused (--strict) rather than passed over.
+struct RequestPolicy {
+  SamplingOptions sampling;
+  int max_tokens = -1;  // -1: chat runs until done; text completions take OpenAI's 16
+  bool strict = false;
+};
+
 // Fields shared by chat and text completions.
 struct GenerationFields {
   std::string model;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  int n = 1;                   // choices, each sampled on its own
   // max_tokens (-1: not given), sampling, stop and logit_bias; the endpoints add the rest.
   GenerationSpec generation;
+
+  // Choice `index`'s generation: with a seed, choice i samples with seed + i, so the same request
+  // gives the same n answers and they differ from each other.
+  GenerationSpec for_choice(int index) const;
 };
 
 struct ChatRequest : GenerationFields {
@@ -40,11 +55,20 @@ struct ChatRequest : GenerationFields {
   std::vector<ToolSpec> tools;
   ToolChoice tool_choice = ToolChoice::None;
   std::string named_tool;  // ToolChoice::Named
+  bool parallel_tool_calls = true;  // false: an answer holds at most one tool call
+};
+
+// One prompt of a text completion: text the server tokenizes, or token ids as given.
+struct CompletionPrompt {
+  std::string text;
+  std::vector<TokenId> tokens;
+  bool is_tokens = false;
 };
 
 struct CompletionRequest : GenerationFields {
-  std::string prompt;
-  int logprobs = -1;  // -1: none, else alternatives per token (0..5)
+  std::vector<CompletionPrompt> prompts;  // n choices each; choice index = prompt * n + choice
+  int logprobs = -1;  // -1: none, else alternatives per token (0..20)
+  bool echo = false;  // the prompt's text (and, with logprobs, its tokens' logprobs) comes first
 };
 
 struct EmbeddingRequest {
@@ -57,8 +81,11 @@ struct EmbeddingRequest {
 // A request body as JSON, parsed once per request (malformed JSON or a non-object is an
 // ApiError); the parsers below, the adapter choice and the router all read this one value.
 nlohmann::json parse_request_body(const std::string& body);
-ChatRequest parse_chat_request(const nlohmann::json& body, int n_vocab);
-CompletionRequest parse_completion_request(const nlohmann::json& body, int n_vocab);
-EmbeddingRequest parse_embedding_request(const nlohmann::json& body, int n_vocab, int n_embd);
+// The same with its keys in the order they were sent (what a JSON schema's properties need).
+nlohmann::ordered_json parse_ordered_request_body(const std::string& body);
+ChatRequest parse_chat_request(const nlohmann::ordered_json& body, int n_vocab, const RequestPolicy& policy = {});
+CompletionRequest parse_completion_request(const nlohmann::ordered_json& body, int n_vocab,
+                                           const RequestPolicy& policy = {});
+EmbeddingRequest parse_embedding_request(const nlohmann::ordered_json& body, int n_vocab, int n_embd);
 
 }  // namespace bantam::serve

@@ -65,9 +65,10 @@ int Server::bind() { return http_->bind(); }
 
 std::unique_ptr<ServedModel> Server::prepare(LoadedModel loaded) const {
   auto served = std::make_unique<ServedModel>(std::move(loaded));
+  served->formatter = std::make_unique<ChatFormatter>(served->model(), options_.template_limits, options_.chat_format);
   // Refuses a model whose template fails or runs past its budgets, at start-up and on a swap.
-  check_chat_template(ChatTemplate::from_gguf(served->model().impl().file), options_.template_limits);
-  served->formatter = std::make_unique<ChatFormatter>(served->model(), options_.template_limits);
+  check_chat_template(served->formatter->chat_template(), options_.template_limits);
+  fmt::print(stderr, "bantam serve: chat format: {}\n", served->formatter->format_name());
   served->adapters = std::make_unique<AdapterLibrary>(served->loaded.model, options_.adapters);
   return served;
 }

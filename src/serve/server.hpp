@@ -38,6 +38,9 @@ struct ServerOptions {
   bool log_prompts = false;
   bool log_requests = true;  // a stderr line per request
   std::string model_id;
+  // Sampling and max_tokens of requests that leave them out (serve's flags), and --strict.
+  RequestPolicy request_policy;
+  ChatFormatOptions chat_format;  // --chat-template, --system
   // Where chat completions run (local-only by default); router.local_context is set from context.
   hybrid::HybridOptions hybrid;
   // Named adapters requests may choose, and unnamed ones applied to every request.

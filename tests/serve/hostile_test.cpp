@@ -46,7 +46,7 @@ std::vector<Case> cases() {
        "max_tokens"},
       {"max_tokens beyond context", "POST", "/v1/chat/completions", chat({{"max_tokens", 100000}}).dump(), 400,
        "max_tokens"},
-      {"n > 1", "POST", "/v1/chat/completions", chat({{"n", 3}}).dump(), 400, "n"},
+      {"n beyond 128", "POST", "/v1/chat/completions", chat({{"n", 500}}).dump(), 400, "n"},
       {"penalty out of range", "POST", "/v1/chat/completions", chat({{"presence_penalty", 7}}).dump(), 400,
        "presence_penalty"},
       {"seed negative", "POST", "/v1/chat/completions", chat({{"seed", -1}}).dump(), 400, "seed"},

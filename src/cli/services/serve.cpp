@@ -53,6 +53,8 @@ struct ServeOptions {
   double metrics_window_seconds = 60.0;
   double watch_interval_seconds = 2.0;
   RouteFlags route;  // hybrid routing: a config file first, then each flag given over it
+  serve::RequestPolicy requests;  // sampling defaults (the CLI's unless set), --strict
+  serve::ChatFormatOptions chat_format;
 };
 
 constexpr int kMaxBatch = 512;
@@ -100,6 +102,8 @@ void serve(const ServeOptions& o) {
   options.template_limits.max_memory_bytes = static_cast<size_t>(o.template_memory_mb * (1 << 20));
   options.template_limits.max_steps = o.template_steps;
   options.log_prompts = o.log_prompts;
+  options.request_policy = o.requests;
+  options.chat_format = o.chat_format;
   if (!o.alias.empty()) {
     options.model_id = o.alias;
   } else {
@@ -199,6 +203,15 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--shutdown-grace", o->grace_seconds, "Seconds running requests get after SIGTERM")->check(CLI::Range(0.0, 3600.0));
   cmd->add_option("--api-key-env", o->api_key_env, "Require 'Authorization: Bearer KEY' with KEY from this variable");
   cmd->add_flag("--log-prompts", o->log_prompts, "Log prompt text (off: only routes, status and timings)");
+  // Defaults of requests that leave a field out: the same flags, checks and defaults as run/chat.
+  add_sampling_options(*cmd, o->requests.sampling);
+  add_max_tokens_option(*cmd, o->requests.max_tokens, "--n-predict,--max-tokens");
+  cmd->add_flag("--strict", o->requests.strict,
+                "Refuse request fields bantam does not know (default: pass over them, as OpenAI-compatible servers do)");
+  cmd->add_option("--chat-template", o->chat_format.template_file,
+                  "Jinja chat template FILE in place of the model's (default: the model's, else its family's format)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--system", o->chat_format.default_system, "System message of chat requests that have none");
   // Consent and route come per request here, so no --allow-cloud / --route.
   add_route_options(*cmd, o->route, "Hybrid routing (chat completions)", false);
   cmd->callback([o] { serve(*o); });
