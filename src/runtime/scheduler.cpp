@@ -8,7 +8,7 @@
 
 #include "api/model_impl.hpp"
 #include "runtime/batch_decode.hpp"
-#include "runtime/json_token_filter.hpp"
+#include "runtime/token_filter.hpp"
 
 namespace bantam {
 
@@ -64,7 +64,7 @@ std::optional<double> Job::decode_tokens_per_s() const {
 
 struct Scheduler::Engine {
   BatchDecoder decoder;
-  JsonTokenFilter filter;
+  TokenFilter filter;
   Engine(std::shared_ptr<const Model> model, const SchedulerOptions& o)
       : decoder(model, o.slots, o.context, o.threads, std::max(o.max_batch, o.slots)), filter(*model) {}
 };

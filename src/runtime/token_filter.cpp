@@ -1,4 +1,4 @@
-#include "runtime/json_token_filter.hpp"
+#include "runtime/token_filter.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -7,7 +7,7 @@
 
 namespace bantam {
 
-JsonTokenFilter::JsonTokenFilter(const Model& model) : model_(model) {
+TokenFilter::TokenFilter(const Model& model) : model_(model) {
   const Tokenizer& tokenizer = model.impl().text();
   const size_t n_vocab = static_cast<size_t>(model.impl().config.n_vocab);
   bytes_.resize(n_vocab);
@@ -22,11 +22,12 @@ JsonTokenFilter::JsonTokenFilter(const Model& model) : model_(model) {
   });
 }
 
-size_t JsonTokenFilter::mask(const JsonMatcher& matcher, std::span<float> logits) const {
+size_t TokenFilter::mask(const GrammarCursor& cursor, std::span<float> logits) const {
   std::vector<bool> allowed(logits.size(), false);
   size_t n_allowed = 0;
-  // states[k]: the matcher after the first k bytes of the previous token (while they matched).
-  std::vector<JsonMatcher> states{matcher};
+  // states[k]: the cursor after the first k bytes of the previous token (while they matched).
+  std::vector<std::unique_ptr<GrammarCursor>> states;
+  states.push_back(cursor.clone());
   const std::string* previous = nullptr;
   for (TokenId id : order_) {
     const std::string& text = bytes_[static_cast<size_t>(id)];
@@ -41,11 +42,12 @@ size_t JsonTokenFilter::mask(const JsonMatcher& matcher, std::span<float> logits
     if (prefix_dead) continue;
     bool alive = true;
     for (size_t k = states.size() - 1; k < text.size(); ++k) {
-      JsonMatcher next = states.back();
-      if (!next.feed(std::string_view(&text[k], 1))) {
+      if (!states.back()->accepts_byte(text[k])) {
         alive = false;
         break;
       }
+      std::unique_ptr<GrammarCursor> next = states.back()->clone();
+      next->feed(std::string_view(&text[k], 1));
       states.push_back(std::move(next));
     }
     if (alive && static_cast<size_t>(id) < allowed.size()) {
@@ -53,7 +55,7 @@ size_t JsonTokenFilter::mask(const JsonMatcher& matcher, std::span<float> logits
       ++n_allowed;
     }
   }
-  if (matcher.complete()) {
+  if (cursor.complete()) {
     for (TokenId id : model_.impl().end_of_generation) {
       if (id >= 0 && static_cast<size_t>(id) < allowed.size() && !allowed[static_cast<size_t>(id)]) {
         allowed[static_cast<size_t>(id)] = true;
