@@ -27,6 +27,7 @@ class ChatFormatter {
   ChatFormatter(const Model& model, const jinja::Limits& limits);
   std::vector<TokenId> prompt_tokens(const ChatRequest& request) const;
   std::string prompt_text(const ChatRequest& request) const;
+  const ChatTemplate& chat_template() const { return template_; }
 
  private:
   const Model& model_;

@@ -5,6 +5,7 @@
 #include "format/json_input.hpp"
 #include "runtime/generation_params.hpp"
 #include "serve/api_error.hpp"
+#include "serve/grammar_field.hpp"
 
 namespace bantam::serve {
 
@@ -363,6 +364,10 @@ ChatRequest parse_chat_request(const json& j, int n_vocab) {
                      "response_format.type", "invalid_value");
     }
   }
+  if (auto gbnf = grammar_field(j)) {
+    if (r.grammar) throw ApiError(400, "'grammar' cannot be combined with 'response_format'", "grammar", "invalid_value");
+    r.grammar = std::move(gbnf);
+  }
   parse_tools(j, r);
   if (r.grammar && (r.tool_choice == ToolChoice::Required || r.tool_choice == ToolChoice::Named)) {
     throw ApiError(400, "'response_format' cannot be combined with a forced tool call", "response_format", "invalid_value");
@@ -386,6 +391,7 @@ CompletionRequest parse_completion_request(const json& j, int n_vocab) {
   if (!string_field(j, "suffix", "suffix").empty()) throw ApiError(400, "'suffix' is not supported", "suffix", "unsupported_value");
   if (integer_field(j, "best_of", 1, 1, 1) != 1) throw ApiError(400, "'best_of' must be 1", "best_of", "unsupported_value");
   r.logprobs = static_cast<int>(integer_field(j, "logprobs", 0, 5, -1));
+  r.generation.grammar = grammar_field(j);
   return r;
 }
 
