@@ -3,6 +3,7 @@
 // vocabulary's implicit trie), and a byte the cursor refuses is refused without a copy.
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@ class TokenFilter {
   const Model& model_;
   std::vector<std::string> bytes_;  // per id; empty for control tokens
   std::vector<TokenId> order_;      // ids with bytes, sorted by bytes
+  std::vector<uint32_t> shared_prefix_;  // per order_ entry: bytes in common with the one before
 };
 
 }  // namespace bantam
