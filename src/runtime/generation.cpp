@@ -5,7 +5,8 @@
 
 #include "api/model_impl.hpp"
 #include "format/json_input.hpp"
-#include "runtime/json_token_filter.hpp"
+#include "runtime/json_grammar.hpp"
+#include "runtime/token_filter.hpp"
 #include "text/tokenizer.hpp"
 
 namespace bantam {
@@ -56,7 +57,7 @@ std::string_view openai_finish_reason(StopReason reason) {
   return "stop";
 }
 
-Generation::Generation(const Model& model, const JsonTokenFilter* filter, GenerationSpec spec,
+Generation::Generation(const Model& model, const TokenFilter* filter, GenerationSpec spec,
                        std::span<const TokenId> prompt, int64_t context)
     : model_(&model), filter_(filter), spec_(std::move(spec)), context_(context),
       history_(prompt.begin(), prompt.end()), sampler_(spec_.sampling), stops_(spec_.stop) {
@@ -65,7 +66,7 @@ Generation::Generation(const Model& model, const JsonTokenFilter* filter, Genera
   }
   if (spec_.grammar) {
     if (!filter_) throw Error("generation: a grammar needs the model's token filter");
-    matcher_.emplace(spec_.grammar);
+    matcher_ = spec_.grammar->start();
   }
   if (spec_.max_tokens == 0) finish(StopReason::MaxTokens);
 }
@@ -88,9 +89,18 @@ std::optional<GeneratedToken> Generation::step(std::span<const float> model_logi
   for (const auto& [id, bias] : spec_.logit_bias) {
     if (id >= 0 && static_cast<size_t>(id) < logits.size()) logits[static_cast<size_t>(id)] += bias;
   }
-  if (matcher_ && filter_->mask(*matcher_, logits) == 0) {
-    finish(StopReason::Error, "no token of the vocabulary can continue the constrained output");
-    return std::nullopt;
+  if (matcher_) {
+    size_t allowed = 0;
+    try {
+      allowed = filter_->mask(*matcher_, logits);
+    } catch (const Error& e) {  // a hostile grammar hit the matcher's bounds
+      finish(StopReason::Error, e.what());
+      return std::nullopt;
+    }
+    if (allowed == 0) {
+      finish(StopReason::Error, "no token of the vocabulary can continue the constrained output");
+      return std::nullopt;
+    }
   }
   SampledToken sampled = sampler_.sample(logits, history_);
   // Filters that leave only masked tokens (top-k over -inf logits) fall back to the best one left.
@@ -105,7 +115,13 @@ std::optional<GeneratedToken> Generation::step(std::span<const float> model_logi
   }
   generated_.push_back(id);
   history_.push_back(id);
-  if (matcher_) matcher_->feed(filter_->bytes(id));
+  if (matcher_) {
+    try {
+      matcher_->feed(filter_->bytes(id));
+    } catch (const Error& e) {
+      finish(StopReason::Error, e.what());
+    }
+  }
 
   GeneratedToken token;
   token.id = id;

@@ -1,7 +1,7 @@
 // One sequence's generation as a state machine: everything between "the model gave logits" and
 // "this token goes into the cache next". Session (one sequence) and Scheduler (several, batched)
 // both step it, so the CLI, the library and the server sample, stop and report alike: logit bias,
-// JSON grammar mask, sampler chain, end of generation, detokenizer (holding unfinished UTF-8),
+// grammar mask (JSON schema or GBNF), sampler chain, end of generation, detokenizer (holding unfinished UTF-8),
 // stop strings (holding a possible start), max tokens, a full context, one StopReason.
 #pragma once
 
@@ -13,13 +13,13 @@
 #include <vector>
 
 #include "bantam/bantam.hpp"
-#include "runtime/json_grammar.hpp"
+#include "runtime/output_grammar.hpp"
 #include "runtime/sampler.hpp"
 #include "runtime/stop_strings.hpp"
 
 namespace bantam {
 
-class JsonTokenFilter;
+class TokenFilter;
 class StreamingDetokenizer;
 
 // What decides one sequence's tokens besides the model and the prompt.
@@ -27,7 +27,7 @@ struct GenerationSpec {
   int max_tokens = -1;  // < 0: until the end of generation or a full context
   SamplingOptions sampling;
   std::vector<std::string> stop;
-  std::shared_ptr<const JsonGrammar> grammar;  // null: unconstrained
+  std::shared_ptr<const OutputGrammar> grammar;  // JSON schema or GBNF; null: unconstrained
   std::vector<std::pair<TokenId, float>> logit_bias;
   int top_logprobs = -1;  // < 0: none; else how many alternatives per token
 
@@ -58,7 +58,7 @@ class Generation {
   // `prompt`: the sequence before the first generated token (penalties look back over it too).
   // `context`: positions the sequence's cache holds. `filter` is needed when spec.grammar is set
   // and must outlive the generation, as must `model`.
-  Generation(const Model& model, const JsonTokenFilter* filter, GenerationSpec spec, std::span<const TokenId> prompt,
+  Generation(const Model& model, const TokenFilter* filter, GenerationSpec spec, std::span<const TokenId> prompt,
              int64_t context);
   ~Generation();
   Generation(Generation&&) noexcept;
@@ -85,7 +85,7 @@ class Generation {
   void finish(StopReason reason, std::string error = {});
 
   const Model* model_;
-  const JsonTokenFilter* filter_;
+  const TokenFilter* filter_;
   GenerationSpec spec_;
   int64_t context_;
   std::vector<TokenId> history_;  // prompt and generated tokens, for the penalties
@@ -93,7 +93,7 @@ class Generation {
   Sampler sampler_;
   std::unique_ptr<StreamingDetokenizer> detokenizer_;  // null: the model has no tokenizer
   StopStringFilter stops_;
-  std::optional<JsonMatcher> matcher_;
+  std::unique_ptr<GrammarCursor> matcher_;  // spec_.grammar's position
   std::optional<StopReason> reason_;
   std::string error_;
 };

@@ -751,6 +751,12 @@ bool JsonMatcher::feed(std::string_view bytes) {
   return true;
 }
 
+std::unique_ptr<GrammarCursor> JsonMatcher::clone() const { return std::make_unique<JsonMatcher>(*this); }
+
+std::unique_ptr<GrammarCursor> JsonGrammar::start() const {
+  return std::make_unique<JsonMatcher>(std::static_pointer_cast<const JsonGrammar>(shared_from_this()));
+}
+
 bool JsonMatcher::accepts(std::string_view bytes) const {
   JsonMatcher copy(*this);
   return copy.feed(bytes);

@@ -19,11 +19,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/output_grammar.hpp"
+
 namespace bantam {
 
 struct JsonNode;
 
-class JsonGrammar {
+class JsonGrammar : public OutputGrammar {
  public:
   // Error("unsupported JSON Schema keyword 'pattern' at /properties/x"), a loop
   // ("... #/$defs/a → #/$defs/b → #/$defs/a ...") and the like.
@@ -32,7 +34,8 @@ class JsonGrammar {
   static std::shared_ptr<const JsonGrammar> from_schema(const nlohmann::ordered_json& schema);
   // Any JSON object (response_format json_object).
   static std::shared_ptr<const JsonGrammar> any_object();
-  ~JsonGrammar();
+  ~JsonGrammar() override;
+  std::unique_ptr<GrammarCursor> start() const override;
 
   const JsonNode* root() const { return root_; }
 
@@ -45,20 +48,21 @@ class JsonGrammar {
 };
 
 // The recognizer's position in one document: every parse still possible.
-class JsonMatcher {
+class JsonMatcher : public GrammarCursor {
  public:
   explicit JsonMatcher(std::shared_ptr<const JsonGrammar> grammar);
-  ~JsonMatcher();
+  ~JsonMatcher() override;
   JsonMatcher(const JsonMatcher&);
   JsonMatcher& operator=(const JsonMatcher&);
   JsonMatcher(JsonMatcher&&) noexcept;
   JsonMatcher& operator=(JsonMatcher&&) noexcept;
 
   // Appends bytes; false (and the matcher unusable) when they leave the language.
-  bool feed(std::string_view bytes);
+  std::unique_ptr<GrammarCursor> clone() const override;
+  bool feed(std::string_view bytes) override;
   bool accepts(std::string_view bytes) const;  // feed on a copy
-  bool complete() const;        // the bytes so far are one whole valid document
-  bool can_continue() const;    // some byte may still follow
+  bool complete() const override;        // the bytes so far are one whole valid document
+  bool can_continue() const override;    // some byte may still follow
 
   struct State;
 

@@ -8,7 +8,7 @@
 
 #include "api/model_impl.hpp"
 #include "runtime/batch_decode.hpp"
-#include "runtime/json_token_filter.hpp"
+#include "runtime/token_filter.hpp"
 
 namespace bantam {
 
@@ -64,7 +64,7 @@ std::optional<double> Job::decode_tokens_per_s() const {
 
 struct Scheduler::Engine {
   BatchDecoder decoder;
-  JsonTokenFilter filter;
+  TokenFilter filter;
   Engine(std::shared_ptr<const Model> model, const SchedulerOptions& o)
       : decoder(model, o.slots, o.context, o.threads, std::max(o.max_batch, o.slots)), filter(*model) {}
 };
@@ -76,6 +76,7 @@ struct Scheduler::Slot {
   Clock::time_point arrival, admitted, last_token;
   size_t prefilled = 0;   // prompt tokens in the cache
   bool decoding = false;  // the prompt is in; generation->next() waits to be evaluated
+  bool processing = false;  // job is set (written under the scheduler's mutex, for slots_processing())
   std::optional<Generation> generation;
   std::string cache_lora_key;  // adapters the slot's cached tokens were computed with
   uint64_t last_used = 0;
@@ -186,6 +187,13 @@ SchedulerGauges Scheduler::gauges() const {
   return g;
 }
 
+std::vector<bool> Scheduler::slots_processing() const {
+  std::lock_guard lock(mutex_);
+  std::vector<bool> processing;
+  for (const auto& slot : slots_) processing.push_back(slot->processing);
+  return processing;
+}
+
 double Scheduler::expected_wait_ms() const {
   std::lock_guard lock(mutex_);
   if (active_ < options_.slots && queue_.empty()) return 0;
@@ -218,6 +226,7 @@ void Scheduler::admit_locked() {
     }
     Slot& s = *best;
     s.job = p.job;
+    s.processing = true;
     s.request = std::move(p.request);
     s.arrival = p.arrival;
     s.admitted = Clock::now();
@@ -380,6 +389,7 @@ void Scheduler::finish_slot(Slot& slot) {
   {
     std::lock_guard lock(mutex_);
     --active_;
+    slot.processing = false;
     const double held_ms = std::chrono::duration<double, std::milli>(Clock::now() - slot.admitted).count();
     mean_occupancy_ms_ = mean_occupancy_ms_ == 0 ? held_ms : 0.8 * mean_occupancy_ms_ + 0.2 * held_ms;
   }

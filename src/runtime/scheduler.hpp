@@ -124,6 +124,7 @@ class Scheduler {
   void drain(std::chrono::steady_clock::time_point deadline);
 
   SchedulerGauges gauges() const;
+  std::vector<bool> slots_processing() const;  // per slot: a request holds it
   int64_t context() const { return options_.context; }
   // How long a request submitted now would wait for a slot: 0 while one is free, else the queue
   // ahead of it times the recent mean time a request holds a slot, spread over the slots.

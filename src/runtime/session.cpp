@@ -12,7 +12,7 @@
 #include "model/decoder.hpp"
 #include "model/kv_cache.hpp"
 #include "runtime/generation.hpp"
-#include "runtime/json_token_filter.hpp"
+#include "runtime/token_filter.hpp"
 #include "runtime/memory_plan.hpp"
 #include "runtime/session_state.hpp"
 
@@ -40,7 +40,7 @@ struct Session::Impl {
   std::vector<TokenId> tokens;     // the sequence whose keys and values are in the cache
   std::vector<float> last_logits;  // after tokens.back()
   std::atomic<bool> cancel_requested{false};
-  std::optional<JsonTokenFilter> filter;  // built by the first generate() with a JSON schema
+  std::optional<TokenFilter> filter;  // built by the first generate() with a JSON schema
 
   Impl(std::shared_ptr<const Model> model_in, const SessionOptions& opts)
       : model(std::move(model_in)), m(model->impl()), options(fitting(*model, opts)), pool(opts.threads),

@@ -34,6 +34,7 @@ class ChatFormatter {
   ChatFormatter(const Model& model, const jinja::Limits& limits, const ChatFormatOptions& options = {});
   std::vector<TokenId> prompt_tokens(const ChatRequest& request) const;
   std::string prompt_text(const ChatRequest& request) const;
+  const ChatTemplate& chat_template() const { return template_; }
 
   // Which format chats are rendered with, for people (serve's start-up line, /props):
   // "the model's chat template", "FILE (--chat-template)", or, for a model without a template,

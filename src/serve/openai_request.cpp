@@ -6,6 +6,7 @@
 #include "runtime/generation_params.hpp"
 #include "serve/api_error.hpp"
 #include "serve/request_fields.hpp"
+#include "serve/grammar_field.hpp"
 
 namespace bantam::serve {
 
@@ -430,6 +431,10 @@ ChatRequest parse_chat_request(const json& j, int n_vocab, const RequestPolicy& 
                      "response_format.type", "invalid_value");
     }
   }
+  if (auto gbnf = grammar_field(j)) {
+    if (r.grammar) throw ApiError(400, "'grammar' cannot be combined with 'response_format'", "grammar", "invalid_value");
+    r.grammar = std::move(gbnf);
+  }
   parse_tools(j, r);
   r.parallel_tool_calls = bool_field(j, "parallel_tool_calls", true);
   if (r.grammar && (r.tool_choice == ToolChoice::Required || r.tool_choice == ToolChoice::Named)) {
@@ -467,6 +472,7 @@ CompletionRequest parse_completion_request(const json& j, int n_vocab, const Req
   }
   // OpenAI allows 5; lm-evaluation-harness's older local-completions asks for 10.
   r.logprobs = static_cast<int>(integer_field(j, "logprobs", 0, 20, -1));
+  r.generation.grammar = grammar_field(j);
   return r;
 }
 

@@ -51,7 +51,7 @@ struct ChatRequest : GenerationFields {
   nlohmann::ordered_json messages;  // each: role, content (string), maybe tool_calls, tool_call_id, name
   bool logprobs = false;
   int top_logprobs = 0;
-  std::shared_ptr<const JsonGrammar> grammar;  // response_format json_object / json_schema
+  std::shared_ptr<const OutputGrammar> grammar;  // response_format json_object / json_schema, or grammar (GBNF)
   std::vector<ToolSpec> tools;
   ToolChoice tool_choice = ToolChoice::None;
   std::string named_tool;  // ToolChoice::Named

@@ -26,7 +26,7 @@ constexpr std::array kGenerationFields = {
     "model",          "stream",           "stream_options",   "max_tokens",        "temperature",
     "top_p",          "top_k",            "min_p",            "repeat_penalty",    "repeat_last_n",
     "presence_penalty", "frequency_penalty", "seed",          "n",                 "stop",
-    "logit_bias",     "bantam"};
+    "logit_bias",     "grammar",          "bantam"};
 constexpr std::array kChatFields = {"messages",   "max_completion_tokens", "logprobs",           "top_logprobs",
                                     "response_format", "tools",            "tool_choice",        "parallel_tool_calls"};
 constexpr std::array kCompletionFields = {"prompt", "logprobs", "echo", "suffix", "best_of"};

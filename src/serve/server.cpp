@@ -8,6 +8,7 @@
 #include "format/json_input.hpp"
 #include "hub/digest.hpp"
 #include "serve/api_error.hpp"
+#include "serve/llamacpp_api.hpp"
 #include "serve/openai_request.hpp"
 #include "text/chat_template.hpp"
 
@@ -25,6 +26,7 @@ std::string route_label(const std::string& path) {
     if (path == known) return path;
   }
   if (path.starts_with("/v1/models/")) return "/v1/models/{id}";
+  if (is_llamacpp_route(path)) return path;
   return "other";
 }
 
@@ -230,6 +232,7 @@ void Server::route(const HttpRequest& request, HttpResponse& response, Trace& tr
     response.send(200, "text/plain; version=0.0.4", render_metrics());
     return;
   }
+  if (is_llamacpp_route(path)) return llamacpp_api(request, response, trace);
   if (!path.starts_with("/v1/")) throw ApiError(404, fmt::format("no route for {} {}", request.method, path), "", "unknown_url");
   check_auth(request);
   if (path == "/v1/chat/completions" && post) {

@@ -85,6 +85,10 @@ class Server {
   void embeddings(const nlohmann::json& body, HttpResponse& response, Trace& trace);
   void models(const HttpRequest& request, HttpResponse& response);
   void router_stats(const HttpRequest& request, HttpResponse& response);
+  // llama.cpp's native routes (llamacpp_api.cpp): /completion, /infill, /tokenize, ...
+  void llamacpp_api(const HttpRequest& request, HttpResponse& response, Trace& trace);
+  void native_completion(const nlohmann::json& body, std::vector<TokenId> prompt, HttpResponse& response, Trace& trace);
+  nlohmann::ordered_json props(const ServedModel& served) const;
   std::string render_metrics();
   // The local side of a routed chat request: the whole answer (adding the time from submission to
   // the last token to generation_ms), or the stream of it with `meta` (the route) in every chunk.

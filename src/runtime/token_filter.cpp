@@ -1,4 +1,4 @@
-#include "runtime/json_token_filter.hpp"
+#include "runtime/token_filter.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -7,7 +7,7 @@
 
 namespace bantam {
 
-JsonTokenFilter::JsonTokenFilter(const Model& model) : model_(model) {
+TokenFilter::TokenFilter(const Model& model) : model_(model) {
   const Tokenizer& tokenizer = model.impl().text();
   const size_t n_vocab = static_cast<size_t>(model.impl().config.n_vocab);
   bytes_.resize(n_vocab);
@@ -20,32 +20,41 @@ JsonTokenFilter::JsonTokenFilter(const Model& model) : model_(model) {
   std::sort(order_.begin(), order_.end(), [this](TokenId a, TokenId b) {
     return bytes_[static_cast<size_t>(a)] < bytes_[static_cast<size_t>(b)];
   });
+  shared_prefix_.resize(order_.size(), 0);
+  for (size_t i = 1; i < order_.size(); ++i) {
+    const std::string& a = bytes_[static_cast<size_t>(order_[i - 1])];
+    const std::string& b = bytes_[static_cast<size_t>(order_[i])];
+    size_t common = 0;
+    while (common < a.size() && common < b.size() && a[common] == b[common]) ++common;
+    shared_prefix_[i] = static_cast<uint32_t>(common);
+  }
 }
 
-size_t JsonTokenFilter::mask(const JsonMatcher& matcher, std::span<float> logits) const {
+size_t TokenFilter::mask(const GrammarCursor& cursor, std::span<float> logits) const {
   std::vector<bool> allowed(logits.size(), false);
   size_t n_allowed = 0;
-  // states[k]: the matcher after the first k bytes of the previous token (while they matched).
-  std::vector<JsonMatcher> states{matcher};
-  const std::string* previous = nullptr;
-  for (TokenId id : order_) {
-    const std::string& text = bytes_[static_cast<size_t>(id)];
-    size_t common = 0;
-    if (previous) {
-      while (common < previous->size() && common < text.size() && (*previous)[common] == text[common]) ++common;
-    }
-    // states holds 1 + matched bytes of the previous token; a dead prefix stays dead.
+  // states[k]: the cursor after the first k bytes of the previous token (while they matched).
+  std::vector<std::unique_ptr<GrammarCursor>> states;
+  states.push_back(cursor.clone());
+  for (size_t i = 0; i < order_.size(); ++i) {
+    // states holds 1 + matched bytes of the previous token; a dead prefix stays dead, and is
+    // skipped without touching the token's bytes.
+    const size_t common = shared_prefix_[i];
+    if (states.size() < common + 1) continue;
     if (states.size() > common + 1) states.erase(states.begin() + static_cast<std::ptrdiff_t>(common + 1), states.end());
-    const bool prefix_dead = states.size() < common + 1;
-    previous = &text;
-    if (prefix_dead) continue;
+    const TokenId id = order_[i];
+    const std::string& text = bytes_[static_cast<size_t>(id)];
+    // The cursor after the whole token is kept only when the next token goes on from it.
+    const bool extended = i + 1 < order_.size() && shared_prefix_[i + 1] >= text.size();
     bool alive = true;
     for (size_t k = states.size() - 1; k < text.size(); ++k) {
-      JsonMatcher next = states.back();
-      if (!next.feed(std::string_view(&text[k], 1))) {
+      if (!states.back()->accepts_byte(text[k])) {
         alive = false;
         break;
       }
+      if (k + 1 == text.size() && !extended) break;
+      std::unique_ptr<GrammarCursor> next = states.back()->clone();
+      next->feed(std::string_view(&text[k], 1));
       states.push_back(std::move(next));
     }
     if (alive && static_cast<size_t>(id) < allowed.size()) {
@@ -53,7 +62,7 @@ size_t JsonTokenFilter::mask(const JsonMatcher& matcher, std::span<float> logits
       ++n_allowed;
     }
   }
-  if (matcher.complete()) {
+  if (cursor.complete()) {
     for (TokenId id : model_.impl().end_of_generation) {
       if (id >= 0 && static_cast<size_t>(id) < allowed.size() && !allowed[static_cast<size_t>(id)]) {
         allowed[static_cast<size_t>(id)] = true;
