@@ -8,6 +8,7 @@
 #include "api/model_impl.hpp"
 #include "format/json_input.hpp"
 #include "serve/api_error.hpp"
+#include "serve/job_events.hpp"
 #include "serve/server.hpp"
 
 namespace bantam::serve {
@@ -53,22 +54,6 @@ ojson chat_logprob(const Model& model, const GeneratedToken& e) {
 }
 
 std::string sse(const ojson& chunk) { return "data: " + dump_json(chunk) + "\n\n"; }
-
-// Drives a job until it ends, handing each batch of events to `consume`; a client that goes
-// away (or a write that fails) cancels the job.
-template <typename Consume>
-void follow(Job& job, HttpResponse& response, Consume&& consume) {
-  std::vector<GeneratedToken> events;
-  for (;;) {
-    const bool done = job.wait(events, std::chrono::milliseconds(50));
-    if (!events.empty()) {
-      if (!consume(events)) job.cancel();
-      events.clear();
-    }
-    if (done) return;
-    if (!job.cancelled() && response.client_gone()) job.cancel();
-  }
-}
 
 void raise_job_error(const Job& job) {
   if (job.finish_reason() == StopReason::Error) throw ApiError(500, fmt::format("generation failed: {}", job.error()));
