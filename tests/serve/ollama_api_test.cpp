@@ -364,6 +364,7 @@ TEST_F(OllamaApi, EmbedMatchesTheOpenAiRouteAndTruncates) {
 
 TEST_F(OllamaApi, MetricsLabelTheRoutes) {
   post(port(), "/api/chat", chat_body({{"num_predict", 2}}));
+  http(port(), "GET", "/api/tags");
   const std::string metrics = http(port(), "GET", "/metrics").body;
   EXPECT_NE(metrics.find("route=\"/api/chat\""), std::string::npos);
   EXPECT_NE(metrics.find("route=\"/api/tags\""), std::string::npos);

@@ -35,7 +35,8 @@ TEST(ServeOllamaClient, OfficialOllamaClientWorksUnchanged) {
   EXPECT_EQ(result["chat"]["done_reason"], "length");
   EXPECT_EQ(result["chat"]["eval_count"], 16);
   EXPECT_EQ(result["chat_stream"]["content"], result["chat"]["content"]);  // greedy: the same text
-  EXPECT_GT(result["chat_stream"]["frames"].get<int>(), 2);
+  // At least one piece of text and the last frame (pieces batch up when the machine is busy).
+  EXPECT_GE(result["chat_stream"]["frames"].get<int>(), 2);
   EXPECT_EQ(result["chat_stream"]["done"], true);
   EXPECT_EQ(result["chat_stream"]["eval_count"], 16);
 
