@@ -354,7 +354,7 @@ void OllamaApi::show(const json& body) {
   if (body.contains("verbose") && !body["verbose"].is_null() && !body["verbose"].is_boolean()) {
     throw ApiError(400, "'verbose' must be a boolean");
   }
-  const bool verbose = body.value("verbose", false);
+  const bool verbose = body.contains("verbose") && body["verbose"] == true;
   const Model& model = trace_.served->model();
   const std::string parent = trace_.adapters.chosen.empty() ? "" : server_.options_.model_id;
   // The Jinja template bantam renders (the model's, or the built-in format it falls back to);

@@ -222,17 +222,18 @@ OllamaGenerateRequest parse_ollama_generate(const json& body, int n_vocab) {
   r.model = ollama_model_field(body);
   read_common(body, r);
   refuse_images(body, "images");
-  for (const char* key : {"prompt", "system", "suffix", "template"}) {
-    if (present(body, key) && !body[key].is_string()) {
-      throw ApiError(400, fmt::format("'{}' must be a string", key), key, "invalid_type");
-    }
-  }
+  // The text fields, null or absent as "".
+  const auto text = [&](const char* key) {
+    if (!present(body, key)) return std::string();
+    if (!body[key].is_string()) throw ApiError(400, fmt::format("'{}' must be a string", key), key, "invalid_type");
+    return body[key].get<std::string>();
+  };
   check_bool(body, "raw");
-  if (!body.value("suffix", "").empty()) {
+  if (!text("suffix").empty()) {
     throw ApiError(400, "'suffix' (fill-in-the-middle) is not supported on /api/generate", "suffix",
                    "unsupported_value");
   }
-  if (!body.value("template", "").empty()) {
+  if (!text("template").empty()) {
     throw ApiError(400, "'template' (a Go template) is not supported; send the formatted prompt with \"raw\": true",
                    "template", "unsupported_value");
   }
@@ -240,14 +241,14 @@ OllamaGenerateRequest parse_ollama_generate(const json& body, int n_vocab) {
     throw ApiError(400, "'context' (the deprecated conversation memory) is not supported; use /api/chat", "context",
                    "unsupported_value");
   }
-  r.prompt = body.value("prompt", "");
+  r.prompt = text("prompt");
   r.raw = present(body, "raw") && body["raw"].get<bool>();
   r.load_only = r.prompt.empty();
   json openai = json::object();
   map_options(body, openai, r);
   map_format(body, openai);
   json messages = json::array();
-  const std::string system = body.value("system", "");
+  const std::string system = text("system");
   if (!system.empty() && !r.raw) messages.push_back({{"role", "system"}, {"content", system}});
   messages.push_back({{"role", "user"}, {"content", r.prompt}});
   openai["messages"] = std::move(messages);

@@ -435,5 +435,44 @@ TEST(OllamaRequest, GenerateBuildsTheConversationUnlessRaw) {
   }
 }
 
+// Whatever the body holds, the parsers answer with an ApiError (a 400), never another exception.
+TEST(OllamaRequest, OddBodiesAreApiErrorsOrAccepted) {
+  const std::vector<json> bodies = {
+      {{"model", "m"}, {"prompt", nullptr}, {"system", nullptr}, {"suffix", nullptr}, {"template", nullptr}},
+      {{"model", "m"}, {"prompt", 5}},
+      {{"model", "m"}, {"prompt", "x"}, {"suffix", {1}}},
+      {{"model", "m"}, {"prompt", "x"}, {"options", {{"num_predict", "many"}, {"seed", {1, 2}}}}},
+      {{"model", "m"}, {"prompt", "x"}, {"options", {{"num_ctx", 1e30}}}},
+      {{"model", "m"}, {"prompt", "x"}, {"options", {{"typical_p", nullptr}, {"stop", {{"a", 1}}}}}},
+      {{"model", "m"}, {"prompt", "x"}, {"format", {1, 2}}, {"raw", "yes"}},
+      {{"model", "m"}, {"prompt", "x"}, {"context", "abc"}, {"keep_alive", {{"a", 1}}}},
+      {{"model", "m"}, {"messages", {5, "x"}}},
+      {{"model", "m"}, {"messages", {{{"role", "assistant"}, {"tool_calls", {{{"function", 3}}}}}}}},
+      {{"model", "m"}, {"messages", {{{"role", "assistant"}, {"content", ""}, {"tool_calls", "x"}}}}},
+      {{"model", "m"}, {"messages", {{{"role", "tool"}, {"content", "x"}, {"tool_name", 7}}}}},
+      {{"model", "m"}, {"messages", "hello"}},
+      {{"model", "m"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"tools", "all"}, {"think", true}},
+      {{"model", 5}},
+      {{"model", "m"}, {"input", {1.5, "x"}}, {"truncate", 1}},
+      {{"model", "m"}, {"input", json::array()}, {"dimensions", "big"}},
+  };
+  for (const json& body : bodies) {
+    SCOPED_TRACE(body.dump());
+    const auto no_other_exception = [&](auto&& parse) {
+      try {
+        parse();
+      } catch (const serve::ApiError& e) {
+        EXPECT_EQ(e.status, 400);
+      }
+    };
+    no_other_exception([&] { serve::parse_ollama_chat(body, 512); });
+    no_other_exception([&] { serve::parse_ollama_generate(body, 512); });
+    no_other_exception([&] { serve::parse_ollama_embed(body, 512, 64, false); });
+    no_other_exception([&] { serve::parse_ollama_embed(body, 512, 64, true); });
+  }
+  // null text fields count as absent: an empty prompt only loads the model.
+  EXPECT_TRUE(serve::parse_ollama_generate(bodies[0], 512).load_only);
+}
+
 }  // namespace
 }  // namespace bantam::test
