@@ -365,9 +365,18 @@ TEST_F(OllamaApi, EmbedMatchesTheOpenAiRouteAndTruncates) {
 TEST_F(OllamaApi, MetricsLabelTheRoutes) {
   post(port(), "/api/chat", chat_body({{"num_predict", 2}}));
   http(port(), "GET", "/api/tags");
-  const std::string metrics = http(port(), "GET", "/metrics").body;
-  EXPECT_NE(metrics.find("route=\"/api/chat\""), std::string::npos);
-  EXPECT_NE(metrics.find("route=\"/api/tags\""), std::string::npos);
+  // The server counts a request once its response is written, so the client can ask a moment early.
+  const auto counted = [](const std::string& metrics) {
+    return metrics.find("route=\"/api/chat\"") != std::string::npos &&
+           metrics.find("route=\"/api/tags\"") != std::string::npos;
+  };
+  std::string metrics = http(port(), "GET", "/metrics").body;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (!counted(metrics) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    metrics = http(port(), "GET", "/metrics").body;
+  }
+  EXPECT_TRUE(counted(metrics)) << metrics;
 }
 
 TEST(OllamaApiKey, EveryRouteNeedsTheKey) {
