@@ -1,7 +1,7 @@
 // Fuzzes the request path: HTTP bytes → parsed request (framing checks and limits) → OpenAI
-// request (bounded JSON, generation parameter ranges, tools) → JSON schema compile, then the
-// compiled recognizer over the body. Anything may be refused with an error; nothing may crash,
-// hang or grow without bound.
+// request (bounded JSON, generation parameter ranges, tools), or ollama's mapped onto it → JSON
+// schema compile, then the compiled recognizer over the body. Anything may be refused with an
+// error; nothing may crash, hang or grow without bound.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -10,6 +10,7 @@
 #include "runtime/json_grammar.hpp"
 #include "serve/api_error.hpp"
 #include "serve/http_server.hpp"
+#include "serve/ollama_request.hpp"
 #include "serve/openai_request.hpp"
 
 namespace {
@@ -36,7 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (parsed.status != 0) return 0;
   const std::string& path = parsed.request.path;
   const std::string& body = parsed.request.body;
-  const bool any = path != "/v1/chat/completions" && path != "/v1/completions" && path != "/v1/embeddings";
+  const bool any = path != "/v1/chat/completions" && path != "/v1/completions" && path != "/v1/embeddings" &&
+                   path != "/api/chat" && path != "/api/generate" && path != "/api/embed";
   nlohmann::json json;
   try {
     json = parse_request_body(body);
@@ -59,6 +61,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   try {
     if (any || path == "/v1/embeddings") parse_embedding_request(json, kVocab, kEmbd);
+  } catch (const ApiError&) {
+  } catch (const bantam::Error&) {
+  }
+  // ollama's bodies, mapped onto the parsers above.
+  try {
+    if (any || path == "/api/chat") exercise(parse_ollama_chat(json, kVocab).chat.grammar, body);
+  } catch (const ApiError&) {
+  } catch (const bantam::Error&) {
+  }
+  try {
+    if (any || path == "/api/generate") exercise(parse_ollama_generate(json, kVocab).chat.grammar, body);
+  } catch (const ApiError&) {
+  } catch (const bantam::Error&) {
+  }
+  try {
+    if (any || path == "/api/embed") parse_ollama_embed(json, kVocab, kEmbd, false);
   } catch (const ApiError&) {
   } catch (const bantam::Error&) {
   }

@@ -10,8 +10,11 @@ packages=(
   g++-aarch64-linux-gnu qemu-user googletest dpkg-dev fakeroot
   libpcre2-dev:arm64 libutf8proc-dev:arm64 libfmt-dev:arm64 libc6:arm64 libstdc++6:arm64
   python3-venv python3-setuptools python3-wheel python3-pytest
-  llvm-19
+  llvm-19 nodejs
 )
+# The client-compatibility tests run the official OpenAI and ollama npm clients under node
+# (tests/serve/sdk, tests/serve/ollama-client); npm comes with NodeSource's nodejs, else Debian's npm.
+command -v npm >/dev/null || packages+=(npm)
 # scripts/arm-mca.sh (static ARM speed estimates) also compiles with clang-19; CI needs only
 # llvm-19's llvm-mca for the script's self-check.
 mca_packages=(clang-19)

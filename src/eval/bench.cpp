@@ -80,17 +80,6 @@ std::string size_label(uint64_t params) {
   return fmt::format("{:.0f}K", p / 1e3);
 }
 
-// general.file_type's name, or the type holding most bytes when the file does not say.
-std::string file_type_label(const gguf::File& file) {
-  if (const auto ft = file.get_uint("general.file_type")) return file_type_name(*ft);
-  std::map<GgmlType, uint64_t> bytes;
-  for (const auto& t : file.tensors()) bytes[t.type] += t.nbytes;
-  if (bytes.empty()) return "?";
-  const auto most = std::max_element(bytes.begin(), bytes.end(),
-                                     [](const auto& a, const auto& b) { return a.second < b.second; });
-  return std::string(type_name(most->first));
-}
-
 // Seconds since this process started (the kernel's start time, 10 ms resolution).
 double seconds_since_process_start() {
   std::ifstream stat("/proc/self/stat");

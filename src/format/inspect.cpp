@@ -1,5 +1,6 @@
 #include "format/inspect.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -20,6 +21,16 @@ std::string file_type_name(uint64_t file_type) {
       {36, "TQ1_0"},   {37, "TQ2_0"},   {38, "MXFP4_MOE"}};
   const auto it = kNames.find(file_type);
   return it != kNames.end() ? it->second : fmt::format("unknown ({})", file_type);
+}
+
+std::string file_type_label(const gguf::File& file) {
+  if (const auto ft = file.get_uint("general.file_type")) return file_type_name(*ft);
+  std::map<GgmlType, uint64_t> bytes;
+  for (const auto& t : file.tensors()) bytes[t.type] += t.nbytes;
+  if (bytes.empty()) return "?";
+  const auto most = std::max_element(bytes.begin(), bytes.end(),
+                                     [](const auto& a, const auto& b) { return a.second < b.second; });
+  return std::string(type_name(most->first));
 }
 
 ordered_json value_to_json(const gguf::Value& value, size_t max_items) {

@@ -9,6 +9,7 @@
 #include "hub/digest.hpp"
 #include "serve/api_error.hpp"
 #include "serve/llamacpp_api.hpp"
+#include "serve/ollama_api.hpp"
 #include "serve/openai_request.hpp"
 #include "text/chat_template.hpp"
 
@@ -27,6 +28,7 @@ std::string route_label(const std::string& path) {
   }
   if (path.starts_with("/v1/models/")) return "/v1/models/{id}";
   if (is_llamacpp_route(path)) return path;
+  if (path.starts_with("/api/")) return ollama_route_label(path);
   return "other";
 }
 
@@ -233,6 +235,7 @@ void Server::route(const HttpRequest& request, HttpResponse& response, Trace& tr
     return;
   }
   if (is_llamacpp_route(path)) return llamacpp_api(request, response, trace);
+  if (path.starts_with("/api/")) return OllamaApi(*this, request, response, trace).handle();
   if (!path.starts_with("/v1/")) throw ApiError(404, fmt::format("no route for {} {}", request.method, path), "", "unknown_url");
   check_auth(request);
   if (path == "/v1/chat/completions" && post) {
@@ -312,18 +315,44 @@ void Server::router_stats(const HttpRequest&, HttpResponse& response) {
 
 void Server::embeddings(const nlohmann::json& body, HttpResponse& response, Trace& trace) {
   trace.served = served();
-  const Model& model = trace.served->model();
-  const ModelInfo& info = model.info();
+  const ModelInfo& info = trace.served->model().info();
   EmbeddingRequest r = parse_embedding_request(body, info.n_vocab, info.n_embd);
   select_adapters(body, trace);
   if (!trace.adapters.chosen.empty()) {
     throw ApiError(400, "adapters apply to completions; embeddings come from the base model", "model",
                    "invalid_value");
   }
-  std::vector<std::vector<TokenId>> inputs = std::move(r.token_inputs);
+  const bool base64 = r.base64;
   int64_t total = 0;
+  const auto vectors = embed_inputs(std::move(r), false, response, trace, total);
+  ojson data = ojson::array();
+  for (size_t i = 0; i < vectors.size(); ++i) {
+    const std::vector<float>& vector = vectors[i];
+    ojson item{{"object", "embedding"}, {"index", i}};
+    if (base64) {
+      item["embedding"] = hub::to_base64(
+          std::span(reinterpret_cast<const uint8_t*>(vector.data()), vector.size() * sizeof(float)));
+    } else {
+      item["embedding"] = vector;
+    }
+    data.push_back(std::move(item));
+  }
+  response.send(200, "application/json",
+                dump_json(ojson{{"object", "list"},
+                                {"data", data},
+                                {"model", options_.model_id},
+                                {"usage", {{"prompt_tokens", total}, {"total_tokens", total}}}}));
+}
+
+std::vector<std::vector<float>> Server::embed_inputs(EmbeddingRequest r, bool truncate, HttpResponse& response,
+                                                     Trace& trace, int64_t& total) {
+  const Model& model = trace.served->model();
+  std::vector<std::vector<TokenId>> inputs = std::move(r.token_inputs);
   // Checked input by input, so an oversized request stops costing tokenization at the cap.
-  const auto count = [&](size_t i, int64_t n) {
+  const auto count = [&](size_t i) {
+    std::vector<TokenId>& input = inputs[i];
+    if (truncate && static_cast<int64_t>(input.size()) > options_.context) input.resize(options_.context);
+    const auto n = static_cast<int64_t>(input.size());
     if (n > options_.context) {
       throw ApiError(400, fmt::format("input {} has {} tokens; the context holds {}", i, n, options_.context), "input",
                      "context_length_exceeded");
@@ -337,33 +366,16 @@ void Server::embeddings(const nlohmann::json& body, HttpResponse& response, Trac
                      "input", "request_too_large");
     }
   };
-  for (size_t i = 0; i < inputs.size(); ++i) count(i, static_cast<int64_t>(inputs[i].size()));
+  for (size_t i = 0; i < inputs.size(); ++i) count(i);
   for (const std::string& text : r.texts) {
     inputs.push_back(model.tokenize(text, true, false));
-    count(inputs.size() - 1, static_cast<int64_t>(inputs.back().size()));
+    count(inputs.size() - 1);
   }
   trace.local = true;
-  const auto vectors =
-      trace.served->scheduler->embed(std::move(inputs), [&response] { return response.client_gone(); });
+  auto vectors = trace.served->scheduler->embed(std::move(inputs), [&response] { return response.client_gone(); });
   if (!vectors) throw ApiError(499, "the client went away");
   metrics_.add_tokens(total, 0);
-  ojson data = ojson::array();
-  for (size_t i = 0; i < vectors->size(); ++i) {
-    const std::vector<float>& vector = (*vectors)[i];
-    ojson item{{"object", "embedding"}, {"index", i}};
-    if (r.base64) {
-      item["embedding"] = hub::to_base64(
-          std::span(reinterpret_cast<const uint8_t*>(vector.data()), vector.size() * sizeof(float)));
-    } else {
-      item["embedding"] = vector;
-    }
-    data.push_back(std::move(item));
-  }
-  response.send(200, "application/json",
-                dump_json(ojson{{"object", "list"},
-                                {"data", data},
-                                {"model", options_.model_id},
-                                {"usage", {{"prompt_tokens", total}, {"total_tokens", total}}}}));
+  return std::move(*vectors);
 }
 
 void Server::watch_store() {

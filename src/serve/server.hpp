@@ -52,6 +52,8 @@ struct ServerOptions {
   std::chrono::milliseconds metrics_window{60000};
 };
 
+class OllamaApi;
+
 class Server {
  public:
   // Error naming the file when an adapter of options.adapters is refused.
@@ -69,6 +71,7 @@ class Server {
   const hybrid::HybridRouter& router() const { return *router_; }
 
  private:
+  friend class OllamaApi;  // ollama's routes (ollama_api.cpp) run on the same model and scheduler
   // What one request ran on: the model it started with, its job, its adapters.
   struct Trace {
     std::shared_ptr<ServedModel> served;
@@ -83,6 +86,11 @@ class Server {
   void chat_completions(const HttpRequest& request, nlohmann::json body, HttpResponse& response, Trace& trace);
   void completions(const nlohmann::json& body, HttpResponse& response, Trace& trace);
   void embeddings(const nlohmann::json& body, HttpResponse& response, Trace& trace);
+  // The inputs' vectors on trace.served, adding their tokens to `total`; texts are tokenized one
+  // by one, so an oversized request stops costing at the cap. `truncate`: an input longer than
+  // the context is cut to it rather than refused.
+  std::vector<std::vector<float>> embed_inputs(EmbeddingRequest r, bool truncate, HttpResponse& response,
+                                               Trace& trace, int64_t& total);
   void models(const HttpRequest& request, HttpResponse& response);
   void router_stats(const HttpRequest& request, HttpResponse& response);
   // llama.cpp's native routes (llamacpp_api.cpp): /completion, /infill, /tokenize, ...

@@ -10,20 +10,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string run_command(const std::string& command, int& status) {
-  std::string out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) {
-    status = -1;
-    return out;
-  }
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
-  status = ::pclose(pipe);
-  return out;
-}
-
 TEST(ServeSdk, OpenAiNodeSdkWorksUnchanged) {
   const std::filesystem::path dir = std::filesystem::path(__FILE__).parent_path() / "sdk";
   ASSERT_TRUE(std::filesystem::exists(dir / "script.mjs")) << dir;

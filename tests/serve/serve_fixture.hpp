@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <string>
@@ -204,6 +205,22 @@ inline std::vector<nlohmann::json> sse_events(const std::string& body, bool* don
     events.push_back(nlohmann::json::parse(data));
   }
   return events;
+}
+
+// Runs `command` under sh; returns its stdout (and stderr where the command redirects it), with
+// pclose's status in `status`. The client-compatibility tests run node scripts this way.
+inline std::string run_command(const std::string& command, int& status) {
+  std::string out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) {
+    status = -1;
+    return out;
+  }
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
+  status = ::pclose(pipe);
+  return out;
 }
 
 inline void ServerProcess::wait_ready() {
