@@ -40,7 +40,6 @@ class ChatFormatter {
   // "the model's chat template", "FILE (--chat-template)", or, for a model without a template,
   // "NAME (built-in fallback ...)" with the format its family documents (Llama 2, ChatML, ...).
   const std::string& format_name() const { return format_name_; }
-  const ChatTemplate& chat_template() const { return template_; }
 
  private:
   const Model& model_;
