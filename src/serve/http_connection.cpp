@@ -237,7 +237,11 @@ net::awaitable<bool> HttpConnection::start_tls() {
 
 net::awaitable<void> HttpConnection::serve() {
   const HttpLimits& limits = context_.limits;
-  if (tls_ && !co_await start_tls()) {
+  // Each co_await a statement of its own: GCC 12 miscompiles one in a branch of || or && that
+  // does not run (the refused-connection path crashed that way).
+  bool secured = true;
+  if (tls_) secured = co_await start_tls();
+  if (!secured) {
     co_await linger_close();
     co_return;
   }
@@ -312,7 +316,9 @@ net::awaitable<void> HttpConnection::serve() {
 }
 
 net::awaitable<void> HttpConnection::refuse(int status, std::string message) {
-  if (!tls_ || co_await start_tls()) co_await answer_error(status, message);
+  bool secured = true;
+  if (tls_) secured = co_await start_tls();  // not in a condition: see serve()
+  if (secured) co_await answer_error(status, message);
   co_await linger_close();
 }
 
