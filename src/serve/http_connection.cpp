@@ -227,12 +227,14 @@ net::awaitable<bool> HttpConnection::start_tls() {
     co_await answer_error(400, "this port speaks HTTPS: use an https:// URL");
     co_return false;
   }
-  // The bytes already read are the start of the handshake.
+  // The bytes already read are the start of the handshake. None of them is plain text: any the
+  // TLS engine did not take (beyond its input buffer) would be lost, so the connection ends.
   const size_t used = co_await stream_.encrypt().async_handshake(net::ssl::stream_base::server, buffer_.data(),
                                                                  redirect(ec));
-  buffer_.consume(used);
+  const bool all_taken = used == buffer_.size();
+  buffer_.consume(buffer_.size());
   stream_.expires_never();
-  co_return !ec;
+  co_return !ec && all_taken;
 }
 
 net::awaitable<void> HttpConnection::serve() {
@@ -345,18 +347,19 @@ net::awaitable<void> HttpConnection::answer_error(int status, const std::string&
 net::awaitable<void> HttpConnection::linger_close() {
   if (!stream_.socket().is_open()) co_return;
   beast::error_code ec;
+  stream_.expires_after(kLinger);  // for the close_notify exchange and the draining together
   if (stream_.encrypting()) {
-    // TLS's close_notify first, so that the client knows the answer was not cut.
-    stream_.expires_after(kLinger);
+    // TLS's close_notify first, so that the client knows the answer was not cut. The wait for
+    // the peer's own ends early with an error when the peer is still sending its request.
     co_await stream_.encrypt().async_shutdown(redirect(ec));
     ec = {};
     if (!stream_.socket().is_open()) co_return;
   }
   stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
-  stream_.expires_after(kLinger);
+  // From the TCP stream beneath: what the client still sends is discarded, encrypted or not.
   std::array<char, 4096> sink;
   for (size_t drained = 0; !ec && drained < kMaxLingerBytes;) {
-    drained += co_await stream_.async_read_some(net::buffer(sink), redirect(ec));
+    drained += co_await stream_.tcp().async_read_some(net::buffer(sink), redirect(ec));
   }
   stream_.close();
 }
