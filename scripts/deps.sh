@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
   libpcre2-dev libutf8proc-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libsodium-dev libcurl4-openssl-dev libsqlite3-dev libcpp-httplib-dev libboost-dev
+  libsodium-dev libcurl4-openssl-dev libsqlite3-dev libcpp-httplib-dev libboost-dev libssl-dev openssl
   g++-aarch64-linux-gnu qemu-user googletest dpkg-dev fakeroot
   libpcre2-dev:arm64 libutf8proc-dev:arm64 libfmt-dev:arm64 libc6:arm64 libstdc++6:arm64
   python3-venv python3-setuptools python3-wheel python3-pytest

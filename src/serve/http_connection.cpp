@@ -40,6 +40,8 @@ constexpr size_t kMaxLingerBytes = 1 << 20;
 // Answer bytes a handler may have waiting for a slow reader before its writes block.
 constexpr size_t kMaxQueuedBytes = 1 << 20;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+// The first byte of every TLS connection: a handshake record.
+constexpr unsigned char kTlsHandshakeRecord = 0x16;
 
 auto redirect(beast::error_code& ec) { return net::redirect_error(net::use_awaitable, ec); }
 
@@ -85,11 +87,14 @@ std::string response_head(int status, std::string_view content_type, std::option
   http::response_header<> head;
   head.version(11);
   head.result(static_cast<unsigned>(status));
-  head.set(http::field::content_type, view(content_type));
-  if (length) {
-    head.set(http::field::content_length, std::to_string(*length));
-  } else {
-    head.set(http::field::transfer_encoding, "chunked");
+  // RFC 9110 8.6: a 204 has no content and no Content-Length (a CORS preflight's answer).
+  if (status != 204) {
+    head.set(http::field::content_type, view(content_type));
+    if (length) {
+      head.set(http::field::content_length, std::to_string(*length));
+    } else {
+      head.set(http::field::transfer_encoding, "chunked");
+    }
   }
   for (const auto& [name, value] : extra_headers) head.insert(name, value);
   head.set(http::field::connection, keep_alive ? "keep-alive" : "close");
@@ -203,15 +208,45 @@ bool HttpResponse::end_stream() { return head_only_ ? !failed_ : write_bytes("0\
 bool HttpResponse::client_gone() const { return failed_ || connection_->peer_gone(); }
 
 HttpConnection::HttpConnection(net::ip::tcp::socket socket, const HttpContext& context)
-    : stream_(std::move(socket)),
+    : stream_(std::move(socket), context.tls.get()),
       buffer_(kMaxHeaderBytes),
       context_(context),
       handler_done_signal_(stream_.get_executor()),
       accepted_at_(Clock::now()),
-      fd_(stream_.socket().native_handle()) {}
+      fd_(stream_.socket().native_handle()),
+      tls_(stream_.tls_port()) {}
+
+net::awaitable<bool> HttpConnection::start_tls() {
+  beast::error_code ec;
+  stream_.expires_at(accepted_at_ + context_.limits.header_timeout);
+  const size_t n = co_await stream_.async_read_some(buffer_.prepare(kMaxHeaderBytes), redirect(ec));
+  if (ec) co_return false;
+  buffer_.commit(n);
+  if (*static_cast<const unsigned char*>(buffer_.data().data()) != kTlsHandshakeRecord) {
+    // Most likely an http:// URL for this https:// port: say so in plain text, as a browser shows it.
+    co_await answer_error(400, "this port speaks HTTPS: use an https:// URL");
+    co_return false;
+  }
+  // The bytes already read are the start of the handshake. None of them is plain text: any the
+  // TLS engine did not take (beyond its input buffer) would be lost, so the connection ends.
+  const size_t used = co_await stream_.encrypt().async_handshake(net::ssl::stream_base::server, buffer_.data(),
+                                                                 redirect(ec));
+  const bool all_taken = used == buffer_.size();
+  buffer_.consume(buffer_.size());
+  stream_.expires_never();
+  co_return !ec && all_taken;
+}
 
 net::awaitable<void> HttpConnection::serve() {
   const HttpLimits& limits = context_.limits;
+  // Each co_await a statement of its own: GCC 12 miscompiles one in a branch of || or && that
+  // does not run (the refused-connection path crashed that way).
+  bool secured = true;
+  if (tls_) secured = co_await start_tls();
+  if (!secured) {
+    co_await linger_close();
+    co_return;
+  }
   for (bool first = true;; first = false) {
     // A new connection's first request must be complete within the header timeout of the accept.
     Clock::time_point header_deadline = accepted_at_ + limits.header_timeout;
@@ -283,7 +318,9 @@ net::awaitable<void> HttpConnection::serve() {
 }
 
 net::awaitable<void> HttpConnection::refuse(int status, std::string message) {
-  co_await answer_error(status, message);
+  bool secured = true;
+  if (tls_) secured = co_await start_tls();  // not in a condition: see serve()
+  if (secured) co_await answer_error(status, message);
   co_await linger_close();
 }
 
@@ -310,11 +347,19 @@ net::awaitable<void> HttpConnection::answer_error(int status, const std::string&
 net::awaitable<void> HttpConnection::linger_close() {
   if (!stream_.socket().is_open()) co_return;
   beast::error_code ec;
+  stream_.expires_after(kLinger);  // for the close_notify exchange and the draining together
+  if (stream_.encrypting()) {
+    // TLS's close_notify first, so that the client knows the answer was not cut. The wait for
+    // the peer's own ends early with an error when the peer is still sending its request.
+    co_await stream_.encrypt().async_shutdown(redirect(ec));
+    ec = {};
+    if (!stream_.socket().is_open()) co_return;
+  }
   stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
-  stream_.expires_after(kLinger);
+  // From the TCP stream beneath: what the client still sends is discarded, encrypted or not.
   std::array<char, 4096> sink;
   for (size_t drained = 0; !ec && drained < kMaxLingerBytes;) {
-    drained += co_await stream_.async_read_some(net::buffer(sink), redirect(ec));
+    drained += co_await stream_.tcp().async_read_some(net::buffer(sink), redirect(ec));
   }
   stream_.close();
 }
@@ -354,7 +399,7 @@ bool HttpConnection::send(std::string bytes) {
   queue_drained_.wait(lock, [&] { return queued_bytes_ <= kMaxQueuedBytes || write_failed_; });
   if (write_failed_) return false;
   response_started_ = true;
-  if (queued_bytes_ == 0) {
+  if (queued_bytes_ == 0 && !tls_) {
     // Nothing is waiting on the I/O thread, which leaves the socket alone meanwhile: write here
     // while the socket takes the bytes, as a blocking server would, without a thread switch.
     size_t sent = 0;
@@ -421,7 +466,8 @@ bool HttpConnection::peer_gone() {
   // The peer sent FIN: it closed, or only half-closed and still reads. An HTTP/1.1 client must
   // accept an interim 100 answer; sent to a closed peer it brings back a reset, which the next
   // check sees. Once the answer has begun, its own writes do that.
-  if (!interim_allowed_) return true;
+  // A TLS client does not half-close, and cannot be probed with a raw interim answer.
+  if (!interim_allowed_ || tls_) return true;
   if (probed_ || response_started_) return false;
   const ssize_t n = ::send(fd_, kContinue.data(), kContinue.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;

@@ -11,7 +11,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -23,17 +22,16 @@
 #include <string_view>
 
 #include "serve/http_server.hpp"
+#include "serve/http_stream.hpp"
 
 namespace bantam::serve {
-
-namespace net = boost::asio;
-namespace beast = boost::beast;
 
 // What every connection of one server shares; lives as long as the server.
 struct HttpContext {
   HttpLimits limits;
   HttpHandler handler;
   HttpErrorBody error_body;
+  std::unique_ptr<net::ssl::context> tls;  // null: plain HTTP
   std::atomic<bool> stopping{false};
 };
 
@@ -55,6 +53,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool peer_gone();
 
  private:
+  // TLS ports: the handshake, within the first request's header deadline. False when the
+  // connection cannot go on (a plain-HTTP client has been told to use https).
+  net::awaitable<bool> start_tls();
   net::awaitable<bool> write_all(std::string_view bytes);
   net::awaitable<void> answer_error(int status, const std::string& message);
   // Reads what the client still sends for a moment before closing, so that the close does not
@@ -66,7 +67,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // Writes the queued answer bytes in order (I/O thread).
   static net::awaitable<void> drain_writes(std::shared_ptr<HttpConnection> self);
 
-  beast::tcp_stream stream_;
+  HttpStream stream_;
   beast::flat_buffer buffer_;
   const HttpContext& context_;
   // Cancelled when the handler thread finishes and when its queued writes are done.
@@ -83,6 +84,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // only under the mutex with nothing queued; while a handler runs, the I/O thread closes it
   // only with something queued or after marking the write failed.
   const int fd_;
+  // Handler threads cannot write or probe a TLS connection's socket themselves: all its answer
+  // bytes go through the I/O thread.
+  const bool tls_;
   std::mutex queue_mutex_;
   std::condition_variable queue_drained_;
   size_t queued_bytes_ = 0;

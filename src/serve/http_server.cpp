@@ -46,6 +46,7 @@ struct HttpServer::Impl {
     context.limits = options.limits;
     context.handler = std::move(handler);
     context.error_body = std::move(error_body);
+    if (options.tls.enabled()) context.tls = make_tls_context(options.tls);
   }
 
   net::awaitable<void> accept_loop();

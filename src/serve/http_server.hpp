@@ -81,10 +81,18 @@ struct HttpLimits {
   std::chrono::milliseconds idle_timeout{30000};  // a keep-alive connection waiting for its next request
 };
 
+// HTTPS: the certificate chain and private key, PEM files; both empty for plain HTTP.
+struct HttpTlsFiles {
+  std::string cert_file;
+  std::string key_file;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: any free port
   HttpLimits limits;
+  HttpTlsFiles tls;
 };
 
 // Handler for a parsed request, run on a thread of its own.
@@ -95,6 +103,7 @@ using HttpErrorBody = std::function<std::string(int status, const std::string& m
 
 class HttpServer {
  public:
+  // Error naming the file when options.tls is set and a file cannot be used.
   HttpServer(HttpServerOptions options, HttpHandler handler, HttpErrorBody error_body);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;

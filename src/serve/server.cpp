@@ -11,6 +11,7 @@
 #include "serve/llamacpp_api.hpp"
 #include "serve/ollama_api.hpp"
 #include "serve/openai_request.hpp"
+#include "serve/route_access.hpp"
 #include "text/chat_template.hpp"
 
 namespace bantam::serve {
@@ -46,7 +47,7 @@ std::string error_body(int status, const std::string& message, const std::string
 Server::Server(std::shared_ptr<const Model> model, ServerOptions options)
     : Server(LoadedModel{std::move(model), {}, std::nullopt}, std::move(options)) {}
 
-Server::Server(LoadedModel model, ServerOptions options) : options_(std::move(options)) {
+Server::Server(LoadedModel model, ServerOptions options) : options_(std::move(options)), cors_(options_.cors_origins) {
   served_ = prepare(std::move(model));
   options_.hybrid.router.local_context = options_.context;
   router_ = std::make_unique<hybrid::HybridRouter>(options_.hybrid);
@@ -55,6 +56,7 @@ Server::Server(LoadedModel model, ServerOptions options) : options_(std::move(op
   http.host = options_.host;
   http.port = options_.port;
   http.limits = options_.http_limits;
+  http.tls = options_.tls;
   http_ = std::make_unique<HttpServer>(
       http, [this](const HttpRequest& request, HttpResponse& response) { handle(request, response); },
       [this](int status, const std::string& message) {
@@ -138,23 +140,6 @@ void Server::select_adapters(const nlohmann::json& j, Trace& trace) {
   trace.model_id = trace.adapters.by_model_id ? j["model"].get<std::string>() : options_.model_id;
 }
 
-void Server::check_auth(const HttpRequest& request) const {
-  if (options_.api_key.empty()) return;
-  const std::string header = request.header("authorization");
-  const std::string expected = "Bearer " + options_.api_key;
-  // Compare in time independent of where the first difference is.
-  bool same = header.size() == expected.size();
-  unsigned char diff = 0;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    diff |= static_cast<unsigned char>((i < header.size() ? header[i] : 0) ^ expected[i]);
-  }
-  same = same && diff == 0;
-  if (!same) {
-    throw ApiError(401, header.empty() ? "missing API key: send 'Authorization: Bearer <key>'" : "incorrect API key",
-                   "", "invalid_api_key");
-  }
-}
-
 void Server::check_context(int64_t prompt_tokens, int max_tokens, const char* what) const {
   const int64_t context = options_.context;
   if (prompt_tokens >= context) {
@@ -178,11 +163,22 @@ void Server::log_request(const HttpRequest& request, int status, double seconds)
   fmt::print(stderr, "bantam serve: {} {} {} {:.3f}s\n", request.method, request.path, status, seconds);
 }
 
-void Server::handle(const HttpRequest& request, HttpResponse& response) {
+void Server::handle(const HttpRequest& received, HttpResponse& response) {
   const auto start = Clock::now();
   Trace trace;
+  // An OpenAI route spelled without /v1 runs (and is counted) as the /v1 route.
+  std::optional<HttpRequest> aliased;
+  if (auto prefixed = openai_route_with_prefix(received.path)) {
+    aliased = received;
+    aliased->path = std::move(*prefixed);
+  }
+  const HttpRequest& request = aliased ? *aliased : received;
   try {
-    route(request, response, trace);
+    cors_.add_headers(request, response);
+    if (!cors_.answer_options(request, response)) {
+      if (needs_api_key(request.path, options_.metrics_public)) require_api_key(request, options_.api_key);
+      route(request, response, trace);
+    }
   } catch (const ApiError& e) {
     if (!response.started()) {
       response.send(e.status, "application/json", [&] {
@@ -200,7 +196,7 @@ void Server::handle(const HttpRequest& request, HttpResponse& response) {
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   metrics_.count_request(route_label(request.path), response.status());
   record_figures(request.path, response.status(), seconds, trace);
-  log_request(request, response.status(), seconds);
+  log_request(received, response.status(), seconds);
 }
 
 void Server::record_figures(const std::string& path, int status, double seconds, const Trace& trace) {
@@ -230,14 +226,12 @@ void Server::route(const HttpRequest& request, HttpResponse& response, Trace& tr
   }
   if (path == "/metrics") {
     if (!get) throw ApiError(405, "use GET /metrics");
-    if (!options_.metrics_public) check_auth(request);
     response.send(200, "text/plain; version=0.0.4", render_metrics());
     return;
   }
   if (is_llamacpp_route(path)) return llamacpp_api(request, response, trace);
   if (path.starts_with("/api/")) return OllamaApi(*this, request, response, trace).handle();
   if (!path.starts_with("/v1/")) throw ApiError(404, fmt::format("no route for {} {}", request.method, path), "", "unknown_url");
-  check_auth(request);
   if (path == "/v1/chat/completions" && post) {
     return chat_completions(request, parse_request_body(request.body), response, trace);
   }

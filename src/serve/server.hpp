@@ -15,6 +15,7 @@
 #include "bantam/bantam.hpp"
 #include "hybrid/hybrid_router.hpp"
 #include "serve/chat_format.hpp"
+#include "serve/cors.hpp"
 #include "serve/http_server.hpp"
 #include "serve/metrics.hpp"
 #include "serve/openai_request.hpp"
@@ -31,9 +32,11 @@ struct ServerOptions {
   int threads = 0;
   int max_queue = 64;
   HttpLimits http_limits;  // connections, deadlines, body size
+  HttpTlsFiles tls;  // HTTPS when set
+  std::vector<std::string> cors_origins;  // pages of these origins may call the API (cors.hpp)
   jinja::Limits template_limits;  // budgets of every chat template render (the model's template)
   int64_t max_embedding_tokens = 65536;  // per embeddings request, all inputs together (413 beyond)
-  std::string api_key;  // empty: no authentication
+  std::string api_key;  // empty: no authentication; else every route but the open ones (route_access.hpp)
   bool metrics_public = false;  // /metrics without the API key
   bool log_prompts = false;
   bool log_requests = true;  // a stderr line per request
@@ -104,7 +107,6 @@ class Server {
                                double& generation_ms, Trace& trace);
   void stream_chat(const ChatRequest& r, const std::vector<TokenId>& prompt, const nlohmann::ordered_json& meta,
                    HttpResponse& response, Trace& trace);
-  void check_auth(const HttpRequest& request) const;
   std::shared_ptr<ServedModel> served() const;  // ApiError 503 while loading
   // The request's adapters (from "model" and "bantam.adapters"), and the model id to answer with.
   void select_adapters(const nlohmann::json& body, Trace& trace);
@@ -123,6 +125,7 @@ class Server {
   void flush_figures();
 
   ServerOptions options_;
+  CorsPolicy cors_;
   Metrics metrics_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<hybrid::HybridRouter> router_;

@@ -86,6 +86,7 @@ class RawClient {
     return ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
   }
   bool closed() const { return closed_; }
+  int fd() const { return fd_; }  // for a TLS client over this connection
 
  private:
   int fd_ = -1;

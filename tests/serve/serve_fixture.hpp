@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -35,6 +36,7 @@ class ServerProcess {
   explicit ServerProcess(std::vector<std::string> args = {}, std::vector<std::string> env_extra = {},
                          const std::string& model = stories_model()) {
     std::vector<std::string> argv = {cli_path().string(), "serve", "-m", model, "--port", "0", "-t", "1"};
+    tls_ = std::find(args.begin(), args.end(), "--tls-cert") != args.end();
     argv.insert(argv.end(), args.begin(), args.end());
     int out[2];
     if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
@@ -117,6 +119,7 @@ class ServerProcess {
   void wait_ready();
 
   pid_t pid_ = 0;
+  bool tls_ = false;  // HTTPS (--tls-cert)
   int out_fd_ = -1;
   int port_ = 0;
   int status_ = -1;
@@ -130,14 +133,16 @@ struct HttpResult {
   nlohmann::json json() const { return nlohmann::json::parse(body); }
 };
 
-// on_data, when set, sees each piece of the body as it arrives; returning false aborts.
-inline HttpResult http(int port, const std::string& method, const std::string& path, const std::string& body = {},
-                       std::vector<std::string> headers = {},
-                       const std::function<bool(const std::string&)>& on_data = {}, long timeout_s = 60) {
+// One request to `url`. on_data, when set, sees each piece of the body as it arrives; returning
+// false aborts. configure, when set, sets more options on the handle (TLS ones).
+inline HttpResult fetch(const std::string& url, const std::string& method, const std::string& body = {},
+                        std::vector<std::string> headers = {},
+                        const std::function<bool(const std::string&)>& on_data = {}, long timeout_s = 60,
+                        const std::function<void(CURL*)>& configure = {}) {
   HttpResult result;
   CURL* curl = curl_easy_init();
-  const std::string url = "http://127.0.0.1:" + std::to_string(port) + path;
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  if (configure) configure(curl);
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout_s);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -167,6 +172,13 @@ inline HttpResult http(int port, const std::string& method, const std::string& p
   curl_slist_free_all(list);
   curl_easy_cleanup(curl);
   return result;
+}
+
+inline HttpResult http(int port, const std::string& method, const std::string& path, const std::string& body = {},
+                       std::vector<std::string> headers = {},
+                       const std::function<bool(const std::string&)>& on_data = {}, long timeout_s = 60) {
+  return fetch("http://127.0.0.1:" + std::to_string(port) + path, method, body, std::move(headers), on_data,
+               timeout_s);
 }
 
 inline HttpResult post(int port, const std::string& path, const nlohmann::json& body, std::vector<std::string> headers = {}) {
@@ -226,7 +238,15 @@ inline std::string run_command(const std::string& command, int& status) {
 inline void ServerProcess::wait_ready() {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (http(port_, "GET", "/health").status == 200) return;
+    // Over HTTPS only whether it answers: the tests check certificates themselves.
+    const HttpResult health =
+        tls_ ? fetch("https://127.0.0.1:" + std::to_string(port_) + "/health", "GET", {}, {}, {}, 60,
+                     [](CURL* curl) {
+                       curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+                       curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+                     })
+             : http(port_, "GET", "/health");
+    if (health.status == 200) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   throw std::runtime_error("bantam serve never became ready");

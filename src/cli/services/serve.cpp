@@ -47,6 +47,9 @@ struct ServeOptions {
   uint64_t template_steps = jinja::Limits{}.max_steps;
   double grace_seconds = 10.0;
   std::string api_key_env;
+  std::vector<std::string> cors_origins;
+  std::string tls_cert;
+  std::string tls_key;
   bool log_prompts = false;
   std::vector<std::string> lora;  // NAME=FILE[:SCALE] (chosen per request) or FILE[:SCALE] (always)
   std::string store;
@@ -98,6 +101,8 @@ void serve(const ServeOptions& o) {
   options.http_limits.send_timeout = millis(o.send_timeout_seconds);
   options.http_limits.idle_timeout = millis(o.idle_timeout_seconds);
   options.metrics_public = o.metrics_public;
+  options.cors_origins = o.cors_origins;
+  options.tls = {o.tls_cert, o.tls_key};
   options.max_embedding_tokens = o.max_embedding_tokens;
   options.template_limits.max_memory_bytes = static_cast<size_t>(o.template_memory_mb * (1 << 20));
   options.template_limits.max_steps = o.template_steps;
@@ -130,7 +135,7 @@ void serve(const ServeOptions& o) {
                a.name.empty() ? "applied to every request" : options.model_id + "+" + a.name, a.path, a.scale);
   }
   const int port = server.bind();
-  fmt::print("bantam serve: listening on http://{}:{}\n", o.host, port);
+  fmt::print("bantam serve: listening on {}://{}:{}\n", options.tls.enabled() ? "https" : "http", o.host, port);
   std::fflush(stdout);
 
   std::thread waiter([&] {
@@ -201,7 +206,16 @@ void add_serve_command(CLI::App& app) {
                   "Evaluation steps a chat template render may take (default 4000000, about half a second)")
       ->check(CLI::Range(uint64_t{1000}, uint64_t{1} << 40));
   cmd->add_option("--shutdown-grace", o->grace_seconds, "Seconds running requests get after SIGTERM")->check(CLI::Range(0.0, 3600.0));
-  cmd->add_option("--api-key-env", o->api_key_env, "Require 'Authorization: Bearer KEY' with KEY from this variable");
+  cmd->add_option("--api-key-env", o->api_key_env,
+                  "Require 'Authorization: Bearer KEY' with KEY from this variable on every route but /health, "
+                  "/metrics (see --metrics-public) and the web page's files");
+  cmd->add_option("--cors-origin", o->cors_origins,
+                  "Let web pages of this origin (SCHEME://HOST[:PORT], or * for any) call the API (repeatable; "
+                  "default none)");
+  auto* tls_cert = cmd->add_option("--tls-cert", o->tls_cert, "Serve HTTPS with this PEM certificate (chain) file");
+  auto* tls_key = cmd->add_option("--tls-key", o->tls_key, "The PEM private key of --tls-cert (unencrypted)");
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
   cmd->add_flag("--log-prompts", o->log_prompts, "Log prompt text (off: only routes, status and timings)");
   // Defaults of requests that leave a field out: the same flags, checks and defaults as run/chat.
   add_sampling_options(*cmd, o->requests.sampling);
