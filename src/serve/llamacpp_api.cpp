@@ -31,10 +31,6 @@ constexpr std::array<const char*, 10> kSharedFields = {"temperature", "top_k", "
 
 void send_json(HttpResponse& response, const ojson& body) { response.send(200, "application/json", dump_json(body)); }
 
-std::string llamacpp_error(int status, const std::string& message) {
-  return dump_json(ojson{{"error", {{"code", status}, {"message", message}, {"type", ApiError::default_type(status)}}}});
-}
-
 const json& field(const json& body, const char* key) {
   static const json null;
   return body.contains(key) ? body[key] : null;
@@ -249,6 +245,10 @@ InfillRequest parse_infill(const json& body) {
 
 }  // namespace
 
+std::string llamacpp_error(int status, const std::string& message) {
+  return dump_json(ojson{{"error", {{"code", status}, {"message", message}, {"type", ApiError::default_type(status)}}}});
+}
+
 bool is_llamacpp_route(std::string_view path) { return std::find(kRoutes.begin(), kRoutes.end(), path) != kRoutes.end(); }
 
 std::optional<FimTokens> find_fim_tokens(const Model& model) {
@@ -296,7 +296,6 @@ void Server::llamacpp_api(const HttpRequest& request, HttpResponse& response, Tr
   const bool post = request.method == "POST";
   const bool get = request.method == "GET" || request.method == "HEAD";
   try {
-    check_auth(request);
     const bool reads = path == "/props" || path == "/slots";
     if (reads ? !get : !post) throw ApiError(405, fmt::format("use {} {}", reads ? "GET" : "POST", path));
     trace.served = served();

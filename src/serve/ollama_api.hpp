@@ -19,6 +19,8 @@ namespace bantam::serve {
 
 // Metrics label of an /api/ path: the ollama route, or "other".
 std::string ollama_route_label(const std::string& path);
+// An error body in ollama's shape, {"error": MESSAGE}.
+std::string ollama_error(const std::string& message);
 
 // One ollama request on `server`: handle() answers it, errors included, and never throws.
 class OllamaApi {

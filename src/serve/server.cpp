@@ -180,8 +180,11 @@ void Server::handle(const HttpRequest& received, HttpResponse& response) {
       route(request, response, trace);
     }
   } catch (const ApiError& e) {
+    // Errors raised before a route runs (the API key, CORS) in the shape of the API asked for.
     if (!response.started()) {
       response.send(e.status, "application/json", [&] {
+        if (request.path.starts_with("/api/")) return ollama_error(e.what());
+        if (is_llamacpp_route(request.path)) return llamacpp_error(e.status, e.what());
         ojson error{{"message", e.what()}, {"type", e.type}};
         error["param"] = e.param.empty() ? ojson(nullptr) : ojson(e.param);
         error["code"] = e.code.empty() ? ojson(nullptr) : ojson(e.code);
