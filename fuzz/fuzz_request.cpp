@@ -1,13 +1,14 @@
 // Fuzzes the request path: HTTP bytes → parsed request (framing checks and limits) → OpenAI
-// request (bounded JSON, generation parameter ranges, tools), or ollama's mapped onto it → JSON
-// schema compile, then the compiled recognizer over the body. Anything may be refused with an
-// error; nothing may crash, hang or grow without bound.
+// request (bounded JSON, generation parameter ranges, tools, GBNF `grammar`), or ollama's mapped
+// onto it → JSON schema or grammar compile, then the compiled recognizer over the body. Anything
+// may be refused with an error; nothing may crash, hang or grow without bound.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "bantam/error.hpp"
 #include "runtime/json_grammar.hpp"
+#include "runtime/output_grammar.hpp"
 #include "serve/api_error.hpp"
 #include "serve/http_server.hpp"
 #include "serve/ollama_request.hpp"
@@ -18,14 +19,14 @@ namespace {
 constexpr int kVocab = 512, kEmbd = 64;
 constexpr size_t kBodyLimit = 1 << 20;
 
-// The recognizer must follow any bytes within its per-byte bounds.
-void exercise(const std::shared_ptr<const bantam::JsonGrammar>& grammar, std::string_view bytes) {
+// The recognizer (a JSON schema's or a GBNF grammar's) must follow any bytes within its bounds.
+void exercise(const std::shared_ptr<const bantam::OutputGrammar>& grammar, std::string_view bytes) {
   if (!grammar) return;
-  bantam::JsonMatcher matcher(grammar);
-  for (size_t i = 0; i < bytes.size() && matcher.feed(bytes.substr(i, 1)); ++i) {
-    matcher.can_continue();
+  const auto cursor = grammar->start();
+  for (size_t i = 0; i < bytes.size() && cursor->feed(bytes.substr(i, 1)); ++i) {
+    cursor->can_continue();
   }
-  matcher.complete();
+  cursor->complete();
 }
 
 }  // namespace

@@ -74,7 +74,9 @@ void check_modalities(const json& value) {
 }  // namespace
 
 void check_request_fields(const json& body, OpenAiEndpoint endpoint, bool strict) {
-  for (const auto& [key, value] : body.items()) {
+  for (const auto& item : body.items()) {
+    const std::string& key = item.key();  // a name, not a structured binding: clang 14's lambdas cannot capture those
+    const json& value = item.value();
     if (value.is_null()) continue;  // clients send explicit nulls for "not set"
     if (endpoint == OpenAiEndpoint::ChatCompletions) {
       if (key == "modalities") {
