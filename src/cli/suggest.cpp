@@ -65,7 +65,7 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 
 std::optional<std::string> closest_name(std::string_view typed, const std::vector<std::string>& names) {
   const std::string_view bare = without_dashes(typed);
-  const size_t allowed = std::clamp<size_t>(bare.size() / 3, 1, 3);
+  const size_t allowed = std::clamp<size_t>((bare.size() + 2) / 3, 1, 3);
   std::optional<std::string> best;
   size_t best_distance = std::numeric_limits<size_t>::max();
   for (const std::string& name : names) {

@@ -13,7 +13,7 @@ namespace bantam::cli {
 
 // Edits from `a` to `b` (optimal string alignment distance).
 size_t edit_distance(std::string_view a, std::string_view b);
-// The name in `names` closest to `typed`, when at most a third of it (at least 1, at most 3
+// The name in `names` closest to `typed`, when at most a third of it (rounded up; at most 3
 // edits) differs; leading dashes count for nothing. nullopt when none is that close.
 std::optional<std::string> closest_name(std::string_view typed, const std::vector<std::string>& names);
 
