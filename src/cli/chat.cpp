@@ -4,7 +4,8 @@
 // every non-empty line of stdin is one user turn and the replies go to stdout. Slash commands
 // (/help, /bye, /clear, /system, /save) and """-delimited blocks work either way; -p asks one
 // question and exits. When the conversation no longer fits the context, its oldest whole turns
-// are dropped (the system prompt kept) with one line on stderr. With routing flags (the ones
+// are dropped (the system prompt kept) with one line on stderr, unless a cloud route is there to
+// take it whole. With routing flags (the ones
 // `bantam serve` has) each turn, with the conversation so far, goes through the HybridRouter and
 // gets its own route line on stderr; the conversation is resent every turn, so under `--sensitive
 // keep-local` one that held personal data stays on the device from then on (not in the
@@ -82,7 +83,7 @@ class Chat {
   // The user's message `text` answered on stdout; a turn that gets no answer is dropped again.
   void ask(const std::string& text) {
     conversation_.add("user", text);
-    if (!make_room()) {
+    if (!cloud_takes_long_turns() && !make_room()) {
       conversation_.drop_last();
       return;
     }
@@ -136,6 +137,16 @@ class Chat {
   }
 
  private:
+  // With a cloud route the router sends a conversation the local context cannot hold to the
+  // cloud (reason prompt-too-long), whole: nothing is dropped then.
+  bool cloud_takes_long_turns() const {
+#if BANTAM_CLI_SERVICES
+    return router_ && router_->has_cloud();
+#else
+    return false;
+#endif
+  }
+
   // Drops the oldest turns until the conversation and room for a reply fit the context; false
   // (said on stderr) when even the newest message alone does not fit.
   bool make_room() {
