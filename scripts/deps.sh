@@ -8,7 +8,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsodium-dev libcurl4-openssl-dev libsqlite3-dev libcpp-httplib-dev libboost-dev libssl-dev openssl
   g++-aarch64-linux-gnu qemu-user googletest dpkg-dev fakeroot
-  libpcre2-dev:arm64 libutf8proc-dev:arm64 libfmt-dev:arm64 libc6:arm64 libstdc++6:arm64
+  libedit-dev
+  libpcre2-dev:arm64 libutf8proc-dev:arm64 libfmt-dev:arm64 libedit-dev:arm64 libc6:arm64 libstdc++6:arm64
   python3-venv python3-setuptools python3-wheel python3-pytest
   llvm-19 nodejs
 )

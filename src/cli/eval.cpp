@@ -17,7 +17,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--metric", opts->metric, "exact, rouge-l, bleu or chrf")
       ->check(CLI::IsMember({"exact", "rouge-l", "bleu", "chrf"}));
   cmd->add_option("-n,--max-tokens", opts->max_tokens, "Tokens per answer")->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("-c,--ctx", opts->context, "Context length")->check(CLI::Range(16, 1 << 22));
+  cmd->add_option("-c,--ctx,--ctx-size", opts->context, "Context length")->check(CLI::Range(16, 1 << 22));
   cmd->add_option("-t,--threads", opts->threads, "Threads (0: all cores)");
   cmd->add_option("-o,--output", *output, "text or json")->check(CLI::IsMember({"text", "json"}));
   cmd->callback([opts, output] {

@@ -22,16 +22,18 @@ CLI::Validator param_check(std::string_view name) {
 
 void add_engine_options(CLI::App& cmd, EngineOptions& options) {
   SessionOptions& s = options.session;
-  add_max_tokens_option(cmd, options.generate.max_tokens, "-n,--max-tokens");
+  add_max_tokens_option(cmd, options.generate.max_tokens, "-n,--max-tokens,--n-predict");
   cmd.add_option("-c,--ctx-size", s.context_length, "Context length in tokens")->check(CLI::Range(1, 1 << 24));
   cmd.add_flag("--verbose", options.verbose, "Say the thread count chosen (on stderr)");
   cmd.add_option_function<int>("-t,--threads", [&s](int n) { s.threads = capped_threads(n); }, "Threads (0: all cores)")
-      ->check(CLI::Range(0, 1024));
+      ->check(CLI::Range(0, 1024))
+      ->default_str("0");
   cmd.add_option("-b,--batch-size", s.batch_size, "Prompt tokens per forward pass")->check(CLI::Range(1, 1 << 16));
   const std::map<std::string, KvCacheType> kv_types{
       {"f16", KvCacheType::F16}, {"f32", KvCacheType::F32}, {"q8_0", KvCacheType::Q8_0}};
   cmd.add_option("--kv-type", s.kv_type, "KV cache type: f16, f32 or q8_0")
-      ->transform(CLI::CheckedTransformer(kv_types, CLI::ignore_case));
+      ->transform(CLI::CheckedTransformer(kv_types, CLI::ignore_case))
+      ->default_str("f16");
   add_sampling_options(cmd, options.generate.sampling);
   cmd.add_option("--stop", options.generate.stop, "Stop before this string (repeatable)");
   add_lora_option(cmd, options.lora);
@@ -57,6 +59,16 @@ void add_sampling_options(CLI::App& cmd, SamplingOptions& sampling) {
 
 void add_max_tokens_option(CLI::App& cmd, int& max_tokens, const std::string& names) {
   cmd.add_option(names, max_tokens, "Tokens to generate (-1: until done)")->check(param_check("max_tokens"));
+}
+
+void add_gpu_layers_option(CLI::App& cmd) {
+  cmd.add_option_function<std::string>(
+         "--n-gpu-layers,--gpu-layers",
+         [](const std::string&) {
+           fmt::print(stderr, "bantam: note: --n-gpu-layers is ignored: bantam runs on the CPU\n");
+         },
+         "Accepted from llama.cpp habit and ignored: bantam runs on the CPU")
+      ->group("llama.cpp compatibility");
 }
 
 void add_lora_option(CLI::App& cmd, std::vector<std::string>& specs) {

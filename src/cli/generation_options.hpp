@@ -27,8 +27,12 @@ void add_engine_options(CLI::App& cmd, EngineOptions& options);
 // --presence-penalty and --seed into `sampling`: run, chat and serve take the same names, checks
 // and defaults.
 void add_sampling_options(CLI::App& cmd, SamplingOptions& sampling);
-// The tokens-to-generate option under `names` ("-n,--max-tokens" for run and chat).
+// The tokens-to-generate option under `names` ("-n,--max-tokens,--n-predict" for run and chat).
 void add_max_tokens_option(CLI::App& cmd, int& max_tokens, const std::string& names);
+
+// llama.cpp's `--n-gpu-layers N` (and `--gpu-layers`), taken so that commands typed from habit
+// work: the value is ignored, with a note on stderr that bantam runs on the CPU.
+void add_gpu_layers_option(CLI::App& cmd);
 
 // `--lora FILE[:SCALE]` (repeatable) collected into `specs`.
 void add_lora_option(CLI::App& cmd, std::vector<std::string>& specs);

@@ -17,7 +17,7 @@ void add_perplexity_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("perplexity", "Perplexity (and KL divergence) on a text file");
   cmd->add_option("-m,--model", opts->model, kModelOptionHelp)->required();
   auto* file = cmd->add_option("-f,--file", opts->text_file, "Text file");
-  cmd->add_option("-c,--ctx", opts->context, "Tokens per chunk")->check(CLI::Range(4, 1 << 20));
+  cmd->add_option("-c,--ctx,--ctx-size", opts->context, "Tokens per chunk")->check(CLI::Range(4, 1 << 20));
   cmd->add_option("-b,--batch-size", opts->batch_size, "Tokens per forward pass (default: ctx)")
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_option_function<int>("-t,--threads", [opts](int n) { opts->threads = capped_threads(n); },

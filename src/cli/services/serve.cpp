@@ -174,7 +174,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--alias", o->alias, "Model id clients use (default: the file name without .gguf)");
   cmd->add_option("--host", o->host, "Address to listen on (default 127.0.0.1: this machine only)");
   cmd->add_option("--port", o->port, "Port (0: any free port)")->check(CLI::Range(0, 65535));
-  cmd->add_option("--parallel,-n", o->parallel, "Slots generating at once")->check(CLI::Range(1, 256));
+  cmd->add_option("--parallel", o->parallel, "Slots generating at once")->check(CLI::Range(1, 256));
   cmd->add_option("-c,--ctx-size", o->context, "Positions per slot (default: the model's, at most 4096)")
       ->check(CLI::Range(int64_t{16}, int64_t{1} << 22));
   cmd->add_option("-t,--threads", o->threads, "Compute threads (0: all cores)")->check(CLI::Range(0, 1024));
@@ -219,13 +219,13 @@ void add_serve_command(CLI::App& app) {
   cmd->add_flag("--log-prompts", o->log_prompts, "Log prompt text (off: only routes, status and timings)");
   // Defaults of requests that leave a field out: the same flags, checks and defaults as run/chat.
   add_sampling_options(*cmd, o->requests.sampling);
-  add_max_tokens_option(*cmd, o->requests.max_tokens, "--n-predict,--max-tokens");
+  add_max_tokens_option(*cmd, o->requests.max_tokens, "-n,--max-tokens,--n-predict");
   cmd->add_flag("--strict", o->requests.strict,
                 "Refuse request fields bantam does not know (default: pass over them, as OpenAI-compatible servers do)");
-  cmd->add_option("--chat-template", o->chat_format.template_file,
+  cmd->add_option("--chat-template,--chat-template-file", o->chat_format.template_file,
                   "Jinja chat template FILE in place of the model's (default: the model's, else its family's format)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--system", o->chat_format.default_system, "System message of chat requests that have none");
+  cmd->add_option("--system,--system-prompt", o->chat_format.default_system, "System message of chat requests that have none");
   // Consent and route come per request here, so no --allow-cloud / --route.
   add_route_options(*cmd, o->route, "Hybrid routing (chat completions)", false);
   cmd->callback([o] { serve(*o); });
