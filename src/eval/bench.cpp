@@ -305,7 +305,7 @@ std::vector<std::string> bench_spread_warnings(const ordered_json& results, doub
   for (const auto& row : results) {
     const double mean = row["avg_ts"].get<double>(), stddev = row["stddev_ts"].get<double>();
     if (mean > 0 && stddev > max_relative * mean) {
-      warnings.push_back(fmt::format("{} with {} threads on {}: the spread of its runs ({:.2f} t/s) is {:.0f}% of its "
+      warnings.push_back(fmt::format("{} with {} threads on {}: the spread of its runs ({:.2f} t/s) is {:.1f}% of its "
                                      "mean ({:.2f} t/s), over {:.0f}%; other work on this machine or too few "
                                      "repetitions (-r) make it unreliable",
                                      test_name(row), row["n_threads"].get<int>(), model_name(row), stddev,
