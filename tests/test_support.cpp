@@ -135,6 +135,20 @@ std::string read_file(const std::filesystem::path& path) {
   return ss.str();
 }
 
+std::string xml_error(const std::filesystem::path& path) {
+  if (path.string().find('\'') != std::string::npos) throw std::runtime_error("xml_error: a quote in " + path.string());
+  const std::string command =
+      "python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' '" + path.string() + "' 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("cannot run python3");
+  std::string output;
+  char buffer[4096];
+  while (const size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) output.append(buffer, n);
+  const int status = pclose(pipe);
+  if (status == 0) return "";
+  return output.empty() ? "python3 failed" : output;
+}
+
 void write_file(const std::filesystem::path& path, const std::string& data) {
   std::ofstream out(path, std::ios::binary);
   out << data;

@@ -26,6 +26,8 @@ RunResult run_cli(const std::vector<std::string>& args, const std::string& stdin
 std::filesystem::path temp_dir();
 
 std::string read_file(const std::filesystem::path& path);
+// Empty when `path` is well-formed XML (checked by python3's xml.dom.minidom), else the parser's complaint.
+std::string xml_error(const std::filesystem::path& path);
 void write_file(const std::filesystem::path& path, const std::string& data);
 
 }  // namespace bantam::test

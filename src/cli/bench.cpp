@@ -1,5 +1,5 @@
 // `bantam bench -m MODEL [-m MODEL2 ...] [-p 512] [-n 128] [-t 1,2] [-r 5] [--lora FILE[:SCALE]]...
-//               [-o table|json|csv|md]`
+//               [-o table|json|csv|md] [--plot FILE.svg]`
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
@@ -13,6 +13,7 @@ void add_bench_command(CLI::App& app) {
   auto opts = std::make_shared<BenchOptions>();
   auto output = std::make_shared<std::string>("table");
   auto lora = std::make_shared<std::vector<std::string>>();
+  auto plot = std::make_shared<std::string>();
   auto* cmd = app.add_subcommand("bench", "Measure prompt and generation speed (like llama-bench)");
   cmd->add_option("-m,--model", opts->models, fmt::format("{} (repeatable)", kModelOptionHelp))->required();
   cmd->add_option("-p,--n-prompt", opts->n_prompt, "Prompt lengths (comma-separated)")->delimiter(',');
@@ -23,13 +24,16 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--ctx", opts->context, "KV cache size (default: what the tests need)");
   cmd->add_option("-o,--output", *output, "table, json, csv or md")
       ->check(CLI::IsMember({"table", "json", "csv", "md"}));
+  cmd->add_option("--plot", *plot, "Also draw tok/s by test and thread count as an SVG chart into this file");
   add_lora_option(*cmd, *lora);
-  cmd->callback([opts, output, lora] {
+  cmd->callback([opts, output, lora, plot] {
     for (const std::string& spec : *lora) opts->adapters.push_back(parse_lora_spec(spec));
     for (int& threads : opts->threads) threads = capped_threads(threads);
     opts->progress = [](const std::string& what) { fmt::print(stderr, "bench: {}\n", what); };
     for (std::string& model : opts->models) model = model_file(model);
     const auto results = run_bench(*opts);
+    for (const std::string& warning : bench_spread_warnings(results)) fmt::print(stderr, "warning: {}\n", warning);
+    if (!plot->empty()) svg::write_svg_file(*plot, svg::render(bench_chart(results)));
     if (*output == "json") {
       fmt::print("{}\n", results.dump(2));
     } else if (*output == "csv") {

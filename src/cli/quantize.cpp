@@ -20,13 +20,13 @@ void add_quantize_command(CLI::App& app) {
       ->required();
   cmd->add_option("-t,--threads", opts->threads, "Threads");
   cmd->callback([opts] {
-    auto bar = std::make_shared<ProgressBar>("quantize " + opts->file_type);
-    opts->progress = [bar](size_t done, size_t total, const std::string& name) {
-      bar->update(static_cast<double>(done) / static_cast<double>(total), name);
-    };
-    opts->notice = [](const std::string& msg) { fmt::print(stderr, "note: {}\n", msg); };
-    const auto report = quant::quantize_file(*opts);
-    bar->finish(fmt::format("{} tensors, {:.2f} MiB -> {:.2f} MiB", report.tensors,
+    // The bar lives in this scope so an error ends its line before the message is printed.
+    ProgressBar bar("quantize " + opts->file_type);
+    quant::QuantizeOptions run = *opts;
+    run.progress = [&bar](uint64_t done, uint64_t total, const std::string&) { bar.bytes(done, total); };
+    run.notice = [](const std::string& msg) { fmt::print(stderr, "note: {}\n", msg); };
+    const auto report = quant::quantize_file(run);
+    bar.finish(fmt::format("{} tensors, {:.2f} MiB -> {:.2f} MiB", report.tensors,
                             report.input_bytes / 1048576.0, report.output_bytes / 1048576.0));
   });
 }

@@ -3,9 +3,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <numeric>
@@ -254,13 +256,71 @@ ordered_json run_bench(const BenchOptions& o) {
   return results;
 }
 
+namespace {
+
+std::string test_name(const ordered_json& row) {
+  return row["n_prompt"].get<int>() > 0 ? fmt::format("pp{}", row["n_prompt"].get<int>())
+                                        : fmt::format("tg{}", row["n_gen"].get<int>());
+}
+
+std::string model_name(const ordered_json& row) {
+  return fmt::format("{} ({})", std::filesystem::path(row["model_filename"].get<std::string>()).filename().string(),
+                     row["model_type"].get<std::string>());
+}
+
+// The index of `value` in `list`, appended if new: the order of first appearance.
+size_t index_of(std::vector<std::string>& list, const std::string& value) {
+  const auto it = std::find(list.begin(), list.end(), value);
+  if (it != list.end()) return static_cast<size_t>(it - list.begin());
+  list.push_back(value);
+  return list.size() - 1;
+}
+
+}  // namespace
+
+svg::BarChart bench_chart(const ordered_json& results) {
+  std::vector<std::string> models;
+  for (const auto& row : results) index_of(models, model_name(row));
+  svg::BarChart chart;
+  chart.title = fmt::format("bantam bench: {}", fmt::join(models, "; "));
+  chart.x_label = "test (pp: prompt tokens, tg: generated tokens)";
+  chart.y_label = "tokens per second";
+  std::vector<std::string> series_names;
+  for (const auto& row : results) {
+    const int threads = row["n_threads"].get<int>();
+    std::string series = fmt::format("{} thread{}", threads, threads == 1 ? "" : "s");
+    if (models.size() > 1) series = model_name(row) + ", " + series;
+    const size_t group = index_of(chart.groups, test_name(row));
+    const size_t s = index_of(series_names, series);
+    if (s == chart.series.size()) chart.series.push_back({series, {}});
+    auto& values = chart.series[s].values;
+    if (values.size() <= group) values.resize(group + 1);
+    values[group] = row["avg_ts"].get<double>();
+  }
+  return chart;
+}
+
+std::vector<std::string> bench_spread_warnings(const ordered_json& results, double max_relative) {
+  std::vector<std::string> warnings;
+  for (const auto& row : results) {
+    const double mean = row["avg_ts"].get<double>(), stddev = row["stddev_ts"].get<double>();
+    if (mean > 0 && stddev > max_relative * mean) {
+      warnings.push_back(fmt::format("{} with {} threads on {}: the spread of its runs ({:.2f} t/s) is {:.1f}% of its "
+                                     "mean ({:.2f} t/s), over {:.0f}%; other work on this machine or too few "
+                                     "repetitions (-r) make it unreliable",
+                                     test_name(row), row["n_threads"].get<int>(), model_name(row), stddev,
+                                     100 * stddev / mean, mean, 100 * max_relative));
+    }
+  }
+  return warnings;
+}
+
 std::string format_bench_table(const ordered_json& results) {
   std::string out = fmt::format("| {:<40} | {:>10} | {:>7} | {:>8} | {:>20} |\n", "model", "size MiB",
                                 "threads", "test", "t/s");
   out += fmt::format("|{:-<42}|{:->12}|{:->9}|{:->10}|{:->22}|\n", "", "", "", "", "");
   for (const auto& r : results) {
-    const std::string test = r["n_prompt"].get<int>() > 0 ? fmt::format("pp{}", r["n_prompt"].get<int>())
-                                                          : fmt::format("tg{}", r["n_gen"].get<int>());
+    const std::string test = test_name(r);
     out += fmt::format("| {:<40} | {:>10.2f} | {:>7} | {:>8} | {:>12.2f} ± {:>5.2f} |\n",
                        r["model_type"].get<std::string>(), r["model_size"].get<uint64_t>() / 1048576.0,
                        r["n_threads"].get<int>(), test, r["avg_ts"].get<double>(),

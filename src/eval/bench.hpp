@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eval/svg_chart.hpp"
+
 namespace bantam {
 
 struct BenchOptions {
@@ -27,6 +29,14 @@ nlohmann::ordered_json run_bench(const BenchOptions& options);
 
 std::string format_bench_table(const nlohmann::ordered_json& results);  // markdown-like table
 std::string format_bench_csv(const nlohmann::ordered_json& results);
+
+// tok/s of run_bench's results: a group of bars per test (pp512, tg128), a bar per thread count
+// (and model, when there are several), titled with the model.
+svg::BarChart bench_chart(const nlohmann::ordered_json& results);
+
+// A warning for each result whose tok/s spread (stddev) exceeds `max_relative` of its mean: a
+// noisy machine, too few repetitions, or too short a test.
+std::vector<std::string> bench_spread_warnings(const nlohmann::ordered_json& results, double max_relative = 0.2);
 
 // Facts about this machine for a self-contained result row.
 std::string cpu_model_name();

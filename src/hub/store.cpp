@@ -77,13 +77,24 @@ fs::path Store::hub_state_dir(const std::string& hub_url) const {
   return dir;
 }
 
-std::optional<std::string> Store::configured_hub() const {
+std::optional<std::string> Store::configured_hub() const { return setting("hub"); }
+
+std::optional<std::string> Store::setting(const std::string& key) const {
   const fs::path path = dir_ / "config.json";
   if (!fs::exists(path)) return std::nullopt;
   const nlohmann::json config = read_json_file(path);
-  if (!config.is_object() || !config.contains("hub")) return std::nullopt;
-  if (!config["hub"].is_string()) throw Error(fmt::format("{}: \"hub\" must be a URL string", path.string()));
-  return config["hub"].get<std::string>();
+  if (!config.is_object() || !config.contains(key)) return std::nullopt;
+  if (!config[key].is_string()) throw Error(fmt::format("{}: \"{}\" must be a string", path.string(), key));
+  return config[key].get<std::string>();
+}
+
+void Store::save_setting(const std::string& key, const std::string& value) {
+  const fs::path path = dir_ / "config.json";
+  nlohmann::json config = fs::exists(path) ? read_json_file(path) : nlohmann::json::object();
+  if (!config.is_object()) throw Error(fmt::format("{}: expected a JSON object of settings", path.string()));
+  if (config.contains(key) && config[key] == value) return;
+  config[key] = value;
+  write_file_atomic(path, config.dump(2) + "\n");
 }
 
 FileLock Store::lock() const { return FileLock(dir_ / "lock", FileLock::Mode::exclusive); }

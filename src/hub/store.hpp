@@ -3,7 +3,8 @@
 //   STORE/blobs/sha256/<hex>  verified GGUF files, content-addressed
 //   STORE/partial/<hex>.part  downloads in progress (resumable; flock'ed by their downloader)
 //   STORE/hubs/<id>/          the metadata last verified from each hub (TUF trusted state)
-//   STORE/config.json         optional settings, e.g. {"hub": "https://..."}
+//   STORE/config.json         settings, e.g. {"hub": "https://..."}; `pull` records the hub and the
+//                             Hugging Face endpoint it was last given there
 //   STORE/lock                flock taken by anything that changes the catalog or deletes files
 //   STORE/catalog.lock        flock held while opening (maybe creating) the catalog
 // Readers using a blob (a server) hold a shared flock on it; garbage collection skips such blobs.
@@ -42,6 +43,10 @@ class Store {
   fs::path hub_state_dir(const std::string& hub_url) const;
   // The "hub" of STORE/config.json, if set.
   std::optional<std::string> configured_hub() const;
+  // A string setting of STORE/config.json, if set (an error if it is there but not a string).
+  std::optional<std::string> setting(const std::string& key) const;
+  // Sets one string setting, keeping the others; the file is replaced atomically.
+  void save_setting(const std::string& key, const std::string& value);
 
   std::vector<InstalledModel> list() const { return catalog_.models(); }
   std::optional<InstalledModel> find(const std::string& name) const { return catalog_.model(name); }

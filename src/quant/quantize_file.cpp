@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -56,7 +57,9 @@ QuantizeReport quantize_file(const QuantizeOptions& o) {
   w.set("general.quantization_version", gguf::Value::u32(2));
 
   QuantizeReport report;
+  std::vector<uint64_t> input_bytes_through;  // input bytes of tensors 0..i, for progress
   for (const auto& t : in.tensors()) {
+    input_bytes_through.push_back((input_bytes_through.empty() ? 0 : input_bytes_through.back()) + t.nbytes);
     const bool is_float = t.type == GgmlType::F32 || t.type == GgmlType::F16 || t.type == GgmlType::BF16;
     GgmlType target = t.type;
     if (is_float) {
@@ -99,7 +102,12 @@ QuantizeReport quantize_file(const QuantizeOptions& o) {
       return out;
     });
   }
-  if (o.progress) w.on_progress(o.progress);
+  if (o.progress) {
+    // The writer counts tensors; quantize's progress counts the input bytes they stand for.
+    w.on_progress([&o, &input_bytes_through](size_t done, size_t, const std::string& tensor) {
+      o.progress(input_bytes_through[done - 1], input_bytes_through.back(), tensor);
+    });
+  }
   w.write(o.output);
   return report;
 }

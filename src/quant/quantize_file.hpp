@@ -2,6 +2,7 @@
 // (never the whole model in memory), with the per-tensor mix the file type implies.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -13,7 +14,8 @@ struct QuantizeOptions {
   int threads = 1;
   // Called with a message when a tensor falls back to another type (rows not a block multiple).
   std::function<void(const std::string&)> notice;
-  std::function<void(size_t done, size_t total, const std::string& tensor)> progress;
+  // Called after each tensor is written: input bytes converted so far, of all, and its name.
+  std::function<void(uint64_t done_bytes, uint64_t total_bytes, const std::string& tensor)> progress;
 };
 
 struct QuantizeReport {

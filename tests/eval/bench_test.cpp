@@ -8,11 +8,19 @@ namespace bantam {
 namespace {
 
 TEST(BenchCli, JsonUsesLlamaBenchFieldNamesOneObjectPerTest) {
+  const auto plot = test::temp_dir() / "bench.svg";
   const auto r = test::run_cli({"bench", "-m", test::shared("models/weights/stories260K.gguf").string(),
-                                "-p", "32", "-n", "8", "-t", "1,2", "-r", "2", "-o", "json"});
+                                "-p", "32", "-n", "8", "-t", "1,2", "-r", "2", "-o", "json", "--plot", plot.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto rows = nlohmann::json::parse(r.out);
   ASSERT_EQ(rows.size(), 4u);  // (pp32, tg8) x (1, 2 threads)
+  // The chart: a bar per row.
+  EXPECT_EQ(test::xml_error(plot), "");
+  const std::string svg = test::read_file(plot);
+  size_t bars = 0;
+  for (size_t at = svg.find("class=\"bar\""); at != std::string::npos; at = svg.find("class=\"bar\"", at + 1)) ++bars;
+  EXPECT_EQ(bars, rows.size());
+  EXPECT_NE(svg.find("data-group=\"tg8\" data-series=\"2 threads\""), std::string::npos);
   for (const auto& row : rows) {
     for (const char* field : {"model_filename", "model_type", "model_size", "model_n_params", "n_prompt",
                               "n_gen", "n_threads", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts",

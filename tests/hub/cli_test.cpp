@@ -106,10 +106,24 @@ TEST_F(HubCli, PullNeedsATrustedRootTheFirstTimeAndAHub) {
   EXPECT_THAT(run_fail({"pull", "tiny", "--store", store}).err, HasSubstr("no hub to pull tiny from"));
   EXPECT_THAT(run_fail({"pull", "nope", "--hub", server->url(), "--trust", trust.string(), "--store", store}).err,
               HasSubstr("has no model named nope (it has: tiny)"));
+  // A hub that failed is not remembered.
+  EXPECT_FALSE(fs::exists(fs::path(store) / "config.json"));
   // The hub may come from the store's config file.
   test::write_file(fs::path(store) / "config.json", nlohmann::json{{"hub", server->url()}}.dump());
   run_ok({"pull", "tiny:1.0", "--trust", trust.string(), "--store", store});
   EXPECT_THAT(run_ok({"pull", "tiny", "--store", store}).out, HasSubstr("already installed and active"));
+}
+
+TEST_F(HubCli, PullRemembersTheHubItWasGiven) {
+  publish(stories(), "1.0");
+  fs::create_directories(store);
+  test::write_file(fs::path(store) / "config.json", nlohmann::json{{"note", "kept"}}.dump());
+  run_ok({"pull", "tiny", "--hub", server->url(), "--trust", trust.string(), "--store", store});
+  const auto config = nlohmann::json::parse(test::read_file(fs::path(store) / "config.json"));
+  EXPECT_EQ(config["hub"], server->url());
+  EXPECT_EQ(config["note"], "kept");
+  EXPECT_THAT(run_ok({"pull", "tiny", "--store", store}).out, HasSubstr("already installed and active"));
+  EXPECT_THAT(run_ok({"pull", "--help"}).out, HasSubstr("remembered as \"hub\" in STORE/config.json"));
 }
 
 TEST_F(HubCli, KeyRotationIsFollowed) {

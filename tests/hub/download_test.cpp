@@ -195,28 +195,6 @@ TEST_F(Download, KilledPullsNeverLeaveAHalfModel) {
   EXPECT_EQ(files_in(store_dir / "blobs" / "sha256").size(), 1u);
 }
 
-class HuggingFace : public ::testing::Test {
- protected:
-  void SetUp() override {
-    root = test::temp_dir();
-    const fs::path dir = root / "owner" / "repo" / "resolve" / "main";
-    fs::create_directories(dir);
-    fs::create_symlink(stories(), dir / "stories260K.gguf");
-    server = std::make_unique<test::LoopbackServer>(root);
-    store_dir = test::temp_dir() / "store";
-    sha = sha256_file(stories());
-  }
-  FetchOptions fast() const {
-    FetchOptions o;
-    o.low_speed_limit = 1000;
-    o.low_speed_time = std::chrono::seconds(1);
-    return o;
-  }
-  fs::path root, store_dir;
-  std::string sha;
-  std::unique_ptr<test::LoopbackServer> server;
-};
-
 TEST_F(HuggingFace, PullsAndVerifiesAgainstTheEtag) {
   server->set_behavior("/owner/", {.headers = {{"ETag", "\"" + sha + "\""}}});
   const auto r = test::run_cli({"pull", "hf://owner/repo/stories260K.gguf", "--hf-endpoint", server->url(), "--store",

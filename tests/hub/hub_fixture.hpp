@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -109,5 +110,29 @@ inline std::vector<fs::path> files_in(const fs::path& dir) {
   for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path());
   return out;
 }
+
+// A stand-in for the Hugging Face Hub on loopback: `root` is served as the Hub's URL space, with
+// stories260K.gguf as hf://owner/repo/stories260K.gguf.
+class HuggingFace : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root = test::temp_dir();
+    const fs::path dir = root / "owner" / "repo" / "resolve" / "main";
+    fs::create_directories(dir);
+    fs::create_symlink(stories(), dir / "stories260K.gguf");
+    server = std::make_unique<test::LoopbackServer>(root);
+    store_dir = test::temp_dir() / "store";
+    sha = sha256_file(stories());
+  }
+  FetchOptions fast() const {
+    FetchOptions o;
+    o.low_speed_limit = 1000;
+    o.low_speed_time = std::chrono::seconds(1);
+    return o;
+  }
+  fs::path root, store_dir;
+  std::string sha;
+  std::unique_ptr<test::LoopbackServer> server;
+};
 
 }  // namespace bantam::hub::testing

@@ -25,13 +25,26 @@ TEST(RouteCli, CalibratedThresholdEscalatesThatShareLive) {
   const double threshold = c["threshold"];
 
   ServerProcess cloud({"--alias", "cloud-model"});
+  const auto plot = temp_dir() / "route.svg";
   const auto evaluated = run_cli({"route-eval", "-m", stories_model(), "--tasks", task_file(), "--cloud-url",
                                   "http://127.0.0.1:" + std::to_string(cloud.port()), "-n", "16", "-t", "1",
-                                  "--thresholds", fmt::format("{:.9f}", threshold), "-o", "json"});
+                                  "--thresholds", fmt::format("{:.9f}", threshold), "-o", "json", "--plot",
+                                  plot.string()});
   ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
   const json result = json::parse(evaluated.out);
   const json& rows = result["rows"];
   ASSERT_EQ(rows.size(), 3u);
+  // The chart: a point per row at (share to the cloud, quality), the auto one named by its threshold.
+  EXPECT_EQ(xml_error(plot), "");
+  const std::string svg = read_file(plot);
+  for (const json& row : rows) {
+    const std::string series = row["config"];
+    const std::string point = fmt::format("data-series=\"{}\" data-label=\"{}\" data-x=\"{:.6g}\" data-y=\"{:.6g}\"",
+                                          series, series == "auto" ? fmt::format("--min-mean-logprob {:.3f}",
+                                                                                 threshold) : series,
+                                          row["share_cloud"].get<double>(), row["score"].get<double>());
+    EXPECT_NE(svg.find(point), std::string::npos) << point << "\n" << svg;
+  }
   EXPECT_EQ(rows[0]["config"], "local-only");
   EXPECT_EQ(rows[0]["share_cloud"], 0.0);
   EXPECT_EQ(rows[0]["router_overhead_ms"]["samples"], 24);

@@ -20,6 +20,12 @@ TEST(QuantizeFile, MatchesLlamaQuantizeByteForByte) {
                                   out.string(), type, "--threads", "2"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.err.find("blk.0.ffn_down.weight: rows of 172"), std::string::npos) << r.err;
+    // Progress in input bytes, whole lines in a log, the last one the summary.
+    EXPECT_NE(r.err.find("quantize " + type + ": 100% 1.1/1.1 MiB\n"), std::string::npos) << r.err;
+    const size_t last_line = r.err.rfind('\n', r.err.size() - 2) + 1;
+    EXPECT_EQ(r.err.substr(last_line).rfind("quantize " + type + ": done in ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(" 48 tensors, 1.12 MiB -> "), std::string::npos) << r.err;
+    EXPECT_TRUE(r.err.ends_with(" MiB\n")) << r.err;
     const auto ours = gguf::File::open(out);
     const auto ref = gguf::File::open(test::shared("models/weights/stories260K-" + type + ".gguf"));
     EXPECT_EQ(ours.get_uint("general.file_type"), ref.get_uint("general.file_type"));

@@ -2,8 +2,6 @@
 // monitor, status).
 #pragma once
 
-#include <unistd.h>
-
 #include <chrono>
 #include <memory>
 #include <string>
@@ -11,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "cli/progress.hpp"
 #include "hub/evaluation.hpp"
 #include "hub/fetch.hpp"
 #include "hub/store.hpp"
@@ -73,35 +72,6 @@ inline void add_evaluation_options(CLI::App* cmd, hub::EvaluationOptions& o, con
   cmd->add_option("--repeat", o.repeat, "Passes over the tasks; latency figures are the best pass's (default 3)")
       ->check(CLI::Range(1, 100));
 }
-
-// A one-line progress bar on stderr, redrawn at most 10 times a second when stderr is a terminal.
-class ProgressBar {
- public:
-  explicit ProgressBar(std::string label) : label_(std::move(label)), tty_(isatty(2) == 1) {}
-  ProgressBar(const ProgressBar&) = delete;
-  ~ProgressBar() {
-    if (drawn_) fmt::print(stderr, "\n");
-  }
-
-  void operator()(uint64_t done, uint64_t total) {
-    if (!tty_ || total == 0) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (done < total && now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now;
-    drawn_ = true;
-    constexpr int kWidth = 30;
-    const int filled = static_cast<int>(done * kWidth / total);
-    fmt::print(stderr, "\r{} [{}{}] {:3}% {:.1f}/{:.1f} MiB", label_, std::string(filled, '#'),
-               std::string(kWidth - filled, '.'), done * 100 / total, done / 1048576.0, total / 1048576.0);
-    std::fflush(stderr);
-  }
-
- private:
-  std::string label_;
-  bool tty_;
-  bool drawn_ = false;
-  std::chrono::steady_clock::time_point last_{};
-};
 
 // Splits NAME[:VERSION].
 inline std::pair<std::string, std::string> split_model_spec(const std::string& spec) {

@@ -16,6 +16,7 @@
 #include "cli/commands.hpp"
 #include "cli/progress.hpp"
 #include "eval/metrics.hpp"
+#include "eval/svg_chart.hpp"
 #include "format/json_input.hpp"
 #include "hybrid/calibration.hpp"
 #include "serve/server.hpp"
@@ -228,6 +229,7 @@ struct EvalOptions : CommonOptions {
   std::string rule = "mean-logprob";
   std::vector<double> rates{0.1, 0.25, 0.5};
   std::vector<double> thresholds;
+  std::string plot;
 };
 
 json row(const std::string& config, const json& threshold, const std::vector<Answer>& answers,
@@ -246,6 +248,33 @@ json row(const std::string& config, const json& threshold, const std::vector<Ans
               {"share_cloud", static_cast<double>(cloud) / static_cast<double>(answers.size())},
               {"latency_ms", {{"p50", percentile(latency, 0.5)}, {"p95", percentile(latency, 0.95)}, {"mean", mean}}},
               {"router_overhead_ms", stats["overhead_ms"]}};
+}
+
+// Quality against the share sent to the cloud: local-only and cloud-only as single points, auto
+// as a line through its thresholds, in order of share.
+svg::LineChart route_chart(const json& result) {
+  svg::LineChart chart;
+  chart.title = fmt::format("bantam route-eval: {} tasks, auto on {}", result["tasks"].get<size_t>(),
+                            result["rule"].get<std::string>());
+  chart.x_label = "share of tasks sent to the cloud";
+  chart.y_label = "quality (" + result["metric"].get<std::string>() + ")";
+  chart.x_range = svg::Range{0, 1};
+  chart.y_range = svg::Range{0, 1};
+  svg::LineChart::Series auto_series{"auto", {}, true};
+  for (const json& r : result["rows"]) {
+    const std::string config = r["config"].get<std::string>();
+    svg::LineChart::Point point{r["share_cloud"].get<double>(), r["score"].get<double>(), config};
+    if (config != "auto") {
+      chart.series.push_back({config, {point}, false});
+      continue;
+    }
+    point.label = fmt::format("{} {:.3f}", result["threshold_flag"].get<std::string>(), r["threshold"].get<double>());
+    auto_series.points.push_back(point);
+  }
+  std::stable_sort(auto_series.points.begin(), auto_series.points.end(),
+                   [](const auto& a, const auto& b) { return a.x < b.x; });
+  if (!auto_series.points.empty()) chart.series.push_back(auto_series);
+  return chart;
 }
 
 void route_eval(const EvalOptions& o) {
@@ -290,6 +319,7 @@ void route_eval(const EvalOptions& o) {
 
   const json result{{"tasks", tasks.size()}, {"metric", o.metric}, {"rule", hybrid::to_string(rule)},
                     {"threshold_flag", hybrid::flag_name(rule)}, {"rows", rows}};
+  if (!o.plot.empty()) svg::write_svg_file(o.plot, svg::render(route_chart(result)));
   if (o.output == "json") {
     fmt::print("{}\n", result.dump(2, ' ', false, json::error_handler_t::replace));
     return;
@@ -357,6 +387,7 @@ void add_route_commands(CLI::App& app) {
   eval->add_option("--rates", e->rates, "Escalation rates to calibrate auto thresholds for (default 0.1 0.25 0.5)")
       ->check(CLI::Range(0.0, 1.0));
   eval->add_option("--thresholds", e->thresholds, "Explicit auto thresholds instead of --rates");
+  eval->add_option("--plot", e->plot, "Also draw quality against the share sent to the cloud as an SVG chart into this file");
   eval->callback([e] { route_eval(*e); });
 
   auto c = std::make_shared<CalibrateOptions>();
