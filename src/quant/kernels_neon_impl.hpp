@@ -114,15 +114,6 @@ struct IQ4_NLLevels {
   }
 };
 
-// Four halves (bit patterns) as four floats: put together in a general register, so only the
-// move and the conversion use the vector pipes.
-inline float32x4_t halves4(uint16_t h0, uint16_t h1, uint16_t h2, uint16_t h3) {
-  uint64_t bits = h0 | static_cast<uint64_t>(h1) << 16 | static_cast<uint64_t>(h2) << 32 |
-                  static_cast<uint64_t>(h3) << 48;
-  asm("" : "+r"(bits));  // keeps the compiler from gathering lane by lane (a vector op each)
-  return vcvt_f32_f16(vreinterpret_f16_u64(vcreate_u64(bits)));
-}
-
 template <int kFracBits>
 inline float32x4_t to_float(int32x4_t v) {
   if constexpr (kFracBits == 0) {

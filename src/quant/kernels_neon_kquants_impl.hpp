@@ -1,8 +1,9 @@
 // aarch64 kernels for the K-quants (Q2_K..Q6_K) and IQ4_XS, written once for both NEON levels
 // (see kernels_neon_impl.hpp). Per (row, token) and super-block: the exact integer sum of every
 // group's dot times its scale, kept in four int32 lanes (group dots are combined by pairwise adds,
-// never a horizontal add per group), then one FMA times d * da into four float lanes, plus one
-// more for the mins (times -dmin * da) of Q2_K, Q4_K and Q5_K. Q3_K's and Q6_K's level offsets
+// never a horizontal add per group), then one FMA times d * da into four float lanes; for Q2_K,
+// Q4_K and Q5_K the mins' integer sum shares that FMA (two lanes each, times d * da and
+// -dmin * da). Q3_K's and Q6_K's level offsets
 // are taken out of the integer sum through the activations' block sums, so their levels stay
 // unsigned. Internal to src/quant.
 #pragma once
@@ -28,13 +29,6 @@ inline void widen_scales16(int8x16_t s, int32x4_t out[4]) {
   out[3] = vmovl_high_s16(hi);
 }
 
-// Eight scales (as int16) in two vectors.
-inline void widen_scales8(int16x8_t s, int32x4_t out[2]) {
-  out[0] = vmovl_s16(vget_low_s16(s));
-  out[1] = vmovl_high_s16(s);
-}
-
-inline int16x8_t widen_u8(const uint8_t* p) { return vreinterpretq_s16_u16(vmovl_u8(vld1_u8(p))); }
 
 // Bits 0..1 of `v >> shift` (shift may be a loop variable: ushl takes it from a register).
 inline uint8x16_t two_bits(uint8x16_t v, int shift) {
@@ -47,17 +41,19 @@ inline uint8x16_t move_bits(uint8x16_t v, int bit, int to, uint8_t mask) {
   return vandq_u8(vshlq_u8(v, vdupq_n_s8(static_cast<int8_t>(to - bit))), vdupq_n_u8(mask));
 }
 
-// The 8 scales and 8 mins of a Q4_K/Q5_K super-block (same packing as blocks.hpp's k4_scale_min).
-inline void k4_unpack(const uint8_t* packed, uint8_t scales[8], uint8_t mins[8]) {
-  uint32_t u[3];
-  std::memcpy(u, packed, 12);
-  const uint32_t s_lo = u[0] & 0x3F3F3F3F, m_lo = u[1] & 0x3F3F3F3F;
-  const uint32_t s_hi = (u[2] & 0x0F0F0F0F) | (((u[0] >> 6) & 0x03030303) << 4);
-  const uint32_t m_hi = ((u[2] >> 4) & 0x0F0F0F0F) | (((u[1] >> 6) & 0x03030303) << 4);
-  std::memcpy(scales, &s_lo, 4);
-  std::memcpy(scales + 4, &s_hi, 4);
-  std::memcpy(mins, &m_lo, 4);
-  std::memcpy(mins + 4, &m_hi, 4);
+// The 8 scales and 8 mins of a Q4_K/Q5_K super-block (same packing as blocks.hpp's k4_scale_min),
+// one byte each, as two 64-bit words: decoded in general registers (pipes the vector work leaves
+// free), eight bytes at a time.
+inline void k4_unpack(const uint8_t* packed, uint64_t& scales, uint64_t& mins) {
+  uint64_t first;  // bytes 0..3: scales 0..3 (bits 0..5), 4..7: mins 0..3; bits 6, 7: the top of 4..7
+  uint32_t last;   // bytes 8..11: the low four bits of scale 4..7 (low nibble) and min 4..7 (high)
+  std::memcpy(&first, packed, 8);
+  std::memcpy(&last, packed + 8, 4);
+  const uint64_t low_four = first & 0x3F3F3F3F3F3F3F3F;  // scales 0..3, mins 0..3
+  const uint64_t nibbles = (last | static_cast<uint64_t>(last) << 28) & 0x0F0F0F0F0F0F0F0F;
+  const uint64_t high_four = nibbles | ((first >> 2) & 0x3030303030303030);  // scales 4..7, mins 4..7
+  scales = (low_four & 0xFFFFFFFF) | high_four << 32;
+  mins = (low_four >> 32) | (high_four & 0xFFFFFFFF00000000);
 }
 
 // Quad q (elements 64q..64q+63) of Q2_K/Q3_K's two-bit fields: bits 4(q%2) and 4(q%2)+2 of qs
@@ -69,6 +65,15 @@ inline void two_bit_levels(const uint8_t* qs, int q, int8x16_t v[4]) {
   v[1] = as_s8(two_bits(x1, shift));
   v[2] = as_s8(two_bits(x0, shift + 2));
   v[3] = as_s8(two_bits(x1, shift + 2));
+}
+
+// sum(coef[g] * bsums[g]) over the 16 groups, in four int32 lanes.
+inline int32x4_t bsum_products(const int16x8_t coef[2], const int16_t* bsums) {
+  const int16x8_t b0 = vld1q_s16(bsums), b1 = vld1q_s16(bsums + 8);
+  int32x4_t s = vmull_s16(vget_low_s16(coef[0]), vget_low_s16(b0));
+  s = vmlal_high_s16(s, coef[0], b0);
+  s = vmlal_s16(s, vget_low_s16(coef[1]), vget_low_s16(b1));
+  return vmlal_high_s16(s, coef[1], b1);
 }
 
 // Each type gives: kGroup (elements per scale: 16 or 32), kSums, and per super-block
@@ -90,6 +95,7 @@ struct Q2_KType {
       coef[0] = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mins)));
       coef[1] = vreinterpretq_s16_u16(vmovl_high_u8(mins));
     }
+    int32x4_t min_sums(const int16_t* bsums) const { return bsum_products(coef, bsums); }
   };
   static void levels(const Block& b, int q, int8x16_t v[4]) { two_bit_levels(b.qs, q, v); }
 };
@@ -126,17 +132,32 @@ struct Q3_KType {
   }
 };
 
+// Byte k of the low half of a vector as int32 lane k - 4 * kFirst, by one table lookup (indices
+// out of range give zero bytes).
+template <int kFirst>
+inline int32x4_t byte_lanes(uint8x16_t bytes) {
+  constexpr uint8_t x = 0xFF, k = 4 * kFirst;
+  const uint8x16_t index = {k, x, x, x, k + 1, x, x, x, k + 2, x, x, x, k + 3, x, x, x};
+  return vreinterpretq_s32_u8(vqtbl1q_u8(bytes, index));
+}
+
 template <typename Block>
 struct K4Unpacked {
   int32x4_t sc[2];
-  int16x8_t coef[2];
+  int16x8_t mins;
   explicit K4Unpacked(const Block& b) {
-    uint8_t scales[8], mins[8];
-    k4_unpack(b.scales, scales, mins);
-    widen_scales8(widen_u8(scales), sc);
-    const int16x8_t m = widen_u8(mins);  // one min per 32 elements: each serves two bsums
-    coef[0] = vzip1q_s16(m, m);
-    coef[1] = vzip2q_s16(m, m);
+    uint64_t scales, min_bytes;
+    k4_unpack(b.scales, scales, min_bytes);
+    uint8x16_t s;  // the upper half is never looked up: one fmov, no vector op to clear it
+    asm("fmov %d0, %x1" : "=w"(s) : "r"(scales));
+    sc[0] = byte_lanes<0>(s);
+    sc[1] = byte_lanes<1>(s);
+    mins = vreinterpretq_s16_u16(vmovl_u8(vcreate_u8(min_bytes)));
+  }
+  // sum(min[j] * (bsums[2j] + bsums[2j + 1])) in four int32 lanes: one min per 32 elements.
+  int32x4_t min_sums(const int16_t* bsums) const {
+    const int16x8_t pairs = vpaddq_s16(vld1q_s16(bsums), vld1q_s16(bsums + 8));  // |sum| <= 32 * 128
+    return vmlal_high_s16(vmull_s16(vget_low_s16(mins), vget_low_s16(pairs)), mins, pairs);
   }
 };
 
@@ -229,15 +250,6 @@ struct IQ4_XSType {
   }
 };
 
-// sum(coef[g] * bsums[g]) over the 16 groups, in four int32 lanes.
-inline int32x4_t bsum_products(const int16x8_t coef[2], const int16_t* bsums) {
-  const int16x8_t b0 = vld1q_s16(bsums), b1 = vld1q_s16(bsums + 8);
-  int32x4_t s = vmull_s16(vget_low_s16(coef[0]), vget_low_s16(b0));
-  s = vmlal_high_s16(s, coef[0], b0);
-  s = vmlal_s16(s, vget_low_s16(coef[1]), vget_low_s16(b1));
-  return vmlal_high_s16(s, coef[1], b1);
-}
-
 template <typename Type>
 struct KQuants {
   // One row at a time: a super-block's scales, level vectors and activations fill the registers
@@ -297,13 +309,20 @@ struct KQuants {
             isum[t] = vmlaq_s32(isum[t], group_dots, u.sc[q]);
           }
         }
-        const float dw = half(b.d);
-        for (int t = 0; t < T; ++t) {
-          if constexpr (Type::kSums == GroupSums::Offsets) isum[t] = vsubq_s32(isum[t], bsum_products(u.coef, a[t][i].bsums));
-          acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(isum[t]), dw * a[t][i].d);
-          if constexpr (Type::kSums == GroupSums::Mins) {
-            const float32x4_t mins = vcvtq_f32_s32(bsum_products(u.coef, a[t][i].bsums));
-            acc[r][t] = vfmaq_n_f32(acc[r][t], mins, -(half(b.dmin) * a[t][i].d));
+        if constexpr (Type::kSums == GroupSums::Mins) {
+          // Lanes 0, 1: the scaled group dots, times d * da; 2, 3: the min sums, times -dmin * da.
+          // One conversion and one FMA for both; -dmin is a sign bit flipped in a general register.
+          const auto minus_dmin = static_cast<uint16_t>(b.dmin ^ 0x8000);
+          const float32x4_t dw = halves4(b.d, b.d, minus_dmin, minus_dmin);
+          for (int t = 0; t < T; ++t) {
+            const int32x4_t both = vpaddq_s32(isum[t], u.min_sums(a[t][i].bsums));
+            acc[r][t] = vfmaq_f32(acc[r][t], vcvtq_f32_s32(both), vmulq_n_f32(dw, a[t][i].d));
+          }
+        } else {
+          const float dw = half(b.d);
+          for (int t = 0; t < T; ++t) {
+            if constexpr (Type::kSums == GroupSums::Offsets) isum[t] = vsubq_s32(isum[t], bsum_products(u.coef, a[t][i].bsums));
+            acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(isum[t]), dw * a[t][i].d);
           }
         }
       }
