@@ -213,15 +213,24 @@ struct Q6_KType {
   };
   // Half h = q / 2 holds 128 elements in quarters of 32; quad q takes quarters 2 (q % 2) and
   // 2 (q % 2) + 1. Quarter Q is the low (Q < 2) or high nibble of ql bytes 64h + 32 (Q % 2) + l
-  // and bits 2Q, 2Q + 1 of qh byte 32h + l.
+  // and bits 2Q, 2Q + 1 of qh byte 32h + l. Each level vector is put together by one shift-insert
+  // (sli keeps ql's low nibble under the two bits shifted in; sri puts ql's high nibble under
+  // them) from the two bits alone: one more operation each, qh >> 2 shared by quarters 1 and 3.
   static void levels(const Block& b, int q, int8x16_t v[4]) {
     const int h = q / 2;
     for (int k = 0; k < 4; ++k) {
       const int quarter = 2 * (q % 2) + k / 2;
       const uint8x16_t ql = vld1q_u8(b.ql + 64 * h + 32 * (k / 2) + 16 * (k % 2));
       const uint8x16_t qh = vld1q_u8(b.qh + 32 * h + 16 * (k % 2));
-      const uint8x16_t low = q % 2 == 0 ? vandq_u8(ql, vdupq_n_u8(0x0F)) : vshrq_n_u8(ql, 4);
-      v[k] = as_s8(vorrq_u8(low, move_bits(qh, 2 * quarter, 4, 0x30)));
+      const uint8x16_t three = vdupq_n_u8(3);
+      uint8x16_t level;
+      switch (quarter) {
+        case 0: level = vsliq_n_u8(ql, vandq_u8(qh, three), 4); break;
+        case 1: level = vsliq_n_u8(ql, vandq_u8(vshrq_n_u8(qh, 2), three), 4); break;
+        case 2: level = vsriq_n_u8(vandq_u8(qh, vdupq_n_u8(0x30)), ql, 4); break;
+        default: level = vsriq_n_u8(vshrq_n_u8(qh, 2), ql, 4); break;
+      }
+      v[k] = as_s8(level);
     }
   }
 };
@@ -267,19 +276,15 @@ struct KQuants {
     const BlockQ8_K* a[T];
     tile_rows(activations, act_stride, a);
     float32x4_t acc[R][T];
-    // With 32-element groups (eight per super-block, registers enough) each group's integer dot
-    // runs on across super-blocks (wrapping, never reset: no zeroing per group); a super-block's
-    // group dots are the quad's lane totals minus those before, exact modulo 2^32. Sixteen groups
-    // would spill: those start from zero.
-    constexpr bool kRunning = Type::kGroup == 32;
-    int32x4_t running[R][T][kQuads][4], before[R][T][kQuads];
+    // Four integer dots per (row, token), one per group of the quad, run on across quads and
+    // super-blocks (wrapping, never reset: no zeroing per quad); a quad's group dots are their
+    // lane totals minus the totals after the quad before, exact modulo 2^32.
+    int32x4_t running[R][T][4], before[R][T];
     for (int r = 0; r < R; ++r) {
       for (int t = 0; t < T; ++t) {
         acc[r][t] = vdupq_n_f32(0);
-        for (int q = 0; q < kQuads; ++q) {
-          before[r][t][q] = vdupq_n_s32(0);
-          for (int g = 0; g < 4; ++g) running[r][t][q][g] = vdupq_n_s32(0);
-        }
+        before[r][t] = vdupq_n_s32(0);
+        for (int g = 0; g < 4; ++g) running[r][t][g] = vdupq_n_s32(0);
       }
     }
     for (int64_t i = 0; i < n / kQK_K; ++i) {
@@ -295,17 +300,13 @@ struct KQuants {
           Type::levels(b, q, v);
           for (int t = 0; t < T; ++t) {
             const int8_t* act = a[t][i].qs + q * 4 * Type::kGroup;
-            int32x4_t fresh[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
-            int32x4_t* p = kRunning ? running[r][t][q] : fresh;
+            int32x4_t* p = running[r][t];
             for (int g = 0; g < 4; ++g) {
               for (int k = g * kVecs / 4; k < (g + 1) * kVecs / 4; ++k) p[g] = dot_s8(p[g], v[k], vld1q_s8(act + 16 * k));
             }
-            int32x4_t group_dots = group_totals(p);
-            if constexpr (kRunning) {
-              const int32x4_t totals = group_dots;
-              group_dots = vsubq_s32(totals, before[r][t][q]);
-              before[r][t][q] = totals;
-            }
+            const int32x4_t totals = group_totals(p);
+            const int32x4_t group_dots = vsubq_s32(totals, before[r][t]);
+            before[r][t] = totals;
             isum[t] = vmlaq_s32(isum[t], group_dots, u.sc[q]);
           }
         }
