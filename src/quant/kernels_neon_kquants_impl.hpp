@@ -301,6 +301,18 @@ struct KQuants {
     const BlockQ8_K* a[T];
     tile_rows(activations, act_stride, a);
     float32x4_t acc[R][T];
+    // Q2_K, Q4_K, Q5_K: the scaled group dots and the min sums of a (row, token) pair in one
+    // vector, so that one conversion and one FMA (times d * da and -dmin * da) serve both. With
+    // two-row gemv tiles two pairs share a vector (lanes I, M of pair 2m, then of pair 2m + 1,
+    // I and M the totals; an odd last pair's lanes 2, 3 are scaled by zero and never read), else
+    // one pair has it all (lanes 0, 1: dots, 2, 3: mins). Either way a pair's operations are the
+    // same in every tile shape.
+    constexpr bool kMins = Type::kSums == GroupSums::Mins;
+    constexpr int kPerVector = kGemvRows > 1 ? 2 : 1;
+    constexpr int kPairs = R * T, kPairVectors = (kPairs + kPerVector - 1) / kPerVector;
+    float32x4_t pair_acc[kPairVectors];
+    int32x4_t dots_and_mins[R][T];
+    for (int m = 0; m < kPairVectors; ++m) pair_acc[m] = vdupq_n_f32(0);
     // Four integer dots per (row, token), one per group of the quad, run on across quads and
     // super-blocks (wrapping, never reset: no zeroing per quad); a quad's group dots are their
     // lane totals minus the totals after the quad before, exact modulo 2^32.
@@ -335,15 +347,8 @@ struct KQuants {
             isum[t] = vmlaq_s32(isum[t], group_dots, u.sc[q]);
           }
         }
-        if constexpr (Type::kSums == GroupSums::Mins) {
-          // Lanes 0, 1: the scaled group dots, times d * da; 2, 3: the min sums, times -dmin * da.
-          // One conversion and one FMA for both; -dmin is a sign bit flipped in a general register.
-          const auto minus_dmin = static_cast<uint16_t>(b.dmin ^ 0x8000);
-          const float32x4_t dw = halves4(b.d, b.d, minus_dmin, minus_dmin);
-          for (int t = 0; t < T; ++t) {
-            const int32x4_t both = vpaddq_s32(isum[t], u.min_sums(a[t][i].bsums));
-            acc[r][t] = vfmaq_f32(acc[r][t], vcvtq_f32_s32(both), vmulq_n_f32(dw, a[t][i].d));
-          }
+        if constexpr (kMins) {
+          for (int t = 0; t < T; ++t) dots_and_mins[r][t] = vpaddq_s32(isum[t], u.min_sums(a[t][i].bsums));
         } else {
           const float dw = half(b.d);
           for (int t = 0; t < T; ++t) {
@@ -352,9 +357,45 @@ struct KQuants {
           }
         }
       }
+      if constexpr (kMins) {
+        for (int m = 0; m < kPairVectors; ++m) {
+          const int first = kPerVector * m;
+          const int second = kPerVector == 2 && first + 1 < kPairs ? first + 1 : first;
+          const bool two = second != first;
+          const Block& b = w[first % R][i];
+          const Block& b2 = w[second % R][i];
+          // -dmin: a sign bit flipped in a general register.
+          const auto minus_dmin = static_cast<uint16_t>(b.dmin ^ 0x8000);
+          const int32x4_t& dots = dots_and_mins[first % R][first / R];
+          int32x4_t x = dots;
+          float32x4_t dw = halves4(b.d, b.d, minus_dmin, minus_dmin);
+          if constexpr (kPerVector == 2) {
+            x = vpaddq_s32(dots, dots_and_mins[second % R][second / R]);
+            dw = halves4(b.d, minus_dmin, two ? b2.d : uint16_t{0},
+                         two ? static_cast<uint16_t>(b2.dmin ^ 0x8000) : uint16_t{0});
+          }
+          float32x4_t scale;
+          if constexpr (T == 1) {
+            scale = vmulq_n_f32(dw, a[0][i].d);
+          } else {
+            const float da = a[first / R][i].d, da2 = kPerVector == 2 ? (two ? a[second / R][i].d : 0.0f) : da;
+            scale = vmulq_f32(dw, vcombine_f32(vdup_n_f32(da), vdup_n_f32(da2)));
+          }
+          pair_acc[m] = vfmaq_f32(pair_acc[m], vcvtq_f32_s32(x), scale);
+        }
+      }
     }
-    for (int r = 0; r < R; ++r) {
-      for (int t = 0; t < T; ++t) out[static_cast<size_t>(t) * out_stride + r] = vaddvq_f32(acc[r][t]);
+    for (int p = 0; p < kPairs; ++p) {
+      float& result = out[static_cast<size_t>(p / R) * out_stride + p % R];
+      if constexpr (kMins && kPerVector == 2) {
+        float lanes[4];
+        vst1q_f32(lanes, pair_acc[p / 2]);
+        result = lanes[2 * (p % 2)] + lanes[2 * (p % 2) + 1];
+      } else if constexpr (kMins) {
+        result = vaddvq_f32(pair_acc[p]);
+      } else {
+        result = vaddvq_f32(acc[p % R][p / R]);
+      }
     }
   }
 };
