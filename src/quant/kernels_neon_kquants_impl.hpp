@@ -2,10 +2,9 @@
 // (see kernels_neon_impl.hpp). Per (row, token) and super-block: the exact integer sum of every
 // group's dot times its scale, kept in four int32 lanes (group dots are combined by pairwise adds,
 // never a horizontal add per group), then one FMA times d * da into four float lanes; for Q2_K,
-// Q4_K and Q5_K the mins' integer sum shares that FMA (two lanes each, times d * da and
-// -dmin * da). Q3_K's and Q6_K's level offsets
-// are taken out of the integer sum through the activations' block sums, so their levels stay
-// unsigned. Internal to src/quant.
+// Q4_K and Q5_K the mins' integer sum shares that FMA (its own lanes, times -dmin * da). Q3_K's
+// and Q6_K's level offsets are taken out of the integer sum through the activations' block sums,
+// so their levels stay unsigned. Internal to src/quant.
 #pragma once
 
 #include "quant/kernels_neon_common.hpp"
@@ -28,7 +27,6 @@ inline void widen_scales16(int8x16_t s, int32x4_t out[4]) {
   out[2] = vmovl_s16(vget_low_s16(hi));
   out[3] = vmovl_high_s16(hi);
 }
-
 
 // Bits 0..1 of `v >> shift` (shift may be a loop variable: ushl takes it from a register).
 inline uint8x16_t two_bits(uint8x16_t v, int shift) {
@@ -70,9 +68,11 @@ inline int32x4_t bsum_products(const int16x8_t coef[2], const int16_t* bsums) {
   return vmlal_high_s16(s, coef[1], b1);
 }
 
-// Each type gives: kGroup (elements per scale: 16 or 32), kSums, and per super-block
-//   Unpacked::Unpacked(block): scale lanes (sc, in group order) and the bsums coefficients
-//     (coef, one per 16 elements) where kSums is not None;
+// Each type gives: kGroup (elements per scale: 16 or 32), kSums, optionally kGemvRows (rows per
+// gemv tile, else 1), and per super-block
+//   Unpacked::Unpacked(block): scale lanes (sc, in group order) and, for Offsets, the bsums
+//     coefficients (coef, one per 16 elements); for Mins, Unpacked::min_sums(bsums): the min
+//     sums in four int32 lanes;
 //   levels(block, q, v): the 4 * kGroup elements of quad q (four groups) as 16-byte vectors.
 // Level vectors of a quad are in element order, so group g takes v[g * kGroup / 16 ...].
 struct Q2_KType {
