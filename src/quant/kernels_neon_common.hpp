@@ -28,6 +28,15 @@ inline float half(uint16_t h) {
   return static_cast<float>(f);
 }
 
+// Four halves (bit patterns) as four floats: put together in a general register, so only the
+// move and the conversion use the vector pipes.
+inline float32x4_t halves4(uint16_t h0, uint16_t h1, uint16_t h2, uint16_t h3) {
+  uint64_t bits = h0 | static_cast<uint64_t>(h1) << 16 | static_cast<uint64_t>(h2) << 32 |
+                  static_cast<uint64_t>(h3) << 48;
+  asm("" : "+r"(bits));  // keeps the compiler from gathering lane by lane (a vector op each)
+  return vcvt_f32_f16(vreinterpret_f16_u64(vcreate_u64(bits)));
+}
+
 inline int8x16_t as_s8(uint8x16_t v) { return vreinterpretq_s8_u8(v); }
 
 // acc + the 16 products a[j] * b[j], spread over the four int32 lanes (which lane gets which

@@ -114,15 +114,6 @@ struct IQ4_NLLevels {
   }
 };
 
-// Four halves (bit patterns) as four floats: put together in a general register, so only the
-// move and the conversion use the vector pipes.
-inline float32x4_t halves4(uint16_t h0, uint16_t h1, uint16_t h2, uint16_t h3) {
-  uint64_t bits = h0 | static_cast<uint64_t>(h1) << 16 | static_cast<uint64_t>(h2) << 32 |
-                  static_cast<uint64_t>(h3) << 48;
-  asm("" : "+r"(bits));  // keeps the compiler from gathering lane by lane (a vector op each)
-  return vcvt_f32_f16(vreinterpret_f16_u64(vcreate_u64(bits)));
-}
-
 template <int kFracBits>
 inline float32x4_t to_float(int32x4_t v) {
   if constexpr (kFracBits == 0) {
@@ -189,7 +180,10 @@ struct Blocks32 {
         const int32x4_t totals = group_totals(lanes);
         const int32x4_t block = vsubq_s32(totals, before[g]);
         before[g] = totals;
-        const float32x4_t scale = vmulq_f32(halves4(dw[0], dw[1], dw[2], dw[3]), halves4(da[0], da[1], da[2], da[3]));
+        // One token (gemv): its scale converted once, as a scalar (the same product per lane).
+        const float32x4_t weight_scales = halves4(dw[0], dw[1], dw[2], dw[3]);
+        const float32x4_t scale = T == 1 ? vmulq_n_f32(weight_scales, half(a[0][i].d))
+                                         : vmulq_f32(weight_scales, halves4(da[0], da[1], da[2], da[3]));
         acc[g] = vfmaq_f32(acc[g], to_float<Levels::kFracBits>(block), scale);
         if constexpr (Levels::kMin) {
           mins[g] = vfmaq_f32(mins[g], halves4(m[0], m[1], m[2], m[3]), halves4(s[0], s[1], s[2], s[3]));

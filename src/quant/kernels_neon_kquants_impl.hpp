@@ -1,10 +1,10 @@
 // aarch64 kernels for the K-quants (Q2_K..Q6_K) and IQ4_XS, written once for both NEON levels
 // (see kernels_neon_impl.hpp). Per (row, token) and super-block: the exact integer sum of every
 // group's dot times its scale, kept in four int32 lanes (group dots are combined by pairwise adds,
-// never a horizontal add per group), then one FMA times d * da into four float lanes, plus one
-// more for the mins (times -dmin * da) of Q2_K, Q4_K and Q5_K. Q3_K's and Q6_K's level offsets
-// are taken out of the integer sum through the activations' block sums, so their levels stay
-// unsigned. Internal to src/quant.
+// never a horizontal add per group), then one FMA times d * da into four float lanes; for Q2_K,
+// Q4_K and Q5_K the mins' integer sum shares that FMA (its own lanes, times -dmin * da). Q3_K's
+// and Q6_K's level offsets are taken out of the integer sum through the activations' block sums,
+// so their levels stay unsigned. Internal to src/quant.
 #pragma once
 
 #include "quant/kernels_neon_common.hpp"
@@ -28,39 +28,27 @@ inline void widen_scales16(int8x16_t s, int32x4_t out[4]) {
   out[3] = vmovl_high_s16(hi);
 }
 
-// Eight scales (as int16) in two vectors.
-inline void widen_scales8(int16x8_t s, int32x4_t out[2]) {
-  out[0] = vmovl_s16(vget_low_s16(s));
-  out[1] = vmovl_high_s16(s);
-}
-
-inline int16x8_t widen_u8(const uint8_t* p) { return vreinterpretq_s16_u16(vmovl_u8(vld1_u8(p))); }
-
 // Bits 0..1 of `v >> shift` (shift may be a loop variable: ushl takes it from a register).
 inline uint8x16_t two_bits(uint8x16_t v, int shift) {
   return vandq_u8(vshlq_u8(v, vdupq_n_s8(static_cast<int8_t>(-shift))), vdupq_n_u8(3));
 }
 
-// Bit `bit` of each byte of v moved to bit `to`, all other bits clear (`mask` = 1 << to, or a
-// wider run for several bits).
-inline uint8x16_t move_bits(uint8x16_t v, int bit, int to, uint8_t mask) {
-  return vandq_u8(vshlq_u8(v, vdupq_n_s8(static_cast<int8_t>(to - bit))), vdupq_n_u8(mask));
+// The 8 scales and 8 mins of a Q4_K/Q5_K super-block (same packing as blocks.hpp's k4_scale_min),
+// one byte each, as two 64-bit words: decoded in general registers (pipes the vector work leaves
+// free), eight bytes at a time.
+inline void k4_unpack(const uint8_t* packed, uint64_t& scales, uint64_t& mins) {
+  uint64_t first;  // bytes 0..3: scales 0..3 (bits 0..5), 4..7: mins 0..3; bits 6, 7: the top of 4..7
+  uint32_t last;   // bytes 8..11: the low four bits of scale 4..7 (low nibble) and min 4..7 (high)
+  std::memcpy(&first, packed, 8);
+  std::memcpy(&last, packed + 8, 4);
+  const uint64_t low_four = first & 0x3F3F3F3F3F3F3F3F;  // scales 0..3, mins 0..3
+  const uint64_t nibbles = (last | static_cast<uint64_t>(last) << 28) & 0x0F0F0F0F0F0F0F0F;
+  const uint64_t high_four = nibbles | ((first >> 2) & 0x3030303030303030);  // scales 4..7, mins 4..7
+  scales = (low_four & 0xFFFFFFFF) | high_four << 32;
+  mins = (low_four >> 32) | (high_four & 0xFFFFFFFF00000000);
 }
 
-// The 8 scales and 8 mins of a Q4_K/Q5_K super-block (same packing as blocks.hpp's k4_scale_min).
-inline void k4_unpack(const uint8_t* packed, uint8_t scales[8], uint8_t mins[8]) {
-  uint32_t u[3];
-  std::memcpy(u, packed, 12);
-  const uint32_t s_lo = u[0] & 0x3F3F3F3F, m_lo = u[1] & 0x3F3F3F3F;
-  const uint32_t s_hi = (u[2] & 0x0F0F0F0F) | (((u[0] >> 6) & 0x03030303) << 4);
-  const uint32_t m_hi = ((u[2] >> 4) & 0x0F0F0F0F) | (((u[1] >> 6) & 0x03030303) << 4);
-  std::memcpy(scales, &s_lo, 4);
-  std::memcpy(scales + 4, &s_hi, 4);
-  std::memcpy(mins, &m_lo, 4);
-  std::memcpy(mins + 4, &m_hi, 4);
-}
-
-// Quad q (elements 64q..64q+63) of Q2_K/Q3_K's two-bit fields: bits 4(q%2) and 4(q%2)+2 of qs
+// Quad q (elements 64q..64q+63) of Q2_K's two-bit fields: bits 4(q%2) and 4(q%2)+2 of qs
 // bytes 32(q/2)..32(q/2)+31.
 inline void two_bit_levels(const uint8_t* qs, int q, int8x16_t v[4]) {
   const uint8x16_t x0 = vld1q_u8(qs + 32 * (q / 2)), x1 = vld1q_u8(qs + 32 * (q / 2) + 16);
@@ -71,9 +59,20 @@ inline void two_bit_levels(const uint8_t* qs, int q, int8x16_t v[4]) {
   v[3] = as_s8(two_bits(x1, shift + 2));
 }
 
-// Each type gives: kGroup (elements per scale: 16 or 32), kSums, and per super-block
-//   Unpacked::Unpacked(block): scale lanes (sc, in group order) and the bsums coefficients
-//     (coef, one per 16 elements) where kSums is not None;
+// sum(coef[g] * bsums[g]) over the 16 groups, in four int32 lanes.
+inline int32x4_t bsum_products(const int16x8_t coef[2], const int16_t* bsums) {
+  const int16x8_t b0 = vld1q_s16(bsums), b1 = vld1q_s16(bsums + 8);
+  int32x4_t s = vmull_s16(vget_low_s16(coef[0]), vget_low_s16(b0));
+  s = vmlal_high_s16(s, coef[0], b0);
+  s = vmlal_s16(s, vget_low_s16(coef[1]), vget_low_s16(b1));
+  return vmlal_high_s16(s, coef[1], b1);
+}
+
+// Each type gives: kGroup (elements per scale: 16 or 32), kSums, optionally kGemvRows (rows per
+// gemv tile, else 1), and per super-block
+//   Unpacked::Unpacked(block): scale lanes (sc, in group order) and, for Offsets, the bsums
+//     coefficients (coef, one per 16 elements); for Mins, Unpacked::min_sums(bsums): the min
+//     sums in four int32 lanes;
 //   levels(block, q, v): the 4 * kGroup elements of quad q (four groups) as 16-byte vectors.
 // Level vectors of a quad are in element order, so group g takes v[g * kGroup / 16 ...].
 struct Q2_KType {
@@ -90,6 +89,7 @@ struct Q2_KType {
       coef[0] = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mins)));
       coef[1] = vreinterpretq_s16_u16(vmovl_high_u8(mins));
     }
+    int32x4_t min_sums(const int16_t* bsums) const { return bsum_products(coef, bsums); }
   };
   static void levels(const Block& b, int q, int8x16_t v[4]) { two_bit_levels(b.qs, q, v); }
 };
@@ -116,27 +116,47 @@ struct Q3_KType {
       coef[1] = vshlq_n_s16(vmovl_high_s8(scales), 2);
     }
   };
-  // Quad q: Q2_K's two bits plus bit 2q + k / 2 of hmask byte l (k: group in the quad) as bit 2.
+  // Quad q: Q2_K's two bits plus bit 2q + k / 2 of hmask byte l (k: group in the quad) as bit 2,
+  // put together by one shift-insert (sli keeps the two low bits of the shifted qs byte, so they
+  // need no mask of their own).
   static void levels(const Block& b, int q, int8x16_t v[4]) {
-    two_bit_levels(b.qs, q, v);
+    const uint8x16_t x[2] = {vld1q_u8(b.qs + 32 * (q / 2)), vld1q_u8(b.qs + 32 * (q / 2) + 16)};
     const uint8x16_t mask[2] = {vld1q_u8(b.hmask), vld1q_u8(b.hmask + 16)};
     for (int k = 0; k < 4; ++k) {
-      v[k] = vorrq_s8(v[k], as_s8(move_bits(mask[k % 2], 2 * q + k / 2, 2, 4)));
+      const uint8x16_t low = vshlq_u8(x[k % 2], vdupq_n_s8(static_cast<int8_t>(-(4 * (q % 2) + 2 * (k / 2)))));
+      const uint8x16_t high = vandq_u8(vshlq_u8(mask[k % 2], vdupq_n_s8(static_cast<int8_t>(-(2 * q + k / 2)))),
+                                       vdupq_n_u8(1));
+      v[k] = as_s8(vsliq_n_u8(low, high, 2));
     }
   }
 };
 
+// Byte k of the low half of a vector as int32 lane k - 4 * kFirst, by one table lookup (indices
+// out of range give zero bytes).
+template <int kFirst>
+inline int32x4_t byte_lanes(uint8x16_t bytes) {
+  constexpr uint8_t x = 0xFF, k = 4 * kFirst;
+  const uint8x16_t index = {k, x, x, x, k + 1, x, x, x, k + 2, x, x, x, k + 3, x, x, x};
+  return vreinterpretq_s32_u8(vqtbl1q_u8(bytes, index));
+}
+
 template <typename Block>
 struct K4Unpacked {
   int32x4_t sc[2];
-  int16x8_t coef[2];
+  int16x8_t mins;
   explicit K4Unpacked(const Block& b) {
-    uint8_t scales[8], mins[8];
-    k4_unpack(b.scales, scales, mins);
-    widen_scales8(widen_u8(scales), sc);
-    const int16x8_t m = widen_u8(mins);  // one min per 32 elements: each serves two bsums
-    coef[0] = vzip1q_s16(m, m);
-    coef[1] = vzip2q_s16(m, m);
+    uint64_t scales, min_bytes;
+    k4_unpack(b.scales, scales, min_bytes);
+    uint8x16_t s;  // the upper half is never looked up: one fmov, no vector op to clear it
+    asm("fmov %d0, %x1" : "=w"(s) : "r"(scales));
+    sc[0] = byte_lanes<0>(s);
+    sc[1] = byte_lanes<1>(s);
+    mins = vreinterpretq_s16_u16(vmovl_u8(vcreate_u8(min_bytes)));
+  }
+  // sum(min[j] * (bsums[2j] + bsums[2j + 1])) in four int32 lanes: one min per 32 elements.
+  int32x4_t min_sums(const int16_t* bsums) const {
+    const int16x8_t pairs = vpaddq_s16(vld1q_s16(bsums), vld1q_s16(bsums + 8));  // |sum| <= 32 * 128
+    return vmlal_high_s16(vmull_s16(vget_low_s16(mins), vget_low_s16(pairs)), mins, pairs);
   }
 };
 
@@ -156,6 +176,10 @@ inline void k4_nibbles(const uint8_t* qs, int q, int8x16_t v[8]) {
 
 struct Q4_KType {
   using Block = BlockQ4_K;
+  // Two rows per gemv tile: the second row's work fills the first's latencies on in-order cores,
+  // and the two share one conversion and FMA per super-block (llvm-mca, cycles per 256: Cortex-A55
+  // 119 -> 99, Neoverse N1 29.6 -> 27.1); other types gain nothing or lose.
+  static constexpr int kGemvRows = 2;
   static constexpr int kGroup = 32;
   static constexpr GroupSums kSums = GroupSums::Mins;
   using Unpacked = K4Unpacked<Block>;
@@ -167,11 +191,23 @@ struct Q5_KType {
   static constexpr int kGroup = 32;
   static constexpr GroupSums kSums = GroupSums::Mins;
   using Unpacked = K4Unpacked<Block>;
-  // The fifth bit of element 32j + l is bit j of qh byte l.
+  // k4_nibbles' order; the fifth bit of element 32j + l is bit j of qh byte l. Each vector by one
+  // shift-insert: sli puts the bit above a low nibble (keeping the qs byte's low four bits, no
+  // mask), sri puts a high nibble under the bit.
   static void levels(const Block& b, int q, int8x16_t v[8]) {
-    k4_nibbles(b.qs, q, v);
     const uint8x16_t qh[2] = {vld1q_u8(b.qh), vld1q_u8(b.qh + 16)};
-    for (int k = 0; k < 8; ++k) v[k] = vorrq_s8(v[k], as_s8(move_bits(qh[k % 2], 4 * q + k / 2, 4, 16)));
+    for (int k = 0; k < 8; ++k) {
+      const int j = 4 * q + k / 2;  // the sub-block
+      const uint8x16_t x = vld1q_u8(b.qs + 64 * q + 32 * (k / 4) + 16 * (k % 2));
+      const uint8x16_t h = qh[k % 2];
+      if ((k / 2) % 2 == 0) {
+        const uint8x16_t bit = vandq_u8(vshlq_u8(h, vdupq_n_s8(static_cast<int8_t>(-j))), vdupq_n_u8(1));
+        v[k] = as_s8(vsliq_n_u8(x, bit, 4));
+      } else {
+        const uint8x16_t bit = vandq_u8(vshlq_u8(h, vdupq_n_s8(static_cast<int8_t>(4 - j))), vdupq_n_u8(0x10));
+        v[k] = as_s8(vsriq_n_u8(bit, x, 4));
+      }
+    }
   }
 };
 
@@ -192,15 +228,24 @@ struct Q6_KType {
   };
   // Half h = q / 2 holds 128 elements in quarters of 32; quad q takes quarters 2 (q % 2) and
   // 2 (q % 2) + 1. Quarter Q is the low (Q < 2) or high nibble of ql bytes 64h + 32 (Q % 2) + l
-  // and bits 2Q, 2Q + 1 of qh byte 32h + l.
+  // and bits 2Q, 2Q + 1 of qh byte 32h + l. Each level vector is put together by one shift-insert
+  // (sli keeps ql's low nibble under the two bits shifted in; sri puts ql's high nibble under
+  // them) from the two bits alone: one more operation each, qh >> 2 shared by quarters 1 and 3.
   static void levels(const Block& b, int q, int8x16_t v[4]) {
     const int h = q / 2;
     for (int k = 0; k < 4; ++k) {
       const int quarter = 2 * (q % 2) + k / 2;
       const uint8x16_t ql = vld1q_u8(b.ql + 64 * h + 32 * (k / 2) + 16 * (k % 2));
       const uint8x16_t qh = vld1q_u8(b.qh + 32 * h + 16 * (k % 2));
-      const uint8x16_t low = q % 2 == 0 ? vandq_u8(ql, vdupq_n_u8(0x0F)) : vshrq_n_u8(ql, 4);
-      v[k] = as_s8(vorrq_u8(low, move_bits(qh, 2 * quarter, 4, 0x30)));
+      const uint8x16_t three = vdupq_n_u8(3);
+      uint8x16_t level;
+      switch (quarter) {
+        case 0: level = vsliq_n_u8(ql, vandq_u8(qh, three), 4); break;
+        case 1: level = vsliq_n_u8(ql, vandq_u8(vshrq_n_u8(qh, 2), three), 4); break;
+        case 2: level = vsriq_n_u8(vandq_u8(qh, vdupq_n_u8(0x30)), ql, 4); break;
+        default: level = vsriq_n_u8(vshrq_n_u8(qh, 2), ql, 4); break;
+      }
+      v[k] = as_s8(level);
     }
   }
 };
@@ -229,20 +274,22 @@ struct IQ4_XSType {
   }
 };
 
-// sum(coef[g] * bsums[g]) over the 16 groups, in four int32 lanes.
-inline int32x4_t bsum_products(const int16x8_t coef[2], const int16_t* bsums) {
-  const int16x8_t b0 = vld1q_s16(bsums), b1 = vld1q_s16(bsums + 8);
-  int32x4_t s = vmull_s16(vget_low_s16(coef[0]), vget_low_s16(b0));
-  s = vmlal_high_s16(s, coef[0], b0);
-  s = vmlal_s16(s, vget_low_s16(coef[1]), vget_low_s16(b1));
-  return vmlal_high_s16(s, coef[1], b1);
+// A type's kGemvRows where it gives one, else 1.
+template <typename Type>
+constexpr int gemv_rows() {
+  if constexpr (requires { Type::kGemvRows; }) {
+    return Type::kGemvRows;
+  } else {
+    return 1;
+  }
 }
 
 template <typename Type>
 struct KQuants {
-  // One row at a time: a super-block's scales, level vectors and activations fill the registers
-  // (more rows spill); a gemm tile dots each unpacked quad with two tokens.
-  static constexpr int kGemvRows = 1, kRows = 1, kTokens = 2;
+  // Rows one after the other in a gemv tile (a super-block's scales, level vectors and
+  // activations fill the registers: rows side by side spill); a gemm tile dots each unpacked quad
+  // with two tokens.
+  static constexpr int kGemvRows = gemv_rows<Type>(), kRows = 1, kTokens = 2;
   static constexpr int kQuads = kQK_K / (4 * Type::kGroup);  // four groups per quad
   static constexpr int kVecs = 4 * Type::kGroup / 16;       // 16-byte level vectors per quad
   using Block = typename Type::Block;
@@ -255,19 +302,27 @@ struct KQuants {
     const BlockQ8_K* a[T];
     tile_rows(activations, act_stride, a);
     float32x4_t acc[R][T];
-    // With 32-element groups (eight per super-block, registers enough) each group's integer dot
-    // runs on across super-blocks (wrapping, never reset: no zeroing per group); a super-block's
-    // group dots are the quad's lane totals minus those before, exact modulo 2^32. Sixteen groups
-    // would spill: those start from zero.
-    constexpr bool kRunning = Type::kGroup == 32;
-    int32x4_t running[R][T][kQuads][4], before[R][T][kQuads];
+    // Q2_K, Q4_K, Q5_K: the scaled group dots and the min sums of a (row, token) pair in one
+    // vector, so that one conversion and one FMA (times d * da and -dmin * da) serve both. With
+    // two-row gemv tiles two pairs share a vector (lanes I, M of pair 2m, then of pair 2m + 1,
+    // I and M the totals; an odd last pair's lanes 2, 3 are scaled by zero and never read), else
+    // one pair has it all (lanes 0, 1: dots, 2, 3: mins). Either way a pair's operations are the
+    // same in every tile shape.
+    constexpr bool kMins = Type::kSums == GroupSums::Mins;
+    constexpr int kPerVector = kGemvRows > 1 ? 2 : 1;
+    constexpr int kPairs = R * T, kPairVectors = (kPairs + kPerVector - 1) / kPerVector;
+    float32x4_t pair_acc[kPairVectors];
+    int32x4_t dots_and_mins[R][T];
+    for (int m = 0; m < kPairVectors; ++m) pair_acc[m] = vdupq_n_f32(0);
+    // Four integer dots per (row, token), one per group of the quad, run on across quads and
+    // super-blocks (wrapping, never reset: no zeroing per quad); a quad's group dots are their
+    // lane totals minus the totals after the quad before, exact modulo 2^32.
+    int32x4_t running[R][T][4], before[R][T];
     for (int r = 0; r < R; ++r) {
       for (int t = 0; t < T; ++t) {
         acc[r][t] = vdupq_n_f32(0);
-        for (int q = 0; q < kQuads; ++q) {
-          before[r][t][q] = vdupq_n_s32(0);
-          for (int g = 0; g < 4; ++g) running[r][t][q][g] = vdupq_n_s32(0);
-        }
+        before[r][t] = vdupq_n_s32(0);
+        for (int g = 0; g < 4; ++g) running[r][t][g] = vdupq_n_s32(0);
       }
     }
     for (int64_t i = 0; i < n / kQK_K; ++i) {
@@ -283,33 +338,65 @@ struct KQuants {
           Type::levels(b, q, v);
           for (int t = 0; t < T; ++t) {
             const int8_t* act = a[t][i].qs + q * 4 * Type::kGroup;
-            int32x4_t fresh[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
-            int32x4_t* p = kRunning ? running[r][t][q] : fresh;
+            int32x4_t* p = running[r][t];
             for (int g = 0; g < 4; ++g) {
               for (int k = g * kVecs / 4; k < (g + 1) * kVecs / 4; ++k) p[g] = dot_s8(p[g], v[k], vld1q_s8(act + 16 * k));
             }
-            int32x4_t group_dots = group_totals(p);
-            if constexpr (kRunning) {
-              const int32x4_t totals = group_dots;
-              group_dots = vsubq_s32(totals, before[r][t][q]);
-              before[r][t][q] = totals;
-            }
+            const int32x4_t totals = group_totals(p);
+            const int32x4_t group_dots = vsubq_s32(totals, before[r][t]);
+            before[r][t] = totals;
             isum[t] = vmlaq_s32(isum[t], group_dots, u.sc[q]);
           }
         }
-        const float dw = half(b.d);
-        for (int t = 0; t < T; ++t) {
-          if constexpr (Type::kSums == GroupSums::Offsets) isum[t] = vsubq_s32(isum[t], bsum_products(u.coef, a[t][i].bsums));
-          acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(isum[t]), dw * a[t][i].d);
-          if constexpr (Type::kSums == GroupSums::Mins) {
-            const float32x4_t mins = vcvtq_f32_s32(bsum_products(u.coef, a[t][i].bsums));
-            acc[r][t] = vfmaq_n_f32(acc[r][t], mins, -(half(b.dmin) * a[t][i].d));
+        if constexpr (kMins) {
+          for (int t = 0; t < T; ++t) dots_and_mins[r][t] = vpaddq_s32(isum[t], u.min_sums(a[t][i].bsums));
+        } else {
+          const float dw = half(b.d);
+          for (int t = 0; t < T; ++t) {
+            if constexpr (Type::kSums == GroupSums::Offsets) isum[t] = vsubq_s32(isum[t], bsum_products(u.coef, a[t][i].bsums));
+            acc[r][t] = vfmaq_n_f32(acc[r][t], vcvtq_f32_s32(isum[t]), dw * a[t][i].d);
           }
         }
       }
+      if constexpr (kMins) {
+        for (int m = 0; m < kPairVectors; ++m) {
+          const int first = kPerVector * m;
+          const int second = kPerVector == 2 && first + 1 < kPairs ? first + 1 : first;
+          const bool two = second != first;
+          const Block& b = w[first % R][i];
+          const Block& b2 = w[second % R][i];
+          // -dmin: a sign bit flipped in a general register.
+          const auto minus_dmin = static_cast<uint16_t>(b.dmin ^ 0x8000);
+          const int32x4_t& dots = dots_and_mins[first % R][first / R];
+          int32x4_t x = dots;
+          float32x4_t dw = halves4(b.d, b.d, minus_dmin, minus_dmin);
+          if constexpr (kPerVector == 2) {
+            x = vpaddq_s32(dots, dots_and_mins[second % R][second / R]);
+            dw = halves4(b.d, minus_dmin, two ? b2.d : uint16_t{0},
+                         two ? static_cast<uint16_t>(b2.dmin ^ 0x8000) : uint16_t{0});
+          }
+          float32x4_t scale;
+          if constexpr (T == 1) {
+            scale = vmulq_n_f32(dw, a[0][i].d);
+          } else {
+            const float da = a[first / R][i].d, da2 = kPerVector == 2 ? (two ? a[second / R][i].d : 0.0f) : da;
+            scale = vmulq_f32(dw, vcombine_f32(vdup_n_f32(da), vdup_n_f32(da2)));
+          }
+          pair_acc[m] = vfmaq_f32(pair_acc[m], vcvtq_f32_s32(x), scale);
+        }
+      }
     }
-    for (int r = 0; r < R; ++r) {
-      for (int t = 0; t < T; ++t) out[static_cast<size_t>(t) * out_stride + r] = vaddvq_f32(acc[r][t]);
+    for (int p = 0; p < kPairs; ++p) {
+      float& result = out[static_cast<size_t>(p / R) * out_stride + p % R];
+      if constexpr (kMins && kPerVector == 2) {
+        float lanes[4];
+        vst1q_f32(lanes, pair_acc[p / 2]);
+        result = lanes[2 * (p % 2)] + lanes[2 * (p % 2) + 1];
+      } else if constexpr (kMins) {
+        result = vaddvq_f32(pair_acc[p]);
+      } else {
+        result = vaddvq_f32(acc[p % R][p / R]);
+      }
     }
   }
 };
