@@ -15,22 +15,16 @@ using nlohmann::json;
 const std::vector<int> kOnceUponATime = {1, 403, 407, 261, 378};
 constexpr int kComma = 432;
 
-class CompletionsEcho : public ::testing::Test {
+class CompletionsEcho : public SharedServerSuite {
  protected:
-  static void SetUpTestSuite() { server_ = new ServerProcess({"--parallel", "2"}); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  static int port() { return server_->port(); }
+  static void SetUpTestSuite() { start_server({"--parallel", "2"}); }
+  static void TearDownTestSuite() { stop_server(false); }
   static json complete(const json& body) {
     const HttpResult r = post(port(), "/v1/completions", body);
     EXPECT_EQ(r.status, 200) << r.body;
     return r.json();
   }
-  static ServerProcess* server_;
 };
-ServerProcess* CompletionsEcho::server_ = nullptr;
 
 TEST_F(CompletionsEcho, LmEvalLoglikelihoodRequestShape) {
   // Token ids of the stories vocab: BOS then a few words; the second prompt is longer.

@@ -13,17 +13,11 @@ namespace {
 
 using nlohmann::json;
 
-class OllamaApi : public ::testing::Test {
+class OllamaApi : public SharedServerSuite {
  protected:
-  static void SetUpTestSuite() { server_ = new ServerProcess({"--parallel", "2", "-c", "512"}); }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(server_->stop(), 0) << server_->log();
-    delete server_;
-  }
-  static int port() { return server_->port(); }
-  static ServerProcess* server_;
+  static void SetUpTestSuite() { start_server({"--parallel", "2", "-c", "512"}); }
+  static void TearDownTestSuite() { stop_server(); }
 };
-ServerProcess* OllamaApi::server_ = nullptr;
 
 json chat_body(json options, bool stream = false) {
   return {{"model", "stories260K"},

@@ -30,20 +30,14 @@ json chat(int port, json body) {
   return r.json();
 }
 
-class OpenAiFields : public ::testing::Test {
+class OpenAiFields : public SharedServerSuite {
  protected:
-  static void SetUpTestSuite() { server_ = new ServerProcess({"--parallel", "2"}); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  static int port() { return server_->port(); }
+  static void SetUpTestSuite() { start_server({"--parallel", "2"}); }
+  static void TearDownTestSuite() { stop_server(false); }
   static std::string greedy(int max_tokens = 24) {
     return completion_text(port(), {{"max_tokens", max_tokens}, {"temperature", 0}});
   }
-  static ServerProcess* server_;
 };
-ServerProcess* OpenAiFields::server_ = nullptr;
 
 TEST_F(OpenAiFields, TopKOneAndMinPOneAreGreedy) {
   const std::string expected = greedy();

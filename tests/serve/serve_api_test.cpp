@@ -9,17 +9,11 @@ namespace {
 
 using nlohmann::json;
 
-class ServeApi : public ::testing::Test {
+class ServeApi : public SharedServerSuite {
  protected:
-  static void SetUpTestSuite() { server_ = new ServerProcess({"--parallel", "2", "-c", "512"}); }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(server_->stop(), 0) << server_->log();
-    delete server_;
-  }
-  static int port() { return server_->port(); }
-  static ServerProcess* server_;
+  static void SetUpTestSuite() { start_server({"--parallel", "2", "-c", "512"}); }
+  static void TearDownTestSuite() { stop_server(); }
 };
-ServerProcess* ServeApi::server_ = nullptr;
 
 json chat_body(bool stream, int max_tokens = 24) {
   return {{"model", "stories260K"},

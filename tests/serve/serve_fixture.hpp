@@ -126,6 +126,22 @@ class ServerProcess {
   std::string log_path_;
 };
 
+// A suite whose tests share one `bantam serve`, started once by the suite's SetUpTestSuite.
+class SharedServerSuite : public ::testing::Test {
+ protected:
+  static void start_server(std::vector<std::string> args) { server_ = new ServerProcess(std::move(args)); }
+  // Stops it; with `expect_clean_exit`, a non-zero exit fails the suite and shows the log.
+  static void stop_server(bool expect_clean_exit = true) {
+    if (expect_clean_exit) {
+      EXPECT_EQ(server_->stop(), 0) << server_->log();
+    }
+    delete server_;
+    server_ = nullptr;
+  }
+  static int port() { return server_->port(); }
+  static inline ServerProcess* server_ = nullptr;
+};
+
 struct HttpResult {
   long status = 0;
   std::string body;
