@@ -7,6 +7,7 @@
 #include <pty.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -52,6 +53,18 @@ class PtyProcess {
   }
   PtyProcess(const PtyProcess&) = delete;
   PtyProcess& operator=(const PtyProcess&) = delete;
+
+  // Waits until the program has taken the terminal out of line mode (a line editor reading keys),
+  // so keys typed next reach it rather than the terminal's own line discipline; false on timeout.
+  bool wait_key_mode(std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      termios mode{};
+      if (tcgetattr(master_, &mode) == 0 && (mode.c_lflag & ICANON) == 0) return true;
+      read_some(10);
+    }
+    return false;
+  }
 
   void type(std::string_view keys) {
     while (!keys.empty()) {
