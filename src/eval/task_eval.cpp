@@ -18,15 +18,14 @@ using nlohmann::ordered_json;
 
 }  // namespace
 
-std::vector<EvalTask> read_eval_tasks(const std::string& path, const Model& model) {
+void for_each_task_line(const std::string& path,
+                        const std::function<void(const nlohmann::json& line, const TaskLineError& fail)>& task) {
   std::istringstream in(read_input_file(path));
-  std::vector<EvalTask> tasks;
   std::string line;
+  int tasks = 0;
   for (int n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const auto fail = [&](const std::string& what) {
-      throw Error(fmt::format("{}:{}: {}", path, n, what));
-    };
+    const TaskLineError fail = [&](const std::string& what) { throw Error(fmt::format("{}:{}: {}", path, n, what)); };
     nlohmann::json j;
     try {
       j = parse_json(line, "the line");
@@ -35,6 +34,21 @@ std::vector<EvalTask> read_eval_tasks(const std::string& path, const Model& mode
     }
     if (!j.is_object()) fail("not a JSON object");
     if (!j.contains("reference") || !j["reference"].is_string()) fail("needs a string \"reference\"");
+    if (j.contains("stop")) {
+      if (!j["stop"].is_array()) fail("\"stop\" must be an array of strings");
+      for (const auto& s : j["stop"]) {
+        if (!s.is_string()) fail("\"stop\" must be an array of strings");
+      }
+    }
+    task(j, fail);
+    ++tasks;
+  }
+  if (tasks == 0) throw Error(fmt::format("{}: no tasks", path));
+}
+
+std::vector<EvalTask> read_eval_tasks(const std::string& path, const Model& model) {
+  std::vector<EvalTask> tasks;
+  for_each_task_line(path, [&](const nlohmann::json& j, const TaskLineError& fail) {
     EvalTask t;
     t.reference = j["reference"];
     if (j.contains("messages")) {
@@ -53,16 +67,9 @@ std::vector<EvalTask> read_eval_tasks(const std::string& path, const Model& mode
     } else {
       fail("needs a string \"prompt\" or a \"messages\" array");
     }
-    if (j.contains("stop")) {
-      if (!j["stop"].is_array()) fail("\"stop\" must be an array of strings");
-      for (const auto& s : j["stop"]) {
-        if (!s.is_string()) fail("\"stop\" must be an array of strings");
-        t.stop.push_back(s);
-      }
-    }
+    if (j.contains("stop")) t.stop = j["stop"].get<std::vector<std::string>>();
     tasks.push_back(std::move(t));
-  }
-  if (tasks.empty()) throw Error(fmt::format("{}: no tasks", path));
+  });
   return tasks;
 }
 

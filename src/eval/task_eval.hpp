@@ -22,6 +22,14 @@ struct EvalTask {
 // Every task of a JSONL file; Error naming the file and line for a malformed one, or no tasks.
 std::vector<EvalTask> read_eval_tasks(const std::string& path, const Model& model);
 
+// Throws an Error naming the task file and line, with what is wrong there.
+using TaskLineError = std::function<void(const std::string& what)>;
+// The task files' shared reading (read_eval_tasks, route-eval): each non-blank line of the file
+// (read with read_input_file's bounds), checked to be a JSON object with a string "reference" and,
+// when present, a "stop" array of strings, handed to `task` with its error. Error: no tasks.
+void for_each_task_line(const std::string& path,
+                        const std::function<void(const nlohmann::json& line, const TaskLineError& fail)>& task);
+
 struct TaskEvalOptions {
   std::string model;
   std::string tasks_file;     // JSONL: {"prompt" | "messages", "reference", optional "stop"}

@@ -79,7 +79,7 @@ TEST(RouteCli, BadTaskFilesAreNamedErrors) {
   r = run_cli({"route-eval", "-m", stories_model(), "--tasks", (dir / "missing.jsonl").string(), "--cloud-url",
                "http://127.0.0.1:9"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("cannot open"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("missing.jsonl: does not exist"), std::string::npos) << r.err;
 }
 
 }  // namespace

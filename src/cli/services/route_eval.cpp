@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -17,7 +16,7 @@
 #include "cli/progress.hpp"
 #include "eval/metrics.hpp"
 #include "eval/svg_chart.hpp"
-#include "format/json_input.hpp"
+#include "eval/task_eval.hpp"
 #include "hybrid/calibration.hpp"
 #include "serve/server.hpp"
 #include "cli/model_file.hpp"
@@ -37,21 +36,8 @@ struct RouteTask {
 
 // The `bantam eval` task format; a "prompt" becomes one user message.
 std::vector<RouteTask> read_route_tasks(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(fmt::format("{}: cannot open", path));
   std::vector<RouteTask> tasks;
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const auto fail = [&](const std::string& what) { throw Error(fmt::format("{}:{}: {}", path, n, what)); };
-    json j;
-    try {
-      j = parse_json(line, "the line");
-    } catch (const JsonInputError& e) {
-      fail(fmt::format("not a JSON object ({})", e.what()));
-    }
-    if (!j.is_object()) fail("not a JSON object");
-    if (!j.contains("reference") || !j["reference"].is_string()) fail("needs a string \"reference\"");
+  for_each_task_line(path, [&](const json& j, const TaskLineError& fail) {
     RouteTask t;
     t.reference = j["reference"];
     if (j.contains("messages")) {
@@ -62,15 +48,9 @@ std::vector<RouteTask> read_route_tasks(const std::string& path) {
     } else {
       fail("needs a string \"prompt\" or a \"messages\" array");
     }
-    if (j.contains("stop")) {
-      if (!j["stop"].is_array()) fail("\"stop\" must be an array of strings");
-      for (const json& s : j["stop"])
-        if (!s.is_string()) fail("\"stop\" must be an array of strings");
-      t.stop = j["stop"];
-    }
+    if (j.contains("stop")) t.stop = j["stop"];
     tasks.push_back(std::move(t));
-  }
-  if (tasks.empty()) throw Error(fmt::format("{}: no tasks", path));
+  });
   return tasks;
 }
 
