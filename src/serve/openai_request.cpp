@@ -248,7 +248,7 @@ nlohmann::ordered_json parse_messages(const json& j) {
           }
           arguments = fn["arguments"].get<std::string>();
         }
-        parsed.push_back({{"id", call.value("id", "")},
+        parsed.push_back({{"id", string_field(call, "id", call_param + ".id")},
                           {"type", "function"},
                           {"function", {{"name", fn["name"]}, {"arguments", arguments}}}});
       }
@@ -273,7 +273,8 @@ void parse_tools(const json& j, ChatRequest& r) {
     for (size_t i = 0; i < tools.size(); ++i) {
       const json& t = tools[i];
       const std::string param = fmt::format("tools[{}]", i);
-      if (!t.is_object() || t.value("type", "") != "function" || !t.contains("function") || !t["function"].is_object()) {
+      if (!t.is_object() || !t.contains("type") || t["type"] != "function" || !t.contains("function") ||
+          !t["function"].is_object()) {
         throw ApiError(400, fmt::format("'{}' must be {{\"type\": \"function\", \"function\": {{...}}}}", param), param,
                        "invalid_type");
       }

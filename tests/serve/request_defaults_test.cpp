@@ -44,5 +44,24 @@ TEST(RequestDefaults, AMalformedBodyIsRefusedOnce) {
   EXPECT_THROW(parse_request_body("[1]"), ApiError);
 }
 
+// Found by fuzz_request: a non-string "type" in a tool or "id" in a tool call threw the JSON
+// library's type_error (a 500 at best) instead of a 400 naming the field.
+TEST(RequestDefaults, WrongTypesInToolsAreRefusedNamingTheField) {
+  const auto refusal = [](const std::string& body) {
+    try {
+      parse_chat_request(parse_request_body(body), 512);
+    } catch (const ApiError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(refusal(R"({"messages":[{"role":"user","content":"hi"}],"tools":[{"type":1,"function":{"name":"f"}}]})")
+                .find("tools[0]"),
+            std::string::npos);
+  EXPECT_NE(refusal(R"({"messages":[{"role":"assistant","content":"","tool_calls":[{"id":7,"function":{"name":"f"}}]}]})")
+                .find("messages[0].tool_calls[0].id"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace bantam::serve
