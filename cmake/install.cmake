@@ -49,4 +49,8 @@ set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libpcre2-dev, libutf8proc-dev, libfmt-dev")
 set(CPACK_DEBIAN_CLI_PACKAGE_NAME bantam)
 set(CPACK_DEBIAN_CLI_PACKAGE_SECTION utils)
+# The chat page `bantam serve` answers at / is compiled into the binary: building the package needs
+# nodejs and npm (Debian) and web/node_modules (`npm ci`, scripts/deps.sh); running it needs neither.
+set(CPACK_DEBIAN_CLI_DESCRIPTION "bantam command line and OpenAI-compatible server, with its web chat page built in
+ The chat page was bundled at build time with nodejs and npm from marked and DOMPurify.")
 include(CPack)

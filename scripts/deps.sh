@@ -11,7 +11,7 @@ packages=(
   libedit-dev
   libpcre2-dev:arm64 libutf8proc-dev:arm64 libfmt-dev:arm64 libedit-dev:arm64 libc6:arm64 libstdc++6:arm64
   python3-venv python3-setuptools python3-wheel python3-pytest
-  llvm-19 nodejs
+  llvm-19 nodejs chromium chromium-driver
 )
 # The client-compatibility tests run the official OpenAI and ollama npm clients under node
 # (tests/serve/sdk, tests/serve/ollama-client); npm comes with NodeSource's nodejs, else Debian's npm.
@@ -35,4 +35,10 @@ if ((${#missing[@]})); then
   echo "installing: ${missing[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The chat page of `bantam serve` is bundled at build time from the npm packages web/package-lock.json
+# pins (marked, DOMPurify, esbuild; playwright-core drives chromium in its browser test).
+web_dir="$(cd "$(dirname "$0")/../web" && pwd)"
+if ! (cd "$web_dir" && npm ls --depth=0 >/dev/null 2>&1); then
+  (cd "$web_dir" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -52,6 +52,14 @@ int64_t usage_field(const json& response, const char* field) {
   return usage.contains(field) && usage[field].is_number_integer() ? usage[field].get<int64_t>() : 0;
 }
 
+// What a cloud answer's "bantam" object adds so a person can see what left the device: the
+// endpoint and, when the prompt was redacted, how many values of each class were replaced (never
+// the values themselves).
+void describe_cloud(json& meta, const std::string& endpoint, const Redaction& redaction, bool redacted) {
+  meta["endpoint"] = endpoint;
+  meta["redacted"] = redacted ? json(redaction.counts()) : json::object();
+}
+
 }  // namespace
 
 HybridRouter::HybridRouter(HybridOptions options)
@@ -197,6 +205,7 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
       return std::nullopt;
     }
   };
+  std::string cloud_endpoint;  // the endpoint that answered
   auto try_cloud = [&](const Decision& decision) -> std::optional<json> {
     cloud_error = "every cloud circuit breaker is open";
     std::string errors;
@@ -207,6 +216,7 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
         json answer = endpoint.client->complete(decision.redact ? redacted_body : plain_body, &stats);
         endpoint.breaker->success();
         entry.bytes_sent += stats.bytes_sent;
+        cloud_endpoint = endpoint.client->endpoint();
         return answer;
       } catch (const CloudError& error) {
         endpoint.breaker->failure();
@@ -223,6 +233,7 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
   std::string reason = p.safety_reason.empty() ? decision.rule : p.safety_reason;
   std::string cloud_denied = decision.cloud_denied;  // a rule wanted the cloud, but it was not allowed
   bool escalated = false, fallback = false;
+  bool redacted = false;
   std::optional<LocalAnswer> local_answer;
   std::optional<json> cloud_answer;
 
@@ -247,6 +258,7 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
   if (decision.route == Route::Refuse) refuse(decision, {});
   if (decision.route == Route::Cloud) {
     cloud_answer = try_cloud(decision);
+    redacted = decision.redact;
     if (!cloud_answer) {
       Decision after = after_cloud_failure(decision);
       if (after.route == Route::Refuse) refuse(after, cloud_error);
@@ -285,7 +297,11 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
     entry.tokens_out = local_answer->tokens_out;
   }
   json meta{{"route", route}, {"reason", reason}, {"escalated_from", escalated ? json("local") : json()}};
-  if (fallback) meta["fallback_from"] = "cloud";
+  if (fallback) {
+    meta["fallback_from"] = "cloud";
+    meta["cloud_error"] = cloud_error;
+  }
+  if (route == "cloud") describe_cloud(meta, cloud_endpoint, redaction, redacted);
   if (route == "local" && !cloud_denied.empty()) meta["cloud_denied"] = cloud_denied;
   if (local_answer && !local_answer->outcome.failed) {
     const Confidence c = summarize(local_answer->outcome);
@@ -307,9 +323,13 @@ void HybridRouter::stream(const HybridRequest& request,
   Decision decision = first_route(options_.router, p.facts, cloud_available());
   if (decision.route == Route::Refuse) refuse(p, decision, {});
   if (!p.safety_reason.empty() && decision.route == Route::Local) decision.rule = p.safety_reason;
+  std::string cloud_error = "every cloud circuit breaker is open";
   auto run_local = [&](const std::string& reason, bool fallback) {
     json meta{{"route", "local"}, {"reason", reason}, {"escalated_from", nullptr}};
-    if (fallback) meta["fallback_from"] = "cloud";
+    if (fallback) {
+      meta["fallback_from"] = "cloud";
+      meta["cloud_error"] = cloud_error;
+    }
     if (!decision.cloud_denied.empty()) meta["cloud_denied"] = decision.cloud_denied;
     on_route(meta);
     try {
@@ -324,13 +344,13 @@ void HybridRouter::stream(const HybridRequest& request,
   };
   if (decision.route == Route::Local) return run_local(decision.rule, false);
 
-  std::string cloud_error = "every cloud circuit breaker is open";
   std::string errors;
   for (Endpoint& endpoint : clouds_) {
     if (!endpoint.breaker->allow()) continue;
     std::map<int64_t, StreamRestorer> restorers;
     bool announced = false;
-    const json meta{{"route", "cloud"}, {"reason", decision.rule}, {"escalated_from", nullptr}};
+    json meta{{"route", "cloud"}, {"reason", decision.rule}, {"escalated_from", nullptr}};
+    describe_cloud(meta, endpoint.client->endpoint(), *p.redaction, decision.redact);
     auto announce = [&] {
       if (!announced) on_route(meta);
       announced = true;
@@ -440,6 +460,19 @@ json HybridRouter::stats() const {
               {"breaker", clouds_.empty() ? json() : json(state(*clouds_.front().breaker))},
               {"clouds", clouds},
               {"overhead_ms", {{"samples", sorted.size()}, {"p50", percentile(0.5)}, {"p99", percentile(0.99)}}}};
+}
+
+json HybridRouter::policy() const {
+  json endpoints = json::array();
+  for (const Endpoint& endpoint : clouds_) endpoints.push_back(endpoint.client->endpoint());
+  const char* sensitive = "redact";
+  if (options_.router.sensitive == SensitiveHandling::KeepLocal) sensitive = "keep-local";
+  if (options_.router.sensitive == SensitiveHandling::Block) sensitive = "block";
+  return json{{"policy", to_string(options_.router.policy)},
+              {"consent", to_string(options_.router.consent)},
+              {"sensitive", sensitive},
+              {"cloud_configured", !clouds_.empty()},
+              {"endpoints", endpoints}};
 }
 
 }  // namespace bantam::hybrid

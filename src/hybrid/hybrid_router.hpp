@@ -86,7 +86,8 @@ class HybridRouter {
 
   bool has_cloud() const { return !clouds_.empty(); }
   // The chat completion with "bantam": {"route", "reason", "escalated_from"} added (plus
-  // "fallback_from" after a cloud failure, "cloud_denied" when a rule wanted the cloud but a setting
+  // "endpoint" and "redacted" (count per class) on a cloud answer, "fallback_from" and
+  // "cloud_error" after a cloud failure, "cloud_denied" when a rule wanted the cloud but a setting
   // kept the request local, and "confidence" when the local model answered). Throws
   // bantam::Error for a malformed "bantam" field or header, RouteRefused when nothing may answer,
   // and the local runner's own exception when it failed and the cloud may not take over.
@@ -95,7 +96,7 @@ class HybridRouter {
   // and a cloud failure falls back locally only before the first event. stream_local streams the
   // local answer itself; on_event gets each cloud chunk's data with placeholders restored and the
   // route's "bantam" object added (a final chunk carries any text held back). on_route is called once, before anything is streamed, with
-  // {"route", "reason", "escalated_from"}. Throws like complete(), and CloudError when the cloud
+  // {"route", "reason", "escalated_from"} (and complete()'s additions). Throws like complete(), and CloudError when the cloud
   // fails after events were sent.
   void stream(const HybridRequest& request, const std::function<void(const nlohmann::json& meta)>& on_route,
               const std::function<bool(const std::string& data)>& on_event,
@@ -107,6 +108,9 @@ class HybridRouter {
   // "by_reason", "breaker" (the first endpoint's), "clouds": [{"endpoint", "breaker"}],
   // "overhead_ms": {"samples", "p50", "p99"}}.
   nlohmann::json stats() const;
+  // What a client needs to offer a person the choice: {"policy", "consent", "sensitive",
+  // "cloud_configured", "endpoints"}; no counts, no keys.
+  nlohmann::json policy() const;
   AuditLog& audit() { return audit_; }
 
  private:

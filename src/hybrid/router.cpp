@@ -39,6 +39,15 @@ const char* to_string(Policy policy) {
   return "?";
 }
 
+const char* to_string(Consent consent) {
+  switch (consent) {
+    case Consent::Never: return "never";
+    case Consent::Ask: return "ask";
+    case Consent::Always: return "always";
+  }
+  return "?";
+}
+
 const char* to_string(Route route) {
   switch (route) {
     case Route::Local: return "local";

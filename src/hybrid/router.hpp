@@ -32,6 +32,7 @@ Policy parse_policy(std::string_view text);  // "local-only" | "auto" | "cloud-p
 Consent parse_consent(std::string_view text);  // "never" | "ask" | "always"
 SensitiveHandling parse_sensitive(std::string_view text);  // "redact" | "keep-local" | "block"
 const char* to_string(Policy policy);
+const char* to_string(Consent consent);
 
 struct RouterConfig {
   Policy policy = Policy::LocalOnly;

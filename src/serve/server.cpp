@@ -12,6 +12,7 @@
 #include "serve/ollama_api.hpp"
 #include "serve/openai_request.hpp"
 #include "serve/route_access.hpp"
+#include "serve/web_page.hpp"
 #include "text/chat_template.hpp"
 
 namespace bantam::serve {
@@ -24,7 +25,7 @@ using Clock = std::chrono::steady_clock;
 // Metrics label for a path: the known routes, everything else as "other".
 std::string route_label(const std::string& path) {
   for (const char* known : {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/health",
-                            "/metrics", "/v1/router/stats"}) {
+                            "/metrics", "/v1/router/stats", "/v1/router/policy", "/"}) {
     if (path == known) return path;
   }
   if (path.starts_with("/v1/models/")) return "/v1/models/{id}";
@@ -232,6 +233,7 @@ void Server::route(const HttpRequest& request, HttpResponse& response, Trace& tr
     response.send(200, "text/plain; version=0.0.4", render_metrics());
     return;
   }
+  if (options_.web_chat && is_web_page(path)) return send_web_page(request, response);
   if (is_llamacpp_route(path)) return llamacpp_api(request, response, trace);
   if (path.starts_with("/api/")) return OllamaApi(*this, request, response, trace).handle();
   if (!path.starts_with("/v1/")) throw ApiError(404, fmt::format("no route for {} {}", request.method, path), "", "unknown_url");
@@ -242,6 +244,7 @@ void Server::route(const HttpRequest& request, HttpResponse& response, Trace& tr
   if (path == "/v1/embeddings" && post) return embeddings(parse_request_body(request.body), response, trace);
   if ((path == "/v1/models" || path.starts_with("/v1/models/")) && get) return models(request, response);
   if (path == "/v1/router/stats" && get) return router_stats(request, response);
+  if (path == "/v1/router/policy" && get) return router_policy(response);
   throw ApiError(404, fmt::format("no route for {} {}", request.method, path), "", "unknown_url");
 }
 
@@ -308,6 +311,11 @@ void Server::router_stats(const HttpRequest&, HttpResponse& response) {
   const hybrid::AuditSummary audit = router_->audit().summary();
   stats["audit"] = {{"local", audit.local}, {"cloud", audit.cloud}, {"bytes_sent", audit.bytes_sent}};
   response.send(200, "application/json", stats.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+void Server::router_policy(HttpResponse& response) {
+  response.send(200, "application/json",
+                router_->policy().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void Server::embeddings(const nlohmann::json& body, HttpResponse& response, Trace& trace) {

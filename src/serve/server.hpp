@@ -38,6 +38,7 @@ struct ServerOptions {
   int64_t max_embedding_tokens = 65536;  // per embeddings request, all inputs together (413 beyond)
   std::string api_key;  // empty: no authentication; else every route but the open ones (route_access.hpp)
   bool metrics_public = false;  // /metrics without the API key
+  bool web_chat = true;  // the chat page at / (web_page.hpp); --no-web-chat turns it off
   bool log_prompts = false;
   bool log_requests = true;  // a stderr line per request
   std::string model_id;
@@ -96,6 +97,8 @@ class Server {
                                                Trace& trace, int64_t& total);
   void models(const HttpRequest& request, HttpResponse& response);
   void router_stats(const HttpRequest& request, HttpResponse& response);
+  // GET /v1/router/policy: what the chat page needs to offer (or explain) the cloud switch.
+  void router_policy(HttpResponse& response);
   // llama.cpp's native routes (llamacpp_api.cpp): /completion, /infill, /tokenize, ...
   void llamacpp_api(const HttpRequest& request, HttpResponse& response, Trace& trace);
   void native_completion(const nlohmann::json& body, std::vector<TokenId> prompt, HttpResponse& response, Trace& trace);

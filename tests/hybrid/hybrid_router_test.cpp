@@ -71,6 +71,8 @@ TEST(HybridRouter, LocalOnlyNeverBuildsACloudClient) {
   LoopbackServer server({cloud_says("cloud")});
   HybridRouter router(options(Policy::LocalOnly, server.url()));
   EXPECT_FALSE(router.has_cloud());
+  EXPECT_EQ(router.policy(), json({{"policy", "local-only"}, {"consent", "always"}, {"sensitive", "redact"},
+                                   {"cloud_configured", false}, {"endpoints", json::array()}}));
   FakeLocal local{-9.0f};
   json answer = router.complete(request("hi a@b.io", json{{"route", "auto"}}), local.runner());
   EXPECT_EQ(answer["bantam"]["route"], "local");
@@ -91,6 +93,10 @@ TEST(HybridRouter, LowConfidenceEscalatesWithRedactionAndRestore) {
   EXPECT_EQ(answer["bantam"]["route"], "cloud");
   EXPECT_EQ(answer["bantam"]["reason"], "low-confidence");
   EXPECT_EQ(answer["bantam"]["escalated_from"], "local");
+  // What left the device: the endpoint, and how many values of each class were replaced.
+  EXPECT_EQ(answer["bantam"]["endpoint"], router.policy()["endpoints"][0]);
+  EXPECT_TRUE(answer["bantam"]["endpoint"].get<std::string>().starts_with(server.url())) << answer["bantam"];
+  EXPECT_EQ(answer["bantam"]["redacted"], json({{"EMAIL", 1}, {"IBAN", 1}}));
   // The local attempt's statistics travel along, so a client sees why it escalated.
   EXPECT_EQ(answer["bantam"]["confidence"]["tokens"], 2);
   EXPECT_FLOAT_EQ(answer["bantam"]["confidence"]["mean_logprob"].get<float>(), -5.0f);
@@ -155,6 +161,8 @@ TEST(HybridRouter, CloudFailureFallsBackLocallyAndOpensTheBreaker) {
     EXPECT_EQ(answer["bantam"]["route"], "local");
     EXPECT_EQ(answer["bantam"]["reason"], "cloud-failure");
     EXPECT_EQ(answer["bantam"]["fallback_from"], "cloud");
+    EXPECT_NE(answer["bantam"]["cloud_error"].get<std::string>().find("HTTP 500"), std::string::npos);
+    EXPECT_FALSE(answer["bantam"].contains("endpoint"));
   }
   EXPECT_EQ(router.stats()["breaker"], "open");
   json answer = router.complete(request("hi"), local.runner());  // the breaker keeps it local
@@ -249,6 +257,8 @@ TEST(HybridRouter, StreamsTheCloudRestoringSplitPlaceholders) {
   log.run(router, request("reach ann@example.com or +1 555 123 4567"));
   ASSERT_EQ(log.metas.size(), 1u);
   EXPECT_EQ(log.metas[0]["route"], "cloud");
+  EXPECT_EQ(log.metas[0]["redacted"], json({{"EMAIL", 1}, {"PHONE", 1}}));
+  EXPECT_EQ(log.metas[0]["endpoint"], router.policy()["endpoints"][0]);
   EXPECT_TRUE(log.meta_before_events);
   EXPECT_EQ(log.text, "Mail ann@example.com now +1 555 123 4567");
   EXPECT_EQ(log.local_streams, 0);
@@ -267,6 +277,7 @@ TEST(HybridRouter, StreamFallsBackLocallyOnlyBeforeTheFirstEvent) {
   ASSERT_EQ(fallback.metas.size(), 1u);
   EXPECT_EQ(fallback.metas[0]["reason"], "cloud-failure");
   EXPECT_EQ(fallback.metas[0]["fallback_from"], "cloud");
+  EXPECT_FALSE(fallback.metas[0]["cloud_error"].get<std::string>().empty());
 
   LoopbackServer cut_off({ScriptedResponse{200, "text/event-stream", {sse("half")}, 0ms, 0ms}});
   HybridRouter cut_router(options(Policy::CloudPreferred, cut_off.url()));

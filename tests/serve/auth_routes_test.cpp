@@ -16,6 +16,7 @@ using serve::needs_api_key;
 const std::vector<std::pair<std::string, std::string>> kApiRoutes = {
     {"POST", "/v1/chat/completions"}, {"POST", "/v1/completions"}, {"POST", "/v1/embeddings"},
     {"GET", "/v1/models"},           {"GET", "/v1/models/stories260K"}, {"GET", "/v1/router/stats"},
+    {"GET", "/v1/router/policy"},
     {"POST", "/chat/completions"},   {"POST", "/completions"},     {"POST", "/embeddings"},
     {"GET", "/models"},              {"POST", "/api/chat"},        {"POST", "/api/generate"},
     {"GET", "/api/tags"},            {"POST", "/api/show"},        {"POST", "/api/embed"},
@@ -97,8 +98,10 @@ TEST_F(AuthRoutes, EveryApiRouteNeedsTheKey) {
 
 TEST_F(AuthRoutes, OpenRoutesDoNot) {
   EXPECT_EQ(call("GET", "/health", {}).status, 200);
-  // No web page is served yet: its paths are open, so they answer 404 rather than 401.
-  for (const char* path : {"/", "/index.html", "/ui/app.js", "/assets/chat.css"}) {
+  // The chat page is open (it asks for the key itself); the other open paths hold no file yet,
+  // so they answer 404 rather than 401.
+  for (const char* path : {"/", "/index.html"}) EXPECT_EQ(call("GET", path, {}).status, 200) << path;
+  for (const char* path : {"/ui/app.js", "/assets/chat.css"}) {
     const HttpResult r = call("GET", path, {});
     EXPECT_EQ(r.status, 404) << path << ": " << r.body;
   }
