@@ -5,19 +5,21 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import assert from 'node:assert/strict';
 
 const require = createRequire(new URL('../../web/package.json', import.meta.url));
 const { chromium } = require('playwright-core');
 
 const [bantam, model, outDir] = process.argv.slice(2);
+const adapter = join(dirname(model), '..', 'adapters', 'stories260K-lora-qvd-r8-f32.gguf');
 if (!outDir) {
   console.error('usage: node chat_browser.mjs BANTAM MODEL OUT_DIR');
   process.exit(2);
 }
 const KEY = 's3cret-web';
 const servers = [];
+const serverOnPort = new Map();
 
 // Starts `bantam serve` on a free port; resolves with its port once /health says ready.
 function serve(args, env = {}) {
@@ -39,7 +41,10 @@ function serve(args, env = {}) {
       const port = Number(m[1]);
       for (let i = 0; i < 200; i++) {
         const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
-        if (ok) return resolve(port);
+        if (ok) {
+          serverOnPort.set(port, child);
+          return resolve(port);
+        }
         await new Promise((r) => setTimeout(r, 50));
       }
       reject(new Error('bantam serve never became ready'));
@@ -86,7 +91,7 @@ const check = (name, fn) => cases.push({ name, fn });
 
 let browser;
 try {
-  const [local, cloud] = await Promise.all([serve(['-c', '2048']), serve(['-c', '512'])]);
+  const [local, cloud] = await Promise.all([serve(['-c', '2048', '--lora', `qvd=${adapter}`]), serve(['-c', '512'])]);
   const routed = await serve(
     ['--cloud-url', `http://127.0.0.1:${cloud}`, '--route-policy', 'auto', '--cloud-consent', 'ask',
      '--api-key-env', 'BANTAM_WEB_TEST_KEY', '--cors-origin', 'http://127.0.0.1:9'],
@@ -98,11 +103,15 @@ try {
   // The browser logs the 400 of the context case below as an error; nothing else may appear.
   const errors = watchErrors(page, (text) => /status of 400/.test(text));
   const streamed = [];
+  const bodies = [];
+  page.on('request', (r) => r.url().endsWith('/v1/chat/completions') && bodies.push(JSON.parse(r.postData())));
   page.on('response', (r) => r.url().endsWith('/v1/chat/completions') && streamed.push(r.headers()['content-type']));
 
   check('the page loads with no console errors; the switch is off and explained under local-only', async () => {
     await page.goto(`http://127.0.0.1:${local}/`);
     await page.locator('#model option[value="stories260K"]').waitFor({ state: 'attached' });
+    // The picker offers the model and its named adapter (from /v1/models).
+    assert.deepEqual(await page.locator('#model option').allTextContents(), ['stories260K', 'stories260K+qvd']);
     assert.equal(await page.locator('#allow-cloud').isDisabled(), true);
     assert.match(await page.textContent('#consent-note'), /local-only/);
     assert.deepEqual(errors, []);
@@ -130,12 +139,61 @@ try {
     assert.equal(await page.locator('#send').isVisible(), true);
   });
 
-  check('a reload keeps the conversation', async () => {
+  check('regenerate replaces the last answer; edit-and-resend drops what followed', async () => {
+    await setMaxTokens(page, 16);
+    const users = await page.locator('.msg.user').count();
+    await page.click('.msg.assistant:last-child .actions button:text("Regenerate")');
+    await page.locator('#stop').waitFor({ state: 'hidden' });
+    await page.locator('.msg.assistant').last().locator('.badge .where').waitFor();
+    assert.equal(await page.locator('.msg.user').count(), users);
+    assert.equal(await page.locator('.msg.assistant .stopped').count(), 0, 'the stopped answer was replaced');
+    const sent = bodies.length;
+    await page.locator('.msg.user').last().locator('button:text("Edit")').click();
+    await page.fill('.msg .edit', 'Tell me a short story');
+    await page.click('button:text("Save and resend")');
+    await until(page, (n) => document.querySelectorAll('.msg.assistant .badge .where').length === n, users, 'the answer');
+    await page.locator('#send').waitFor();
+    assert.equal(await page.locator('.msg.user .body').last().textContent(), 'Tell me a short story');
+    assert.equal(await page.locator('.msg').count(), users * 2);
+    assert.equal(bodies.at(-1).messages.at(-1).content, 'Tell me a short story');
+    assert.equal(bodies.length, sent + 1);
+  });
+
+  check('a reload keeps the conversation and the theme', async () => {
+    await page.click('#theme');
+    const theme = await page.evaluate(() => document.documentElement.dataset.theme);
+    assert.ok(theme === 'dark' || theme === 'light');
     const count = await page.locator('.msg').count();
     await page.reload();
     await page.locator('.msg').nth(count - 1).waitFor();
     assert.equal(await page.locator('.msg').count(), count);
     assert.equal(await page.locator('.msg.user .body').first().textContent(), 'Once upon a time');
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), theme);
+    await page.click('#theme'); // back, for the screenshots
+  });
+
+  check('markdown renders code blocks with copy buttons, and no script of an answer runs', async () => {
+    const other = await context.newPage();
+    // The hostile answer's image and handler are blocked by the page's CSP too, which the browser
+    // reports; anything else would be an error.
+    const otherErrors = watchErrors(other, (text) => /violates the following Content Security Policy/.test(text));
+    await other.goto(`http://127.0.0.1:${local}/`);
+    await other.evaluate(() => {
+      const answer = 'Some **bold** text.\n\n```js\nconsole.log(1);\n```\n\n<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>';
+      localStorage.setItem('bantam.conversations.v1', JSON.stringify([{ id: 'md', title: 'md', updated: 1, system: '',
+        messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: answer, meta: { route: 'local', reason: 'local-first' } }] }]));
+      localStorage.setItem('bantam.activeConversation', 'md');
+    });
+    await other.reload();
+    const answer = other.locator('.msg.assistant .body');
+    await answer.locator('pre button.copy').waitFor();
+    assert.equal(await answer.locator('strong').textContent(), 'bold');
+    assert.equal(await answer.locator('pre code').textContent(), 'console.log(1);\n');
+    assert.equal(await other.evaluate(() => window.pwned), undefined);
+    assert.equal(await answer.locator('script').count(), 0);
+    assert.equal(await answer.locator('[onerror]').count(), 0, 'DOMPurify removed the handler');
+    await other.close();
+    assert.deepEqual(otherErrors, []);
   });
 
   check('screenshots at 390x844 and 1280x800 show the input box', async () => {
@@ -166,8 +224,8 @@ try {
   // The server that asks for a key and may use the loopback "cloud".
   const keyed = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
   const keyedErrors = watchErrors(keyed, (text) => /status of 401/.test(text)); // the key probe itself
-  const bodies = [];
-  keyed.on('request', (r) => r.url().endsWith('/v1/chat/completions') && bodies.push(JSON.parse(r.postData())));
+  const keyedBodies = [];
+  keyed.on('request', (r) => r.url().endsWith('/v1/chat/completions') && keyedBodies.push(JSON.parse(r.postData())));
 
   check('the page asks for the API key once and keeps it for the tab', async () => {
     await keyed.goto(`http://127.0.0.1:${routed}/`);
@@ -185,7 +243,7 @@ try {
     await setMaxTokens(keyed, 16);
     const answer = await sendAndWait(keyed, 'Mail ann@example.com a story');
     assert.equal(await answer.locator('.badge .where').textContent(), 'on this device');
-    assert.deepEqual(bodies.at(-1).bantam, { route: 'local' });
+    assert.deepEqual(keyedBodies.at(-1).bantam, { route: 'local' });
   });
 
   check('switched on, a forced-cloud request shows the cloud badge and the redaction classes', async () => {
@@ -194,8 +252,18 @@ try {
     const answer = await sendAndWait(keyed, 'Mail ann@example.com a story');
     assert.equal(await answer.locator('.badge .where').textContent(), `cloud: 127.0.0.1:${cloud}`);
     assert.match(await answer.locator('.badge .redacted').textContent(), /EMAIL ×1/);
-    assert.deepEqual(bodies.at(-1).bantam, { cloud_consent: true, route: 'cloud' });
+    assert.deepEqual(keyedBodies.at(-1).bantam, { cloud_consent: true, route: 'cloud' });
     await keyed.screenshot({ path: join(outDir, 'chat-cloud-1280x800.png') });
+  });
+
+  check('when the cloud fails the device answers, and the badge says so', async () => {
+    const cloudServer = serverOnPort.get(cloud);
+    const gone = new Promise((resolve) => cloudServer.once('close', resolve));
+    cloudServer.kill('SIGTERM');
+    await gone;
+    const answer = await sendAndWait(keyed, 'Once upon a time');
+    assert.equal(await answer.locator('.badge .where').textContent(), 'on this device');
+    assert.match(await answer.locator('.badge').textContent(), /the cloud failed, so this device answered/);
   });
 
   check('no console errors on either page', async () => {
