@@ -3,7 +3,7 @@
 // web_chat_browser.
 //   node chat_browser.mjs BANTAM MODEL OUT_DIR   (OUT_DIR gets the two screenshots)
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -16,6 +16,11 @@ const adapter = join(dirname(model), '..', 'adapters', 'stories260K-lora-qvd-r8-
 if (!outDir) {
   console.error('usage: node chat_browser.mjs BANTAM MODEL OUT_DIR');
   process.exit(2);
+}
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+if (!existsSync(chromiumPath)) {
+  console.error(`no browser at ${chromiumPath}: install Debian's chromium (scripts/deps.sh) or set CHROMIUM`);
+  process.exit(1);
 }
 const KEY = 's3cret-web';
 const servers = [];
@@ -96,7 +101,7 @@ try {
     ['--cloud-url', `http://127.0.0.1:${cloud}`, '--route-policy', 'auto', '--cloud-consent', 'ask',
      '--api-key-env', 'BANTAM_WEB_TEST_KEY', '--cors-origin', 'http://127.0.0.1:9'],
     { BANTAM_WEB_TEST_KEY: KEY });
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
+  browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
 
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
