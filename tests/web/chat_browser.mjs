@@ -248,6 +248,7 @@ try {
     await setMaxTokens(keyed, 16);
     const answer = await sendAndWait(keyed, 'Mail ann@example.com a story');
     assert.equal(await answer.locator('.badge .where').textContent(), 'on this device');
+    assert.match(await answer.locator('.badge').textContent(), /cloud switched off for this conversation/);
     assert.deepEqual(keyedBodies.at(-1).bantam, { route: 'local' });
   });
 

@@ -116,7 +116,7 @@ function renderMessage(message, index) {
       div.append(note);
     }
     const badge = document.createElement('div');
-    renderBadge(badge, message.meta, message.stats);
+    renderBadge(badge, message.meta, message.stats, message.sentRoute);
     div.append(badge);
     if (index === current.messages.length - 1) {
       const actions = document.createElement('div');
@@ -212,8 +212,10 @@ function setStreaming(on) {
 
 async function answer() {
   hideBanner();
-  const reply = { role: 'assistant', content: '', meta: null, stats: null };
   const body = requestBody();
+  // The route asked for, when the switch could have asked otherwise (for the badge's reason).
+  const sentRoute = ui.allowCloud.disabled ? '' : body.bantam.route;
+  const reply = { role: 'assistant', content: '', meta: null, stats: null, sentRoute };
   current.messages.push(reply);
   renderMessages();
   const view = ui.messages.lastElementChild.querySelector('.body');
@@ -274,7 +276,10 @@ async function answer() {
   if (first) {
     const end = performance.now();
     const count = usageTokens ?? tokens;
-    reply.stats = { ttftMs: first - start, tokensPerSecond: end > first && count > 1 ? ((count - 1) * 1000) / (end - first) : null };
+    // Tokens after the first over the time after it; an answer that arrived in one burst (under
+    // 100 ms) is measured over the whole request instead, or the rate would mean nothing.
+    const window = end - first >= 100 ? { tokens: count - 1, ms: end - first } : { tokens: count, ms: end - start };
+    reply.stats = { ttftMs: first - start, tokensPerSecond: window.tokens > 0 && window.ms > 0 ? (window.tokens * 1000) / window.ms : null };
   }
   save();
   renderMessages();

@@ -64,13 +64,14 @@ function endpointName(endpoint) {
 }
 
 // The badge's lines from an answer's "bantam" object: {route, reason, endpoint, redacted,
-// fallback_from, cloud_error, cloud_denied}.
-export function badgeParts(meta) {
+// fallback_from, cloud_error, cloud_denied}. sentRoute: what the page asked for ("local" when the
+// conversation's cloud switch was off, which is the reason the person wants to read then).
+export function badgeParts(meta, sentRoute) {
   if (!meta || typeof meta !== 'object') return { where: 'on this device', cloud: false, notes: [] };
   const cloud = meta.route === 'cloud';
   const where = cloud ? `cloud: ${endpointName(meta.endpoint || 'unknown endpoint')}` : 'on this device';
   const notes = [];
-  const reason = reasonText(meta.reason);
+  const reason = !cloud && sentRoute === 'local' ? 'cloud switched off for this conversation' : reasonText(meta.reason);
   if (reason) notes.push(reason);
   if (cloud) {
     const redacted = meta.redacted && typeof meta.redacted === 'object' ? Object.entries(meta.redacted) : [];
@@ -85,8 +86,8 @@ export function badgeParts(meta) {
   return { where, cloud, notes };
 }
 
-export function renderBadge(element, meta, stats) {
-  const { where, cloud, notes } = badgeParts(meta);
+export function renderBadge(element, meta, stats, sentRoute) {
+  const { where, cloud, notes } = badgeParts(meta, sentRoute);
   element.replaceChildren();
   element.className = `badge ${cloud ? 'cloud' : 'local'}`;
   const place = document.createElement('span');
