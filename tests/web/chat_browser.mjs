@@ -139,6 +139,8 @@ try {
     const answer = page.locator('.msg.assistant').nth(before);
     await until(page, (i) => document.querySelectorAll('.msg.assistant .body')[i]?.textContent.trim().length > 0, before,
       'the first words of the answer');
+    // Where it runs is shown while it streams, not only at the end.
+    assert.equal(await answer.locator('.badge .where').textContent(), 'on this device');
     await page.click('#stop');
     await answer.locator('.stopped').waitFor();
     assert.equal(await page.locator('#send').isVisible(), true);

@@ -219,6 +219,7 @@ async function answer() {
   current.messages.push(reply);
   renderMessages();
   const view = ui.messages.lastElementChild.querySelector('.body');
+  const badge = ui.messages.lastElementChild.querySelector('.badge');
   const controller = new AbortController();
   streaming = { controller };
   setStreaming(true);
@@ -242,7 +243,10 @@ async function answer() {
     await streamChat(
       body,
       (chunk) => {
-        if (chunk.bantam && !reply.meta) reply.meta = chunk.bantam;
+        if (chunk.bantam && !reply.meta) {
+          reply.meta = chunk.bantam; // where it runs is shown from the first event, not at the end
+          renderBadge(badge, reply.meta, null, reply.sentRoute);
+        }
         if (chunk.usage && Number.isInteger(chunk.usage.completion_tokens)) usageTokens = chunk.usage.completion_tokens;
         const delta = Array.isArray(chunk.choices) && chunk.choices[0] ? chunk.choices[0].delta : null;
         if (delta && typeof delta.content === 'string' && delta.content) {

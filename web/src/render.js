@@ -67,7 +67,7 @@ function endpointName(endpoint) {
 // fallback_from, cloud_error, cloud_denied}. sentRoute: what the page asked for ("local" when the
 // conversation's cloud switch was off, which is the reason the person wants to read then).
 export function badgeParts(meta, sentRoute) {
-  if (!meta || typeof meta !== 'object') return { where: 'on this device', cloud: false, notes: [] };
+  if (!meta || typeof meta !== 'object') return { where: 'route not known yet', cloud: false, notes: [] };
   const cloud = meta.route === 'cloud';
   const where = cloud ? `cloud: ${endpointName(meta.endpoint || 'unknown endpoint')}` : 'on this device';
   const notes = [];
@@ -89,7 +89,7 @@ export function badgeParts(meta, sentRoute) {
 export function renderBadge(element, meta, stats, sentRoute) {
   const { where, cloud, notes } = badgeParts(meta, sentRoute);
   element.replaceChildren();
-  element.className = `badge ${cloud ? 'cloud' : 'local'}`;
+  element.className = `badge ${meta ? (cloud ? 'cloud' : 'local') : 'pending'}`;
   const place = document.createElement('span');
   place.className = 'where';
   place.textContent = where;
