@@ -154,6 +154,13 @@ try {
     await page.locator('.msg.assistant').last().locator('.badge .where').waitFor();
     assert.equal(await page.locator('.msg.user').count(), users);
     assert.equal(await page.locator('.msg.assistant .stopped').count(), 0, 'the stopped answer was replaced');
+    // The settings travel with the request: a system prompt and the sampling fields.
+    await page.click('#settings-toggle');
+    await page.fill('#system', 'You tell short stories.');
+    await page.locator('#system').dispatchEvent('change');
+    await page.fill('#temperature', '0.3');
+    await page.locator('#temperature').dispatchEvent('change');
+    await page.click('#settings-toggle');
     const sent = bodies.length;
     await page.locator('.msg.user').last().locator('button:text("Edit")').click();
     await page.fill('.msg .edit', 'Tell me a short story');
@@ -163,6 +170,9 @@ try {
     assert.equal(await page.locator('.msg.user .body').last().textContent(), 'Tell me a short story');
     assert.equal(await page.locator('.msg').count(), users * 2);
     assert.equal(bodies.at(-1).messages.at(-1).content, 'Tell me a short story');
+    assert.deepEqual(bodies.at(-1).messages[0], { role: 'system', content: 'You tell short stories.' });
+    assert.equal(bodies.at(-1).temperature, 0.3);
+    assert.equal(bodies.at(-1).max_tokens, 16);
     assert.equal(bodies.length, sent + 1);
   });
 

@@ -46,7 +46,9 @@ function hideBanner() {
 function select(conversation) {
   current = conversation;
   setActiveId(current.id);
+  // Conversations stored by an older page (or edited by hand) may lack fields.
   current.settings = { ...DEFAULT_SETTINGS, ...(current.settings || {}) };
+  if (typeof current.system !== 'string') current.system = '';
   ui.system.value = current.system || '';
   for (const name of ['temperature', 'top_p', 'max_tokens']) $(name).value = current.settings[name];
   if (current.model && [...ui.model.options].some((o) => o.value === current.model)) ui.model.value = current.model;
