@@ -5,6 +5,9 @@
 #include <numbers>
 #include <vector>
 
+#include "format/ggml_type.hpp"
+#include "quant/quant.hpp"
+
 // The portable x86-64 build targets no vector extension; the loops that carry a training step's
 // arithmetic get AVX2/AVX-512 clones, picked at load time.
 #if defined(__x86_64__)
@@ -195,62 +198,78 @@ void attention_backward(const SequenceAttention& a, const float* q, const float*
 
 namespace {
 
-constexpr int64_t kTileRows = 8;        // weight rows dequantized together
-constexpr int64_t kTokensPerPiece = 16;  // tokens sharing one pass over the dequantized tiles
+constexpr int64_t kStripeCols = 256;  // columns per piece: a multiple of every block size (32, 256)
+constexpr int64_t kTileRows = 64;     // weight rows dequantized together
+constexpr int64_t kRowGroup = 8;      // rows added to a token's columns in one pass
 
-// dx_row += sum over the tile's rows of coefficient * row.
-TRAIN_VECTOR_CLONES void add_tile_rows(const float* tile, const float* coefficients, int64_t rows, int64_t cols,
-                                       float* dx_row) {
-  if (rows == kTileRows) {
-    for (int64_t c = 0; c < cols; ++c) {
-      float sum = dx_row[c];
-      for (int64_t r = 0; r < kTileRows; ++r) sum += coefficients[r] * tile[r * cols + c];
-      dx_row[c] = sum;
-    }
-    return;
+constexpr int64_t kTokenGroup = 4;    // tokens sharing each loaded weight value
+
+// For kTokenGroup tokens t: dx[t][0..cols) += sum over kRowGroup rows r of coefficient[t][r] * row r.
+TRAIN_VECTOR_CLONES void add_row_group_tokens(const float* tile, int64_t tile_stride, const float* dy,
+                                              int64_t dy_stride, int64_t cols, float* dx, int64_t dx_stride) {
+  float a[kTokenGroup][kRowGroup];
+  for (int64_t t = 0; t < kTokenGroup; ++t) {
+    for (int64_t r = 0; r < kRowGroup; ++r) a[t][r] = dy[t * dy_stride + r];
   }
-  for (int64_t r = 0; r < rows; ++r) axpy(coefficients[r], tile + r * cols, dx_row, cols);
+  float* d0 = dx;
+  float* d1 = dx + dx_stride;
+  float* d2 = dx + 2 * dx_stride;
+  float* d3 = dx + 3 * dx_stride;
+  for (int64_t c = 0; c < cols; ++c) {
+    float s0 = d0[c], s1 = d1[c], s2 = d2[c], s3 = d3[c];
+    for (int64_t r = 0; r < kRowGroup; ++r) {
+      const float w = tile[r * tile_stride + c];
+      s0 += a[0][r] * w;
+      s1 += a[1][r] * w;
+      s2 += a[2][r] * w;
+      s3 += a[3][r] * w;
+    }
+    d0[c] = s0;
+    d1[c] = s1;
+    d2[c] = s2;
+    d3[c] = s3;
+  }
+}
+
+// The same for one token and `rows` (<= kRowGroup) rows.
+TRAIN_VECTOR_CLONES void add_row_group(const float* tile, int64_t tile_stride, const float* coefficients, int64_t rows,
+                                       int64_t cols, float* dx_row) {
+  for (int64_t r = 0; r < rows; ++r) axpy(coefficients[r], tile + r * tile_stride, dx_row, cols);
 }
 
 }  // namespace
 
+// Pieces are stripes of columns: every weight element is dequantized once per call (a tile of
+// rows of one stripe at a time), and a stripe's columns of dx for every token stay in cache
+// while the tiles pass.
 void matmul_transposed_add(const ops::Matrix& w, const float* dy, int64_t dy_stride, int64_t n_tokens, float* dx,
                            int64_t dx_stride, ops::ThreadPool& pool) {
-  const int64_t cols = w.cols;
-  // Few tokens: split the weight rows instead, each piece adding to its own copy of dx.
-  const bool split_rows = n_tokens < 2 * kTokensPerPiece && pool.size() > 1;
-  if (split_rows) {
-    const int64_t n_tiles = (w.rows + kTileRows - 1) / kTileRows;
-    const int64_t pieces = std::min<int64_t>(pool.size(), n_tiles);
-    std::vector<std::vector<float>> partial(static_cast<size_t>(pieces));
-    pool.parallel_for(pieces, 1, [&](int64_t begin, int64_t end) {
-      std::vector<float> tile(static_cast<size_t>(kTileRows * cols));
-      for (int64_t piece = begin; piece < end; ++piece) {
-        std::vector<float>& acc = partial[static_cast<size_t>(piece)];
-        acc.assign(static_cast<size_t>(n_tokens * cols), 0.0f);
-        for (int64_t tile_index = piece; tile_index < n_tiles; tile_index += pieces) {
-          const int64_t r0 = tile_index * kTileRows, rows = std::min(kTileRows, w.rows - r0);
-          for (int64_t r = 0; r < rows; ++r) ops::matrix_row(w, r0 + r, tile.data() + r * cols);
-          for (int64_t t = 0; t < n_tokens; ++t) {
-            add_tile_rows(tile.data(), dy + t * dy_stride + r0, rows, cols, acc.data() + t * cols);
-          }
-        }
-      }
-    });
-    for (const std::vector<float>& acc : partial) {
-      for (int64_t t = 0; t < n_tokens; ++t) axpy(1.0f, acc.data() + t * cols, dx + t * dx_stride, cols);
-    }
-    return;
-  }
-  const int64_t n_pieces = (n_tokens + kTokensPerPiece - 1) / kTokensPerPiece;
-  pool.parallel_for(n_pieces, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> tile(static_cast<size_t>(kTileRows * cols));
-    for (int64_t piece = begin; piece < end; ++piece) {
-      const int64_t t0 = piece * kTokensPerPiece, t1 = std::min(n_tokens, t0 + kTokensPerPiece);
+  const GgmlTypeInfo& info = type_info(w.type);
+  const int64_t n_stripes = (w.cols + kStripeCols - 1) / kStripeCols;
+  pool.parallel_for(n_stripes, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> tile(static_cast<size_t>(kTileRows * kStripeCols));
+    for (int64_t stripe = begin; stripe < end; ++stripe) {
+      const int64_t c0 = stripe * kStripeCols, width = std::min(kStripeCols, w.cols - c0);
+      const size_t byte_offset = static_cast<size_t>(c0 / info.block_size) * info.bytes_per_block;
       for (int64_t r0 = 0; r0 < w.rows; r0 += kTileRows) {
         const int64_t rows = std::min(kTileRows, w.rows - r0);
-        for (int64_t r = 0; r < rows; ++r) ops::matrix_row(w, r0 + r, tile.data() + r * cols);
-        for (int64_t t = t0; t < t1; ++t) add_tile_rows(tile.data(), dy + t * dy_stride + r0, rows, cols, dx + t * dx_stride);
+        for (int64_t r = 0; r < rows; ++r) {
+          quant::dequantize_row(w.type, w.row(r0 + r) + byte_offset, tile.data() + r * kStripeCols, width);
+        }
+        for (int64_t g = 0; g < rows; g += kRowGroup) {
+          const float* group = tile.data() + g * kStripeCols;
+          const int64_t group_rows = std::min(kRowGroup, rows - g);
+          int64_t t = 0;
+          if (group_rows == kRowGroup) {
+            for (; t + kTokenGroup <= n_tokens; t += kTokenGroup) {
+              add_row_group_tokens(group, kStripeCols, dy + t * dy_stride + r0 + g, dy_stride, width,
+                                   dx + t * dx_stride + c0, dx_stride);
+            }
+          }
+          for (; t < n_tokens; ++t) {
+            add_row_group(group, kStripeCols, dy + t * dy_stride + r0 + g, group_rows, width, dx + t * dx_stride + c0);
+          }
+        }
       }
     }
   });

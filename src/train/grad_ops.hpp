@@ -46,7 +46,7 @@ void attention_backward(const SequenceAttention& a, const float* q, const float*
                         const float* dout, float* dq, float* dk, float* dv, ops::ThreadPool& pool);
 
 // dx[t * dx_stride + c] += sum_r dy[t * dy_stride + r] * W[r][c]: the product with W's transpose,
-// W in its stored type, dequantized a tile of rows at a time (never whole).
+// W in its stored type, dequantized a tile at a time (never whole), each element once per call.
 void matmul_transposed_add(const ops::Matrix& w, const float* dy, int64_t dy_stride, int64_t n_tokens, float* dx,
                            int64_t dx_stride, ops::ThreadPool& pool);
 
