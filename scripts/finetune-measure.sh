@@ -27,7 +27,7 @@ split_corpus() {
 perplexity() {  # MODEL [ADAPTER]
   local args=(perplexity -m "$1" -f "$work/test.txt" -c 128 -o json)
   [ $# -gt 1 ] && args+=(--lora "$2")
-  "$bantam" "${args[@]}" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["perplexity"])'
+  "$bantam" "${args[@]}" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["ppl"])'
 }
 
 if [ "$what" = quality ] || [ "$what" = all ]; then
