@@ -51,10 +51,10 @@ if [ "$what" = speed ] || [ "$what" = all ]; then
   fi
   split_corpus
   # Enough text for a few windows of -c tokens, one epoch, one sequence per update.
-  head -c $((ctx * 16)) "$work/train.txt" >"$work/speed.txt"
+  head -c $((ctx * 16)) "$work/train.txt" >"$work/speed-data.txt"
   for threads in 1 2; do
     /usr/bin/time -f "peak RSS %M KB, user %U s, wall %e s" \
-      "$bantam" finetune -m "$model" --data "$work/speed.txt" -o "$work/speed-t$threads.gguf" --rank 8 \
+      "$bantam" finetune -m "$model" --data "$work/speed-data.txt" -o "$work/speed-t$threads.gguf" --rank 8 \
       --targets attn_q,attn_v --epochs 1 -c "$ctx" -b 1 -t "$threads" --eval-split 0 \
       2>"$work/speed-t$threads.log" || true
     echo "threads $threads: $(grep -o '[0-9.]* tok/s' "$work/speed-t$threads.log" | tail -1)," \
