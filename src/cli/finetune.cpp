@@ -43,6 +43,8 @@ int run_finetune(train::FinetuneOptions options) {
                     options.rank, fmt::join(r.targets, ","), r.parameters, static_cast<double>(r.memory_bytes) / (1 << 20)));
     if (!options.resume.empty()) say(fmt::format("finetune: resuming from {}", options.resume));
     bar.emplace("finetune");
+    // From here on Ctrl-C means "checkpoint and stop"; while loading it still ends at once.
+    std::signal(SIGINT, on_sigint);
   };
   callbacks.loop.on_step = [&](const train::LoopProgress& p) {
     bar->update(p.fraction, fmt::format("epoch {}/{}, step {}/{}, loss {:.4f}, held-out {}, {:.0f} tok/s", p.epoch + 1,
@@ -55,7 +57,6 @@ int run_finetune(train::FinetuneOptions options) {
   };
   callbacks.loop.should_stop = [] { return g_stop_requested != 0; };
   g_stop_requested = 0;
-  std::signal(SIGINT, on_sigint);
   const train::FinetuneReport report = train::finetune(options, callbacks);
   std::signal(SIGINT, SIG_DFL);
   if (report.loop.stopped) {
