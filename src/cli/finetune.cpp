@@ -1,6 +1,6 @@
 // `bantam finetune -m BASE --data FILE -o ADAPTER.gguf [--rank 8] [--alpha 16] [--targets KINDS]
 // [--epochs N] [--lr 2e-4] [-c 512] [-b 8] [--grad-accum N] [-t N] [--eval-split 0.1]
-// [--resume CKPT] [--checkpoint PATH] [--seed S]`: trains a LoRA adapter on the user's own text
+// [--resume CKPT] [--checkpoint PATH] [--checkpoint-every N] [--seed S]`: trains a LoRA adapter on the user's own text
 // or chats (train/finetune.hpp), on this machine. Progress on stderr; Ctrl-C finishes the update
 // in flight, writes a checkpoint and exits with 130; a second Ctrl-C ends at once.
 #include <csignal>
@@ -43,6 +43,8 @@ int run_finetune(train::FinetuneOptions options) {
                     options.rank, fmt::join(r.targets, ","), r.parameters, static_cast<double>(r.memory_bytes) / (1 << 20)));
     if (!options.resume.empty()) say(fmt::format("finetune: resuming from {}", options.resume));
     bar.emplace("finetune");
+    // From here on Ctrl-C means "checkpoint and stop"; while loading it still ends at once.
+    std::signal(SIGINT, on_sigint);
   };
   callbacks.loop.on_step = [&](const train::LoopProgress& p) {
     bar->update(p.fraction, fmt::format("epoch {}/{}, step {}/{}, loss {:.4f}, held-out {}, {:.0f} tok/s", p.epoch + 1,
@@ -55,7 +57,6 @@ int run_finetune(train::FinetuneOptions options) {
   };
   callbacks.loop.should_stop = [] { return g_stop_requested != 0; };
   g_stop_requested = 0;
-  std::signal(SIGINT, on_sigint);
   const train::FinetuneReport report = train::finetune(options, callbacks);
   std::signal(SIGINT, SIG_DFL);
   if (report.loop.stopped) {
@@ -98,6 +99,9 @@ void add_finetune_command(CLI::App& app) {
       ->check(CLI::Range(0.0, 0.95));
   cmd->add_option("--resume", opts->resume, "Continue from this checkpoint (same model, data and options)");
   cmd->add_option("--checkpoint", opts->checkpoint, "Where checkpoints are written (default: OUTPUT.ckpt)");
+  cmd->add_option("--checkpoint-every", opts->checkpoint_every,
+                  "Also write the checkpoint after every N updates (0: only at epoch ends and on Ctrl-C)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", opts->seed, "Seed of the adapter's start, the held-out draw and the data order");
   cmd->callback([opts] {
     const int code = run_finetune(*opts);

@@ -120,7 +120,8 @@ FinetuneReport finetune(const FinetuneOptions& options, const FinetuneCallbacks&
                    .seed = options.seed, .adamw = AdamWOptions{.lr = options.lr},
                    .fingerprint = {.model_hash = hash_file(options.model), .data_hash = data.content_hash,
                                    .options = fingerprint_options(options, report.targets)},
-                   .checkpoint_path = report.checkpoint};
+                   .checkpoint_path = report.checkpoint,
+                   .checkpoint_every = options.checkpoint_every};
   std::optional<Checkpoint> resume;
   if (!options.resume.empty()) {
     resume = read_checkpoint(options.resume);

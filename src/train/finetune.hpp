@@ -32,6 +32,7 @@ struct FinetuneOptions {
   uint64_t seed = 1;
   std::string resume;      // checkpoint to continue from
   std::string checkpoint;  // where checkpoints go; empty: OUTPUT.ckpt
+  int64_t checkpoint_every = 0;  // updates between checkpoints besides epoch ends and Ctrl-C (0: none)
 };
 
 inline constexpr const char* kDefaultTargets[] = {"attn_q",   "attn_k", "attn_v",  "attn_qkv",

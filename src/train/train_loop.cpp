@@ -134,6 +134,7 @@ LoopResult run_training(TrainableModel& model, const Dataset& data, const LoopOp
       progress.fraction = total_steps > first_step ? static_cast<double>(cursor.optimizer_steps - first_step) /
                                                          static_cast<double>(total_steps - first_step)
                                                    : 1.0;
+      if (options.checkpoint_every > 0 && cursor.optimizer_steps % options.checkpoint_every == 0) save(cursor);
       if (callbacks.on_step) callbacks.on_step(progress);
       if (callbacks.should_stop && callbacks.should_stop()) {
         save(cursor);

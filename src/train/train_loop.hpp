@@ -51,6 +51,7 @@ struct LoopOptions {
   AdamWOptions adamw;
   TrainFingerprint fingerprint;
   std::string checkpoint_path;  // written at each epoch's end and on stop; empty: never
+  int64_t checkpoint_every = 0; // also after every this many updates (0: not), so a crash loses little
 };
 
 struct LoopProgress {

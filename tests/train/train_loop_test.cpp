@@ -145,6 +145,22 @@ TEST(TrainLoop, StoppedAndResumedRunEndsBitForBitWhereAnUninterruptedOneEnds) {
   EXPECT_THROW(run_training(other, data, toy_options(""), wrong, {}), Error);
 }
 
+TEST(TrainLoop, CheckpointEveryNUpdatesIsWrittenBeforeTheStepIsReported) {
+  const Dataset data = toy_data();
+  const std::string path = (test::temp_dir() / "every.ckpt").string();
+  LoopOptions o = toy_options(path);
+  o.checkpoint_every = 4;
+  QuadraticModel model;
+  std::vector<int64_t> saved_at;
+  run_training(model, data, o, std::nullopt,
+               LoopCallbacks{.on_step = [&](const LoopProgress& p) {
+                               if (p.step % 4 == 0) saved_at.push_back(read_checkpoint(path).cursor.optimizer_steps);
+                             },
+                             .on_epoch = nullptr,
+                             .should_stop = nullptr});
+  EXPECT_EQ(saved_at, (std::vector<int64_t>{4, 8, 12}));
+}
+
 TEST(TrainLoop, BadOptionsAreRefused) {
   const Dataset data = toy_data();
   QuadraticModel model;
