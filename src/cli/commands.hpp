@@ -19,6 +19,7 @@ void add_template_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_chat_command(CLI::App& app);
 void add_lora_command(CLI::App& app);  // lora merge
+void add_finetune_command(CLI::App& app);
 
 // The services (src/cli/services/): model store, hub, monitoring, server, hybrid routing.
 void add_hub_command(CLI::App& app);

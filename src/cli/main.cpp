@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   bantam::cli::add_route_commands(app);
 #endif
   bantam::cli::add_lora_command(app);
+  bantam::cli::add_finetune_command(app);
   add_gpu_layers_options(app);
   hide_empty_list_defaults(app);
   try {
