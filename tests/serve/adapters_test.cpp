@@ -3,6 +3,7 @@
 // choices are 400s, a refused adapter file stops the start with its name.
 #include <gmock/gmock.h>
 
+#include <filesystem>
 #include <thread>
 
 #include "serve/adapters.hpp"
@@ -186,6 +187,28 @@ TEST(ServeAdapterStart, UnnamedAdaptersApplyToEveryRequestBeforeChosenOnes) {
   const Streamed chosen = stream_completion(server.port(), {{"model", "stories260K+kogu"}});
   ASSERT_EQ(chosen.status, 200) << chosen.text;
   EXPECT_EQ(chosen.text, run_text({qvd() + ":0.8", kogu()}));
+  EXPECT_EQ(server.stop(), 0) << server.log();
+}
+
+// The loop end to end: an adapter `bantam finetune` has just made is chosen per request,
+// changes the answer, and gives what `bantam run --lora` gives with it.
+TEST(ServeAdapterStart, FreshlyTrainedAdapterIsServedPerRequest) {
+  const std::filesystem::path dir = temp_dir();
+  write_file(dir / "train.txt", read_file(shared("corpus/gpl-3.txt")).substr(0, 6000));
+  const std::string adapter = (dir / "gpl.gguf").string();
+  const RunResult trained = run_cli({"finetune", "-m", stories_model(), "--data", (dir / "train.txt").string(), "-o",
+                                     adapter, "-c", "64", "-b", "1", "--epochs", "1", "--lr", "2e-3", "-t", "1",
+                                     "--rank", "4", "--targets", "attn_q,attn_v", "--eval-split", "0"});
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+
+  ServerProcess server({"-c", "256", "--lora", "gpl=" + adapter});
+  const Streamed base = stream_completion(server.port(), {{"model", "stories260K"}});
+  const Streamed tuned = stream_completion(server.port(), {{"model", "stories260K+gpl"}});
+  ASSERT_EQ(base.status, 200) << base.text;
+  ASSERT_EQ(tuned.status, 200) << tuned.text;
+  EXPECT_NE(tuned.text, base.text);
+  EXPECT_EQ(base.text, run_text({}));
+  EXPECT_EQ(tuned.text, run_text({adapter}));
   EXPECT_EQ(server.stop(), 0) << server.log();
 }
 
