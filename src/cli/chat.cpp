@@ -169,6 +169,20 @@ class Chat {
     return false;
   }
 
+  // Leading tokens of `prompt` that render the system prompt: what a context shift keeps.
+  int system_tokens(const std::vector<TokenId>& prompt) const {
+    if (conversation_.system().empty()) return 0;
+    const std::vector<ChatMessage> system{{"system", conversation_.system()}};
+    std::vector<TokenId> alone;
+    try {
+      alone = model_->chat_tokens(system, false);
+    } catch (const Error&) {
+      return 0;  // a template that renders no system turn alone: nothing is kept but the BOS
+    }
+    const auto common = std::mismatch(alone.begin(), alone.end(), prompt.begin(), prompt.end());
+    return static_cast<int>(common.first - alone.begin());
+  }
+
   // The reply streamed to stdout; nullopt when no route could answer.
   std::optional<std::string> generate(const std::vector<TokenId>& prompt) {
     const TokenCallback print_token = [](const TokenEvent& event) {
@@ -176,8 +190,10 @@ class Chat {
       std::fflush(stdout);
       return !g_interrupted.load();
     };
+    GenerateOptions generate_options = options_.engine.generate;
+    generate_options.keep = std::max<int>(generate_options.keep, system_tokens(prompt));
     auto generate_local = [&](const TokenCallback& on_token) {
-      return session_->generate(prompt, options_.engine.generate, on_token);
+      return session_->generate(prompt, generate_options, on_token);
     };
 #if BANTAM_CLI_SERVICES
     if (router_) {

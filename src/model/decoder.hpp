@@ -47,6 +47,9 @@ class Decoder {
                ForwardOutput output, std::vector<float>& logits) const;
 
   const ModelConfig& config() const { return config_; }
+  // RoPE of a cache of `context` positions (LongRoPE picks its factors by it): what a context
+  // shift re-rotates keys with.
+  ops::RopeParams rope_params(int64_t context) const;
 
  private:
   // Rows [first_row, first_row + n) of a batch and their adapters.
@@ -57,7 +60,6 @@ class Decoder {
   void attention_block(int il, std::span<const DecodeSegment> segments, std::span<const RowGroup> groups,
                        int64_t n, ForwardBuffers& b, ops::ThreadPool& pool) const;
   void ffn_block(int il, std::span<const RowGroup> groups, int64_t n, ForwardBuffers& b, ops::ThreadPool& pool) const;
-  ops::RopeParams rope_params(int64_t context) const;
   // ops::matmul over all n rows, plus each group's adapter terms for `w` on its rows.
   void project(const ops::Matrix& w, const float* x, int64_t n, float* y, int64_t y_stride,
                std::span<const RowGroup> groups, ForwardBuffers& b, ops::ThreadPool& pool) const;
