@@ -12,7 +12,7 @@
 
 namespace bantam::test {
 
-std::vector<double> log_softmax(const std::vector<double>& logits) {
+inline std::vector<double> log_softmax(const std::vector<double>& logits) {
   const double max = *std::max_element(logits.begin(), logits.end());
   double sum = 0;
   for (double v : logits) sum += std::exp(v - max);

@@ -1,8 +1,9 @@
-// Long context against the float64 reference (reference_decoder.hpp): 4,200 tokens of the essay
+// Long context against the float64 reference (tests/numerics/reference_decoder.hpp), labelled
+// `long` in ctest (about 15 s of CPU per model): 4,200 tokens of the essay
 // through bantam's prompt path (F32 KV cache, batches of 512) on the synthetic models whose RoPE is
 // scaled as the shared models scale it: Llama 3 (rope_freqs from llama3 scaling, base 500000) and
 // Phi-3 (LongRoPE: a 4,608 context is past its original 4,096, so the long factors and the attention
-// factor hold at every position, which the reference is told; sliding window 32). Positions up to
+// factor hold at every position, which the reference is told). Positions up to
 // 4,199 put RoPE angles far from the 128-token chunks of reference_decoder_test.
 //
 // Scored: every 64th position and the last 16. Bars as reference_decoder_test's for F16 files with
@@ -14,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "agreement.hpp"
+#include "numerics/agreement.hpp"
 #include "bantam/bantam.hpp"
-#include "reference_decoder.hpp"
+#include "numerics/reference_decoder.hpp"
 #include "test_support.hpp"
 
 namespace bantam {
