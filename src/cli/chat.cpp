@@ -199,7 +199,9 @@ class Chat {
     if (router_) {
       hybrid::HybridRequest request;
       request.body = hybrid::turn_request(conversation_.messages(), options_.engine.generate, options_.route.overrides);
-      request.prompt_tokens = static_cast<int64_t>(prompt.size()) + std::max(1, options_.engine.generate.max_tokens);
+      const GenerateOptions& generate = options_.engine.generate;  // with context shift any reply length fits
+      request.prompt_tokens =
+          static_cast<int64_t>(prompt.size()) + (generate.context_shift ? 1 : std::max(1, generate.max_tokens));
       try {
         const RoutedTurn turn = route_turn(*router_, request, model_id_, generate_local, print_token,
                                            [] { return !g_interrupted.load(); });

@@ -180,7 +180,8 @@ void Server::chat_completions(const HttpRequest& request, nlohmann::json body, H
   } catch (const Error& e) {
     throw ApiError(400, e.what(), "bantam", "invalid_value");
   }
-  routed.prompt_tokens = n_prompt + std::max(1, r.generation.max_tokens);
+  // With context shift any reply length fits: only the prompt must.
+  routed.prompt_tokens = n_prompt + (options_.context_shift ? 1 : std::max(1, r.generation.max_tokens));
   if (options_.hybrid.router.latency_budget_ms > 0) routed.expected_queue_wait_ms = served.scheduler->expected_wait_ms();
 
   try {
