@@ -172,7 +172,9 @@ class Chat {
   // Leading tokens of `prompt` that render the system prompt: what a context shift keeps.
   int system_tokens(const std::vector<TokenId>& prompt) const {
     if (conversation_.system().empty()) return 0;
-    const std::vector<ChatMessage> system{{"system", conversation_.system()}};
+    // A stand-in user turn: formats that fold the system prompt into the first user turn (Llama
+    // 2's [INST]) render it only with one; the common prefix ends where the user's words begin.
+    const std::vector<ChatMessage> system{{"system", conversation_.system()}, {"user", "x"}};
     std::vector<TokenId> alone;
     try {
       alone = model_->chat_tokens(system, false);

@@ -135,6 +135,10 @@ int ChatFormatter::system_tokens(const ChatRequest& request, std::span<const Tok
     if (role == m.end() || *role != "system") break;
     system.messages.push_back(m);
   }
+  if (system.messages.empty() && default_system_.empty()) return 0;
+  // A stand-in user turn: formats that fold the system prompt into the first user turn (Llama 2's
+  // [INST]) render it only with one; the common prefix ends where the user's words begin.
+  system.messages.push_back({{"role", "user"}, {"content", "x"}});
   std::vector<TokenId> alone;
   try {
     alone = prompt_tokens(system);
