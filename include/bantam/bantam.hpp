@@ -158,6 +158,11 @@ struct GenerateOptions {
   // Non-empty: the output is compact JSON matching this JSON Schema (text); stop strings are
   // ignored then. Error naming the keyword when the schema cannot be enforced.
   std::string json_schema;
+  // When the context fills: false ends generation (StopReason::ContextFull); true drops the
+  // oldest half of the tokens after the first `keep` (< 0: the whole prompt; a leading BOS is
+  // always kept) and goes on, as llama.cpp's --context-shift. What was dropped is forgotten.
+  bool context_shift = false;
+  int keep = 0;
 };
 
 struct TokenEvent {
@@ -182,6 +187,7 @@ struct GenerateResult {
   double prompt_seconds = 0;    // evaluating the new prompt tokens
   double generation_seconds = 0;
   double first_token_seconds = 0;  // from the call until the first token was sampled
+  int context_shifts = 0;          // times the context was shifted (GenerateOptions::context_shift)
 };
 
 class BANTAM_API Session {

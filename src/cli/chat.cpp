@@ -169,6 +169,22 @@ class Chat {
     return false;
   }
 
+  // Leading tokens of `prompt` that render the system prompt: what a context shift keeps.
+  int system_tokens(const std::vector<TokenId>& prompt) const {
+    if (conversation_.system().empty()) return 0;
+    // A stand-in user turn: formats that fold the system prompt into the first user turn (Llama
+    // 2's [INST]) render it only with one; the common prefix ends where the user's words begin.
+    const std::vector<ChatMessage> system{{"system", conversation_.system()}, {"user", "x"}};
+    std::vector<TokenId> alone;
+    try {
+      alone = model_->chat_tokens(system, false);
+    } catch (const Error&) {
+      return 0;  // a template that renders no system turn alone: nothing is kept but the BOS
+    }
+    const auto common = std::mismatch(alone.begin(), alone.end(), prompt.begin(), prompt.end());
+    return static_cast<int>(common.first - alone.begin());
+  }
+
   // The reply streamed to stdout; nullopt when no route could answer.
   std::optional<std::string> generate(const std::vector<TokenId>& prompt) {
     const TokenCallback print_token = [](const TokenEvent& event) {
@@ -176,14 +192,18 @@ class Chat {
       std::fflush(stdout);
       return !g_interrupted.load();
     };
+    GenerateOptions generate_options = options_.engine.generate;
+    generate_options.keep = std::max<int>(generate_options.keep, system_tokens(prompt));
     auto generate_local = [&](const TokenCallback& on_token) {
-      return session_->generate(prompt, options_.engine.generate, on_token);
+      return session_->generate(prompt, generate_options, on_token);
     };
 #if BANTAM_CLI_SERVICES
     if (router_) {
       hybrid::HybridRequest request;
       request.body = hybrid::turn_request(conversation_.messages(), options_.engine.generate, options_.route.overrides);
-      request.prompt_tokens = static_cast<int64_t>(prompt.size()) + std::max(1, options_.engine.generate.max_tokens);
+      const GenerateOptions& generate = options_.engine.generate;  // with context shift any reply length fits
+      request.prompt_tokens =
+          static_cast<int64_t>(prompt.size()) + (generate.context_shift ? 1 : std::max(1, generate.max_tokens));
       try {
         const RoutedTurn turn = route_turn(*router_, request, model_id_, generate_local, print_token,
                                            [] { return !g_interrupted.load(); });

@@ -34,6 +34,7 @@ void add_engine_options(CLI::App& cmd, EngineOptions& options) {
   cmd.add_option("--kv-type", s.kv_type, "KV cache type: f16, f32 or q8_0")
       ->transform(CLI::CheckedTransformer(kv_types, CLI::ignore_case))
       ->default_str("f16");
+  add_context_shift_options(cmd, options.generate);
   add_sampling_options(cmd, options.generate.sampling);
   cmd.add_option("--stop", options.generate.stop, "Stop before this string (repeatable)");
   add_lora_option(cmd, options.lora);
@@ -55,6 +56,13 @@ void add_sampling_options(CLI::App& cmd, SamplingOptions& sampling) {
   cmd.add_option("--presence-penalty", sampling.presence_penalty, "Subtract this from seen tokens")
       ->check(param_check("presence_penalty"));
   cmd.add_option("--seed", sampling.seed, "Sampling seed (0: random)")->check(param_check("seed"));
+}
+
+void add_context_shift_options(CLI::App& cmd, GenerateOptions& generate) {
+  cmd.add_flag("--context-shift", generate.context_shift,
+               "When the context fills, drop the oldest half of the tokens after --keep and go on");
+  cmd.add_option("--keep", generate.keep, "Tokens at the start that --context-shift never drops (-1: the prompt)")
+      ->check(CLI::Range(-1, 1 << 24));
 }
 
 void add_max_tokens_option(CLI::App& cmd, int& max_tokens, const std::string& names) {
@@ -121,9 +129,10 @@ void print_timings(const GenerateResult& result) {
   fmt::print(stderr,
              // On a terminal the streamed text has no newline of its own yet.
              "\nprompt: {} tokens ({} reused), {:.1f} tok/s | generation: {} tokens, {:.1f} tok/s | "
-             "first token: {:.1f} ms | stop: {}\n",
+             "first token: {:.1f} ms | stop: {}{}\n",
              result.prompt_tokens, result.reused_tokens, prompt_rate, generated, generation_rate,
-             result.first_token_seconds * 1000.0, stop_reason_name(result.stop_reason));
+             result.first_token_seconds * 1000.0, stop_reason_name(result.stop_reason),
+             result.context_shifts > 0 ? fmt::format(" | context shifts: {}", result.context_shifts) : "");
 }
 
 }  // namespace bantam::cli

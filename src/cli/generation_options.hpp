@@ -27,6 +27,8 @@ void add_engine_options(CLI::App& cmd, EngineOptions& options);
 // --presence-penalty and --seed into `sampling`: run, chat and serve take the same names, checks
 // and defaults.
 void add_sampling_options(CLI::App& cmd, SamplingOptions& sampling);
+// --context-shift and --keep N (llama.cpp's names) into `generate`.
+void add_context_shift_options(CLI::App& cmd, GenerateOptions& generate);
 // The tokens-to-generate option under `names` ("-n,--max-tokens,--n-predict" for run and chat).
 void add_max_tokens_option(CLI::App& cmd, int& max_tokens, const std::string& names);
 

@@ -107,7 +107,9 @@ void add_run_command(CLI::App& app) {
       const std::vector<ChatMessage> messages{{"user", text}};
       hybrid::HybridRequest request;
       request.body = hybrid::turn_request(messages, opts->engine.generate, opts->route.overrides);
-      request.prompt_tokens = static_cast<int64_t>(tokens.size()) + std::max(1, opts->engine.generate.max_tokens);
+      const auto& generate = opts->engine.generate;  // with context shift any reply length fits
+      request.prompt_tokens =
+          static_cast<int64_t>(tokens.size()) + (generate.context_shift ? 1 : std::max(1, generate.max_tokens));
       const RoutedTurn turn = route_turn(router, request, std::filesystem::path(opts->model).stem().string(),
                                          generate_local, print_token, [] { return true; });
       fmt::print("\n");

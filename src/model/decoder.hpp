@@ -48,7 +48,7 @@ class Decoder {
 
   const ModelConfig& config() const { return config_; }
   // RoPE for a sequence held in a context of `context` positions (LongRoPE picks its factors by
-  // it); the LoRA trainer rotates with the same parameters.
+  // it): what the LoRA trainer rotates with and a context shift re-rotates keys with.
   ops::RopeParams rope_params(int64_t context) const;
 
  private:

@@ -11,6 +11,7 @@
 #include "format/ggml_type.hpp"
 #include "model/config.hpp"
 #include "ops/attention.hpp"
+#include "ops/ops.hpp"
 
 namespace bantam {
 
@@ -35,6 +36,15 @@ class KvCache {
   std::span<const uint8_t> row(int layer, int64_t pos, bool values) const;
   std::span<uint8_t> row(int layer, int64_t pos, bool values);
   int layers() const { return static_cast<int>(layers_.size()); }
+
+  // Context shift (kv_shift.cpp): of a sequence of n_past positions, [keep, keep + discard) are
+  // dropped and the later ones move down by `discard`, their keys re-rotated for their new
+  // positions with `rope` (stored types other than F32 dequantized, rotated, quantized again);
+  // values move as they are. Error when discard exceeds max_discard().
+  void shift(int64_t n_past, int64_t keep, int64_t discard, const ops::RopeParams& rope);
+  // The most positions shift() may drop after `keep`: all of them, less where a sliding layer's
+  // ring has overwritten kept positions that the shorter sequence's window would reach again.
+  int64_t max_discard(int64_t n_past, int64_t keep) const;
 
  private:
   struct Layer {

@@ -19,15 +19,24 @@ void rms_norm(const float* x, const float* weight, float* y, int64_t n, float ep
   }
 }
 
-void rope_cos_sin(const RopeParams& params, int64_t pos, float* cos_sin) {
+void rope_angles(const RopeParams& params, int64_t pos, float* angles) {
   const float theta_scale = std::pow(params.freq_base, -2.0f / static_cast<float>(params.n_rot));
   float theta = static_cast<float>(pos);
   for (int i = 0; i < params.n_rot / 2; ++i) {
     const float factor = params.freq_factors ? params.freq_factors[i] : 1.0f;
-    const float angle = params.freq_scale * (theta / factor);
+    angles[i] = params.freq_scale * (theta / factor);
+    theta *= theta_scale;  // ggml's running product, not pow() per dimension
+  }
+}
+
+void rope_cos_sin(const RopeParams& params, int64_t pos, float* cos_sin) {
+  // The angles land in the table's upper half, read before each pair of slots overwrites them.
+  float* angles = cos_sin + params.n_rot / 2;
+  rope_angles(params, pos, angles);
+  for (int i = 0; i < params.n_rot / 2; ++i) {
+    const float angle = angles[i];
     cos_sin[2 * i] = std::cos(angle) * params.attn_factor;
     cos_sin[2 * i + 1] = std::sin(angle) * params.attn_factor;
-    theta *= theta_scale;  // ggml's running product, not pow() per dimension
   }
 }
 

@@ -24,6 +24,9 @@ struct RopeParams {
   const float* freq_factors = nullptr;  // n_rot/2 divisors of theta (Llama 3 rope_freqs, LongRoPE)
 };
 
+// The n_rot/2 angles of one position, in float, as ggml accumulates them (rope_cos_sin's angles).
+void rope_angles(const RopeParams& params, int64_t pos, float* angles);
+
 // Fills cos/sin for one position: cos_sin[2i] = cos(theta_i), cos_sin[2i+1] = sin(theta_i),
 // i < n_rot/2, with theta_i = pos * base^(-2i/n_rot) / factor_i accumulated as ggml does.
 void rope_cos_sin(const RopeParams& params, int64_t pos, float* cos_sin);

@@ -11,6 +11,7 @@
 #include "model/decoder.hpp"
 #include "model/kv_cache.hpp"
 #include "ops/thread_pool.hpp"
+#include "runtime/context_shift.hpp"
 
 namespace bantam {
 
@@ -70,6 +71,12 @@ int64_t BatchDecoder::keep_prefix(int slot, std::span<const TokenId> prompt) {
   if (!prompt.empty() && keep == static_cast<int64_t>(prompt.size())) --keep;
   impl_->sequences[static_cast<size_t>(slot)].resize(static_cast<size_t>(keep));
   return keep;
+}
+
+int64_t BatchDecoder::shift_context(int slot, int64_t keep) {
+  impl_->check_slot(slot);
+  const auto i = static_cast<size_t>(slot);
+  return bantam::shift_context(impl_->decoder, impl_->caches[i], impl_->sequences[i], keep);
 }
 
 void BatchDecoder::step(std::span<const BatchSegment> segments, std::vector<float>& logits) {

@@ -68,6 +68,10 @@ class BatchDecoder {
   // token to evaluate for fresh logits; returns how many tokens were kept.
   int64_t keep_prefix(int slot, std::span<const TokenId> prompt);
 
+  // Context shift of a full slot (runtime/context_shift.hpp): drops half of its tokens after the
+  // first `keep`; returns how many (0: none could be, nothing changed).
+  int64_t shift_context(int slot, int64_t keep);
+
   // Appends each segment's tokens to its slot in one forward pass (at most max_batch tokens in
   // all, one segment per slot). logits receives n_vocab floats per segment for its last token.
   void step(std::span<const BatchSegment> segments, std::vector<float>& logits);

@@ -37,6 +37,8 @@ GenerationSpec GenerationSpec::from(const GenerateOptions& options) {
   spec.max_tokens = options.max_tokens;
   spec.sampling = options.sampling;
   spec.stop = options.stop;
+  spec.context_shift = options.context_shift;
+  spec.keep = options.keep;
   if (!options.json_schema.empty()) {
     spec.grammar = JsonGrammar::from_schema(parse_json<nlohmann::ordered_json>(options.json_schema, "the JSON schema"));
     spec.stop.clear();  // a stop string would cut the JSON short
@@ -140,7 +142,7 @@ std::optional<GeneratedToken> Generation::step(std::span<const float> model_logi
     finish(StopReason::GrammarComplete);
   } else if (spec_.max_tokens >= 0 && static_cast<int>(generated_.size()) >= spec_.max_tokens) {
     finish(StopReason::MaxTokens);
-  } else if (cached >= context_) {
+  } else if (cached >= context_ && !spec_.context_shift) {
     finish(StopReason::ContextFull);
   }
   return token;

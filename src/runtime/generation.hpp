@@ -30,6 +30,8 @@ struct GenerationSpec {
   std::shared_ptr<const OutputGrammar> grammar;  // JSON schema or GBNF; null: unconstrained
   std::vector<std::pair<TokenId, float>> logit_bias;
   int top_logprobs = -1;  // < 0: none; else how many alternatives per token
+  bool context_shift = false;  // a full context is shifted (runtime/context_shift.hpp), not the end
+  int keep = 0;                // tokens a shift keeps (GenerateOptions::keep)
 
   // A library caller's options (its JSON schema compiled; Error naming what the schema lacks).
   static GenerationSpec from(const GenerateOptions& options);

@@ -8,6 +8,7 @@
 
 #include "api/model_impl.hpp"
 #include "runtime/batch_decode.hpp"
+#include "runtime/context_shift.hpp"
 #include "runtime/token_filter.hpp"
 
 namespace bantam {
@@ -238,6 +239,7 @@ void Scheduler::admit_locked() {
     s.cache_lora_key = s.request.lora_key;
     s.job->reused_tokens_ = static_cast<int64_t>(s.prefilled);
     s.decoding = false;
+    if (options_.context_shift) s.request.generation.context_shift = true;
     s.generation.emplace(*model_, &engine_->filter, s.request.generation, s.request.prompt, options_.context);
     ++active_;
   }
@@ -324,7 +326,7 @@ void Scheduler::run_step() {
   std::vector<TokenId> next(slots_.size());
   int budget = engine_->decoder.max_batch();
   for (auto& slot : slots_) {
-    if (slot->busy() && slot->decoding) {
+    if (slot->busy() && slot->decoding && make_room(*slot)) {
       const auto i = static_cast<size_t>(slot->index);
       next[i] = slot->generation->next();
       segments.push_back({slot->index, std::span<const TokenId>(&next[i], 1), slot->request.lora.get()});
@@ -363,6 +365,21 @@ void Scheduler::run_step() {
     }
     sample_slot(slot, std::span<const float>(logits).subspan(i * n_vocab, n_vocab));
   }
+}
+
+// A decoding slot whose cache is full is shifted when its request allows it; otherwise (or when
+// nothing can be dropped) it ends with ContextFull. False when the slot ended.
+bool Scheduler::make_room(Slot& slot) {
+  if (static_cast<int64_t>(engine_->decoder.tokens(slot.index).size()) < options_.context) return true;
+  const GenerationSpec& spec = slot.generation->spec();
+  if (spec.context_shift) {
+    const Tokenizer* tokenizer = model_->impl().tokenizer.get();
+    const int64_t keep = tokens_to_keep(spec.keep, slot.request.prompt, tokenizer ? tokenizer->bos() : -1);
+    if (engine_->decoder.shift_context(slot.index, keep) > 0) return true;
+  }
+  slot.generation->stop(StopReason::ContextFull);
+  finish_slot(slot);
+  return false;
 }
 
 void Scheduler::sample_slot(Slot& slot, std::span<const float> logits) {

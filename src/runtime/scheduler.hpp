@@ -99,6 +99,7 @@ struct SchedulerOptions {
   int threads = 0;
   int max_batch = 512;
   int max_queue = 64;
+  bool context_shift = false;  // every request's full context is shifted, not its end (context_shift.hpp)
 };
 
 class QueueFull : public Error {
@@ -138,6 +139,7 @@ class Scheduler {
   void run_embedding_piece(const std::shared_ptr<EmbedTask>& task);
   void run_step();
   void sample_slot(Slot& slot, std::span<const float> logits);
+  bool make_room(Slot& slot);
   void finish_slot(Slot& slot);
 
   std::shared_ptr<const Model> model_;

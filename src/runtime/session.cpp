@@ -11,6 +11,7 @@
 #include "api/model_impl.hpp"
 #include "model/decoder.hpp"
 #include "model/kv_cache.hpp"
+#include "runtime/context_shift.hpp"
 #include "runtime/generation.hpp"
 #include "runtime/token_filter.hpp"
 #include "runtime/memory_plan.hpp"
@@ -68,6 +69,10 @@ struct Session::Impl {
 
   int64_t reusable_prefix(std::span<const TokenId> prompt) const {
     return bantam::reusable_prefix(m.config, cache, tokens, prompt);
+  }
+
+  int64_t keep_on_shift(int keep, std::span<const TokenId> prompt) const {
+    return tokens_to_keep(keep, prompt, m.tokenizer ? m.tokenizer->bos() : -1);
   }
 
   // Evaluates `input` after the current sequence, batch by batch. Logits of the last token end
@@ -151,6 +156,7 @@ GenerateResult Session::generate(std::span<const TokenId> prompt, const Generate
   result.prompt_seconds = seconds_since(start);
 
   const auto generation_start = Clock::now();
+  const int64_t keep_on_shift = s.keep_on_shift(options.keep, prompt);
   Generation generation(*s.model, s.filter ? &*s.filter : nullptr, std::move(spec), prompt, s.cache.context());
   const auto emit = [&](TokenId id, const std::string& text, float logprob) {
     result.text += text;
@@ -168,6 +174,13 @@ GenerateResult Session::generate(std::span<const TokenId> prompt, const Generate
     if (!token) break;
     if (!emit(token->id, token->text, token->logprob)) generation.stop(StopReason::Cancelled);
     if (generation.finished()) break;
+    if (options.context_shift && static_cast<int64_t>(s.tokens.size()) >= s.cache.context()) {
+      if (shift_context(s.decoder, s.cache, s.tokens, keep_on_shift) == 0) {
+        generation.stop(StopReason::ContextFull);
+        break;
+      }
+      ++result.context_shifts;
+    }
     s.append(std::span(&token->id, 1), nullptr);
   }
   if (generation.reason() == StopReason::Error) throw Error(fmt::format("generate: {}", generation.error()));

@@ -1,5 +1,7 @@
 #include "serve/chat_format.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "api/model_impl.hpp"
@@ -123,6 +125,28 @@ std::vector<TokenId> ChatFormatter::prompt_tokens(const ChatRequest& r) const {
     tokens.insert(tokens.begin(), tokenizer.bos());
   }
   return tokens;
+}
+
+int ChatFormatter::system_tokens(const ChatRequest& request, std::span<const TokenId> prompt) const {
+  ChatRequest system = request;
+  system.messages = nlohmann::ordered_json::array();
+  for (const auto& m : request.messages) {
+    const auto role = m.find("role");
+    if (role == m.end() || *role != "system") break;
+    system.messages.push_back(m);
+  }
+  if (system.messages.empty() && default_system_.empty()) return 0;
+  // A stand-in user turn: formats that fold the system prompt into the first user turn (Llama 2's
+  // [INST]) render it only with one; the common prefix ends where the user's words begin.
+  system.messages.push_back({{"role", "user"}, {"content", "x"}});
+  std::vector<TokenId> alone;
+  try {
+    alone = prompt_tokens(system);
+  } catch (const std::exception&) {  // a template that needs a user turn: only the BOS is kept
+    return 0;
+  }
+  const auto common = std::mismatch(alone.begin(), alone.end(), prompt.begin(), prompt.end());
+  return static_cast<int>(common.first - alone.begin());
 }
 
 std::optional<std::vector<ToolCall>> parse_tool_calls(const std::string& text, const std::vector<ToolSpec>& tools) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ class ChatFormatter {
   ChatFormatter(const Model& model, const jinja::Limits& limits, const ChatFormatOptions& options = {});
   std::vector<TokenId> prompt_tokens(const ChatRequest& request) const;
   std::string prompt_text(const ChatRequest& request) const;
+  // Leading tokens of `prompt` (this request's) that its system part renders to: what a context
+  // shift keeps. 0 when the template renders no system part alone.
+  int system_tokens(const ChatRequest& request, std::span<const TokenId> prompt) const;
   const ChatTemplate& chat_template() const { return template_; }
 
   // Which format chats are rendered with, for people (serve's start-up line, /props):

@@ -157,12 +157,13 @@ void Server::chat_completions(const HttpRequest& request, nlohmann::json body, H
   trace.served = served();
   const ServedModel& served = *trace.served;
   // Parsed again with its key order, which a JSON schema's properties keep.
-  const ChatRequest r =
+  ChatRequest r =
       parse_chat_request(parse_ordered_request_body(request.body), served.model().info().n_vocab, options_.request_policy);
   select_adapters(body, trace);
   const std::vector<TokenId> prompt = served.formatter->prompt_tokens(r);
   if (options_.log_prompts) fmt::print(stderr, "bantam serve: prompt: {}\n", served.formatter->prompt_text(r));
   const auto n_prompt = static_cast<int64_t>(prompt.size());
+  if (options_.context_shift) r.generation.keep = served.formatter->system_tokens(r, prompt);
   // Without a cloud the context limit is the answer; with one, a prompt that does not fit is a
   // routing rule (prompt-too-long).
   if (!router_->has_cloud()) check_context(n_prompt, r.generation.max_tokens, "the messages");
@@ -179,7 +180,8 @@ void Server::chat_completions(const HttpRequest& request, nlohmann::json body, H
   } catch (const Error& e) {
     throw ApiError(400, e.what(), "bantam", "invalid_value");
   }
-  routed.prompt_tokens = n_prompt + std::max(1, r.generation.max_tokens);
+  // With context shift any reply length fits: only the prompt must.
+  routed.prompt_tokens = n_prompt + (options_.context_shift ? 1 : std::max(1, r.generation.max_tokens));
   if (options_.hybrid.router.latency_budget_ms > 0) routed.expected_queue_wait_ms = served.scheduler->expected_wait_ms();
 
   try {

@@ -86,6 +86,7 @@ std::unique_ptr<Scheduler> Server::make_scheduler(const std::shared_ptr<const Mo
   s.context = options_.context;
   s.threads = options_.threads;
   s.max_queue = options_.max_queue;
+  s.context_shift = options_.context_shift;
   return std::make_unique<Scheduler>(model, s, metrics_);
 }
 
@@ -150,7 +151,7 @@ void Server::check_context(int64_t prompt_tokens, int max_tokens, const char* wh
                                context, what, prompt_tokens, context - 1),
                    "messages", "context_length_exceeded");
   }
-  if (max_tokens > 0 && prompt_tokens + max_tokens > context) {
+  if (max_tokens > 0 && prompt_tokens + max_tokens > context && !options_.context_shift) {
     throw ApiError(400,
                    fmt::format("This model's maximum context length is {} tokens; {} resulted in {} tokens and "
                                "max_tokens asks for {} more ({} in all)",

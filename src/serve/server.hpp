@@ -31,6 +31,7 @@ struct ServerOptions {
   int64_t context = 2048;
   int threads = 0;
   int max_queue = 64;
+  bool context_shift = false;  // --context-shift: a full slot drops old tokens instead of ending (runtime/context_shift.hpp)
   HttpLimits http_limits;  // connections, deadlines, body size
   HttpTlsFiles tls;  // HTTPS when set
   std::vector<std::string> cors_origins;  // pages of these origins may call the API (cors.hpp)

@@ -39,6 +39,11 @@ class ReferenceDecoder {
 
   int n_vocab() const { return n_vocab_; }
 
+  // Picks LongRoPE's factors once by the length of the context, as llama.cpp and bantam do (a
+  // context longer than the original uses the long factors at every position), instead of by
+  // each position's sequence length as HF does. 0: HF's rule.
+  void set_longrope_context(int64_t context) { longrope_context_ = context; }
+
   // Forgets every position.
   void reset() {
     keys_.assign(n_layer_, {});
@@ -313,7 +318,8 @@ class ReferenceDecoder {
   // picks its short or long factors by the sequence length, as HF's Phi-3 rotary embedding.
   const std::vector<double>& rope_factors(int64_t pos) const {
     if (rope_factors_short_.empty()) return rope_freqs_;
-    const bool long_sequence = pos + 1 > rope_original_context_ && !rope_factors_long_.empty();
+    const int64_t length = longrope_context_ > 0 ? longrope_context_ : pos + 1;
+    const bool long_sequence = length > rope_original_context_ && !rope_factors_long_.empty();
     return long_sequence ? rope_factors_long_ : rope_factors_short_;
   }
 
@@ -417,7 +423,7 @@ class ReferenceDecoder {
   int64_t n_embd_ = 0, n_ff_ = 0, n_head_ = 0, n_head_kv_ = 0, head_dim_ = 0, n_rot_ = 0;
   int n_layer_ = 0, n_vocab_ = 0;
   double eps_ = 0, rope_base_ = 0, rope_linear_scale_ = 1, rope_attn_factor_ = 1;
-  int64_t rope_original_context_ = 0, window_ = 0;
+  int64_t rope_original_context_ = 0, window_ = 0, longrope_context_ = 0;
   double attn_scale_ = 0, attn_softcap_ = 0, final_softcap_ = 0;
 
   Matrix token_embd_, output_;

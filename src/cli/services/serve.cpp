@@ -43,6 +43,7 @@ struct ServeOptions {
   double idle_timeout_seconds = 30.0;
   bool metrics_public = false;
   bool no_web_chat = false;
+  bool context_shift = false;
   int64_t max_embedding_tokens = serve::ServerOptions{}.max_embedding_tokens;
   double template_memory_mb = static_cast<double>(jinja::Limits{}.max_memory_bytes) / (1 << 20);
   uint64_t template_steps = jinja::Limits{}.max_steps;
@@ -103,6 +104,7 @@ void serve(const ServeOptions& o) {
   options.http_limits.idle_timeout = millis(o.idle_timeout_seconds);
   options.metrics_public = o.metrics_public;
   options.web_chat = !o.no_web_chat;
+  options.context_shift = o.context_shift;
   options.cors_origins = o.cors_origins;
   options.tls = {o.tls_cert, o.tls_key};
   options.max_embedding_tokens = o.max_embedding_tokens;
@@ -199,6 +201,8 @@ void add_serve_command(CLI::App& app) {
       ->check(CLI::Range(0.05, 3600.0));
   cmd->add_flag("--metrics-public", o->metrics_public, "Serve /metrics without the API key");
   cmd->add_flag("--no-web-chat", o->no_web_chat, "Do not serve the chat page at / (the API is unchanged)");
+  cmd->add_flag("--context-shift", o->context_shift,
+                "When a slot's context fills, drop the oldest half of its tokens after the system prompt and go on");
   cmd->add_option("--max-embedding-tokens", o->max_embedding_tokens,
                   "Most tokens one embeddings request may hold, all inputs together (413 beyond; default 65536)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
