@@ -20,6 +20,8 @@ void add_speculative_options(CLI::App& cmd, SpeculativeFlags& flags) {
   cmd.add_option("--lookup", flags.lookup, "Prompt lookup: draft by matching n-grams of up to N tokens (0: off)")
       ->check(CLI::Range(0, 16))
       ->default_str("3 with --spec auto");
+  cmd.add_flag("--draft-fixed", flags.fixed,
+               "Always draft --draft-max tokens: no adaptive length, no pause when speculation does not pay");
 }
 
 std::vector<char*> with_long_draft_flag(int argc, char** argv) {
@@ -41,6 +43,7 @@ SpeculativeOptions resolve_speculative(const SpeculativeFlags& flags) {
   options.lookup = flags.lookup < 0 ? kAutoLookupNgram : flags.lookup;
   options.draft_max = flags.draft_max;
   options.draft_p_min = flags.draft_p_min;
+  options.adaptive = !flags.fixed;
   if (!flags.draft_model.empty()) options.draft = Model::load(model_file(flags.draft_model));
   return options;
 }

@@ -17,6 +17,7 @@ struct SpeculativeFlags {
   int draft_max = SpeculativeOptions{}.draft_max;
   float draft_p_min = SpeculativeOptions{}.draft_p_min;
   int lookup = -1;  // n-gram length for prompt lookup; < 0: auto's choice
+  bool fixed = false;  // --draft-fixed: always draft_max tokens, never paused
 };
 
 inline constexpr int kAutoLookupNgram = 3;
