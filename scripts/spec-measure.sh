@@ -3,7 +3,7 @@
 #  (1) verify cost of k = 1..16 tokens against one decode step on the shape models;
 #  (2) acceptance on the trained pairs (stories260K targets, its quantized copies as drafts) and
 #      prompt lookup on copy-heavy prompts;
-#  (4) speculation (adaptive, the default) against plain decoding where acceptance is low.
+#  (4) adaptive speculation against plain decoding where acceptance is low.
 # Usage: scripts/spec-measure.sh [BUILD_DIR] [SHAPE_MODELS_DIR] > out.txt  (JSON rows per step)
 set -euo pipefail
 build=${1:-build}
@@ -36,7 +36,11 @@ for prompt in "$copy_prompt" "$edit_prompt" "$free_prompt"; do
   "$bantam" bench -m "$weights/stories260K.gguf" --lookup 3 --draft-max 4 --draft-fixed --spec-prompt "$prompt" \
     -n 128 -t "$threads" -r 3 -o json
 done
-echo "## (4) adaptive (the default) where acceptance is low"
-for m in "$weights/stories260K.gguf" "$shapes/qwen2-0.5b-Q4_0.gguf"; do
-  [ -f "$m" ] && "$bantam" bench -m "$m" --spec-prompt "$free_prompt" -n 128 -t "$threads" -r 3 -o json
+echo "## (4) adaptive where acceptance is low"
+"$bantam" bench -m "$weights/stories260K.gguf" --spec auto --spec-prompt "$free_prompt" -n 256 -t 1 -r 3 -o json
+for target in stories260K-Q8_0 stories260K-Q4_0; do
+  "$bantam" bench -m "$weights/$target.gguf" -md "$weights/stories260K.gguf" --spec-prompt "$free_prompt" -n 256 \
+    -t 1 -r 3 -o json
 done
+"$bantam" bench -m "$weights/stories260K.gguf" -md "$weights/stories260K-Q8_0.gguf" --spec-prompt "$free_prompt" \
+  -n 256 -t 1 -r 3 -o json

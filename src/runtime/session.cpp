@@ -41,6 +41,7 @@ struct Session::Impl {
   std::vector<TokenId> tokens;     // the sequence whose keys and values are in the cache
   int64_t written_end = 0;         // positions written, rejected speculative drafts included
   std::unique_ptr<DraftModel> draft_model;  // options.speculative.draft's cache and state
+  DraftController draft_controller;  // whether drafts pay, learnt over the session's generations
   std::vector<float> last_logits;  // after tokens.back()
   std::atomic<bool> cancel_requested{false};
   std::optional<TokenFilter> filter;  // built by the first generate() with a JSON schema
@@ -48,7 +49,7 @@ struct Session::Impl {
   Impl(std::shared_ptr<const Model> model_in, const SessionOptions& opts)
       : model(std::move(model_in)), m(model->impl()), options(fitting(*model, opts)), pool(opts.threads),
         cache(m.config, opts.context_length, std::max(1, opts.batch_size), kv_cache_type(opts.kv_type)),
-        lora(adapters(opts, m)), decoder(m.config, m.weights) {
+        lora(adapters(opts, m)), decoder(m.config, m.weights), draft_controller(opts.speculative) {
     if (opts.speculative.draft) {
       draft_model = std::make_unique<DraftModel>(*model, opts.speculative.draft, opts.context_length,
                                                  std::max(1, opts.batch_size), opts.kv_type);
@@ -169,7 +170,7 @@ GenerateResult Session::generate(std::span<const TokenId> prompt, const Generate
   };
   std::optional<Speculator> speculator;
   if (s.options.speculative.enabled()) {
-    speculator.emplace(s.options.speculative, s.draft_model.get(), generation.spec().sampling);
+    speculator.emplace(s.options.speculative, s.draft_model.get(), s.draft_controller, generation.spec().sampling);
   }
   const int max_draft = std::max(0, std::max(1, s.options.batch_size) - 1);
   // Each pass evaluates the token sampled last and the drafts after it, then samples from the

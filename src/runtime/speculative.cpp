@@ -126,28 +126,34 @@ int DraftController::next_length() {
   return length_;
 }
 
-void DraftController::record(int drafted, int accepted, int emitted, double seconds) {
+void DraftController::record(bool drafting, int drafted, int accepted, int emitted, double seconds) {
   if (!options_.adaptive || emitted <= 0) return;
   const double per_token = seconds / emitted;
   // Moving averages over about the last eight passes of each kind.
   const auto average = [](double& mean, double x) { mean = mean == 0 ? x : mean + (x - mean) / 8; };
-  if (drafted == 0) {
+  if (!drafting) {
     average(plain_seconds_, per_token);
     return;
   }
+  // A try that drafted nothing still cost the drafting (a draft model's steps): it counts.
   average(spec_seconds_, per_token);
   ++spec_passes_;
-  length_ = accepted == drafted ? std::min(options_.draft_max, length_ + 2) : std::max(1, accepted + 1);
-  // Judged every few passes against plain steps measured in the same run.
-  if (spec_passes_ % 4 == 0 && plain_seconds_ > 0) {
-    if (spec_seconds_ > 0.97 * plain_seconds_) {
-      paused_for_ = pause_;
-      pause_ = std::min(512, pause_ * 2);
-      spec_passes_ = 0;
-      spec_seconds_ = 0;
-      return;
-    }
-    if (spec_seconds_ < 0.8 * plain_seconds_) pause_ = 16;  // paying well: a later bad stretch pauses briefly
+  if (drafted > 0) {
+    length_ = accepted == drafted ? std::min(options_.draft_max, length_ + 2) : std::max(1, accepted + 1);
+  }
+  // Judged against plain steps measured in the same run: at once when a pass costs far more per
+  // token (drafts that do not pay cost several steps each), else over a few passes.
+  const bool losing = plain_seconds_ > 0 && spec_seconds_ > 0.97 * plain_seconds_;
+  if (losing && (spec_passes_ >= 4 || spec_seconds_ > 1.5 * plain_seconds_)) {
+    paused_for_ = pause_;
+    pause_ = std::min(kLongestPause, pause_ * 4);
+    spec_passes_ = 0;
+    spec_seconds_ = 0;
+    length_ = 1;  // the next try risks one token's verification only
+    return;
+  }
+  if (spec_passes_ >= 4 && plain_seconds_ > 0 && spec_seconds_ < 0.8 * plain_seconds_) {
+    pause_ = kFirstPause;  // paying well: a later bad stretch pauses briefly
   }
   if (spec_passes_ >= 64) {  // plain decoding's speed drifts with the context: measure it again
     paused_for_ = kPlainProbe;
@@ -155,7 +161,8 @@ void DraftController::record(int drafted, int accepted, int emitted, double seco
   }
 }
 
-Speculator::Speculator(const SpeculativeOptions& options, DraftModel* draft_model, const SamplingOptions& sampling)
+Speculator::Speculator(const SpeculativeOptions& options, DraftModel* draft_model, DraftController& controller,
+                       const SamplingOptions& sampling)
     : options_(options), draft_model_(draft_model),
       sampler_([&] {
         SamplingOptions draft_sampling = sampling;
@@ -163,12 +170,13 @@ Speculator::Speculator(const SpeculativeOptions& options, DraftModel* draft_mode
         if (draft_sampling.seed != 0) draft_sampling.seed ^= 0x9e3779b97f4a7c15ULL;
         return draft_sampling;
       }()),
-      controller_(options) {}
+      controller_(&controller) {}
 
 Draft Speculator::draft(std::span<const TokenId> sequence, int room, ops::ThreadPool& pool) {
   Draft draft;
-  const int length = std::min(room, controller_.next_length());
-  if (length <= 0) return draft;
+  const int length = std::min(room, controller_->next_length());
+  drafting_ = length > 0;
+  if (!drafting_) return draft;
   if (options_.lookup > 0) draft.tokens = lookup_draft(sequence, options_.lookup, length);
   if (draft.tokens.empty() && draft_model_) {
     draft = draft_model_->propose(sequence, length, options_.draft_p_min, sampler_, pool);

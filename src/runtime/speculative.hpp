@@ -57,20 +57,23 @@ class DraftModel {
 // Decides each pass's draft length: starts at 4 tokens; after a pass whose drafts were all
 // accepted it grows by two, otherwise it becomes the accepted count plus one. Plain steps at the
 // start (and every 64 passes) measure plain decoding; speculation pauses (for a number of tokens
-// that doubles each time, from 16 up to 512) when its measured seconds per emitted token exceed
-// 0.97 of plain decoding's, so it stays within a few percent of plain decoding when drafts are
-// poor. With adaptive off the length is always draft_max.
+// that grows fourfold each time, from 32 up to 2048) when its measured seconds per emitted token
+// exceed 0.97 of plain decoding's, after one pass when they exceed 1.5 times, so it stays within a
+// few percent of plain decoding when drafts are poor. The controller outlives one generation (a
+// session keeps its verdict across chat turns). With adaptive off the length is always draft_max.
 class DraftController {
  public:
   explicit DraftController(const SpeculativeOptions& options);
   // Tokens to draft for the next pass (0: a plain step).
   int next_length();
-  // A finished pass: `drafted` tokens proposed (0 for a plain step), `accepted` kept, `emitted`
-  // tokens produced by the pass, taking `seconds` (drafting and verifying).
-  void record(int drafted, int accepted, int emitted, double seconds);
+  // A finished pass: `drafting` when next_length() asked for drafts (false: a plain step),
+  // `drafted` tokens proposed, `accepted` kept, `emitted` tokens produced by the pass, taking
+  // `seconds` (drafting and verifying).
+  void record(bool drafting, int drafted, int accepted, int emitted, double seconds);
 
  private:
   static constexpr int kPlainProbe = 2;  // plain steps that measure plain decoding's speed
+  static constexpr int kFirstPause = 32, kLongestPause = 2048;  // plain steps while paused
 
   SpeculativeOptions options_;
   int length_ = 4;
@@ -78,26 +81,28 @@ class DraftController {
   double spec_seconds_ = 0;
   int spec_passes_ = 0;
   int paused_for_ = 0;  // plain steps left before speculation is tried again
-  int pause_ = 16;
+  int pause_ = kFirstPause;
 };
 
 // One generation's speculation: the options, the draft model (if any; owned by the caller, whose
 // cache it keeps between generations), the draft's sampler and the controller.
 class Speculator {
  public:
-  Speculator(const SpeculativeOptions& options, DraftModel* draft_model, const SamplingOptions& sampling);
+  Speculator(const SpeculativeOptions& options, DraftModel* draft_model, DraftController& controller,
+             const SamplingOptions& sampling);
   // Drafts for the sequence (cached tokens, then the token to evaluate next), at most `room`:
   // prompt lookup first, the draft model where lookup finds nothing.
   Draft draft(std::span<const TokenId> sequence, int room, ops::ThreadPool& pool);
   void record(int drafted, int accepted, int emitted, double seconds) {
-    controller_.record(drafted, accepted, emitted, seconds);
+    controller_->record(drafting_, drafted, accepted, emitted, seconds);
   }
 
  private:
   SpeculativeOptions options_;
   DraftModel* draft_model_;
   Sampler sampler_;
-  DraftController controller_;
+  DraftController* controller_;
+  bool drafting_ = false;  // the last draft() asked for drafts (whatever it found)
 };
 
 }  // namespace bantam

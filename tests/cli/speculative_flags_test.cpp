@@ -1,5 +1,6 @@
 // run's speculative decoding flags: -md as llama.cpp spells it, the same greedy text with and
-// without drafts, the acceptance line, and clear errors for a foreign draft or contradictions.
+// without drafts, the acceptance line, off by default, and clear errors for a foreign draft or
+// contradictions.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -9,6 +10,7 @@ namespace bantam {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string weights(const std::string& name) { return test::shared("models/weights/" + name).string(); }
 
@@ -31,6 +33,15 @@ TEST(SpeculativeFlags, DraftsLeaveGreedyTextUnchanged) {
   const auto lookup = with({"--lookup", "2", "--draft-fixed"});
   ASSERT_EQ(lookup.exit_code, 0) << lookup.err;
   EXPECT_EQ(lookup.out, plain.out);
+  const auto automatic = with({"--spec", "auto", "--draft-fixed"});
+  ASSERT_EQ(automatic.exit_code, 0) << automatic.err;
+  EXPECT_EQ(automatic.out, plain.out);
+  EXPECT_THAT(automatic.err, HasSubstr("drafted tokens accepted"));
+  // Off unless asked for.
+  const auto by_default = with({});
+  ASSERT_EQ(by_default.exit_code, 0) << by_default.err;
+  EXPECT_EQ(by_default.out, plain.out);
+  EXPECT_THAT(by_default.err, Not(HasSubstr("drafted tokens")));
 }
 
 TEST(SpeculativeFlags, RefusedClearly) {

@@ -58,13 +58,13 @@ TEST(DraftController, GrowsOnFullAcceptanceAndShrinksToTheAcceptedCount) {
   SpeculativeOptions options{.lookup = 2, .draft_max = 8};
   DraftController controller(options);
   EXPECT_EQ(controller.next_length(), 0);  // plain steps first, to know what plain decoding costs
-  controller.record(0, 0, 1, 1.0);
+  controller.record(false, 0, 0, 1, 1.0);
   EXPECT_EQ(controller.next_length(), 0);
-  controller.record(0, 0, 1, 1.0);
+  controller.record(false, 0, 0, 1, 1.0);
   EXPECT_EQ(controller.next_length(), 4);
-  controller.record(4, 4, 5, 1.2);
+  controller.record(true, 4, 4, 5, 1.2);
   EXPECT_EQ(controller.next_length(), 6);
-  controller.record(6, 1, 2, 1.2);
+  controller.record(true, 6, 1, 2, 1.2);
   EXPECT_EQ(controller.next_length(), 2);
 }
 
@@ -72,20 +72,27 @@ TEST(DraftController, PausesWhenSpeculationIsSlowerThanPlainDecoding) {
   DraftController controller(SpeculativeOptions{.lookup = 2, .draft_max = 8});
   for (int i = 0; i < 2; ++i) {
     ASSERT_EQ(controller.next_length(), 0);
-    controller.record(0, 0, 1, 1.0);
+    controller.record(false, 0, 0, 1, 1.0);
   }
-  // Every draft rejected: each pass costs more than a plain step for one token.
+  // Every draft rejected, each pass a little dearer than a plain step: judged over four passes.
   for (int i = 0; i < 4; ++i) {
     ASSERT_GT(controller.next_length(), 0);
-    controller.record(1, 0, 1, 1.3);
+    controller.record(true, 1, 0, 1, 1.3);
   }
-  for (int i = 0; i < 16; ++i) EXPECT_EQ(controller.next_length(), 0) << i;
-  EXPECT_GT(controller.next_length(), 0);  // tried again after the pause
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(controller.next_length(), 0) << i;
+  EXPECT_EQ(controller.next_length(), 1);  // tried again after the pause, with one token
+  // Far dearer: paused after one pass, four times as long as before.
+  controller.record(true, 1, 0, 1, 3.0);
+  for (int i = 0; i < 128; ++i) EXPECT_EQ(controller.next_length(), 0) << i;
+  EXPECT_EQ(controller.next_length(), 1);
+  // A try that found nothing to draft but cost a draft model's step counts against speculation.
+  controller.record(true, 0, 0, 1, 4.0);
+  EXPECT_EQ(controller.next_length(), 0);
 }
 
 TEST(DraftController, FixedLengthWithoutAdaptation) {
   DraftController controller(SpeculativeOptions{.lookup = 2, .draft_max = 5, .adaptive = false});
-  controller.record(5, 0, 1, 100.0);
+  controller.record(true, 5, 0, 1, 100.0);
   EXPECT_EQ(controller.next_length(), 5);
 }
 
