@@ -131,12 +131,26 @@ struct AdapterUse {
 
 enum class KvCacheType { F16, F32, Q8_0 };
 
+// Speculative decoding: tokens drafted cheaply (by prompt lookup or a small draft model) and
+// verified by the model in one forward pass, so that one pass over the weights can emit several
+// tokens. The output is the model's own: greedy decoding gives the same tokens, sampling the
+// same distribution (rejection sampling).
+struct SpeculativeOptions {
+  std::shared_ptr<const Model> draft = nullptr;  // a draft model sharing the vocabulary; null: none
+  int lookup = 0;             // > 0: prompt lookup, matching n-grams of up to this many tokens
+  int draft_max = 8;          // most tokens drafted per pass
+  float draft_p_min = 0.75f;  // the draft model stops drafting below this probability of its token
+  bool adaptive = true;       // the draft length follows acceptance; speculation pauses when it does not pay
+  bool enabled() const { return draft != nullptr || lookup > 0; }
+};
+
 struct SessionOptions {
   int64_t context_length = 4096;  // positions the KV cache holds
   int threads = 0;                // 0: all cores
   KvCacheType kv_type = KvCacheType::F16;
   int batch_size = 512;           // prompt tokens per forward pass
   std::vector<AdapterUse> adapters = {};  // LoRA adapters loaded for this session's model
+  SpeculativeOptions speculative = {};
 };
 
 struct SamplingOptions {
@@ -188,6 +202,9 @@ struct GenerateResult {
   double generation_seconds = 0;
   double first_token_seconds = 0;  // from the call until the first token was sampled
   int context_shifts = 0;          // times the context was shifted (GenerateOptions::context_shift)
+  int64_t drafted_tokens = 0;      // speculative decoding: tokens drafted and verified
+  int64_t accepted_tokens = 0;     // of those, the ones the model kept
+  int64_t forward_passes = 0;      // decode passes over the weights after the prompt
 };
 
 class BANTAM_API Session {

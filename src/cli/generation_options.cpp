@@ -38,6 +38,7 @@ void add_engine_options(CLI::App& cmd, EngineOptions& options) {
   add_sampling_options(cmd, options.generate.sampling);
   cmd.add_option("--stop", options.generate.stop, "Stop before this string (repeatable)");
   add_lora_option(cmd, options.lora);
+  add_speculative_options(cmd, options.speculative);
 }
 
 void add_sampling_options(CLI::App& cmd, SamplingOptions& sampling) {
@@ -133,6 +134,11 @@ void print_timings(const GenerateResult& result) {
              result.prompt_tokens, result.reused_tokens, prompt_rate, generated, generation_rate,
              result.first_token_seconds * 1000.0, stop_reason_name(result.stop_reason),
              result.context_shifts > 0 ? fmt::format(" | context shifts: {}", result.context_shifts) : "");
+  if (result.drafted_tokens > 0) {
+    fmt::print(stderr, "speculative: {} of {} drafted tokens accepted ({:.0f}%), {} passes for {} tokens\n",
+               result.accepted_tokens, result.drafted_tokens, 100.0 * result.accepted_tokens / result.drafted_tokens,
+               result.forward_passes, generated);
+  }
 }
 
 }  // namespace bantam::cli

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "bantam/bantam.hpp"
+#include "cli/speculative_options.hpp"
 
 namespace bantam::cli {
 
@@ -15,6 +16,7 @@ struct EngineOptions {
   SessionOptions session;
   GenerateOptions generate;
   std::vector<std::string> lora;  // FILE[:SCALE] specs: load_adapters makes session.adapters of them
+  SpeculativeFlags speculative;   // resolve_speculative makes session.speculative of them
   bool verbose = false;
 };
 

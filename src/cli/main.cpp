@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
   add_gpu_layers_options(app);
   hide_empty_list_defaults(app);
   try {
-    app.parse(argc, argv);
+    std::vector<char*> args = bantam::cli::with_long_draft_flag(argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
     // A mistyped name gets the closest known one in place of CLI11's message.
     const auto explained = e.get_exit_code() == 0 ? std::nullopt : bantam::cli::explain_unknown_name(app);

@@ -119,13 +119,14 @@ void Decoder::forward(std::span<const DecodeSegment> segments, ForwardBuffers& b
 }
 
 int64_t reusable_prefix(const ModelConfig& config, const KvCache& cache, std::span<const int32_t> tokens,
-                        std::span<const int32_t> prompt) {
+                        std::span<const int32_t> prompt, int64_t written_end) {
   const auto mismatch = std::mismatch(tokens.begin(), tokens.end(), prompt.begin(), prompt.end());
   int64_t keep = mismatch.first - tokens.begin();
   for (int il = 0; il < config.n_layer && keep > 0; ++il) {
     if (!config.layer_sliding[il]) continue;
     const int64_t oldest_needed = keep - config.sliding_window + 1;
-    const int64_t oldest_held = static_cast<int64_t>(tokens.size()) - cache.capacity(il);
+    const int64_t oldest_held =
+        std::max(static_cast<int64_t>(tokens.size()), written_end) - cache.capacity(il);
     if (oldest_needed < oldest_held) keep = 0;
   }
   return keep;

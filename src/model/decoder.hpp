@@ -70,7 +70,8 @@ class Decoder {
 
 // Leading tokens of `prompt` that a cache holding `tokens` can keep: the common prefix, unless a
 // sliding-window layer's ring buffer no longer holds keys that prefix still needs (then none).
+// written_end: positions ever written past `tokens` (rejected speculative drafts); < 0: tokens.size().
 int64_t reusable_prefix(const ModelConfig& config, const KvCache& cache, std::span<const int32_t> tokens,
-                        std::span<const int32_t> prompt);
+                        std::span<const int32_t> prompt, int64_t written_end = -1);
 
 }  // namespace bantam

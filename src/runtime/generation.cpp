@@ -85,7 +85,7 @@ void Generation::finish(StopReason reason, std::string error) {
 
 void Generation::stop(StopReason reason, std::string error) { finish(reason, std::move(error)); }
 
-std::optional<GeneratedToken> Generation::step(std::span<const float> model_logits) {
+std::optional<std::vector<float>> Generation::constrained(std::span<const float> model_logits) {
   if (reason_) return std::nullopt;
   std::vector<float> logits(model_logits.begin(), model_logits.end());
   for (const auto& [id, bias] : spec_.logit_bias) {
@@ -104,7 +104,24 @@ std::optional<GeneratedToken> Generation::step(std::span<const float> model_logi
       return std::nullopt;
     }
   }
-  SampledToken sampled = sampler_.sample(logits, history_);
+  return logits;
+}
+
+std::optional<GeneratedToken> Generation::step(std::span<const float> model_logits) {
+  std::optional<std::vector<float>> logits = constrained(model_logits);
+  if (!logits) return std::nullopt;
+  return take(sampler_.sample(*logits, history_), *logits, model_logits);
+}
+
+std::optional<GeneratedToken> Generation::step_with_draft(std::span<const float> model_logits, TokenId draft,
+                                                         std::span<const Sampler::Candidate> draft_distribution) {
+  std::optional<std::vector<float>> logits = constrained(model_logits);
+  if (!logits) return std::nullopt;
+  return take(sampler_.sample_against_draft(*logits, history_, draft, draft_distribution), *logits, model_logits);
+}
+
+std::optional<GeneratedToken> Generation::take(SampledToken sampled, std::span<const float> logits,
+                                               std::span<const float> model_logits) {
   // Filters that leave only masked tokens (top-k over -inf logits) fall back to the best one left.
   if (!std::isfinite(logits[static_cast<size_t>(sampled.id)])) {
     const auto best = static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());

@@ -70,6 +70,12 @@ class Generation {
   // nullopt when generation ended without a new token (end of generation, no token allowed).
   // Once finished(), next() is not to be evaluated and flush() releases the held-back text.
   std::optional<GeneratedToken> step(std::span<const float> logits);
+  // step() for speculative decoding: the token after these logits was drafted as `draft` with
+  // `draft_distribution` (see Sampler::sample_against_draft). The result is `draft` when it was
+  // accepted; any other token replaces it, and the drafts after it are void. Grammar, stop
+  // strings and penalties advance over the tokens returned only, so they see accepted tokens.
+  std::optional<GeneratedToken> step_with_draft(std::span<const float> logits, TokenId draft,
+                                                std::span<const Sampler::Candidate> draft_distribution);
   // Ends generation for an outside reason (cancelled, a failed forward pass: StopReason::Error).
   void stop(StopReason reason, std::string error = {});
 
@@ -78,6 +84,7 @@ class Generation {
   const std::string& error() const { return error_; }
   TokenId next() const { return generated_.empty() ? -1 : generated_.back(); }  // to evaluate
   const std::vector<TokenId>& generated() const { return generated_; }
+  const std::vector<TokenId>& history() const { return history_; }  // prompt, then generated()
   const GenerationSpec& spec() const { return spec_; }
   // Text held back (an unfinished character, a possible stop-string start), final once
   // generation has ended; a stop string found in it makes the reason StopString.
@@ -85,6 +92,11 @@ class Generation {
 
  private:
   void finish(StopReason reason, std::string error = {});
+  // The logits after logit_bias and the grammar mask; nullopt once generation has ended.
+  std::optional<std::vector<float>> constrained(std::span<const float> model_logits);
+  // Records the sampled token (end of generation, grammar, text, stop strings, limits).
+  std::optional<GeneratedToken> take(SampledToken sampled, std::span<const float> logits,
+                                     std::span<const float> model_logits);
 
   const Model* model_;
   const TokenFilter* filter_;

@@ -110,24 +110,54 @@ std::vector<Sampler::Candidate> Sampler::distribution(std::span<const float> log
   return candidates;
 }
 
-SampledToken Sampler::sample(std::span<const float> logits, std::span<const TokenId> history) {
-  const std::vector<Candidate> candidates = distribution(logits, history);
-  TokenId chosen = candidates.back().id;
-  if (candidates.size() > 1) {
-    // 53 random bits -> [0, 1), then walk the cumulative distribution.
-    const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
-    double cumulative = 0.0;
-    for (const auto& c : candidates) {
-      cumulative += c.p;
-      if (u < cumulative) {
-        chosen = c.id;
-        break;
-      }
-    }
-  } else {
-    chosen = candidates.front().id;
+double Sampler::uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
+
+TokenId Sampler::draw(std::span<const Candidate> candidates) {
+  if (candidates.size() == 1) return candidates.front().id;
+  // Walk the cumulative distribution.
+  const double u = uniform();
+  double cumulative = 0.0;
+  for (const auto& c : candidates) {
+    cumulative += c.p;
+    if (u < cumulative) return c.id;
   }
-  return score_token(logits, chosen);
+  return candidates.back().id;
+}
+
+SampledToken Sampler::sample(std::span<const float> logits, std::span<const TokenId> history) {
+  return score_token(logits, draw(distribution(logits, history)));
+}
+
+SampledToken Sampler::sample_against_draft(std::span<const float> logits, std::span<const TokenId> history,
+                                           TokenId draft, std::span<const Candidate> draft_distribution) {
+  // A certain draft (q = 1 at the draft): kept with probability p(draft), else a draw from p
+  // without it, which is what one plain draw gives. Drawing it so keeps a seeded run's tokens
+  // those of plain decoding.
+  if (draft_distribution.empty()) return sample(logits, history);
+  std::vector<Candidate> target = distribution(logits, history);
+  const auto q_of = [&](TokenId id) -> double {
+    for (const Candidate& c : draft_distribution) {
+      if (c.id == id) return c.p;
+    }
+    return 0.0;
+  };
+  double p_draft = 0.0;
+  for (const Candidate& c : target) {
+    if (c.id == draft) p_draft = c.p;
+  }
+  const double q_draft = q_of(draft);
+  // Certain outcomes draw no random number, so greedy decoding stays free of the generator.
+  if (p_draft > 0.0 && (p_draft >= q_draft || uniform() * q_draft < p_draft)) return score_token(logits, draft);
+  // Rejected: the residual max(0, p - q), normalized. It is zero at the draft (p < q there).
+  double total = 0.0;
+  for (Candidate& c : target) {
+    c.p = static_cast<float>(std::max(0.0, static_cast<double>(c.p) - q_of(c.id)));
+    total += c.p;
+  }
+  std::erase_if(target, [](const Candidate& c) { return c.p <= 0.0f; });
+  if (target.empty() || total <= 0.0) return sample(logits, history);  // rounding left nothing: p itself
+  for (Candidate& c : target) c.p = static_cast<float>(c.p / total);
+  return score_token(logits, draw(target));
 }
 
 }  // namespace bantam

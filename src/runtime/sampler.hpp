@@ -34,8 +34,22 @@ class Sampler {
   };
   std::vector<Candidate> distribution(std::span<const float> logits, std::span<const TokenId> history) const;
 
+  // One draw from a distribution() result (no random number for a single candidate).
+  TokenId draw(std::span<const Candidate> candidates);
+
+  // Speculative sampling (Leviathan et al. 2023, Chen et al. 2023): `draft` was proposed with
+  // the probabilities `draft_distribution` (empty: with certainty, as prompt lookup and greedy
+  // drafts are). Keeps it with probability min(1, p(draft) / q(draft)), else draws from the
+  // normalized max(0, p - q); either way the result is distributed as sample()'s would be.
+  // The result is `draft` exactly when it was accepted. A certain draft takes sample()'s draw
+  // itself, so a seeded sequence stays the one plain decoding gives.
+  SampledToken sample_against_draft(std::span<const float> logits, std::span<const TokenId> history, TokenId draft,
+                                    std::span<const Candidate> draft_distribution);
+
  private:
   std::vector<Candidate> penalized(std::span<const float> logits, std::span<const TokenId> history) const;
+
+  double uniform();  // [0, 1) from 53 random bits
 
   SamplingOptions options_;
   std::mt19937_64 rng_;

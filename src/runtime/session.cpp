@@ -16,6 +16,7 @@
 #include "runtime/token_filter.hpp"
 #include "runtime/memory_plan.hpp"
 #include "runtime/session_state.hpp"
+#include "runtime/speculative.hpp"
 
 namespace bantam {
 
@@ -39,6 +40,9 @@ struct Session::Impl {
   Decoder decoder;
   ForwardBuffers buffers;
   std::vector<TokenId> tokens;     // the sequence whose keys and values are in the cache
+  int64_t written_end = 0;         // positions written, rejected speculative drafts included
+  std::unique_ptr<DraftModel> draft_model;  // options.speculative.draft's cache and state
+  DraftController draft_controller;  // whether drafts pay, learnt over the session's generations
   std::vector<float> last_logits;  // after tokens.back()
   std::atomic<bool> cancel_requested{false};
   std::optional<TokenFilter> filter;  // built by the first generate() with a JSON schema
@@ -46,7 +50,12 @@ struct Session::Impl {
   Impl(std::shared_ptr<const Model> model_in, const SessionOptions& opts)
       : model(std::move(model_in)), m(model->impl()), options(fitting(*model, opts)), pool(opts.threads),
         cache(m.config, opts.context_length, std::max(1, opts.batch_size), kv_cache_type(opts.kv_type)),
-        lora(adapters(opts, m)), decoder(m.config, m.weights) {}
+        lora(adapters(opts, m)), decoder(m.config, m.weights), draft_controller(opts.speculative) {
+    if (opts.speculative.draft) {
+      draft_model = std::make_unique<DraftModel>(*model, opts.speculative.draft, opts.context_length,
+                                                 std::max(1, opts.batch_size), opts.kv_type);
+    }
+  }
 
   // The options, once their cache is known to fit in the memory available: checked before the
   // pool and the cache allocate, so a context far too long is an Error, not std::bad_alloc.
@@ -68,7 +77,7 @@ struct Session::Impl {
   }
 
   int64_t reusable_prefix(std::span<const TokenId> prompt) const {
-    return bantam::reusable_prefix(m.config, cache, tokens, prompt);
+    return bantam::reusable_prefix(m.config, cache, tokens, prompt, written_end);
   }
 
   int64_t keep_on_shift(int keep, std::span<const TokenId> prompt) const {
@@ -89,6 +98,7 @@ struct Session::Impl {
       decoder.forward({&segment, 1}, buffers, pool, all ? ForwardOutput::AllLogits : ForwardOutput::LastLogits,
                       last_logits);
       tokens.insert(tokens.end(), chunk.begin(), chunk.end());
+      written_end = std::max<int64_t>(written_end, static_cast<int64_t>(tokens.size()));
       if (all) all->insert(all->end(), last_logits.begin(), last_logits.end());
     }
     if (all) last_logits.erase(last_logits.begin(), last_logits.end() - m.config.n_vocab);
@@ -103,6 +113,7 @@ void Session::cancel() { impl_->cancel_requested.store(true); }
 
 void Session::reset() {
   impl_->tokens.clear();
+  impl_->written_end = 0;
   impl_->last_logits.clear();
 }
 
@@ -121,6 +132,7 @@ void Session::restore_state(std::span<const uint8_t> state) {
   s.tokens.clear();
   s.last_logits.clear();
   s.tokens = restore_session_state(s.m, s.options.adapters, s.cache, state);
+  s.written_end = static_cast<int64_t>(s.tokens.size());
 }
 
 std::vector<float> Session::evaluate(std::span<const TokenId> input) {
@@ -162,18 +174,24 @@ GenerateResult Session::generate(std::span<const TokenId> prompt, const Generate
     result.text += text;
     return !on_token || on_token(TokenEvent{id, text, logprob});
   };
-  bool sampled = false;
-  while (!generation.finished()) {
+  std::optional<Speculator> speculator;
+  if (s.options.speculative.enabled()) {
+    speculator.emplace(s.options.speculative, s.draft_model.get(), s.draft_controller, generation.spec().sampling);
+  }
+  const int max_draft = std::max(0, std::max(1, s.options.batch_size) - 1);
+  // Each pass evaluates the token sampled last and the drafts after it, then samples from the
+  // logits of every position in turn: a draft is kept when the sampler, given the same
+  // logits and state, keeps it (step_with_draft); the first one it replaces ends the pass.
+  std::optional<GeneratedToken> token = generation.step(s.last_logits);
+  result.first_token_seconds = seconds_since(start);
+  if (token && !emit(token->id, token->text, token->logprob)) generation.stop(StopReason::Cancelled);
+  std::vector<float> all_logits;
+  std::vector<TokenId> input;
+  while (token && !generation.finished()) {
     if (s.cancel_requested.load()) {
       generation.stop(StopReason::Cancelled);
       break;
     }
-    const std::optional<GeneratedToken> token = generation.step(s.last_logits);
-    if (!sampled) result.first_token_seconds = seconds_since(start);
-    sampled = true;
-    if (!token) break;
-    if (!emit(token->id, token->text, token->logprob)) generation.stop(StopReason::Cancelled);
-    if (generation.finished()) break;
     if (options.context_shift && static_cast<int64_t>(s.tokens.size()) >= s.cache.context()) {
       if (shift_context(s.decoder, s.cache, s.tokens, keep_on_shift) == 0) {
         generation.stop(StopReason::ContextFull);
@@ -181,7 +199,50 @@ GenerateResult Session::generate(std::span<const TokenId> prompt, const Generate
       }
       ++result.context_shifts;
     }
-    s.append(std::span(&token->id, 1), nullptr);
+    const auto pass_start = Clock::now();
+    input.assign(1, token->id);
+    Draft draft;
+    if (speculator) {
+      std::vector<TokenId> sequence = s.tokens;
+      sequence.push_back(token->id);
+      const int64_t room = s.cache.context() - static_cast<int64_t>(sequence.size());
+      draft = speculator->draft(sequence, static_cast<int>(std::min<int64_t>(room, max_draft)), s.pool);
+      input.insert(input.end(), draft.tokens.begin(), draft.tokens.end());
+    }
+    const size_t cached = s.tokens.size();
+    all_logits.clear();
+    s.append(input, draft.tokens.empty() ? nullptr : &all_logits);
+    ++result.forward_passes;
+    const auto n_vocab = static_cast<size_t>(s.m.config.n_vocab);
+    const auto logits_at = [&](size_t i) {
+      return draft.tokens.empty() ? std::span<const float>(s.last_logits)
+                                  : std::span<const float>(all_logits).subspan(i * n_vocab, n_vocab);
+    };
+    size_t accepted = 0;
+    int emitted = 0;
+    for (size_t i = 0; i <= draft.tokens.size(); ++i) {
+      token = i < draft.tokens.size()
+                  ? generation.step_with_draft(logits_at(i), draft.tokens[i], draft.distribution(i))
+                  : generation.step(logits_at(i));
+      if (!token) break;
+      ++emitted;
+      if (!emit(token->id, token->text, token->logprob)) generation.stop(StopReason::Cancelled);
+      if (i == draft.tokens.size() || token->id != draft.tokens[i]) break;
+      ++accepted;  // draft i was right: its keys and values in the cache stay
+      if (generation.finished()) break;
+    }
+    result.drafted_tokens += static_cast<int64_t>(draft.tokens.size());
+    result.accepted_tokens += static_cast<int64_t>(accepted);
+    if (!draft.tokens.empty()) {
+      // The cache keeps the evaluated token and the accepted drafts; later positions are rewritten.
+      s.tokens.resize(cached + 1 + accepted);
+      const auto kept = logits_at(accepted);
+      s.last_logits.assign(kept.begin(), kept.end());
+    }
+    if (speculator) {
+      speculator->record(static_cast<int>(draft.tokens.size()), static_cast<int>(accepted), emitted,
+                         seconds_since(pass_start));
+    }
   }
   if (generation.reason() == StopReason::Error) throw Error(fmt::format("generate: {}", generation.error()));
   const std::string tail = generation.flush();

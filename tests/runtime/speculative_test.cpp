@@ -1,0 +1,237 @@
+// Speculative decoding: prompt lookup, the draft controller, rejection sampling's distribution,
+// and Session's output with drafts equal to its output without (greedy, token for token, over
+// several model pairs with stop strings, a JSON schema, a LoRA adapter and a sliding window).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+#include "bantam/bantam.hpp"
+#include "runtime/sampler.hpp"
+#include "runtime/speculative.hpp"
+#include "test_support.hpp"
+
+namespace bantam {
+namespace {
+
+std::shared_ptr<const Model> load(const std::string& relative) {
+  return Model::load(test::shared("models/" + relative).string());
+}
+
+GenerateOptions greedy(int max_tokens) {
+  GenerateOptions options;
+  options.max_tokens = max_tokens;
+  options.sampling.temperature = 0.0f;
+  return options;
+}
+
+SessionOptions with_speculation(SpeculativeOptions speculative, std::vector<AdapterUse> adapters = {}) {
+  return {.context_length = 512, .threads = 1, .adapters = std::move(adapters), .speculative = std::move(speculative)};
+}
+
+// Pearson's chi-square of observed counts against expected probabilities.
+double chi_square(const std::map<TokenId, int>& counts, const std::map<TokenId, double>& expected, int n) {
+  double chi2 = 0;
+  for (const auto& [id, p] : expected) {
+    const auto it = counts.find(id);
+    const double observed = it == counts.end() ? 0 : it->second;
+    chi2 += (observed - n * p) * (observed - n * p) / (n * p);
+  }
+  for (const auto& [id, count] : counts) {
+    if (!expected.contains(id)) ADD_FAILURE() << "token " << id << " drawn " << count << " times, probability 0";
+  }
+  return chi2;
+}
+
+TEST(PromptLookup, ContinuesTheLatestLongestMatch) {
+  const std::vector<TokenId> sequence{5, 6, 7, 8, 1, 6, 7, 9, 2, 6, 7};
+  // "6 7" occurs at 1 and 5: the latest (5) is followed by 9 2 6 7.
+  EXPECT_EQ(lookup_draft(sequence, 2, 3), (std::vector<TokenId>{9, 2, 6}));
+  EXPECT_EQ(lookup_draft(sequence, 2, 10), (std::vector<TokenId>{9, 2, 6, 7}));
+  // A 3-gram "2 6 7" has no earlier occurrence: falls back to the 2-gram.
+  EXPECT_EQ(lookup_draft(sequence, 3, 1), (std::vector<TokenId>{9}));
+  EXPECT_TRUE(lookup_draft(std::vector<TokenId>{1, 2, 3}, 2, 4).empty());
+  EXPECT_TRUE(lookup_draft(std::vector<TokenId>{4}, 2, 4).empty());
+}
+
+TEST(DraftController, GrowsOnFullAcceptanceAndShrinksToTheAcceptedCount) {
+  SpeculativeOptions options{.lookup = 2, .draft_max = 8};
+  DraftController controller(options);
+  EXPECT_EQ(controller.next_length(), 0);  // plain steps first, to know what plain decoding costs
+  controller.record(false, 0, 0, 1, 1.0);
+  EXPECT_EQ(controller.next_length(), 0);
+  controller.record(false, 0, 0, 1, 1.0);
+  EXPECT_EQ(controller.next_length(), 4);
+  controller.record(true, 4, 4, 5, 1.2);
+  EXPECT_EQ(controller.next_length(), 6);
+  controller.record(true, 6, 1, 2, 1.2);
+  EXPECT_EQ(controller.next_length(), 2);
+}
+
+TEST(DraftController, PausesWhenSpeculationIsSlowerThanPlainDecoding) {
+  DraftController controller(SpeculativeOptions{.lookup = 2, .draft_max = 8});
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(controller.next_length(), 0);
+    controller.record(false, 0, 0, 1, 1.0);
+  }
+  // Every draft rejected, each pass a little dearer than a plain step: judged over four passes.
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_GT(controller.next_length(), 0);
+    controller.record(true, 1, 0, 1, 1.3);
+  }
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(controller.next_length(), 0) << i;
+  EXPECT_EQ(controller.next_length(), 1);  // tried again after the pause, with one token
+  // Far dearer: paused after one pass, four times as long as before.
+  controller.record(true, 1, 0, 1, 3.0);
+  for (int i = 0; i < 128; ++i) EXPECT_EQ(controller.next_length(), 0) << i;
+  EXPECT_EQ(controller.next_length(), 1);
+  // A try that found nothing to draft but cost a draft model's step counts against speculation.
+  controller.record(true, 0, 0, 1, 4.0);
+  EXPECT_EQ(controller.next_length(), 0);
+}
+
+TEST(DraftController, FixedLengthWithoutAdaptation) {
+  DraftController controller(SpeculativeOptions{.lookup = 2, .draft_max = 5, .adaptive = false});
+  controller.record(true, 5, 0, 1, 100.0);
+  EXPECT_EQ(controller.next_length(), 5);
+}
+
+// Rejection sampling keeps the target's distribution whatever the draft proposes: a certain
+// draft (lookup), and drafts drawn from a distribution unlike the target's.
+TEST(SpeculativeSampling, ResultIsDistributedAsTheTargetsSampler) {
+  const std::vector<float> logits{2.0f, 1.5f, 0.3f, -0.5f, 1.0f, -3.0f};
+  SamplingOptions sampling{.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f, .seed = 7};
+  Sampler target(sampling);
+  std::map<TokenId, double> expected;
+  for (const auto& c : target.distribution(logits, {})) expected[c.id] = c.p;
+  const std::vector<Sampler::Candidate> draft_distribution{{5, 0, 0.5f}, {3, 0, 0.3f}, {0, 0, 0.2f}};
+  Sampler draft_sampler(SamplingOptions{.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f, .seed = 11});
+  constexpr int kDraws = 20000;
+  std::map<TokenId, int> with_certain_draft, with_drawn_draft;
+  for (int i = 0; i < kDraws; ++i) {
+    ++with_certain_draft[target.sample_against_draft(logits, {}, 1, {}).id];
+    const TokenId draft = draft_sampler.draw(draft_distribution);
+    const TokenId id = target.sample_against_draft(logits, {}, draft, draft_distribution).id;
+    ++with_drawn_draft[id];
+  }
+  // 5 degrees of freedom: the 0.99999 quantile is about 32 (fixed seeds: no flakiness either way).
+  EXPECT_LT(chi_square(with_certain_draft, expected, kDraws), 32.0);
+  EXPECT_LT(chi_square(with_drawn_draft, expected, kDraws), 32.0);
+}
+
+TEST(SpeculativeSampling, GreedyKeepsExactlyTheArgmax) {
+  const std::vector<float> logits{0.1f, 3.0f, 2.9f};
+  Sampler sampler(SamplingOptions{.temperature = 0.0f});
+  EXPECT_EQ(sampler.sample_against_draft(logits, {}, 1, {}).id, 1);
+  EXPECT_EQ(sampler.sample_against_draft(logits, {}, 2, {}).id, 1);
+  const std::vector<Sampler::Candidate> q{{2, 0, 0.9f}, {1, 0, 0.1f}};
+  EXPECT_EQ(sampler.sample_against_draft(logits, {}, 2, q).id, 1);
+}
+
+// The first two sampled tokens of stories260K (top-k 3: nine outcomes at most), drawn over many
+// seeds with a Q4_0 draft proposing the second, against their exact probabilities.
+TEST(SpeculativeSampling, SessionSamplesTheModelsDistribution) {
+  const auto model = load("weights/stories260K.gguf");
+  const auto draft = load("weights/stories260K-Q4_0.gguf");
+  const std::vector<TokenId> prompt = model->tokenize("Once upon a time");
+  GenerateOptions options;
+  options.max_tokens = 2;
+  options.sampling = {.temperature = 1.5f, .top_k = 3, .top_p = 1.0f, .min_p = 0.0f};
+
+  Session plain(model, {.context_length = 64, .threads = 1});
+  Sampler exact(options.sampling);
+  std::map<TokenId, double> expected;
+  const auto first = exact.distribution(plain.evaluate_last(prompt), {});
+  for (const auto& a : first) {
+    std::vector<TokenId> prefix = prompt;
+    prefix.push_back(a.id);
+    plain.reset();
+    for (const auto& b : exact.distribution(plain.evaluate_last(prefix), {})) expected[a.id * 1000 + b.id] = a.p * b.p;
+  }
+
+  Session speculative(model, with_speculation({.draft = draft, .draft_max = 1, .draft_p_min = 0.0f, .adaptive = false}));
+  constexpr int kRuns = 1500;
+  std::map<TokenId, int> counts;
+  int64_t drafted = 0, accepted = 0;
+  for (int seed = 1; seed <= kRuns; ++seed) {
+    options.sampling.seed = static_cast<uint64_t>(seed);
+    const auto result = speculative.generate(prompt, options);
+    ASSERT_EQ(result.tokens.size(), 2u);
+    ++counts[result.tokens[0] * 1000 + result.tokens[1]];
+    drafted += result.drafted_tokens;
+    accepted += result.accepted_tokens;
+  }
+  EXPECT_EQ(drafted, kRuns);  // the second token of every run went through verification
+  EXPECT_GT(accepted, 0);
+  EXPECT_LT(accepted, drafted);
+  // At most 8 degrees of freedom: their 0.99999 quantile is about 38.
+  EXPECT_LT(chi_square(counts, expected, kRuns), 38.0);
+}
+
+struct Pair {
+  std::string target, draft;  // draft empty: prompt lookup alone
+};
+
+// Greedy output with drafts equals the output without, token for token.
+void expect_same_greedy_output(const Pair& pair, const std::string& prompt_text, GenerateOptions options,
+                               std::vector<AdapterUse> adapters = {}) {
+  SCOPED_TRACE(pair.target + " drafted by " + (pair.draft.empty() ? "lookup" : pair.draft));
+  const auto model = load(pair.target);
+  SpeculativeOptions speculative{.lookup = 3, .draft_max = 6, .adaptive = false};
+  if (!pair.draft.empty()) speculative.draft = load(pair.draft);
+  const std::vector<TokenId> prompt = model->tokenize(prompt_text);
+  Session plain(model, with_speculation({}, adapters));
+  Session drafted(model, with_speculation(speculative, adapters));
+  const auto expected = plain.generate(prompt, options);
+  const auto result = drafted.generate(prompt, options);
+  EXPECT_EQ(result.tokens, expected.tokens);
+  EXPECT_EQ(result.text, expected.text);
+  EXPECT_EQ(result.stop_reason, expected.stop_reason);
+  EXPECT_GT(result.drafted_tokens, 0);
+  EXPECT_LT(result.forward_passes, expected.forward_passes + 1);
+  // A second call reuses the cache the drafts wrote past.
+  const auto again = drafted.generate(prompt, options);
+  EXPECT_EQ(again.tokens, expected.tokens);
+}
+
+const char* kCopyPrompt = "Lily saw a big red ball in the park. She wanted to play with it. Lily saw a big";
+
+TEST(SpeculativeGreedy, SameTokensAsPlainDecoding) {
+  const std::vector<Pair> pairs{{"weights/stories260K-Q8_0.gguf", "weights/stories260K-Q4_0.gguf"},
+                                {"weights/stories260K-Q4_0.gguf", "weights/stories260K.gguf"},
+                                {"weights/stories260K.gguf", "weights/stories260K-Q8_0.gguf"},
+                                {"weights/stories260K-Q8_0.gguf", ""},
+                                {"synthetic/synth-phi3-Q8_0.gguf", "synthetic/synth-phi3-Q4_0.gguf"},
+                                {"synthetic/synth-qwen2-Q4_0.gguf", ""}};
+  for (const Pair& pair : pairs) {
+    expect_same_greedy_output(pair, kCopyPrompt, greedy(80));
+    expect_same_greedy_output(pair, "Once upon a time", greedy(60));
+  }
+}
+
+TEST(SpeculativeGreedy, StopStringsGrammarAndLora) {
+  const Pair pair{"weights/stories260K-Q8_0.gguf", "weights/stories260K-Q4_0.gguf"};
+  auto stopped = greedy(100);
+  stopped.stop = {"ball"};
+  expect_same_greedy_output(pair, kCopyPrompt, stopped);
+  auto json = greedy(60);
+  json.json_schema = R"({"type":"object","properties":{"name":{"type":"string"}},"required":["name"]})";
+  expect_same_greedy_output(pair, "Once upon a time", json);
+  const auto adapter = Adapter::load(test::shared("models/adapters/stories260K-lora-qvd-r8-f32.gguf").string(),
+                                     *load(pair.target));
+  expect_same_greedy_output(pair, kCopyPrompt, greedy(60), {{adapter, 0.7f}});
+}
+
+TEST(SpeculativeDraft, RefusesADraftWithAnotherVocabulary) {
+  const auto model = load("weights/stories260K.gguf");
+  const auto other = load("weights/llama-2-tiny-random.gguf");
+  try {
+    Session session(model, with_speculation({.draft = other}));
+    FAIL() << "a draft with another vocabulary was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("vocabulary"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace bantam
