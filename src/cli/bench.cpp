@@ -25,6 +25,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-o,--output", *output, "table, json, csv or md")
       ->check(CLI::IsMember({"table", "json", "csv", "md"}));
   cmd->add_option("--plot", *plot, "Also draw tok/s by test and thread count as an SVG chart into this file");
+  add_kv_type_options(*cmd, opts->kv_types);
   add_lora_option(*cmd, *lora);
   cmd->callback([opts, output, lora, plot] {
     for (const std::string& spec : *lora) opts->adapters.push_back(parse_lora_spec(spec));

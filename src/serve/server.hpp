@@ -29,6 +29,7 @@ struct ServerOptions {
   int port = 8080;
   int parallel = 1;
   int64_t context = 2048;
+  KvCacheTypes kv_types = {};  // per slot's cache
   int threads = 0;
   int max_queue = 64;
   HttpLimits http_limits;  // connections, deadlines, body size
