@@ -35,7 +35,7 @@ for model in "$@"; do
     python3 - "$work/out.json" "$name" "$1/$2" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(f"| {sys.argv[2]} | {sys.argv[3]} | {r['kl_mean']:.6f} | {r['kl_p99']:.5f} | {r['kl_max']:.4f} | "
+print(f"| {sys.argv[2]} | {sys.argv[3]} | {r['kl_mean']:.3g} | {r['kl_p99']:.3g} | {r['kl_max']:.3g} | "
       f"{100 * r['top1_agreement']:.2f}% | {r['base_ppl']:.4f} |")
 PY
   done

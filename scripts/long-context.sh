@@ -5,22 +5,26 @@
 # cache's bytes (from bench's kv_cache_bytes), the process's peak RSS (GNU time) and what the
 # peak holds beyond the mapped weights and the KV cache. A random-weight model keeps greedy
 # decoding from stopping early (bantam synth --preset qwen2-0.5b ...).
-# Usage: scripts/long-context.sh [-t 2] [-n 32] [-k "f16 q8_0 q4_0"] MODEL.gguf [CTX...]
+# Activations grow with the batch (-b, prompt tokens per forward pass: about 77 KiB a token on
+# qwen2-0.5b), not with the context.
+# Usage: scripts/long-context.sh [-t 2] [-n 32] [-b 512] [-k "f16 q8_0 q4_0"] MODEL.gguf [CTX...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=2
 n=32
+batch=512
 kv_types="f16 q8_0 q4_0"
-while getopts "t:n:k:" opt; do
+while getopts "t:n:b:k:" opt; do
   case $opt in
     t) threads=$OPTARG ;;
     n) n=$OPTARG ;;
+    b) batch=$OPTARG ;;
     k) kv_types=$OPTARG ;;
-    *) echo "usage: $0 [-t 2] [-n 32] [-k TYPES] MODEL.gguf [CTX...]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-t 2] [-n 32] [-b 512] [-k TYPES] MODEL.gguf [CTX...]" >&2; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
-[ $# -gt 0 ] || { echo "usage: $0 [-t 2] [-n 32] [-k TYPES] MODEL.gguf [CTX...]" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 [-t 2] [-n 32] [-b 512] [-k TYPES] MODEL.gguf [CTX...]" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "long-context.sh: needs GNU time (apt-get install time)" >&2; exit 1; }
 model=$1
 shift
@@ -39,7 +43,7 @@ for ctx in "${contexts[@]}"; do
     kv_bytes=$("$bantam" bench -m "$model" -p 1 -n 0 -r 1 -t 1 --ctx "$ctx" --kv-type "$kv" -o json 2>/dev/null |
       python3 -c "import json, sys; print(json.load(sys.stdin)[0]['kv_cache_bytes'])")
     /usr/bin/time -f "%M" -o "$work/rss" "$bantam" run -m "$model" --prompt-ids "$ids" -c "$ctx" -n "$n" --temp 0 \
-      -t "$threads" --kv-type "$kv" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+      -b "$batch" -t "$threads" --kv-type "$kv" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
     python3 - "$work/err" "$work/rss" "$ctx" "$kv" "$kv_bytes" "$weights" <<'PY'
 import re, sys
 err = open(sys.argv[1]).read()
