@@ -34,7 +34,8 @@ void PromptAttention(benchmark::State& state, int n_head, int n_kv_head, quant::
   for (float& x : q) x = dist(rng);
   std::vector<int64_t> positions(kTokens);
   for (int64_t t = 0; t < kTokens; ++t) positions[static_cast<size_t>(t)] = t;
-  const ops::KvLayerView view{.type = GgmlType::F16, .keys = reinterpret_cast<const uint8_t*>(keys.data()),
+  const ops::KvLayerView view{.key_type = GgmlType::F16, .value_type = GgmlType::F16,
+                              .keys = reinterpret_cast<const uint8_t*>(keys.data()),
                               .values = reinterpret_cast<const uint8_t*>(values.data()), .capacity = kTokens,
                               .n_kv_head = n_kv_head, .head_dim_k = kDim, .head_dim_v = kDim};
   ops::ThreadPool pool(1);

@@ -48,7 +48,12 @@ typedef enum bantam_finish_reason {
   BANTAM_FINISH_CANCELLED = 4 /* bantam_session_cancel or the token callback returned 0 */
 } bantam_finish_reason;
 
-typedef enum bantam_kv_type { BANTAM_KV_F16 = 0, BANTAM_KV_F32 = 1, BANTAM_KV_Q8_0 = 2 } bantam_kv_type;
+typedef enum bantam_kv_type {
+  BANTAM_KV_F16 = 0,
+  BANTAM_KV_F32 = 1,
+  BANTAM_KV_Q8_0 = 2,
+  BANTAM_KV_Q4_0 = 3 /* Q8_0 and Q4_0: heads whose size is not a multiple of 32 keep F16 */
+} bantam_kv_type;
 
 typedef struct bantam_model bantam_model;
 typedef struct bantam_session bantam_session;

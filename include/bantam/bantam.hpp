@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -129,7 +130,16 @@ struct AdapterUse {
   float scale = 1.0f;  // the low-rank term is scale * alpha / rank * B A x
 };
 
-enum class KvCacheType { F16, F32, Q8_0 };
+// Q8_0 and Q4_0 hold keys or values in 8.5 and 4.5 bits (F16: 16), read by attention as stored;
+// heads whose size is not a multiple of 32 keep F16 (said once on stderr).
+enum class KvCacheType { F16, F32, Q8_0, Q4_0 };
+
+// Keys' and values' types, chosen apart as llama.cpp's --cache-type-k and --cache-type-v.
+struct KvCacheTypes {
+  KvCacheType keys = KvCacheType::F16;
+  KvCacheType values = KvCacheType::F16;
+  bool operator==(const KvCacheTypes&) const = default;
+};
 
 // Speculative decoding: tokens drafted cheaply (by prompt lookup or a small draft model) and
 // verified by the model in one forward pass, so that one pass over the weights can emit several
@@ -147,10 +157,12 @@ struct SpeculativeOptions {
 struct SessionOptions {
   int64_t context_length = 4096;  // positions the KV cache holds
   int threads = 0;                // 0: all cores
-  KvCacheType kv_type = KvCacheType::F16;
+  KvCacheType kv_type = KvCacheType::F16;  // keys, and values unless kv_type_v is set
+  std::optional<KvCacheType> kv_type_v = std::nullopt;  // the values' own type
   int batch_size = 512;           // prompt tokens per forward pass
   std::vector<AdapterUse> adapters = {};  // LoRA adapters loaded for this session's model
   SpeculativeOptions speculative = {};
+  KvCacheTypes kv_types() const { return {kv_type, kv_type_v.value_or(kv_type)}; }
 };
 
 struct SamplingOptions {

@@ -12,6 +12,7 @@ bantam::KvCacheType kv_cache_type(bantam_kv_type type) {
     case BANTAM_KV_F16: return bantam::KvCacheType::F16;
     case BANTAM_KV_F32: return bantam::KvCacheType::F32;
     case BANTAM_KV_Q8_0: return bantam::KvCacheType::Q8_0;
+    case BANTAM_KV_Q4_0: return bantam::KvCacheType::Q4_0;
   }
   throw Failure(BANTAM_ERROR_INVALID_ARGUMENT, fmt::format("kv_type {} is not a bantam_kv_type", static_cast<int>(type)));
 }

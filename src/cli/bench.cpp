@@ -57,6 +57,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-o,--output", *output, "table, json, csv or md")
       ->check(CLI::IsMember({"table", "json", "csv", "md"}));
   cmd->add_option("--plot", *plot, "Also draw tok/s by test and thread count as an SVG chart into this file");
+  add_kv_type_options(*cmd, opts->kv_types);
   add_lora_option(*cmd, *lora);
   auto verify_cost = std::make_shared<int>(0);
   auto spec_prompt = std::make_shared<std::string>();

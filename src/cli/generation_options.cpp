@@ -29,16 +29,38 @@ void add_engine_options(CLI::App& cmd, EngineOptions& options) {
       ->check(CLI::Range(0, 1024))
       ->default_str("0");
   cmd.add_option("-b,--batch-size", s.batch_size, "Prompt tokens per forward pass")->check(CLI::Range(1, 1 << 16));
-  const std::map<std::string, KvCacheType> kv_types{
-      {"f16", KvCacheType::F16}, {"f32", KvCacheType::F32}, {"q8_0", KvCacheType::Q8_0}};
-  cmd.add_option("--kv-type", s.kv_type, "KV cache type: f16, f32 or q8_0")
-      ->transform(CLI::CheckedTransformer(kv_types, CLI::ignore_case))
-      ->default_str("f16");
+  add_kv_type_options(cmd, options.kv_types, [&options] {
+    options.session.kv_type = options.kv_types.keys;
+    options.session.kv_type_v = options.kv_types.values;
+  });
   add_context_shift_options(cmd, options.generate);
   add_sampling_options(cmd, options.generate.sampling);
   cmd.add_option("--stop", options.generate.stop, "Stop before this string (repeatable)");
   add_lora_option(cmd, options.lora);
   add_speculative_options(cmd, options.speculative);
+}
+
+void add_kv_type_options(CLI::App& cmd, KvCacheTypes& types, std::function<void()> changed) {
+  const std::map<std::string, KvCacheType> names{{"f16", KvCacheType::F16},
+                                                 {"f32", KvCacheType::F32},
+                                                 {"q8_0", KvCacheType::Q8_0},
+                                                 {"q4_0", KvCacheType::Q4_0}};
+  // CLI11 runs option callbacks in the order the options are added: --kv-type first, so that
+  // --cache-type-k/-v given with it override it for their half.
+  const auto add = [&](const std::string& flag, const std::string& help, auto set) {
+    cmd.add_option_function<KvCacheType>(flag, [&types, changed, set](KvCacheType type) {
+         set(types, type);
+         if (changed) changed();
+       }, help)
+        ->transform(CLI::CheckedTransformer(names, CLI::ignore_case))
+        ->default_str("f16");
+  };
+  add("--kv-type", "KV cache type for keys and values: f16, f32, q8_0 or q4_0 (q8_0 halves the cache, q4_0 quarters it)",
+      [](KvCacheTypes& t, KvCacheType type) { t.keys = t.values = type; });
+  add("--cache-type-k", "Keys' KV cache type (as llama.cpp names it): f16, f32, q8_0 or q4_0",
+      [](KvCacheTypes& t, KvCacheType type) { t.keys = type; });
+  add("--cache-type-v", "Values' KV cache type (as llama.cpp names it): f16, f32, q8_0 or q4_0",
+      [](KvCacheTypes& t, KvCacheType type) { t.values = type; });
 }
 
 void add_sampling_options(CLI::App& cmd, SamplingOptions& sampling) {

@@ -1,6 +1,7 @@
 // Options shared by `run` and `chat`: context, threads, KV cache type, the sampler and LoRA adapters.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,7 +14,8 @@
 namespace bantam::cli {
 
 struct EngineOptions {
-  SessionOptions session;
+  SessionOptions session;  // its kv_type and kv_type_v follow kv_types
+  KvCacheTypes kv_types = {};
   GenerateOptions generate;
   std::vector<std::string> lora;  // FILE[:SCALE] specs: load_adapters makes session.adapters of them
   SpeculativeFlags speculative;   // resolve_speculative makes session.speculative of them
@@ -24,6 +26,10 @@ struct EngineOptions {
 void print_thread_choice(const EngineOptions& options);
 
 void add_engine_options(CLI::App& cmd, EngineOptions& options);
+
+// --kv-type (keys and values), --cache-type-k and --cache-type-v (llama.cpp's names) into
+// `types`: f16, f32, q8_0 or q4_0; the specific ones win over --kv-type. `changed` runs after each.
+void add_kv_type_options(CLI::App& cmd, KvCacheTypes& types, std::function<void()> changed = {});
 
 // --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, --frequency-penalty,
 // --presence-penalty and --seed into `sampling`: run, chat and serve take the same names, checks

@@ -30,6 +30,7 @@ void add_perplexity_command(CLI::App& app) {
                            "Score KL divergence against --kl-divergence-base (its tokens replace -f)");
   file->excludes(kl);
   cmd->add_option("-o,--output", *output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  add_kv_type_options(*cmd, opts->kv_types);
   add_lora_option(*cmd, *lora);
   cmd->callback([opts, output, lora, file] {
     if (!opts->kl_divergence && file->count() == 0) throw Error("perplexity needs -f TEXT (or --kl-divergence with a --kl-divergence-base file)");

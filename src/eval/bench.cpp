@@ -19,6 +19,7 @@
 #include "bantam/bantam.hpp"
 #include "format/gguf.hpp"
 #include "format/inspect.hpp"
+#include "model/kv_cache.hpp"
 #include "quant/dot.hpp"
 
 namespace bantam {
@@ -179,6 +180,8 @@ ordered_json run_bench(const BenchOptions& o) {
                                                    *std::max_element(o.n_gen.begin(), o.n_gen.end())) + 1;
       Session session(model, {.context_length = std::max<int64_t>(ctx, ttft_prompt + 1),
                               .threads = threads,
+                              .kv_type = o.kv_types.keys,
+                              .kv_type_v = o.kv_types.values,
                               .batch_size = o.batch_size,
                               .adapters = adapters});
       // The first prompt doubles as llama-bench's warm-up and as the cold first token.
@@ -226,8 +229,8 @@ ordered_json run_bench(const BenchOptions& o) {
         }
         row["n_batch"] = o.batch_size;
         row["n_threads"] = threads;
-        row["type_k"] = "f16";
-        row["type_v"] = "f16";
+        row["type_k"] = kv_cache_type_name(o.kv_types.keys);
+        row["type_v"] = kv_cache_type_name(o.kv_types.values);
         row["n_prompt"] = test.n_prompt;
         row["n_gen"] = test.n_gen;
         row["test_time"] = now_iso8601();

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bantam/bantam.hpp"
 #include "eval/svg_chart.hpp"
 
 namespace bantam {
@@ -21,6 +22,7 @@ struct BenchOptions {
   int repetitions = 5;
   int batch_size = 512;
   int64_t context = 0;  // 0: n_prompt + n_gen
+  KvCacheTypes kv_types = {};
   std::function<void(const std::string&)> progress;
 };
 

@@ -65,6 +65,8 @@ PerplexityResult compute_perplexity(const PerplexityOptions& o) {
   for (const auto& [path, scale] : o.adapters) adapters.push_back({Adapter::load(path, *model), scale});
   Session session(model, {.context_length = ctx,
                           .threads = o.threads,
+                          .kv_type = o.kv_types.keys,
+                          .kv_type_v = o.kv_types.values,
                           .batch_size = o.batch_size > 0 ? o.batch_size : static_cast<int>(ctx),
                           .adapters = std::move(adapters)});
   std::optional<KlBaseWriter> writer;

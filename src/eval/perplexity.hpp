@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bantam/bantam.hpp"
+
 namespace bantam {
 
 struct PerplexityOptions {
@@ -20,6 +22,7 @@ struct PerplexityOptions {
   int64_t context = 512;
   int batch_size = 0;  // 0: the context
   int threads = 0;
+  KvCacheTypes kv_types = {};
   int max_chunks = -1;           // < 0: all
   // Without kl_divergence: the distributions of this model on text_file are written here.
   // With it: the tokens and distributions are read from here (text_file unused) and compared.

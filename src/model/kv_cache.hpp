@@ -1,10 +1,12 @@
 // Keys and values of one sequence, per layer, stored as F16 by default (llama.cpp's default, so
-// attention reads the same rounded values), or F32 / Q8_0. Sliding-window layers keep a ring of
-// window + batch - 1 slots: their memory is bounded by the window, not the context.
+// attention reads the same rounded values), or F32 / Q8_0 / Q4_0, keys and values each in their
+// own type. Sliding-window layers keep a ring of window + batch - 1 slots: their memory is
+// bounded by the window, not the context.
 #pragma once
 
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "bantam/bantam.hpp"
@@ -15,16 +17,26 @@
 
 namespace bantam {
 
-// The stored type of a KV cache of the public option's kind.
-GgmlType kv_cache_type(KvCacheType type);
+// "f16", "f32", "q8_0" or "q4_0", as the command-line options spell them.
+std::string_view kv_cache_type_name(KvCacheType type);
+
+// The stored types of keys and values.
+struct KvRowTypes {
+  GgmlType keys = GgmlType::F16;
+  GgmlType values = GgmlType::F16;
+};
+
+// The stored types for the public option on this model: a block type (Q8_0, Q4_0) where the head
+// size is a multiple of its block, else F16, said once per process on stderr.
+KvRowTypes kv_row_types(const ModelConfig& config, KvCacheTypes types);
 
 class KvCache {
  public:
   // context: positions the sequence may reach; max_batch: most tokens written in one forward.
-  KvCache(const ModelConfig& config, int64_t context, int64_t max_batch, GgmlType type = GgmlType::F16);
+  KvCache(const ModelConfig& config, int64_t context, int64_t max_batch, KvRowTypes types = {});
 
   int64_t context() const { return context_; }
-  GgmlType type() const { return type_; }
+  KvRowTypes types() const { return types_; }
   int64_t capacity(int layer) const { return layers_[layer].capacity; }
   size_t bytes() const;
 
@@ -52,7 +64,7 @@ class KvCache {
     std::vector<uint8_t> keys;
     std::vector<uint8_t> values;
   };
-  GgmlType type_;
+  KvRowTypes types_;
   int64_t context_;
   int n_kv_head_, head_dim_k_, head_dim_v_;
   std::vector<Layer> layers_;

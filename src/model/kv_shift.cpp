@@ -39,9 +39,9 @@ void KvCache::shift(int64_t n_past, int64_t keep, int64_t discard, const ops::Ro
   for (int64_t p = keep; p < n_after; ++p) {
     ops::rope_shift_cos_sin(rope, p + discard, p, tables.data() + (p - keep) * rope.n_rot);
   }
-  const size_t key_width = static_cast<size_t>(n_kv_head_) * row_bytes(type_, head_dim_k_);
-  const size_t value_width = static_cast<size_t>(n_kv_head_) * row_bytes(type_, head_dim_v_);
-  const size_t head_bytes = row_bytes(type_, head_dim_k_);
+  const size_t key_width = static_cast<size_t>(n_kv_head_) * row_bytes(types_.keys, head_dim_k_);
+  const size_t value_width = static_cast<size_t>(n_kv_head_) * row_bytes(types_.values, head_dim_v_);
+  const size_t head_bytes = row_bytes(types_.keys, head_dim_k_);
   std::vector<float> head(static_cast<size_t>(head_dim_k_));
   std::vector<uint8_t> keys, values;
   for (Layer& layer : layers_) {
@@ -64,9 +64,9 @@ void KvCache::shift(int64_t n_past, int64_t keep, int64_t discard, const ops::Ro
       const float* table = tables.data() + (p - keep) * rope.n_rot;
       for (int h = 0; h < n_kv_head_; ++h) {
         const uint8_t* src = keys.data() + i * key_width + static_cast<size_t>(h) * head_bytes;
-        quant::dequantize_row(type_, src, head.data(), head_dim_k_);
+        quant::dequantize_row(types_.keys, src, head.data(), head_dim_k_);
         ops::rope_apply(rope, table, head.data(), 1, head_dim_k_);
-        quant::quantize_row(type_, head.data(), layer.keys.data() + to * key_width + h * head_bytes, head_dim_k_);
+        quant::quantize_row(types_.keys, head.data(), layer.keys.data() + to * key_width + h * head_bytes, head_dim_k_);
       }
       std::memcpy(layer.values.data() + to * value_width, values.data() + i * value_width, value_width);
     }

@@ -3,10 +3,13 @@
 //
 // Two kernels, both with an online softmax (flash-attention style):
 //  - fewer than kBlockAttentionMinTokens queries (decode, short prompts): one query at a time
-//    as ggml's vector flash-attention kernel computes it (Q converted to the cache's dot type,
-//    V accumulated in F16 for an F16 cache);
+//    as ggml's vector flash-attention kernel computes it (Q converted to the keys' dot type:
+//    F16, or Q8_0 for Q8_0/Q4_0 keys, dotted with each stored row by quant::vec_dot; V
+//    accumulated in F16 for F16 values, in F32 otherwise);
 //  - prompts: blocks of queries (every query head of a KV head's group at several positions)
 //    against tiles of keys, everything in F32 (attention_kernels.hpp), any cache type and head size.
+// Both read the cache rows in their stored types, a row or a tile of 64 keys at a time: working
+// memory does not grow with the context.
 #pragma once
 
 #include <cstddef>
@@ -19,7 +22,8 @@ namespace bantam::ops {
 
 // One layer's cache: position p lives in slot p % capacity (a ring for sliding-window layers).
 struct KvLayerView {
-  GgmlType type = GgmlType::F16;  // F32, F16 or Q8_0
+  GgmlType key_type = GgmlType::F16;    // F32, F16, Q8_0 or Q4_0
+  GgmlType value_type = GgmlType::F16;  // the same choices, independent of the keys'
   const uint8_t* keys = nullptr;    // [capacity][n_kv_head] rows of head_dim_k
   const uint8_t* values = nullptr;  // [capacity][n_kv_head] rows of head_dim_v
   int64_t capacity = 0;
@@ -27,8 +31,8 @@ struct KvLayerView {
   int head_dim_k = 0;
   int head_dim_v = 0;
 
-  size_t key_row_bytes() const { return row_bytes(type, head_dim_k); }
-  size_t value_row_bytes() const { return row_bytes(type, head_dim_v); }
+  size_t key_row_bytes() const { return row_bytes(key_type, head_dim_k); }
+  size_t value_row_bytes() const { return row_bytes(value_type, head_dim_v); }
   const uint8_t* key(int64_t pos, int kv_head) const {
     return keys + (static_cast<size_t>(pos % capacity) * n_kv_head + kv_head) * key_row_bytes();
   }

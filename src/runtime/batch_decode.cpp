@@ -15,6 +15,11 @@
 
 namespace bantam {
 
+namespace {
+// Embedding inputs run in scratch caches of F32 rows: nothing is kept, so nothing is rounded.
+constexpr KvRowTypes kF32Rows{GgmlType::F32, GgmlType::F32};
+}  // namespace
+
 struct BatchDecoder::Impl {
   std::shared_ptr<const Model> model;
   const ModelConfig& c;
@@ -26,11 +31,11 @@ struct BatchDecoder::Impl {
   std::vector<std::vector<TokenId>> sequences;
   ForwardBuffers buffers;
 
-  Impl(std::shared_ptr<const Model> m, int n_slots, int64_t ctx, int threads, int batch, KvCacheType kv_type)
+  Impl(std::shared_ptr<const Model> m, int n_slots, int64_t ctx, int threads, int batch, KvCacheTypes kv_types)
       : model(std::move(m)), c(model->impl().config), context(ctx), max_batch(std::max(1, batch)), pool(threads),
         decoder(c, model->impl().weights) {
     if (n_slots < 1) throw Error(fmt::format("batch decoder: {} slots; at least 1 is needed", n_slots));
-    for (int i = 0; i < n_slots; ++i) caches.emplace_back(c, ctx, max_batch, kv_cache_type(kv_type));
+    for (int i = 0; i < n_slots; ++i) caches.emplace_back(c, ctx, max_batch, kv_row_types(c, kv_types));
     sequences.resize(static_cast<size_t>(n_slots));
   }
 
@@ -46,8 +51,8 @@ struct BatchDecoder::Impl {
 };
 
 BatchDecoder::BatchDecoder(std::shared_ptr<const Model> model, int n_slots, int64_t context, int threads,
-                           int max_batch, KvCacheType kv_type)
-    : impl_(std::make_unique<Impl>(std::move(model), n_slots, context, threads, max_batch, kv_type)) {}
+                           int max_batch, KvCacheTypes kv_types)
+    : impl_(std::make_unique<Impl>(std::move(model), n_slots, context, threads, max_batch, kv_types)) {}
 BatchDecoder::~BatchDecoder() = default;
 
 int BatchDecoder::slots() const { return static_cast<int>(impl_->caches.size()); }
@@ -148,7 +153,7 @@ int64_t BatchDecoder::embed_piece(EmbeddingRun& run) {
     // Too long for one forward: max_batch tokens at a time into its own cache.
     const auto n = static_cast<int64_t>(head.size());
     if (!run.long_cache_) {
-      run.long_cache_ = std::make_unique<KvCache>(s.c, n, s.max_batch, GgmlType::F32);
+      run.long_cache_ = std::make_unique<KvCache>(s.c, n, s.max_batch, kF32Rows);
       run.long_done_ = 0;
       run.long_sum_.assign(width, 0.0);
     }
@@ -174,7 +179,7 @@ int64_t BatchDecoder::embed_piece(EmbeddingRun& run) {
   std::vector<DecodeSegment> parts;
   for (size_t i = first; i < end; ++i) {
     const auto n = static_cast<int64_t>(run.inputs_[i].size());
-    scratch.emplace_back(s.c, n, n, GgmlType::F32);
+    scratch.emplace_back(s.c, n, n, kF32Rows);
     parts.push_back({run.inputs_[i], 0, &scratch.back(), nullptr});
   }
   s.decoder.forward(parts, s.buffers, s.pool, ForwardOutput::Hidden, unused_logits);
@@ -188,15 +193,15 @@ int64_t BatchDecoder::embed_piece(EmbeddingRun& run) {
   return static_cast<int64_t>(rows);
 }
 
-size_t BatchDecoder::kv_bytes_per_slot(const Model& model, int64_t context, int max_batch, KvCacheType kv_type) {
+size_t BatchDecoder::kv_bytes_per_slot(const Model& model, int64_t context, int max_batch, KvCacheTypes kv_types) {
   const ModelConfig& c = model.impl().config;
-  const GgmlType type = kv_cache_type(kv_type);
+  const KvRowTypes types = kv_row_types(c, kv_types);
   size_t total = 0;
   for (int il = 0; il < c.n_layer; ++il) {
     const int64_t capacity =
         c.layer_sliding[il] ? std::min<int64_t>(context, c.sliding_window + max_batch - 1) : context;
     total += static_cast<size_t>(capacity) * static_cast<size_t>(c.n_head_kv) *
-             (row_bytes(type, c.head_dim_k) + row_bytes(type, c.head_dim_v));
+             (row_bytes(types.keys, c.head_dim_k) + row_bytes(types.values, c.head_dim_v));
   }
   return total;
 }

@@ -51,7 +51,7 @@ class BatchDecoder {
  public:
   // max_batch: most tokens one step carries over all slots (prompts are fed in chunks of it).
   BatchDecoder(std::shared_ptr<const Model> model, int n_slots, int64_t context, int threads, int max_batch,
-               KvCacheType kv_type = KvCacheType::F16);
+               KvCacheTypes kv_types = {});
   ~BatchDecoder();
   BatchDecoder(const BatchDecoder&) = delete;
   BatchDecoder& operator=(const BatchDecoder&) = delete;
@@ -83,7 +83,7 @@ class BatchDecoder {
 
   // KV cache bytes of one slot of `context` positions.
   static size_t kv_bytes_per_slot(const Model& model, int64_t context, int max_batch,
-                                  KvCacheType kv_type = KvCacheType::F16);
+                                  KvCacheTypes kv_types = {});
   // Activations of one forward of max_batch tokens (an upper estimate).
   static size_t scratch_bytes(const Model& model, int max_batch);
 

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "model/kv_cache.hpp"
 #include "runtime/batch_decode.hpp"
 
 namespace bantam {
@@ -15,7 +16,7 @@ namespace {
 std::string mib(size_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0)); }
 
 size_t kv_bytes(const Model& model, const MemoryPlan& plan, int64_t context) {
-  return BatchDecoder::kv_bytes_per_slot(model, context, plan.max_batch, plan.kv_type) *
+  return BatchDecoder::kv_bytes_per_slot(model, context, plan.max_batch, plan.kv_types) *
          static_cast<size_t>(plan.parallel);
 }
 
@@ -35,24 +36,26 @@ int64_t longest_context(const Model& model, const MemoryPlan& plan, size_t room)
 
 }  // namespace
 
-MemoryPlan plan_memory(const Model& model, int parallel, int64_t context, int max_batch, KvCacheType kv_type) {
+MemoryPlan plan_memory(const Model& model, int parallel, int64_t context, int max_batch, KvCacheTypes kv_types) {
   MemoryPlan plan;
   std::error_code ec;
   plan.weights = static_cast<size_t>(std::filesystem::file_size(model.info().path, ec));
   if (ec) plan.weights = 0;
-  plan.kv_per_slot = BatchDecoder::kv_bytes_per_slot(model, context, max_batch, kv_type);
+  plan.kv_per_slot = BatchDecoder::kv_bytes_per_slot(model, context, max_batch, kv_types);
   plan.scratch = BatchDecoder::scratch_bytes(model, max_batch);
   plan.parallel = parallel;
   plan.context = context;
   plan.max_batch = max_batch;
-  plan.kv_type = kv_type;
+  plan.kv_types = kv_types;
   return plan;
 }
 
 std::string describe(const MemoryPlan& plan) {
-  return fmt::format("memory plan: weights {}, KV cache {} per slot x {} slots ({} positions each), scratch {}; total {}",
-                     mib(plan.weights), mib(plan.kv_per_slot), plan.parallel, plan.context, mib(plan.scratch),
-                     mib(plan.total()));
+  return fmt::format("memory plan: weights {}, KV cache {} per slot x {} slots ({} positions each, {} keys, {} "
+                     "values), scratch {}; total {}",
+                     mib(plan.weights), mib(plan.kv_per_slot), plan.parallel, plan.context,
+                     kv_cache_type_name(plan.kv_types.keys), kv_cache_type_name(plan.kv_types.values),
+                     mib(plan.scratch), mib(plan.total()));
 }
 
 std::optional<size_t> available_memory() {

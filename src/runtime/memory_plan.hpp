@@ -19,12 +19,12 @@ struct MemoryPlan {
   int parallel = 1;
   int64_t context = 0;
   int max_batch = 1;
-  KvCacheType kv_type = KvCacheType::F16;
+  KvCacheTypes kv_types = {};
   size_t total() const { return weights + kv_per_slot * static_cast<size_t>(parallel) + scratch; }
 };
 
 MemoryPlan plan_memory(const Model& model, int parallel, int64_t context, int max_batch,
-                       KvCacheType kv_type = KvCacheType::F16);
+                       KvCacheTypes kv_types = {});
 std::string describe(const MemoryPlan& plan);
 // MemAvailable from /proc/meminfo, in bytes; nullopt where it cannot be read.
 std::optional<size_t> available_memory();

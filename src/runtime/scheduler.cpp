@@ -67,7 +67,7 @@ struct Scheduler::Engine {
   BatchDecoder decoder;
   TokenFilter filter;
   Engine(std::shared_ptr<const Model> model, const SchedulerOptions& o)
-      : decoder(model, o.slots, o.context, o.threads, std::max(o.max_batch, o.slots)), filter(*model) {}
+      : decoder(model, o.slots, o.context, o.threads, std::max(o.max_batch, o.slots), o.kv_types), filter(*model) {}
 };
 
 struct Scheduler::Slot {
@@ -183,7 +183,7 @@ SchedulerGauges Scheduler::gauges() const {
   g.slots = options_.slots;
   g.kv_used_tokens = kv_used_;
   g.kv_capacity_tokens = options_.context * options_.slots;
-  g.kv_bytes = BatchDecoder::kv_bytes_per_slot(*model_, options_.context, engine_->decoder.max_batch()) *
+  g.kv_bytes = BatchDecoder::kv_bytes_per_slot(*model_, options_.context, engine_->decoder.max_batch(), options_.kv_types) *
                static_cast<size_t>(options_.slots);
   return g;
 }

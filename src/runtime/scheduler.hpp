@@ -96,6 +96,7 @@ class Job {
 struct SchedulerOptions {
   int slots = 1;
   int64_t context = 2048;  // per slot
+  KvCacheTypes kv_types = {};
   int threads = 0;
   int max_batch = 512;
   int max_queue = 64;

@@ -49,11 +49,11 @@ struct Session::Impl {
 
   Impl(std::shared_ptr<const Model> model_in, const SessionOptions& opts)
       : model(std::move(model_in)), m(model->impl()), options(fitting(*model, opts)), pool(opts.threads),
-        cache(m.config, opts.context_length, std::max(1, opts.batch_size), kv_cache_type(opts.kv_type)),
+        cache(m.config, opts.context_length, std::max(1, opts.batch_size), kv_row_types(m.config, opts.kv_types())),
         lora(adapters(opts, m)), decoder(m.config, m.weights), draft_controller(opts.speculative) {
     if (opts.speculative.draft) {
       draft_model = std::make_unique<DraftModel>(*model, opts.speculative.draft, opts.context_length,
-                                                 std::max(1, opts.batch_size), opts.kv_type);
+                                                 std::max(1, opts.batch_size), opts.kv_types());
     }
   }
 
@@ -61,7 +61,7 @@ struct Session::Impl {
   // pool and the cache allocate, so a context far too long is an Error, not std::bad_alloc.
   static const SessionOptions& fitting(const Model& model, const SessionOptions& opts) {
     if (const auto available = available_memory()) {
-      check_fits(model, plan_memory(model, 1, opts.context_length, std::max(1, opts.batch_size), opts.kv_type),
+      check_fits(model, plan_memory(model, 1, opts.context_length, std::max(1, opts.batch_size), opts.kv_types()),
                  *available);
     }
     return opts;

@@ -1,8 +1,9 @@
-// Session state format, version 1 (little-endian):
-//   "BANTAMKV" | u32 version | u64 model id | u64 adapters id | u32 KV type | u32 layers
+// Session state format, version 2 (little-endian):
+//   "BANTAMKV" | u32 version | u64 model id | u64 adapters id | u32 key type | u32 value type | u32 layers
 //   | u64 n tokens | i32 tokens[n]
 //   | per layer: u64 first position kept, then from it to n-1 each position's keys and values
 //   | u64 checksum of everything before it
+// Version 1 had one u32 KV type for keys and values: its states are refused, naming the versions.
 // The model id hashes the architecture and every tensor's name, type, shape, place and first
 // bytes, so files that differ in shape, type or weights are told apart without reading them whole.
 #include "runtime/session_state.hpp"
@@ -122,7 +123,7 @@ int64_t first_kept(const KvCache& cache, int layer, int64_t n) { return std::max
 std::vector<uint8_t> save_session_state(const Model::Impl& model, const std::vector<AdapterUse>& adapters,
                                         const KvCache& cache, const std::vector<TokenId>& tokens) {
   const auto n = static_cast<int64_t>(tokens.size());
-  size_t size = kMagic.size() + 4 + 8 + 8 + 4 + 4 + 8 + tokens.size() * sizeof(TokenId) + 8;
+  size_t size = kMagic.size() + 4 + 8 + 8 + 4 + 4 + 4 + 8 + tokens.size() * sizeof(TokenId) + 8;
   for (int il = 0; il < cache.layers(); ++il) {
     const size_t per_position = cache.row(il, 0, false).size() + cache.row(il, 0, true).size();
     size += 8 + static_cast<size_t>(n - first_kept(cache, il, n)) * per_position;
@@ -132,7 +133,8 @@ std::vector<uint8_t> save_session_state(const Model::Impl& model, const std::vec
   out.put(kSessionStateVersion);
   out.put(file_identity(model.file));
   out.put(adapters_identity(adapters));
-  out.put(static_cast<uint32_t>(cache.type()));
+  out.put(static_cast<uint32_t>(cache.types().keys));
+  out.put(static_cast<uint32_t>(cache.types().values));
   out.put(static_cast<uint32_t>(cache.layers()));
   out.put(static_cast<uint64_t>(n));
   for (TokenId id : tokens) out.put(id);
@@ -171,10 +173,13 @@ std::vector<TokenId> restore_session_state(const Model::Impl& model, const std::
   if (in.get<uint64_t>("the adapters id") != adapters_identity(adapters)) {
     throw Error("session state: saved with other LoRA adapters or scales than this session's");
   }
-  const auto kv_type = static_cast<GgmlType>(in.get<uint32_t>("the KV type"));
-  if (kv_type != cache.type()) {
-    throw Error(fmt::format("session state: KV cache type {}, this session's is {}", type_name(kv_type),
-                            type_name(cache.type())));
+  const auto key_type = static_cast<GgmlType>(in.get<uint32_t>("the key type"));
+  const auto value_type = static_cast<GgmlType>(in.get<uint32_t>("the value type"));
+  const KvRowTypes types = cache.types();
+  if (key_type != types.keys || value_type != types.values) {
+    throw Error(fmt::format("session state: KV cache types {} (keys) and {} (values), this session's are {} and {}",
+                            type_name(key_type), type_name(value_type), type_name(types.keys),
+                            type_name(types.values)));
   }
   if (in.get<uint32_t>("the layer count") != static_cast<uint32_t>(cache.layers())) {
     throw Error("session state: layer count differs from the model's");

@@ -13,7 +13,7 @@ namespace bantam {
 
 class KvCache;
 
-inline constexpr uint32_t kSessionStateVersion = 1;
+inline constexpr uint32_t kSessionStateVersion = 2;  // 2: keys' and values' types apart
 
 std::vector<uint8_t> save_session_state(const Model::Impl& model, const std::vector<AdapterUse>& adapters,
                                         const KvCache& cache, const std::vector<TokenId>& tokens);

@@ -55,8 +55,8 @@ struct DraftModel::Impl {
   std::vector<float> logits;    // after tokens.back()
   int max_batch;
 
-  Impl(std::shared_ptr<const Model> model_in, int64_t context, int batch, KvCacheType kv_type)
-      : model(std::move(model_in)), m(model->impl()), cache(m.config, context, batch, kv_cache_type(kv_type)),
+  Impl(std::shared_ptr<const Model> model_in, int64_t context, int batch, KvCacheTypes kv_types)
+      : model(std::move(model_in)), m(model->impl()), cache(m.config, context, batch, kv_row_types(m.config, kv_types)),
         decoder(m.config, m.weights), max_batch(batch) {}
 
   void append(std::span<const TokenId> input, ops::ThreadPool& pool) {
@@ -71,13 +71,13 @@ struct DraftModel::Impl {
 };
 
 DraftModel::DraftModel(const Model& target, std::shared_ptr<const Model> model, int64_t context, int max_batch,
-                       KvCacheType kv_type) {
+                       KvCacheTypes kv_types) {
   if (!model) throw Error("draft model: none given");
   check_draft_vocabulary(target, *model);
   if (const auto available = available_memory()) {
-    check_fits(*model, plan_memory(*model, 1, context, max_batch, kv_type), *available);
+    check_fits(*model, plan_memory(*model, 1, context, max_batch, kv_types), *available);
   }
-  impl_ = std::make_unique<Impl>(std::move(model), context, max_batch, kv_type);
+  impl_ = std::make_unique<Impl>(std::move(model), context, max_batch, kv_types);
 }
 
 DraftModel::~DraftModel() = default;

@@ -41,7 +41,7 @@ class DraftModel {
  public:
   // Error when its vocabulary differs from the target's or its cache does not fit in memory.
   DraftModel(const Model& target, std::shared_ptr<const Model> model, int64_t context, int max_batch,
-             KvCacheType kv_type);
+             KvCacheTypes kv_types);
   ~DraftModel();
   // Up to max_tokens tokens continuing `sequence`, each drawn by `sampler` (set up as the
   // target's: greedy when it is greedy), stopping before a token whose probability is below p_min.

@@ -29,6 +29,7 @@ struct ServerOptions {
   int port = 8080;
   int parallel = 1;
   int64_t context = 2048;
+  KvCacheTypes kv_types = {};  // per slot's cache
   int threads = 0;
   int max_queue = 64;
   bool context_shift = false;  // --context-shift: a full slot drops old tokens instead of ending (runtime/context_shift.hpp)

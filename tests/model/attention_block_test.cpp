@@ -14,85 +14,21 @@
 #include <random>
 #include <vector>
 
+#include "attention_reference.hpp"
 #include "ops/attention.hpp"
 #include "ops/attention_kernels.hpp"
 #include "quant/dot.hpp"
 #include "quant/quant.hpp"
 
 namespace bantam::ops {
+namespace testing_attention {
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+}  // namespace testing_attention
 namespace {
 
-struct Case {
-  const char* name;
-  GgmlType type;
-  int n_head, n_kv_head, dim_k, dim_v;
-  int64_t first_pos, n_tokens;
-  AttentionParams params;
-  int64_t capacity = 0;  // 0: every position has its own slot; else a ring of this many
-};
-
-// One layer's cache holding positions 0 .. last in the given type (written in order, so a ring
-// keeps the last `capacity` of them).
-struct Cache {
-  std::vector<uint8_t> keys, values;
-  KvLayerView view;
-  Cache(const Case& c, int64_t last, std::mt19937& rng) {
-    const int64_t capacity = c.capacity > 0 ? c.capacity : last + 1;
-    view = {.type = c.type, .capacity = capacity, .n_kv_head = c.n_kv_head, .head_dim_k = c.dim_k, .head_dim_v = c.dim_v};
-    keys.resize(static_cast<size_t>(capacity * c.n_kv_head) * view.key_row_bytes());
-    values.resize(static_cast<size_t>(capacity * c.n_kv_head) * view.value_row_bytes());
-    view.keys = keys.data();
-    view.values = values.data();
-    std::normal_distribution<float> dist(0.0f, 1.0f);
-    std::vector<float> k(static_cast<size_t>(c.dim_k)), v(static_cast<size_t>(c.dim_v));
-    for (int64_t p = 0; p <= last; ++p) {
-      for (int h = 0; h < c.n_kv_head; ++h) {
-        for (float& x : k) x = dist(rng);
-        for (float& x : v) x = dist(rng);
-        quant::quantize_row(c.type, k.data(), const_cast<uint8_t*>(view.key(p, h)), c.dim_k);
-        quant::quantize_row(c.type, v.data(), const_cast<uint8_t*>(view.value(p, h)), c.dim_v);
-      }
-    }
-  }
-  std::vector<float> key(int64_t pos, int h) const {
-    std::vector<float> row(static_cast<size_t>(view.head_dim_k));
-    quant::dequantize_row(view.type, view.key(pos, h), row.data(), view.head_dim_k);
-    return row;
-  }
-  std::vector<float> value(int64_t pos, int h) const {
-    std::vector<float> row(static_cast<size_t>(view.head_dim_v));
-    quant::dequantize_row(view.type, view.value(pos, h), row.data(), view.head_dim_v);
-    return row;
-  }
-};
-
-// softmax(scores) . values in float64 for one query at `pos` over kv head h.
-std::vector<double> reference_query(const Case& c, const Cache& cache, const float* q, int64_t pos, int h) {
-  const AttentionParams& p = c.params;
-  const int64_t first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
-  std::vector<double> scores;
-  for (int64_t k = first; k <= pos; ++k) {
-    const std::vector<float> key = cache.key(k, h);
-    double dot = 0.0;
-    for (int i = 0; i < c.dim_k; ++i) dot += static_cast<double>(q[i]) * key[static_cast<size_t>(i)];
-    double s = dot * p.scale;
-    if (p.softcap > 0.0f) s = p.softcap * std::tanh(s / p.softcap);
-    scores.push_back(s);
-  }
-  const double max = *std::max_element(scores.begin(), scores.end());
-  double sum = 0.0;
-  std::vector<double> out(static_cast<size_t>(c.dim_v), 0.0);
-  for (int64_t k = first; k <= pos; ++k) {
-    const double w = std::exp(scores[static_cast<size_t>(k - first)] - max);
-    sum += w;
-    const std::vector<float> value = cache.value(k, h);
-    for (int i = 0; i < c.dim_v; ++i) out[static_cast<size_t>(i)] += w * value[static_cast<size_t>(i)];
-  }
-  for (double& x : out) x /= sum;
-  return out;
-}
-
-void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+using testing_attention::Cache;
+using testing_attention::Case;
+using testing_attention::reference_query;
 
 class BlockAttention : public testing::TestWithParam<Case> {};
 
@@ -138,6 +74,10 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"GqaWithCachedPrefix", GgmlType::F16, 8, 2, 64, 64, 37, 70, {.scale = 0.125f}},
         Case{"F32Cache", GgmlType::F32, 4, 4, 32, 32, 0, 64, {.scale = 0.2f}},
         Case{"Q8_0Cache", GgmlType::Q8_0, 6, 3, 96, 96, 5, 100, {.scale = 0.1f}},
+        Case{"Q4_0Cache", GgmlType::Q4_0, 14, 2, 64, 64, 70, 100, {.scale = 0.125f}},
+        Case{"Q8_0KeysF16Values", GgmlType::Q8_0, 4, 2, 64, 64, 0, 90, {.scale = 0.125f}, 0, GgmlType::F16},
+        Case{"Q4_0KeysQ8_0ValuesRing", GgmlType::Q4_0, 2, 1, 64, 64, 200, 70, {.scale = 0.125f, .window = 40}, 109,
+             GgmlType::Q8_0},
         Case{"OddHeadSizes", GgmlType::F32, 3, 1, 20, 40, 3, 67, {.scale = 0.3f}},
         Case{"NarrowHeads", GgmlType::F16, 8, 4, 8, 8, 0, 80, {.scale = 0.35f}},
         Case{"WideValuesWithTail", GgmlType::F16, 2, 1, 72, 200, 10, 65, {.scale = 0.1f}},

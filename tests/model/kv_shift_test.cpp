@@ -68,7 +68,7 @@ TEST_P(KvShift, ShiftedKeysEqualKeysRotatedAtTheirNewPositions) {
   const int n_kv = config.n_head_kv, dim = config.head_dim_k;
   const int64_t width = static_cast<int64_t>(n_kv) * dim;
   const int64_t batch = 16;
-  KvCache cache(config, c.context, batch, c.type);
+  KvCache cache(config, c.context, batch, KvRowTypes{c.type, c.type});
 
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.0f, 1.0f);

@@ -196,7 +196,7 @@ struct TinyCache {
     std::copy(v.begin(), v.end(), values.begin() + ((pos % capacity) * n_kv_head + head) * dim);
   }
   KvLayerView view() const {
-    return {.type = GgmlType::F32, .keys = reinterpret_cast<const uint8_t*>(keys.data()),
+    return {.key_type = GgmlType::F32, .value_type = GgmlType::F32, .keys = reinterpret_cast<const uint8_t*>(keys.data()),
             .values = reinterpret_cast<const uint8_t*>(values.data()), .capacity = capacity,
             .n_kv_head = n_kv_head, .head_dim_k = dim, .head_dim_v = dim};
   }

@@ -42,7 +42,7 @@ TEST(LoraTrainer, UntrainedLossEqualsInferenceLoss) {
   Loaded m("stories260K.gguf");
   const std::vector<int32_t> tokens = story_tokens("stories260K.gguf", 48);
   Decoder decoder(m.config, m.weights);
-  KvCache cache(m.config, 64, 64, GgmlType::F32);
+  KvCache cache(m.config, 64, 64, KvRowTypes{GgmlType::F32, GgmlType::F32});
   ForwardBuffers buffers;
   ops::ThreadPool pool(2);
   std::vector<float> logits;

@@ -54,7 +54,7 @@ TEST_P(TrainedAdapter, InferenceLossEqualsTrainerLoss) {
   const std::vector<int32_t> tokens = {1, 45, 200, 17, 300, 88, 5, 411, 23, 140, 9, 77};
   ops::ThreadPool pool(2);
   Decoder decoder(config, weights);
-  KvCache cache(config, 32, 32, GgmlType::F32);
+  KvCache cache(config, 32, 32, KvRowTypes{GgmlType::F32, GgmlType::F32});
   ForwardBuffers buffers;
   std::vector<float> logits;
   const DecodeSegment segment{.tokens = tokens, .first_pos = 0, .cache = &cache, .lora = &set};

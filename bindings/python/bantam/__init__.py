@@ -22,7 +22,7 @@ __all__ = ["Model", "Session", "Adapter", "GenerationResult", "BantamError", "Ca
 _c = _lib.load()
 
 FINISH_REASONS = ["end_of_generation", "max_tokens", "stop_string", "context_full", "cancelled"]
-KV_TYPES = {"f16": 0, "f32": 1, "q8_0": 2}
+KV_TYPES = {"f16": 0, "f32": 1, "q8_0": 2, "q4_0": 3}
 
 
 class BantamError(Exception):

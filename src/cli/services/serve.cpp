@@ -32,6 +32,7 @@ struct ServeOptions {
   int port = 8080;
   int parallel = 1;
   int64_t context = 0;
+  KvCacheTypes kv_types = {};
   int threads = 0;
   int max_queue = 64;
   int max_body_mb = 8;
@@ -93,6 +94,7 @@ void serve(const ServeOptions& o) {
   options.port = o.port;
   options.parallel = o.parallel;
   options.context = o.context > 0 ? o.context : std::min<int64_t>(4096, std::max(1, model->info().n_ctx_train));
+  options.kv_types = o.kv_types;
   options.threads = capped_threads(o.threads);
   options.max_queue = o.max_queue;
   options.http_limits.max_body_bytes = static_cast<size_t>(o.max_body_mb) << 20;
@@ -126,7 +128,7 @@ void serve(const ServeOptions& o) {
     options.api_key = key;
   }
 
-  const MemoryPlan plan = plan_memory(*model, options.parallel, options.context, kMaxBatch);
+  const MemoryPlan plan = plan_memory(*model, options.parallel, options.context, kMaxBatch, options.kv_types);
   fmt::print(stderr, "bantam serve: {}\n", describe(plan));
   if (const auto available = available_memory()) {
     fmt::print(stderr, "bantam serve: {:.1f} MiB available\n", static_cast<double>(*available) / (1024.0 * 1024.0));
@@ -181,6 +183,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--parallel", o->parallel, "Slots generating at once")->check(CLI::Range(1, 256));
   cmd->add_option("-c,--ctx-size", o->context, "Positions per slot (default: the model's, at most 4096)")
       ->check(CLI::Range(int64_t{16}, int64_t{1} << 22));
+  add_kv_type_options(*cmd, o->kv_types);
   cmd->add_option("-t,--threads", o->threads, "Compute threads (0: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("--max-queue", o->max_queue, "Requests that may wait for a slot before 503")->check(CLI::Range(0, 100000));
   cmd->add_option("--max-body-mb", o->max_body_mb, "Largest request body in MiB (413 beyond)")->check(CLI::Range(1, 1024));
