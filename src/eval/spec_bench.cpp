@@ -31,11 +31,6 @@ std::vector<TokenId> random_ids(int n, int n_vocab, std::mt19937& rng) {
 
 }  // namespace
 
-double expected_tokens_per_pass(double alpha, int k) {
-  if (alpha >= 1.0) return k + 1.0;
-  return (1.0 - std::pow(alpha, k + 1)) / (1.0 - alpha);
-}
-
 ordered_json run_verify_cost(const VerifyCostOptions& o) {
   const auto model = Model::load(o.model);
   const int n_vocab = model->info().n_vocab;
@@ -79,13 +74,13 @@ ordered_json run_spec_bench(const SpecBenchOptions& o) {
   GenerateOptions greedy;
   greedy.max_tokens = o.n_gen;
   greedy.sampling.temperature = 0.0f;
-  Session plain(model, plain_options);
-  plain.generate(prompt, greedy);  // warm-up
+  Session(model, plain_options).generate(prompt, greedy);  // warm-up: the model's pages
   std::vector<double> plain_rate, spec_rate;
   int64_t drafted = 0, accepted = 0, passes = 0, generated = 0;
   bool same_tokens = true;
   for (int r = 0; r < o.repetitions; ++r) {
-    plain.reset();
+    // Fresh sessions on both sides: each pays its cache's and buffers' first touch alike.
+    Session plain(model, plain_options);
     const GenerateResult base = plain.generate(prompt, greedy);
     plain_rate.push_back(static_cast<double>(base.tokens.size()) / base.generation_seconds);
     // A fresh session each time: the draft model's prompt is part of the cost.

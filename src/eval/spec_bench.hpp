@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bantam/bantam.hpp"
+#include "runtime/speculative.hpp"  // expected_tokens_per_pass
 
 namespace bantam {
 
@@ -36,10 +37,6 @@ struct SpecBenchOptions {
 // of each (median), the speed-up, the acceptance rate, tokens per pass, and whether the outputs
 // were the same tokens.
 nlohmann::ordered_json run_spec_bench(const SpecBenchOptions& options);
-
-// Expected tokens per verification pass with k drafts each accepted with probability `alpha`
-// independently (Leviathan et al. 2023): (1 - alpha^(k+1)) / (1 - alpha).
-double expected_tokens_per_pass(double alpha, int k);
 
 std::string format_verify_cost(const nlohmann::ordered_json& rows);
 std::string format_spec_bench(const nlohmann::ordered_json& row);

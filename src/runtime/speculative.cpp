@@ -1,6 +1,7 @@
 #include "runtime/speculative.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -10,9 +11,10 @@
 
 namespace bantam {
 
-std::vector<TokenId> lookup_draft(std::span<const TokenId> sequence, int max_ngram, int max_tokens) {
+std::vector<TokenId> lookup_draft(std::span<const TokenId> sequence, int max_ngram, int max_tokens,
+                                  int min_ngram) {
   const auto size = static_cast<int64_t>(sequence.size());
-  for (int64_t n = std::min<int64_t>(max_ngram, size - 1); n >= 1; --n) {
+  for (int64_t n = std::min<int64_t>(max_ngram, size - 1); n >= std::max(1, min_ngram); --n) {
     const auto key = sequence.subspan(static_cast<size_t>(size - n));
     // The latest earlier occurrence: its continuation is the likeliest to be copied next.
     for (int64_t start = size - n - 1; start >= 0; --start) {
@@ -44,6 +46,12 @@ void check_draft_vocabulary(const Model& target, const Model& draft) {
   }
 }
 
+namespace {
+// A draft model's forward pass over at most this many tokens costs about one decode step; longer
+// ones are a prompt's catch-up, paid once.
+constexpr size_t kDecodeSizedTokens = 16;
+}  // namespace
+
 struct DraftModel::Impl {
   std::shared_ptr<const Model> model;
   const Model::Impl& m;
@@ -59,11 +67,18 @@ struct DraftModel::Impl {
       : model(std::move(model_in)), m(model->impl()), cache(m.config, context, batch, kv_row_types(m.config, kv_types)),
         decoder(m.config, m.weights), max_batch(batch) {}
 
-  void append(std::span<const TokenId> input, ops::ThreadPool& pool) {
+  // Appends `input`; forward passes of decode size (not a prompt's catch-up) are counted in
+  // `timing`, which is what the controller weighs a draft token's cost by.
+  void append(std::span<const TokenId> input, ops::ThreadPool& pool, Draft& timing) {
     for (size_t begin = 0; begin < input.size(); begin += static_cast<size_t>(max_batch)) {
       const auto chunk = input.subspan(begin, std::min(static_cast<size_t>(max_batch), input.size() - begin));
       const DecodeSegment segment{chunk, static_cast<int64_t>(tokens.size()), &cache, nullptr};
+      const auto start = std::chrono::steady_clock::now();
       decoder.forward({&segment, 1}, buffers, pool, ForwardOutput::LastLogits, logits);
+      if (chunk.size() <= kDecodeSizedTokens) {
+        ++timing.model_steps;
+        timing.model_step_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      }
       tokens.insert(tokens.end(), chunk.begin(), chunk.end());
       written_end = std::max<int64_t>(written_end, static_cast<int64_t>(tokens.size()));
     }
@@ -94,10 +109,10 @@ Draft DraftModel::propose(std::span<const TokenId> sequence, int max_tokens, flo
   int64_t keep = reusable_prefix(d.m.config, d.cache, d.tokens, sequence, d.written_end);
   if (keep == static_cast<int64_t>(sequence.size())) --keep;  // at least one token, for fresh logits
   d.tokens.resize(static_cast<size_t>(keep));
-  d.append(sequence.subspan(static_cast<size_t>(keep)), pool);
+  d.append(sequence.subspan(static_cast<size_t>(keep)), pool, draft);
   std::vector<TokenId> history(sequence.begin(), sequence.end());
   for (int i = 0; i < max_tokens; ++i) {
-    if (i > 0) d.append(std::span(&draft.tokens.back(), 1), pool);
+    if (i > 0) d.append(std::span(&draft.tokens.back(), 1), pool, draft);
     std::vector<Sampler::Candidate> distribution = sampler.distribution(d.logits, history);
     const TokenId token = sampler.draw(distribution);
     // The draft's own confidence, before the sampler's truncation: greedy reports 1 for any token.
@@ -114,51 +129,91 @@ Draft DraftModel::propose(std::span<const TokenId> sequence, int max_tokens, flo
   return draft;
 }
 
-DraftController::DraftController(const SpeculativeOptions& options)
-    : options_(options), length_(std::clamp(4, 1, std::max(1, options.draft_max))), paused_for_(kPlainProbe) {}
-
-int DraftController::next_length() {
-  if (!options_.adaptive) return options_.draft_max;
-  if (paused_for_ > 0) {
-    --paused_for_;
-    return 0;
-  }
-  return length_;
+double expected_tokens_per_pass(double alpha, int k) {
+  if (alpha >= 1.0) return k + 1.0;
+  return (1.0 - std::pow(alpha, k + 1)) / (1.0 - alpha);
 }
 
-void DraftController::record(bool drafting, int drafted, int accepted, int emitted, double seconds) {
-  if (!options_.adaptive || emitted <= 0) return;
-  const double per_token = seconds / emitted;
-  // Moving averages over about the last eight passes of each kind.
-  const auto average = [](double& mean, double x) { mean = mean == 0 ? x : mean + (x - mean) / 8; };
-  if (!drafting) {
-    average(plain_seconds_, per_token);
+DraftController::DraftController(const SpeculativeOptions& options) : options_(options) {
+  for (SourceState& source : sources_) source.length = std::clamp(2, 1, std::max(1, options.draft_max));
+}
+
+int DraftController::next_length(DraftSource source) {
+  if (!options_.adaptive) return options_.draft_max;
+  if (probe_left_ > 0) return 0;
+  SourceState& s = state(source);
+  if (s.given_up) return 0;
+  if (s.paused_for > 0) {
+    // Lookup is asked once per pass, so its pause counts passes.
+    if (source == DraftSource::Lookup) --s.paused_for;
+    return 0;
+  }
+  return s.length;
+}
+
+void DraftController::record_plain(double seconds, double drafting_seconds, int draft_steps,
+                                   double draft_step_seconds) {
+  if (!options_.adaptive) return;
+  if (probe_left_ > 0) --probe_left_;
+  // Moving average over about the last eight plain steps (the speed drifts with the context).
+  const double step = std::max(0.0, seconds - drafting_seconds);
+  plain_seconds_ = plain_seconds_ == 0 ? step : plain_seconds_ + (step - plain_seconds_) / 8;
+  // A draft model that was asked and proposed nothing still paid its forward passes.
+  if (draft_steps > 0 && plain_seconds_ > 0) {
+    SourceState& model = state(DraftSource::Model);
+    model.trials += 1;  // a pass that gained nothing from the draft
+    const double cost = draft_step_seconds / draft_steps / plain_seconds_;
+    model.draft_cost = model.draft_cost == 0 ? cost : model.draft_cost + (cost - model.draft_cost) / 4;
+    judge(DraftSource::Model);
+  }
+}
+
+void DraftController::record(DraftSource source, int drafted, int accepted, double seconds,
+                             double drafting_seconds, int draft_steps, double draft_step_seconds) {
+  if (!options_.adaptive || drafted <= 0) return;
+  SourceState& s = state(source);
+  s.length = accepted == drafted ? std::min(options_.draft_max, s.length + 2) : std::max(1, accepted + 1);
+  // Acceptance as a geometric trial count, recent passes weighing most (decay 0.8 per pass).
+  s.accepted = 0.8 * s.accepted + accepted;
+  s.trials = 0.8 * s.trials + accepted + (accepted < drafted ? 1 : 0);
+  if (plain_seconds_ > 0) {
+    const double verify_steps = std::max(0.0, seconds - drafting_seconds) / plain_seconds_;
+    const double slope = std::max(0.0, (verify_steps - 1) / drafted);
+    verify_slope_ = verify_slope_ < 0 ? slope : verify_slope_ + (slope - verify_slope_) / 8;
+    if (draft_steps > 0) {
+      const double cost = draft_step_seconds / draft_steps / plain_seconds_;
+      s.draft_cost = s.draft_cost == 0 ? cost : s.draft_cost + (cost - s.draft_cost) / 4;
+    }
+  }
+  judge(source);
+  if (++drafted_passes_ >= kProbeEvery) {  // plain decoding's speed drifts with the context
+    drafted_passes_ = 0;
+    probe_left_ = kPlainProbe;
+  }
+}
+
+double DraftController::expected_gain(DraftSource source) const {
+  const SourceState& s = state(source);
+  if (s.given_up) return 0;
+  const double alpha = s.trials > 0 ? s.accepted / s.trials : 0;
+  const double slope = std::max(0.0, verify_slope_);
+  double best = 0;
+  for (int k = 1; k <= std::max(1, options_.draft_max); ++k) {
+    best = std::max(best, expected_tokens_per_pass(alpha, k) / (1 + slope * k + s.draft_cost * k));
+  }
+  return best;
+}
+
+void DraftController::judge(DraftSource source) {
+  if (verify_slope_ < 0 || expected_gain(source) >= 1) return;
+  SourceState& s = state(source);
+  if (source == DraftSource::Model) {
+    s.given_up = true;
     return;
   }
-  // A try that drafted nothing still cost the drafting (a draft model's steps): it counts.
-  average(spec_seconds_, per_token);
-  ++spec_passes_;
-  if (drafted > 0) {
-    length_ = accepted == drafted ? std::min(options_.draft_max, length_ + 2) : std::max(1, accepted + 1);
-  }
-  // Judged against plain steps measured in the same run: at once when a pass costs far more per
-  // token (drafts that do not pay cost several steps each), else over a few passes.
-  const bool losing = plain_seconds_ > 0 && spec_seconds_ > 0.97 * plain_seconds_;
-  if (losing && (spec_passes_ >= 4 || spec_seconds_ > 1.5 * plain_seconds_)) {
-    paused_for_ = pause_;
-    pause_ = std::min(kLongestPause, pause_ * 4);
-    spec_passes_ = 0;
-    spec_seconds_ = 0;
-    length_ = 1;  // the next try risks one token's verification only
-    return;
-  }
-  if (spec_passes_ >= 4 && plain_seconds_ > 0 && spec_seconds_ < 0.8 * plain_seconds_) {
-    pause_ = kFirstPause;  // paying well: a later bad stretch pauses briefly
-  }
-  if (spec_passes_ >= 64) {  // plain decoding's speed drifts with the context: measure it again
-    paused_for_ = kPlainProbe;
-    spec_passes_ = 0;
-  }
+  s.paused_for = s.pause;
+  s.pause = std::min(kLongestPause, s.pause * 4);
+  s.length = 1;  // the next try risks one token's verification only
 }
 
 Speculator::Speculator(const SpeculativeOptions& options, DraftModel* draft_model, DraftController& controller,
@@ -173,15 +228,34 @@ Speculator::Speculator(const SpeculativeOptions& options, DraftModel* draft_mode
       controller_(&controller) {}
 
 Draft Speculator::draft(std::span<const TokenId> sequence, int room, ops::ThreadPool& pool) {
+  const auto start = std::chrono::steady_clock::now();
   Draft draft;
-  const int length = std::min(room, controller_->next_length());
-  drafting_ = length > 0;
-  if (!drafting_) return draft;
-  if (options_.lookup > 0) draft.tokens = lookup_draft(sequence, options_.lookup, length);
-  if (draft.tokens.empty() && draft_model_) {
-    draft = draft_model_->propose(sequence, length, options_.draft_p_min, sampler_, pool);
+  source_.reset();
+  if (room <= 0) return draft;
+  if (options_.lookup > 0) {
+    if (const int length = std::min(room, controller_->next_length(DraftSource::Lookup)); length > 0) {
+      draft.tokens = lookup_draft(sequence, options_.lookup, length, Speculator::kLookupMinNgram);
+      if (!draft.tokens.empty()) source_ = DraftSource::Lookup;
+    }
   }
+  if (draft.tokens.empty() && draft_model_) {
+    if (const int length = std::min(room, controller_->next_length(DraftSource::Model)); length > 0) {
+      draft = draft_model_->propose(sequence, length, options_.draft_p_min, sampler_, pool);
+      source_ = DraftSource::Model;
+    }
+  }
+  drafting_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  draft_steps_ = draft.model_steps;
+  draft_step_seconds_ = draft.model_step_seconds;
   return draft;
+}
+
+void Speculator::record(int drafted, int accepted, int /*emitted*/, double seconds) {
+  if (drafted > 0 && source_) {
+    controller_->record(*source_, drafted, accepted, seconds, drafting_seconds_, draft_steps_, draft_step_seconds_);
+  } else {
+    controller_->record_plain(seconds, drafting_seconds_, draft_steps_, draft_step_seconds_);
+  }
 }
 
 }  // namespace bantam

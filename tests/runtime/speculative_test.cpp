@@ -54,46 +54,91 @@ TEST(PromptLookup, ContinuesTheLatestLongestMatch) {
   EXPECT_TRUE(lookup_draft(std::vector<TokenId>{4}, 2, 4).empty());
 }
 
-TEST(DraftController, GrowsOnFullAcceptanceAndShrinksToTheAcceptedCount) {
-  SpeculativeOptions options{.lookup = 2, .draft_max = 8};
-  DraftController controller(options);
-  EXPECT_EQ(controller.next_length(), 0);  // plain steps first, to know what plain decoding costs
-  controller.record(false, 0, 0, 1, 1.0);
-  EXPECT_EQ(controller.next_length(), 0);
-  controller.record(false, 0, 0, 1, 1.0);
-  EXPECT_EQ(controller.next_length(), 4);
-  controller.record(true, 4, 4, 5, 1.2);
-  EXPECT_EQ(controller.next_length(), 6);
-  controller.record(true, 6, 1, 2, 1.2);
-  EXPECT_EQ(controller.next_length(), 2);
+TEST(PromptLookup, IgnoresMatchesShorterThanTheMinimum) {
+  const std::vector<TokenId> sequence{5, 6, 7, 8, 1, 7};
+  EXPECT_EQ(lookup_draft(sequence, 3, 2), (std::vector<TokenId>{8, 1}));  // "7" alone
+  EXPECT_TRUE(lookup_draft(sequence, 3, 2, 2).empty());
+  EXPECT_EQ(lookup_draft(std::vector<TokenId>{5, 6, 7, 5, 6}, 3, 2, 2), (std::vector<TokenId>{7, 5}));
 }
 
-TEST(DraftController, PausesWhenSpeculationIsSlowerThanPlainDecoding) {
-  DraftController controller(SpeculativeOptions{.lookup = 2, .draft_max = 8});
+TEST(ExpectedTokensPerPass, FollowsTheGeometricSeries) {
+  EXPECT_DOUBLE_EQ(expected_tokens_per_pass(0.0, 4), 1.0);
+  EXPECT_DOUBLE_EQ(expected_tokens_per_pass(1.0, 4), 5.0);
+  EXPECT_NEAR(expected_tokens_per_pass(0.5, 2), 1.75, 1e-12);
+}
+
+// Two plain steps of 1 second each, which the controller measures before any drafting.
+void measure_plain(DraftController& controller) {
   for (int i = 0; i < 2; ++i) {
-    ASSERT_EQ(controller.next_length(), 0);
-    controller.record(false, 0, 0, 1, 1.0);
+    ASSERT_EQ(controller.next_length(DraftSource::Lookup), 0);
+    controller.record_plain(1.0);
   }
-  // Every draft rejected, each pass a little dearer than a plain step: judged over four passes.
-  for (int i = 0; i < 4; ++i) {
-    ASSERT_GT(controller.next_length(), 0);
-    controller.record(true, 1, 0, 1, 1.3);
+}
+
+TEST(DraftController, GrowsOnFullAcceptanceAndShrinksToTheAcceptedCount) {
+  DraftController controller(SpeculativeOptions{.lookup = 2, .draft_max = 8});
+  measure_plain(controller);
+  EXPECT_EQ(controller.next_length(DraftSource::Lookup), 2);  // short first drafts
+  controller.record(DraftSource::Lookup, 2, 2, 1.1, 0.0);
+  EXPECT_EQ(controller.next_length(DraftSource::Lookup), 4);
+  controller.record(DraftSource::Lookup, 4, 4, 1.2, 0.0);
+  EXPECT_EQ(controller.next_length(DraftSource::Lookup), 6);
+  controller.record(DraftSource::Lookup, 6, 1, 1.3, 0.0);
+  EXPECT_EQ(controller.next_length(DraftSource::Lookup), 2);
+  EXPECT_GT(controller.expected_gain(DraftSource::Lookup), 1.5);
+}
+
+TEST(DraftController, PausesLookupWhenTheExpectedGainFallsBelowOne) {
+  DraftController controller(SpeculativeOptions{.lookup = 2, .draft_max = 8});
+  measure_plain(controller);
+  // Every draft rejected, verifying two tokens costs 1.3 steps: drafting cannot pay.
+  int passes = 0;
+  while (controller.next_length(DraftSource::Lookup) > 0 && passes < 10) {
+    controller.record(DraftSource::Lookup, 1, 0, 1.3, 0.0);
+    ++passes;
   }
-  for (int i = 0; i < 32; ++i) EXPECT_EQ(controller.next_length(), 0) << i;
-  EXPECT_EQ(controller.next_length(), 1);  // tried again after the pause, with one token
-  // Far dearer: paused after one pass, four times as long as before.
-  controller.record(true, 1, 0, 1, 3.0);
-  for (int i = 0; i < 128; ++i) EXPECT_EQ(controller.next_length(), 0) << i;
-  EXPECT_EQ(controller.next_length(), 1);
-  // A try that found nothing to draft but cost a draft model's step counts against speculation.
-  controller.record(true, 0, 0, 1, 4.0);
-  EXPECT_EQ(controller.next_length(), 0);
+  EXPECT_LE(passes, 3);  // judged within a few passes
+  EXPECT_LT(controller.expected_gain(DraftSource::Lookup), 1.0);
+  for (int i = 1; i < 32; ++i) EXPECT_EQ(controller.next_length(DraftSource::Lookup), 0) << i;
+  EXPECT_EQ(controller.next_length(DraftSource::Lookup), 1);  // tried again, with one token
+  controller.record(DraftSource::Lookup, 1, 0, 1.3, 0.0);
+  for (int i = 0; i < 128; ++i) EXPECT_EQ(controller.next_length(DraftSource::Lookup), 0) << i;
+  EXPECT_EQ(controller.next_length(DraftSource::Lookup), 1);  // paused four times as long
+  // Accepted again and cheap to verify: drafting resumes and grows.
+  controller.record(DraftSource::Lookup, 1, 1, 1.05, 0.0);
+  controller.record(DraftSource::Lookup, 3, 3, 1.1, 0.0);
+  EXPECT_EQ(controller.next_length(DraftSource::Lookup), 5);
+}
+
+TEST(DraftController, GivesUpADraftModelSlowerThanItCanEverRecover) {
+  DraftController controller(SpeculativeOptions{.draft_max = 8});
+  measure_plain(controller);
+  ASSERT_EQ(controller.next_length(DraftSource::Model), 2);
+  // All accepted, but each draft forward pass costs as much as a target step: never pays.
+  controller.record(DraftSource::Model, 2, 2, 3.2, 2.0, 2, 2.0);
+  EXPECT_TRUE(controller.given_up(DraftSource::Model));
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(controller.next_length(DraftSource::Model), 0) << i;
+  // Lookup is judged apart.
+  EXPECT_EQ(controller.next_length(DraftSource::Lookup), 2);
+}
+
+TEST(DraftController, KeepsACheapWellAcceptedDraftModel) {
+  DraftController controller(SpeculativeOptions{.draft_max = 8});
+  measure_plain(controller);
+  for (int i = 0; i < 20; ++i) {
+    const int length = controller.next_length(DraftSource::Model);
+    ASSERT_GT(length, 0) << i;
+    controller.record(DraftSource::Model, length, length, 1.2 + 0.1 * length, 0.1 * length, length, 0.1 * length);
+  }
+  EXPECT_FALSE(controller.given_up(DraftSource::Model));
+  EXPECT_EQ(controller.next_length(DraftSource::Model), 8);
 }
 
 TEST(DraftController, FixedLengthWithoutAdaptation) {
   DraftController controller(SpeculativeOptions{.lookup = 2, .draft_max = 5, .adaptive = false});
-  controller.record(true, 5, 0, 1, 100.0);
-  EXPECT_EQ(controller.next_length(), 5);
+  controller.record(DraftSource::Lookup, 5, 0, 100.0, 0.0);
+  EXPECT_EQ(controller.next_length(DraftSource::Lookup), 5);
+  EXPECT_EQ(controller.next_length(DraftSource::Model), 5);
 }
 
 // Rejection sampling keeps the target's distribution whatever the draft proposes: a certain
@@ -177,7 +222,8 @@ void expect_same_greedy_output(const Pair& pair, const std::string& prompt_text,
                                std::vector<AdapterUse> adapters = {}) {
   SCOPED_TRACE(pair.target + " drafted by " + (pair.draft.empty() ? "lookup" : pair.draft));
   const auto model = load(pair.target);
-  SpeculativeOptions speculative{.lookup = 3, .draft_max = 6, .adaptive = false};
+  // Every draft proposed (p_min 0), so that verification, not the draft's doubt, decides.
+  SpeculativeOptions speculative{.lookup = 3, .draft_max = 6, .draft_p_min = 0.0f, .adaptive = false};
   if (!pair.draft.empty()) speculative.draft = load(pair.draft);
   const std::vector<TokenId> prompt = model->tokenize(prompt_text);
   Session plain(model, with_speculation({}, adapters));
