@@ -50,6 +50,8 @@ namespace {
 // A draft model's forward pass over at most this many tokens costs about one decode step; longer
 // ones are a prompt's catch-up, paid once.
 constexpr size_t kDecodeSizedTokens = 16;
+// The most tokens a draft model evaluates to catch up with the sequence before drafting.
+constexpr size_t kCatchUpWindow = 32;
 }  // namespace
 
 struct DraftModel::Impl {
@@ -58,7 +60,8 @@ struct DraftModel::Impl {
   KvCache cache;
   Decoder decoder;
   ForwardBuffers buffers;
-  std::vector<TokenId> tokens;  // in the cache
+  size_t offset = 0;            // the sequence's index of the cache's position 0
+  std::vector<TokenId> tokens;  // in the cache: the sequence from offset on
   int64_t written_end = 0;      // positions written, rejected drafts included
   std::vector<float> logits;    // after tokens.back()
   int max_batch;
@@ -106,10 +109,22 @@ Draft DraftModel::propose(std::span<const TokenId> sequence, int max_tokens, flo
   const auto context = d.cache.context();
   max_tokens = static_cast<int>(std::min<int64_t>(max_tokens, context - static_cast<int64_t>(sequence.size())));
   if (max_tokens <= 0 || sequence.empty()) return draft;
-  int64_t keep = reusable_prefix(d.m.config, d.cache, d.tokens, sequence, d.written_end);
-  if (keep == static_cast<int64_t>(sequence.size())) --keep;  // at least one token, for fresh logits
+  // The draft's cache holds the sequence from d.offset on, at positions counted from there.
+  if (d.offset >= sequence.size()) d.offset = 0;
+  auto followed = sequence.subspan(d.offset);
+  int64_t keep = reusable_prefix(d.m.config, d.cache, d.tokens, followed, d.written_end);
+  if (keep == 0 || followed.size() - static_cast<size_t>(keep) > kCatchUpWindow) {
+    // Nothing to reuse or a long gap (a new prompt): the draft restarts on the latest tokens
+    // only, so that it never spends more than a short prompt's evaluation before its first draft.
+    // Its drafts get a shorter context, which costs acceptance, never exactness (the target
+    // verifies them).
+    d.offset = sequence.size() > kCatchUpWindow ? sequence.size() - kCatchUpWindow : 0;
+    followed = sequence.subspan(d.offset);
+    keep = 0;
+  }
+  if (keep == static_cast<int64_t>(followed.size())) --keep;  // at least one token, for fresh logits
   d.tokens.resize(static_cast<size_t>(keep));
-  d.append(sequence.subspan(static_cast<size_t>(keep)), pool, draft);
+  d.append(followed.subspan(static_cast<size_t>(keep)), pool, draft);
   std::vector<TokenId> history(sequence.begin(), sequence.end());
   for (int i = 0; i < max_tokens; ++i) {
     if (i > 0) d.append(std::span(&draft.tokens.back(), 1), pool, draft);

@@ -41,7 +41,8 @@ std::vector<TokenId> lookup_draft(std::span<const TokenId> sequence, int max_ngr
 void check_draft_vocabulary(const Model& target, const Model& draft);
 
 // A draft model following one sequence: its own KV cache, reusing the prefix it shares with the
-// sequence it is asked to continue.
+// sequence it is asked to continue. Behind by more than a short window (a new prompt), it
+// restarts on the sequence's latest tokens instead of evaluating all of them.
 class DraftModel {
  public:
   // Error when its vocabulary differs from the target's or its cache does not fit in memory.
