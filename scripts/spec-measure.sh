@@ -36,11 +36,18 @@ for prompt in "$copy_prompt" "$edit_prompt" "$free_prompt"; do
   "$bantam" bench -m "$weights/stories260K.gguf" --lookup 3 --draft-max 4 --draft-fixed --spec-prompt "$prompt" \
     -n 128 -t "$threads" -r 3 -o json
 done
-echo "## (4) adaptive where acceptance is low"
-"$bantam" bench -m "$weights/stories260K.gguf" --spec auto --spec-prompt "$free_prompt" -n 256 -t 1 -r 3 -o json
-for target in stories260K-Q8_0 stories260K-Q4_0; do
-  "$bantam" bench -m "$weights/$target.gguf" -md "$weights/stories260K.gguf" --spec-prompt "$free_prompt" -n 256 \
-    -t 1 -r 3 -o json
+echo "## (4) adaptive (the defaults) where acceptance is low; shape models have random weights"
+for prompt in "$free_prompt" "$copy_prompt" "$edit_prompt"; do
+  "$bantam" bench -m "$weights/stories260K.gguf" --spec auto --spec-prompt "$prompt" -n 256 -t 1 -r 7 -o json
 done
-"$bantam" bench -m "$weights/stories260K.gguf" -md "$weights/stories260K-Q8_0.gguf" --spec-prompt "$free_prompt" \
-  -n 256 -t 1 -r 3 -o json
+for pair in "stories260K-Q8_0 stories260K" "stories260K-Q4_0 stories260K" "stories260K stories260K-Q8_0" \
+  "stories260K stories260K-Q4_0"; do
+  set -- $pair
+  "$bantam" bench -m "$weights/$1.gguf" -md "$weights/$2.gguf" --spec-prompt "$free_prompt" -n 256 -t 1 -r 7 -o json
+done
+for m in qwen2-0.5b-Q4_0 qwen2-0.5b-Q8_0; do
+  [ -f "$shapes/$m.gguf" ] && "$bantam" bench -m "$shapes/$m.gguf" --spec auto --spec-prompt "$copy_prompt" -n 128 \
+    -t "$threads" -r 3 -o json
+done
+[ -f "$shapes/qwen2-0.5b-Q4_0.gguf" ] && "$bantam" bench -m "$shapes/qwen2-0.5b-Q8_0.gguf" \
+  -md "$shapes/qwen2-0.5b-Q4_0.gguf" --spec-prompt "$copy_prompt" -n 128 -t "$threads" -r 3 -o json

@@ -7,9 +7,10 @@ namespace bantam::cli {
 
 void add_speculative_options(CLI::App& cmd, SpeculativeFlags& flags) {
   cmd.add_option("--spec", flags.mode,
-                 "Speculative decoding: auto (prompt lookup, plus --model-draft when given) or off; "
-                 "by default only what --lookup and --model-draft ask for")
-      ->check(CLI::IsMember({"auto", "off"}));
+                 "Speculative decoding: auto (prompt lookup, plus --model-draft when given; each pauses "
+                 "where it does not pay) or off")
+      ->check(CLI::IsMember({"auto", "off"}))
+      ->capture_default_str();
   cmd.add_option("--model-draft", flags.draft_model, "Draft model for speculative decoding (same vocabulary; also -md)");
   cmd.add_option("--draft-max", flags.draft_max, "Most tokens drafted per pass")
       ->check(CLI::Range(1, 64))
@@ -19,7 +20,7 @@ void add_speculative_options(CLI::App& cmd, SpeculativeFlags& flags) {
       ->capture_default_str();
   cmd.add_option("--lookup", flags.lookup, "Prompt lookup: draft by matching n-grams of up to N tokens (0: off)")
       ->check(CLI::Range(0, 16))
-      ->default_str("0; 3 with --spec auto");
+      ->default_str(std::to_string(kAutoLookupNgram));
   cmd.add_flag("--draft-fixed", flags.fixed,
                "Always draft --draft-max tokens: no adaptive length, no pause when speculation does not pay");
 }
@@ -40,9 +41,9 @@ SpeculativeOptions resolve_speculative(const SpeculativeFlags& flags) {
     if (flags.lookup > 0) throw Error("--spec off and --lookup contradict each other");
     return options;
   }
-  // auto is not the default yet: on the loaded machine of bench/RESULTS.md it was not shown to
-  // stay within 5% of plain decoding everywhere.
-  options.lookup = flags.lookup >= 0 ? flags.lookup : flags.mode == "auto" ? kAutoLookupNgram : 0;
+  // auto is the default: the controller keeps speculation within a few percent of plain
+  // decoding where drafts are rejected (bench/RESULTS.md (4)).
+  options.lookup = flags.lookup >= 0 ? flags.lookup : kAutoLookupNgram;
   options.draft_max = flags.draft_max;
   options.draft_p_min = flags.draft_p_min;
   options.adaptive = !flags.fixed;

@@ -12,9 +12,9 @@
 namespace bantam::cli {
 
 struct SpeculativeFlags {
-  // "auto": prompt lookup, plus the draft model when one is given; "off": neither; empty (the
-  // default): what --lookup and --model-draft ask for.
-  std::string mode;
+  // "auto" (the default): prompt lookup (--lookup, 3 unless given), plus the draft model when
+  // one is given; "off": neither.
+  std::string mode = "auto";
   std::string draft_model;    // NAME[:VERSION] or path; empty: none
   int draft_max = SpeculativeOptions{}.draft_max;
   float draft_p_min = SpeculativeOptions{}.draft_p_min;

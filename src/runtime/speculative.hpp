@@ -70,7 +70,8 @@ enum class DraftSource { Lookup, Model };
 // steps (from passes' timings), a draft model's forward pass draft_cost steps, and each source's
 // acceptance rate alpha (recent passes weigh most). A source is drafted from only while the
 // expected gain, max over k of E[tokens per pass](alpha, k) / (1 + verify_slope*k + draft_cost*k),
-// is at least 1: prompt lookup pauses (32 tokens, growing fourfold up to 256: a try costs one
+// is at least 1, and so is the gain its recent passes realized (emitted tokens times a plain step's
+// seconds over the pass's seconds: it catches the costs the model leaves out): prompt lookup pauses (32 tokens, growing fourfold up to 256: a try costs one
 // verification), a draft model is given up for the controller's life (a paused draft would have
 // to catch up on every token it skipped before drafting again, which costs more than it saves).
 // Plain steps at the start (and every 64 passes) measure plain decoding. The controller outlives
@@ -104,6 +105,8 @@ class DraftController {
     int length = 2;
     double accepted = 1, trials = 2;  // decayed counts: alpha = accepted / trials (prior 0.5)
     double draft_cost = 0;            // one draft forward pass, in plain steps
+    double realized = 0;              // recent passes' plain-step time per emitted token / pass time
+    int passes = 0;                   // drafted passes since the last verdict
     int paused_for = 0, pause = kFirstPause;
     bool given_up = false;
   };

@@ -1,5 +1,5 @@
 // run's speculative decoding flags: -md as llama.cpp spells it, the same greedy text with and
-// without drafts, the acceptance line, off by default, and clear errors for a foreign draft or
+// without drafts, the acceptance line, prompt lookup by default, and clear errors for a foreign draft or
 // contradictions.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -37,11 +37,15 @@ TEST(SpeculativeFlags, DraftsLeaveGreedyTextUnchanged) {
   ASSERT_EQ(automatic.exit_code, 0) << automatic.err;
   EXPECT_EQ(automatic.out, plain.out);
   EXPECT_THAT(automatic.err, HasSubstr("drafted tokens accepted"));
-  // Off unless asked for.
+  // Prompt lookup by default (auto); --lookup 0 turns it off.
   const auto by_default = with({});
   ASSERT_EQ(by_default.exit_code, 0) << by_default.err;
   EXPECT_EQ(by_default.out, plain.out);
-  EXPECT_THAT(by_default.err, Not(HasSubstr("drafted tokens")));
+  EXPECT_THAT(by_default.err, HasSubstr("drafted tokens"));
+  const auto without_lookup = with({"--lookup", "0"});
+  ASSERT_EQ(without_lookup.exit_code, 0) << without_lookup.err;
+  EXPECT_EQ(without_lookup.out, plain.out);
+  EXPECT_THAT(without_lookup.err, Not(HasSubstr("drafted tokens")));
 }
 
 TEST(SpeculativeFlags, RefusedClearly) {
