@@ -232,11 +232,11 @@ double DraftController::expected_gain(DraftSource source) const {
 }
 
 void DraftController::judge(DraftSource source) {
-  // Before any verification was timed it counts as one step: a draft model that keeps proposing
-  // nothing (p_min) is judged by its own forward passes alone.
   SourceState& s = state(source);
   // The realized gain is judged over a few passes: one pass's timing is noisy.
   const bool realized_loss = s.passes >= 3 && s.realized < 1;
+  // Before any verification was timed it counts as one step: a draft model that keeps proposing
+  // nothing (p_min) is judged by its own forward passes alone.
   if (expected_gain(source) >= 1 && !realized_loss) return;
   s.passes = 0;
   if (source == DraftSource::Model) {

@@ -110,6 +110,19 @@ TEST(DraftController, PausesLookupWhenTheExpectedGainFallsBelowOne) {
   EXPECT_EQ(controller.next_length(DraftSource::Lookup), 5);
 }
 
+TEST(DraftController, PausesWhereRecentPassesRealizedLessThanPlainDecoding) {
+  DraftController controller(SpeculativeOptions{.lookup = 2, .draft_max = 8});
+  measure_plain(controller);
+  // Verification looks free and every draft is accepted, but each pass took 5 plain steps in all
+  // (a cost the model does not see): judged on the realized gain after three passes.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_GT(controller.next_length(DraftSource::Lookup), 0) << i;
+    controller.record(DraftSource::Lookup, 2, 2, 5.0, 4.0);
+  }
+  EXPECT_GT(controller.expected_gain(DraftSource::Lookup), 1.0);
+  EXPECT_EQ(controller.next_length(DraftSource::Lookup), 0);
+}
+
 TEST(DraftController, GivesUpADraftModelSlowerThanItCanEverRecover) {
   DraftController controller(SpeculativeOptions{.draft_max = 8});
   measure_plain(controller);
