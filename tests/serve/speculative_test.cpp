@@ -1,0 +1,120 @@
+// `serve` with speculative decoding per slot: with greedy sampling, concurrent requests (a
+// completion, a stop string, a JSON schema) get the answers and token counts of a server without
+// it, token for token, with prompt lookup and with a draft model; /metrics shows what was drafted
+// and kept; a foreign draft or contradicting flags are refused at start.
+#include <gmock/gmock.h>
+
+#include <future>
+
+#include "serve_fixture.hpp"
+
+namespace bantam::test {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+std::string weights(const std::string& name) { return shared("models/weights/" + name).string(); }
+
+struct Call {
+  std::string path;
+  json body;
+};
+
+std::vector<Call> calls() {
+  const json schema = {{"type", "object"},
+                       {"properties", {{"name", {{"type", "string"}, {"maxLength", 12}}}, {"age", {{"type", "integer"}}}}},
+                       {"required", {"name", "age"}},
+                       {"additionalProperties", false}};
+  return {
+      {"/v1/completions",
+       {{"prompt", "Lily saw a big red ball in the park. She wanted to play with it. Lily saw a big red ball"},
+        {"max_tokens", 48},
+        {"temperature", 0}}},
+      {"/v1/chat/completions",
+       {{"messages", {{{"role", "user"}, {"content", "Tell me about Tom and his dog."}}}},
+        {"max_tokens", 64},
+        {"temperature", 0},
+        {"stop", {" dog"}}}},
+      {"/v1/chat/completions",
+       {{"messages", {{{"role", "user"}, {"content", "Describe a person."}}}},
+        {"max_tokens", 80},
+        {"temperature", 0},
+        {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "person"}, {"schema", schema}}}}}}},
+      {"/v1/completions", {{"prompt", "Once upon a time, there was a little"}, {"max_tokens", 40}, {"temperature", 0}}},
+  };
+}
+
+// Every call's answer and usage, the calls sent at once (three slots, four requests).
+std::vector<json> answers(const ServerProcess& server) {
+  std::vector<std::future<HttpResult>> pending;
+  for (const Call& call : calls()) {
+    pending.push_back(std::async(std::launch::async, [&server, call] { return post(server.port(), call.path, call.body); }));
+  }
+  std::vector<json> out;
+  for (auto& p : pending) {
+    const HttpResult r = p.get();
+    EXPECT_EQ(r.status, 200) << r.body;
+    const json answer = r.json();
+    const json& choice = answer["choices"][0];
+    out.push_back({{"text", choice.contains("message") ? choice["message"]["content"] : choice["text"]},
+                   {"finish", choice["finish_reason"]},
+                   // Cached tokens follow which slot a request lands on, a race between them.
+                   {"prompt_tokens", answer["usage"]["prompt_tokens"]},
+                   {"completion_tokens", answer["usage"]["completion_tokens"]}});
+  }
+  return out;
+}
+
+// The value of a counter line `name N` in /metrics text (-1 when absent).
+double metric(const ServerProcess& server, const std::string& name) {
+  const std::string text = http(server.port(), "GET", "/metrics").body;
+  const size_t at = text.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+}
+
+TEST(ServeSpeculative, GreedyAnswersEqualThoseWithoutDrafts) {
+  std::vector<json> plain;
+  {
+    ServerProcess server({"--parallel", "3", "-c", "256"});
+    plain = answers(server);
+    EXPECT_EQ(metric(server, "bantam_draft_tokens_total"), 0);
+  }
+  ASSERT_EQ(plain.size(), calls().size());
+  EXPECT_EQ(plain[1]["finish"], "stop");  // the stop string was met
+  EXPECT_TRUE(json::accept(plain[2]["text"].get<std::string>())) << plain[2]["text"];
+
+  const std::vector<std::vector<std::string>> speculative_flags = {
+      {"--lookup", "3", "--draft-fixed"},
+      {"-md", weights("stories260K-Q8_0.gguf"), "--draft-max", "4", "--draft-p-min", "0", "--draft-fixed"},
+  };
+  for (const auto& flags : speculative_flags) {
+    SCOPED_TRACE(flags.front());
+    std::vector<std::string> args = {"--parallel", "3", "-c", "256"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    ServerProcess server(args);
+    const std::vector<json> drafted = answers(server);
+    for (size_t i = 0; i < plain.size(); ++i) EXPECT_EQ(drafted[i], plain[i]) << "call " << i;
+    const double proposed = metric(server, "bantam_draft_tokens_total");
+    const double accepted = metric(server, "bantam_draft_accepted_tokens_total");
+    EXPECT_GT(proposed, 0);
+    EXPECT_GT(accepted, 0);
+    EXPECT_LE(accepted, proposed);
+    std::fprintf(stderr, "%s: %.0f of %.0f drafted tokens accepted\n", flags.front().c_str(), accepted, proposed);
+  }
+}
+
+TEST(ServeSpeculative, BadDraftsAndFlagsAreRefusedAtStart) {
+  const auto foreign = run_cli({"serve", "-m", stories_model(), "--port", "0", "-md", weights("llama-2-tiny-random.gguf")});
+  EXPECT_EQ(foreign.exit_code, 1);
+  EXPECT_THAT(foreign.err, HasSubstr("a draft must share the model's vocabulary"));
+  const auto contradiction = run_cli({"serve", "-m", stories_model(), "--port", "0", "--spec", "off", "--lookup", "2"});
+  EXPECT_EQ(contradiction.exit_code, 1);
+  EXPECT_THAT(contradiction.err, HasSubstr("contradict"));
+  const auto missing = run_cli({"serve", "-m", stories_model(), "--port", "0", "-md", (temp_dir() / "no-such-draft.gguf").string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("no-such-draft"));
+}
+
+}  // namespace
+}  // namespace bantam::test
