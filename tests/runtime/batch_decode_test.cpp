@@ -69,6 +69,36 @@ TEST(BatchDecoder, SlotsWithDifferentAdaptersMatchTheirOwnSessions) {
   EXPECT_EQ(decoder.tokens(0), full_a);
 }
 
+// Speculative drafts: a slot's segment gives every position's logits beside another slot's
+// last-token logits; truncating the rejected tail lets the next step write over it.
+TEST(BatchDecoder, AllLogitsSegmentsAndTruncationMatchSessions) {
+  const auto model = Model::load(test::shared("models/weights/stories260K.gguf").string());
+  const size_t n_vocab = static_cast<size_t>(model->info().n_vocab);
+  const std::vector<TokenId> a = model->tokenize("Once upon a time", true, false);
+  const std::vector<TokenId> b = model->tokenize("The little dog ran", true, false);
+  BatchDecoder decoder(model, 2, 128, 1, 64);
+  std::vector<float> logits;
+  const BatchSegment first[] = {{0, a, nullptr, true}, {1, b, nullptr, false}};
+  decoder.step(first, logits);
+  ASSERT_EQ(logits.size(), (a.size() + 1) * n_vocab);
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::vector<TokenId> prefix(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    expect_close(logits.data() + i * n_vocab, session_logits(model, prefix, {}), "slot 0 position " + std::to_string(i));
+  }
+  expect_close(logits.data() + a.size() * n_vocab, session_logits(model, b, {}), "slot 1");
+
+  // Keep two tokens of slot 0, then continue it with other tokens: as if never written.
+  decoder.truncate(0, 2);
+  EXPECT_EQ(decoder.tokens(0).size(), 2u);
+  const std::vector<TokenId> other = model->tokenize(" little cat", false, false);
+  const BatchSegment next[] = {{0, other}};
+  decoder.step(next, logits);
+  std::vector<TokenId> full(a.begin(), a.begin() + 2);
+  full.insert(full.end(), other.begin(), other.end());
+  expect_close(logits.data(), session_logits(model, full, {}), "slot 0 after truncation");
+  EXPECT_EQ(decoder.tokens(0), full);
+}
+
 TEST(BatchDecoder, BadStepsAreRefused) {
   const auto model = Model::load(test::shared("models/weights/stories260K.gguf").string());
   BatchDecoder decoder(model, 2, 16, 1, 8);
