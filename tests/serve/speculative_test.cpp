@@ -16,6 +16,9 @@ using ::testing::HasSubstr;
 
 std::string weights(const std::string& name) { return shared("models/weights/" + name).string(); }
 
+// Text that repeats itself: prompt lookup finds drafts in it.
+const char* kCopyPrompt = "Lily saw a big red ball in the park. She wanted to play with it. Lily saw a big red ball";
+
 struct Call {
   std::string path;
   json body;
@@ -28,7 +31,7 @@ std::vector<Call> calls() {
                        {"additionalProperties", false}};
   return {
       {"/v1/completions",
-       {{"prompt", "Lily saw a big red ball in the park. She wanted to play with it. Lily saw a big red ball"},
+       {{"prompt", kCopyPrompt},
         {"max_tokens", 48},
         {"temperature", 0}}},
       {"/v1/chat/completions",
@@ -101,6 +104,11 @@ TEST(ServeSpeculative, GreedyAnswersEqualThoseWithoutDrafts) {
     EXPECT_GT(accepted, 0);
     EXPECT_LE(accepted, proposed);
     std::fprintf(stderr, "%s: %.0f of %.0f drafted tokens accepted\n", flags.front().c_str(), accepted, proposed);
+    // llama.cpp's /completion reports the request's own drafts in its timings.
+    const json native =
+        post(server.port(), "/completion", {{"prompt", kCopyPrompt}, {"n_predict", 24}, {"temperature", 0}}).json();
+    EXPECT_GT(native["timings"].value("draft_n", 0), 0) << native.dump();
+    EXPECT_LE(native["timings"].value("draft_n_accepted", -1), native["timings"].value("draft_n", 0));
   }
 }
 
