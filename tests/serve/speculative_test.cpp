@@ -48,8 +48,9 @@ std::vector<Call> calls() {
   };
 }
 
-// Every call's answer and usage, the calls sent at once (three slots, four requests).
-std::vector<json> answers(const ServerProcess& server) {
+// Every call's answer and usage, the calls sent at once (three slots, four requests); each
+// response's bantam.speculative (null without one) in drafted_by_request.
+std::vector<json> answers(const ServerProcess& server, std::vector<json>& drafted_by_request) {
   std::vector<std::future<HttpResult>> pending;
   for (const Call& call : calls()) {
     pending.push_back(std::async(std::launch::async, [&server, call] { return post(server.port(), call.path, call.body); }));
@@ -60,6 +61,7 @@ std::vector<json> answers(const ServerProcess& server) {
     EXPECT_EQ(r.status, 200) << r.body;
     const json answer = r.json();
     const json& choice = answer["choices"][0];
+    drafted_by_request.push_back(answer["bantam"].contains("speculative") ? answer["bantam"]["speculative"] : json());
     out.push_back({{"text", choice.contains("message") ? choice["message"]["content"] : choice["text"]},
                    {"finish", choice["finish_reason"]},
                    // Cached tokens follow which slot a request lands on, a race between them.
@@ -80,7 +82,9 @@ TEST(ServeSpeculative, GreedyAnswersEqualThoseWithoutDrafts) {
   std::vector<json> plain;
   {
     ServerProcess server({"--parallel", "3", "-c", "256"});
-    plain = answers(server);
+    std::vector<json> speculation;
+    plain = answers(server, speculation);
+    for (const json& s : speculation) EXPECT_TRUE(s.is_null()) << s;
     EXPECT_EQ(metric(server, "bantam_draft_tokens_total"), 0);
   }
   ASSERT_EQ(plain.size(), calls().size());
@@ -96,7 +100,21 @@ TEST(ServeSpeculative, GreedyAnswersEqualThoseWithoutDrafts) {
     std::vector<std::string> args = {"--parallel", "3", "-c", "256"};
     args.insert(args.end(), flags.begin(), flags.end());
     ServerProcess server(args);
-    const std::vector<json> drafted = answers(server);
+    std::vector<json> speculation;
+    const std::vector<json> drafted = answers(server, speculation);
+    // The copy-heavy completion drafts with either method; what a request drafted, it reports.
+    ASSERT_TRUE(speculation[0].is_object());
+    EXPECT_GT(speculation[0]["drafted"].get<int>(), 0);
+    for (size_t i = 0; i < speculation.size(); ++i) {
+      const json& s = speculation[i];
+      // A draft model drafts for every request, chats (through the router's answer) included.
+      if (flags.front() == "-md") {
+        EXPECT_TRUE(s.is_object()) << "call " << i;
+      }
+      if (s.is_object()) {
+        EXPECT_LE(s["accepted"].get<int>(), s["drafted"].get<int>()) << "call " << i;
+      }
+    }
     for (size_t i = 0; i < plain.size(); ++i) EXPECT_EQ(drafted[i], plain[i]) << "call " << i;
     const double proposed = metric(server, "bantam_draft_tokens_total");
     const double accepted = metric(server, "bantam_draft_accepted_tokens_total");
