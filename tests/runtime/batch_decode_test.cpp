@@ -99,6 +99,30 @@ TEST(BatchDecoder, AllLogitsSegmentsAndTruncationMatchSessions) {
   EXPECT_EQ(decoder.tokens(0), full);
 }
 
+// A sliding-window layer's ring (gemma2: window 32; with batches of 8, 39 positions) also holds the
+// positions rejected drafts wrote: a prefix whose window keys they overwrote is not reusable.
+TEST(BatchDecoder, RejectedDraftsCountAsWrittenForReuse) {
+  const auto model = Model::load(test::shared("models/synthetic/synth-gemma2-f16.gguf").string());
+  BatchDecoder decoder(model, 1, 256, 1, 8);
+  std::vector<TokenId> sequence;
+  for (TokenId t = 0; t < 55; ++t) sequence.push_back(10 + t);
+  std::vector<float> logits;
+  for (size_t begin = 0; begin < sequence.size(); begin += 5) {
+    const BatchSegment part[] = {{0, std::span<const TokenId>(sequence).subspan(begin, 5)}};
+    decoder.step(part, logits);
+  }
+  decoder.truncate(0, 50);  // the last 5 were drafts, rejected: positions 0..54 were written
+  const auto prompt = [&](size_t shared) {
+    std::vector<TokenId> p(sequence.begin(), sequence.begin() + static_cast<std::ptrdiff_t>(shared));
+    p.push_back(1);
+    return p;
+  };
+  // 45 shared tokens need keys from position 14 on; the ring holds 16..54 after the drafts.
+  EXPECT_EQ(decoder.reusable_prefix(0, prompt(45)), 0);
+  // 48 need keys from 17 on: still held.
+  EXPECT_EQ(decoder.reusable_prefix(0, prompt(48)), 48);
+}
+
 TEST(BatchDecoder, BadStepsAreRefused) {
   const auto model = Model::load(test::shared("models/weights/stories260K.gguf").string());
   BatchDecoder decoder(model, 2, 16, 1, 8);

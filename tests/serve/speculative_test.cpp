@@ -130,6 +130,38 @@ TEST(ServeSpeculative, GreedyAnswersEqualThoseWithoutDrafts) {
   }
 }
 
+// A long generation with many rejected drafts (phi3's fused projections, 45% accepted), then a
+// request continuing the slot's whole sequence: it reuses that prefix and gets plain decoding's
+// tokens. (Sliding-window rings and rejected drafts: BatchDecoder.RejectedDraftsCountAsWrittenForReuse.)
+TEST(ServeSpeculative, ALongSequenceWithRejectedDraftsIsReusedExactly) {
+  const std::string model = shared("models/synthetic/synth-phi3-f16.gguf").string();
+  const std::string prompt = "The quick brown fox jumps over the lazy dog and then the fox runs away";
+  const auto conversation = [&](std::vector<std::string> flags) {
+    std::vector<std::string> args = {"-c", "2048"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    ServerProcess server(args, {}, model);
+    json tokens = post(server.port(), "/tokenize", {{"content", prompt}, {"add_special", true}}).json()["tokens"];
+    std::vector<std::string> texts;
+    for (int turn = 0; turn < 2; ++turn) {
+      // Token ids, so the second turn's prompt starts with the whole first sequence.
+      const HttpResult r = post(server.port(), "/completion", {{"prompt", tokens}, {"n_predict", turn == 0 ? 600 : 64},
+                                                               {"temperature", 0}, {"return_tokens", true}});
+      EXPECT_EQ(r.status, 200) << r.body;
+      const json answer = r.json();
+      texts.push_back(answer["tokens"].dump());
+      if (turn == 1) {
+        EXPECT_GT(answer["tokens_cached"].get<int>(), 600);
+      }
+      for (const json& t : answer["tokens"]) tokens.push_back(t);
+      tokens.push_back(tokens[1]);
+    }
+    return texts;
+  };
+  const auto plain = conversation({});
+  const auto drafted = conversation({"--lookup", "2", "--draft-fixed"});
+  EXPECT_EQ(drafted, plain);
+}
+
 TEST(ServeSpeculative, BadDraftsAndFlagsAreRefusedAtStart) {
   const auto foreign = run_cli({"serve", "-m", stories_model(), "--port", "0", "-md", weights("llama-2-tiny-random.gguf")});
   EXPECT_EQ(foreign.exit_code, 1);
