@@ -85,13 +85,18 @@ void Decoder::forward(std::span<const DecodeSegment> segments, ForwardBuffers& b
     attention_block(il, segments, groups, n, b, pool);
     if (il == c.n_layer - 1 && output == ForwardOutput::LastLogits) {
       std::vector<RowGroup> out_groups;
+      int64_t kept = 0;
       for (size_t i = 0; i < groups.size(); ++i) {
-        const float* last = b.x.data() + (groups[i].first_row + groups[i].n - 1) * width;
-        std::copy(last, last + width, b.x.data() + static_cast<int64_t>(i) * width);
-        out_groups.push_back({static_cast<int64_t>(i), 1, groups[i].lora});
+        const int64_t rows = segments[i].all_logits ? groups[i].n : 1;
+        // Rows move down (kept <= their source row), so a forward copy never overwrites its source.
+        for (int64_t r = groups[i].first_row + groups[i].n - rows; r < groups[i].first_row + groups[i].n; ++r) {
+          if (r != kept) std::copy(b.x.data() + r * width, b.x.data() + (r + 1) * width, b.x.data() + kept * width);
+          ++kept;
+        }
+        out_groups.push_back({kept - rows, rows, groups[i].lora});
       }
       groups = out_groups;
-      n = static_cast<int64_t>(groups.size());
+      n = kept;
     }
     ffn_block(il, groups, n, b, pool);
   }
