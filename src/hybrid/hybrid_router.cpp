@@ -308,6 +308,12 @@ json HybridRouter::complete(const HybridRequest& request, const LocalRunner& loc
     meta["confidence"] = {{"tokens", c.tokens}, {"mean_logprob", c.mean_logprob},
                           {"min_logprob", c.min_logprob}, {"mean_entropy", c.mean_entropy}};
   }
+  // What the local answer says of itself (speculative decoding) stays beside the route's fields.
+  if (route == "local" && response.contains("bantam") && response["bantam"].is_object()) {
+    for (const auto& [key, value] : response["bantam"].items()) {
+      if (!meta.contains(key)) meta[key] = value;
+    }
+  }
   response["bantam"] = meta;
   finish(p, route, reason);
   count(route, reason, escalated, fallback);

@@ -9,6 +9,7 @@
 #include "ops/attention.hpp"
 #include "ops/matmul.hpp"
 #include "ops/ops.hpp"
+#include "ops/rows.hpp"
 
 namespace bantam {
 
@@ -16,19 +17,6 @@ namespace {
 
 void resize(std::vector<float>& buffer, int64_t n) {
   if (buffer.size() < static_cast<size_t>(n)) buffer.resize(static_cast<size_t>(n));
-}
-
-// rms_norm over each of n rows of width `width`.
-void norm_rows(const float* x, const float* weight, float* y, int64_t n, int64_t width, float eps,
-               ops::ThreadPool& pool) {
-  pool.parallel_for(n, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) ops::rms_norm(x + t * width, weight, y + t * width, width, eps);
-  });
-}
-
-void add_bias(float* y, const float* bias, int64_t n, int64_t width) {
-  if (!bias) return;
-  for (int64_t t = 0; t < n; ++t) ops::add_inplace(y + t * width, bias, width);
 }
 
 }  // namespace
@@ -97,22 +85,27 @@ void Decoder::forward(std::span<const DecodeSegment> segments, ForwardBuffers& b
     attention_block(il, segments, groups, n, b, pool);
     if (il == c.n_layer - 1 && output == ForwardOutput::LastLogits) {
       std::vector<RowGroup> out_groups;
+      int64_t kept = 0;
       for (size_t i = 0; i < groups.size(); ++i) {
-        const float* last = b.x.data() + (groups[i].first_row + groups[i].n - 1) * width;
-        std::copy(last, last + width, b.x.data() + static_cast<int64_t>(i) * width);
-        out_groups.push_back({static_cast<int64_t>(i), 1, groups[i].lora});
+        const int64_t rows = segments[i].all_logits ? groups[i].n : 1;
+        // Rows move down (kept <= their source row), so a forward copy never overwrites its source.
+        for (int64_t r = groups[i].first_row + groups[i].n - rows; r < groups[i].first_row + groups[i].n; ++r) {
+          if (r != kept) std::copy(b.x.data() + r * width, b.x.data() + (r + 1) * width, b.x.data() + kept * width);
+          ++kept;
+        }
+        out_groups.push_back({kept - rows, rows, groups[i].lora});
       }
       groups = out_groups;
-      n = static_cast<int64_t>(groups.size());
+      n = kept;
     }
     ffn_block(il, groups, n, b, pool);
   }
 
   if (output == ForwardOutput::Hidden) {
-    norm_rows(b.x.data(), weights_.output_norm, b.normed.data(), n, width, c.rms_eps, pool);
+    ops::rms_norm_rows(b.x.data(), weights_.output_norm, b.normed.data(), n, width, c.rms_eps, pool);
     return;
   }
-  norm_rows(b.x.data(), weights_.output_norm, b.normed.data(), n, width, c.rms_eps, pool);
+  ops::rms_norm_rows(b.x.data(), weights_.output_norm, b.normed.data(), n, width, c.rms_eps, pool);
   logits.resize(static_cast<size_t>(n * c.n_vocab));
   project(weights_.output, b.normed.data(), n, logits.data(), c.n_vocab, groups, b, pool);
   if (c.final_softcap != 0.0f) ops::softcap(logits.data(), n * c.n_vocab, c.final_softcap);
@@ -145,7 +138,7 @@ void Decoder::attention_block(int il, std::span<const DecodeSegment> segments, s
   resize(b.v, n * v_width);
   resize(b.attn, n * c.n_head * c.head_dim_v);
 
-  norm_rows(b.x.data(), w.attn_norm, b.normed.data(), n, width, c.rms_eps, pool);
+  ops::rms_norm_rows(b.x.data(), w.attn_norm, b.normed.data(), n, width, c.rms_eps, pool);
   if (c.traits.fused_qkv) {
     const int64_t qkv_width = q_width + k_width + v_width;
     resize(b.qkv, n * qkv_width);
@@ -160,9 +153,9 @@ void Decoder::attention_block(int il, std::span<const DecodeSegment> segments, s
     project(w.wq, b.normed.data(), n, b.q.data(), q_width, groups, b, pool);
     project(w.wk, b.normed.data(), n, b.k.data(), k_width, groups, b, pool);
     project(w.wv, b.normed.data(), n, b.v.data(), v_width, groups, b, pool);
-    add_bias(b.q.data(), w.bq, n, q_width);
-    add_bias(b.k.data(), w.bk, n, k_width);
-    add_bias(b.v.data(), w.bv, n, v_width);
+    ops::add_bias_rows(b.q.data(), w.bq, n, q_width);
+    ops::add_bias_rows(b.k.data(), w.bk, n, k_width);
+    ops::add_bias_rows(b.v.data(), w.bv, n, v_width);
   }
 
   for (size_t s = 0; s < segments.size(); ++s) {
@@ -192,7 +185,7 @@ void Decoder::attention_block(int il, std::span<const DecodeSegment> segments, s
   }
 
   project(w.wo, b.attn.data(), n, b.proj.data(), width, groups, b, pool);
-  if (w.post_attn_norm) norm_rows(b.proj.data(), w.post_attn_norm, b.proj.data(), n, width, c.rms_eps, pool);
+  if (w.post_attn_norm) ops::rms_norm_rows(b.proj.data(), w.post_attn_norm, b.proj.data(), n, width, c.rms_eps, pool);
   ops::add_inplace(b.x.data(), b.proj.data(), n * width);
 }
 
@@ -204,7 +197,7 @@ void Decoder::ffn_block(int il, std::span<const RowGroup> groups, int64_t n, For
   const int64_t ff = c.n_ff;
   resize(b.act, n * ff);
 
-  norm_rows(b.x.data(), w.ffn_norm, b.normed.data(), n, width, c.rms_eps, pool);
+  ops::rms_norm_rows(b.x.data(), w.ffn_norm, b.normed.data(), n, width, c.rms_eps, pool);
   // gate and up rows: separate matrices, or one matrix whose rows are gate then up.
   const float* gate;
   const float* up;
@@ -236,7 +229,7 @@ void Decoder::ffn_block(int il, std::span<const RowGroup> groups, int64_t n, For
   });
 
   project(w.w_down, b.act.data(), n, b.proj.data(), width, groups, b, pool);
-  if (w.post_ffn_norm) norm_rows(b.proj.data(), w.post_ffn_norm, b.proj.data(), n, width, c.rms_eps, pool);
+  if (w.post_ffn_norm) ops::rms_norm_rows(b.proj.data(), w.post_ffn_norm, b.proj.data(), n, width, c.rms_eps, pool);
   ops::add_inplace(b.x.data(), b.proj.data(), n * width);
 }
 

@@ -27,11 +27,12 @@ struct DecodeSegment {
   int64_t first_pos = 0;
   KvCache* cache = nullptr;
   const LoraSet* lora = nullptr;  // this sequence's adapters (null: the base model alone)
+  bool all_logits = false;  // with LastLogits: every token's logits (drafts to verify), not just the last's
 };
 
 // What a forward pass leaves behind.
 enum class ForwardOutput {
-  LastLogits,  // n_vocab logits for the last token of each segment, segment after segment
+  LastLogits,  // n_vocab logits for the last token of each segment (all_logits: each token), in order
   AllLogits,   // n_vocab logits for every token, row after row
   Hidden,      // no logits: every token's final normalized hidden state stays in buffers.normed
 };

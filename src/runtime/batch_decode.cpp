@@ -29,6 +29,7 @@ struct BatchDecoder::Impl {
   Decoder decoder;
   std::vector<KvCache> caches;
   std::vector<std::vector<TokenId>> sequences;
+  std::vector<int64_t> written_ends;  // per slot: positions ever written, rejected drafts included
   ForwardBuffers buffers;
 
   Impl(std::shared_ptr<const Model> m, int n_slots, int64_t ctx, int threads, int batch, KvCacheTypes kv_types)
@@ -37,10 +38,12 @@ struct BatchDecoder::Impl {
     if (n_slots < 1) throw Error(fmt::format("batch decoder: {} slots; at least 1 is needed", n_slots));
     for (int i = 0; i < n_slots; ++i) caches.emplace_back(c, ctx, max_batch, kv_row_types(c, kv_types));
     sequences.resize(static_cast<size_t>(n_slots));
+    written_ends.resize(static_cast<size_t>(n_slots));
   }
 
   int64_t reusable_prefix(int slot, std::span<const TokenId> prompt) const {
-    return bantam::reusable_prefix(c, caches[static_cast<size_t>(slot)], sequences[static_cast<size_t>(slot)], prompt);
+    const auto i = static_cast<size_t>(slot);
+    return bantam::reusable_prefix(c, caches[i], sequences[i], prompt, written_ends[i]);
   }
 
   void check_slot(int slot) const {
@@ -100,7 +103,7 @@ void BatchDecoder::step(std::span<const BatchSegment> segments, std::vector<floa
                               seg.tokens.size(), seg.slot, s.context, sequence.size()));
     }
     parts.push_back({seg.tokens, static_cast<int64_t>(sequence.size()), &s.caches[static_cast<size_t>(seg.slot)],
-                     seg.lora});
+                     seg.lora, seg.all_logits});
     total += seg.tokens.size();
   }
   if (total == 0) throw Error("batch step: no tokens");
@@ -111,8 +114,18 @@ void BatchDecoder::step(std::span<const BatchSegment> segments, std::vector<floa
   for (const BatchSegment& seg : segments) {
     auto& sequence = s.sequences[static_cast<size_t>(seg.slot)];
     sequence.insert(sequence.end(), seg.tokens.begin(), seg.tokens.end());
+    auto& written_end = s.written_ends[static_cast<size_t>(seg.slot)];
+    written_end = std::max(written_end, static_cast<int64_t>(sequence.size()));
   }
 }
+
+void BatchDecoder::truncate(int slot, size_t length) {
+  impl_->check_slot(slot);
+  auto& sequence = impl_->sequences[static_cast<size_t>(slot)];
+  if (length < sequence.size()) sequence.resize(length);
+}
+
+ops::ThreadPool& BatchDecoder::pool() { return impl_->pool; }
 
 EmbeddingRun::EmbeddingRun(std::vector<std::vector<TokenId>> inputs) : inputs_(std::move(inputs)) {
   for (size_t i = 0; i < inputs_.size(); ++i) {

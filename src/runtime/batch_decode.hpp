@@ -14,12 +14,16 @@ namespace bantam {
 
 class KvCache;
 class LoraSet;
+namespace ops {
+class ThreadPool;
+}
 
 // Tokens appended to one slot's sequence in a step.
 struct BatchSegment {
   int slot = 0;
   std::span<const TokenId> tokens;
   const LoraSet* lora = nullptr;  // adapters for these tokens (null: the base model alone)
+  bool all_logits = false;  // logits of every token (speculative drafts to verify), not just the last's
 };
 
 // Embeddings of several inputs, computed a bounded piece at a time so that a scheduler can run
@@ -73,8 +77,14 @@ class BatchDecoder {
   int64_t shift_context(int slot, int64_t keep);
 
   // Appends each segment's tokens to its slot in one forward pass (at most max_batch tokens in
-  // all, one segment per slot). logits receives n_vocab floats per segment for its last token.
+  // all, one segment per slot). logits receives n_vocab floats per segment for its last token
+  // (for each of its tokens with all_logits), segment after segment.
   void step(std::span<const BatchSegment> segments, std::vector<float>& logits);
+  // Forgets the slot's tokens after the first `length` (rejected drafts): their cache positions
+  // are rewritten by later steps, and prefix reuse knows they were written (sliding windows).
+  void truncate(int slot, size_t length);
+  // The compute threads, for work between steps (a draft model's proposals).
+  ops::ThreadPool& pool();
 
   // One forward of at most max_batch tokens of `run`: the next inputs together, or the next
   // max_batch tokens of an input longer than that. Runs in scratch caches: the slots are untouched.

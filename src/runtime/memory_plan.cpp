@@ -50,12 +50,23 @@ MemoryPlan plan_memory(const Model& model, int parallel, int64_t context, int ma
   return plan;
 }
 
+MemoryPlan with_draft(MemoryPlan plan, const Model& draft) {
+  const MemoryPlan own = plan_memory(draft, 1, plan.context, plan.max_batch, plan.kv_types);
+  plan.draft_weights = own.weights;
+  plan.draft_per_slot = own.kv_per_slot + own.scratch;
+  return plan;
+}
+
 std::string describe(const MemoryPlan& plan) {
+  const std::string draft = plan.draft_weights + plan.draft_per_slot == 0
+                                ? std::string()
+                                : fmt::format(", draft model {} plus {} per slot", mib(plan.draft_weights),
+                                              mib(plan.draft_per_slot));
   return fmt::format("memory plan: weights {}, KV cache {} per slot x {} slots ({} positions each, {} keys, {} "
-                     "values), scratch {}; total {}",
+                     "values), scratch {}{}; total {}",
                      mib(plan.weights), mib(plan.kv_per_slot), plan.parallel, plan.context,
                      kv_cache_type_name(plan.kv_types.keys), kv_cache_type_name(plan.kv_types.values),
-                     mib(plan.scratch), mib(plan.total()));
+                     mib(plan.scratch), draft, mib(plan.total()));
 }
 
 std::optional<size_t> available_memory() {
@@ -72,7 +83,7 @@ std::optional<size_t> available_memory() {
 
 void check_fits(const Model& model, const MemoryPlan& plan, size_t available) {
   if (plan.total() <= available) return;
-  const size_t fixed = plan.weights + plan.scratch;
+  const size_t fixed = plan.weights + plan.draft_weights + plan.scratch;
   const size_t room = fixed < available ? available - fixed : 0;
   const int64_t context = longest_context(model, plan, room);
   const std::string shortfall =
@@ -86,7 +97,8 @@ void check_fits(const Model& model, const MemoryPlan& plan, size_t available) {
   }
   std::string fits = "not even the weights and scratch fit";
   if (fixed < available) {
-    const size_t slots = plan.kv_per_slot > 0 ? room / plan.kv_per_slot : 0;
+    const size_t per_slot = plan.kv_per_slot + plan.draft_per_slot;
+    const size_t slots = per_slot > 0 ? room / per_slot : 0;
     fits = fmt::format("with -c {} at most --parallel {} fits", plan.context, slots);
     if (context > 0) fits += fmt::format("; with --parallel {}, -c {} fits", plan.parallel, context);
   }

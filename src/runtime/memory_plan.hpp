@@ -20,11 +20,18 @@ struct MemoryPlan {
   int64_t context = 0;
   int max_batch = 1;
   KvCacheTypes kv_types = {};
-  size_t total() const { return weights + kv_per_slot * static_cast<size_t>(parallel) + scratch; }
+  size_t draft_weights = 0;    // a speculative draft model's weights
+  size_t draft_per_slot = 0;   // its KV cache and scratch activations, one of each per slot
+  size_t total() const {
+    return weights + draft_weights + (kv_per_slot + draft_per_slot) * static_cast<size_t>(parallel) + scratch;
+  }
 };
 
 MemoryPlan plan_memory(const Model& model, int parallel, int64_t context, int max_batch,
                        KvCacheTypes kv_types = {});
+// The plan with a speculative draft model beside the model: its weights, and a cache and
+// scratch per slot (each slot's draft follows that slot's sequence).
+MemoryPlan with_draft(MemoryPlan plan, const Model& draft);
 std::string describe(const MemoryPlan& plan);
 // MemAvailable from /proc/meminfo, in bytes; nullopt where it cannot be read.
 std::optional<size_t> available_memory();

@@ -9,6 +9,7 @@
 #include "api/model_impl.hpp"
 #include "runtime/batch_decode.hpp"
 #include "runtime/context_shift.hpp"
+#include "runtime/speculative.hpp"
 #include "runtime/token_filter.hpp"
 
 namespace bantam {
@@ -81,6 +82,10 @@ struct Scheduler::Slot {
   std::optional<Generation> generation;
   std::string cache_lora_key;  // adapters the slot's cached tokens were computed with
   uint64_t last_used = 0;
+  std::unique_ptr<DraftModel> draft_model;  // the draft model's cache of this slot's sequence
+  std::optional<DraftController> draft_controller;  // whether drafts pay here, learnt across requests
+  std::optional<Speculator> speculator;  // the current request's
+  Clock::time_point pass_start;  // when the current speculative pass began drafting
   bool busy() const { return job != nullptr; }
 };
 
@@ -98,7 +103,13 @@ Scheduler::Scheduler(std::shared_ptr<const Model> model, const SchedulerOptions&
       engine_(std::make_unique<Engine>(model_, options)) {
   for (int i = 0; i < options_.slots; ++i) {
     slots_.push_back(std::make_unique<Slot>());
-    slots_.back()->index = i;
+    Slot& slot = *slots_.back();
+    slot.index = i;
+    if (options_.speculative.draft) {
+      slot.draft_model = std::make_unique<DraftModel>(*model_, options_.speculative.draft, options_.context,
+                                                      engine_->decoder.max_batch(), options_.kv_types);
+    }
+    if (options_.speculative.enabled()) slot.draft_controller.emplace(options_.speculative);
   }
   thread_ = std::thread([this] { loop(); });
 }
@@ -241,6 +252,11 @@ void Scheduler::admit_locked() {
     s.decoding = false;
     if (options_.context_shift) s.request.generation.context_shift = true;
     s.generation.emplace(*model_, &engine_->filter, s.request.generation, s.request.prompt, options_.context);
+    s.speculator.reset();
+    if (s.draft_controller) {
+      s.speculator.emplace(options_.speculative, s.draft_model.get(), *s.draft_controller,
+                           s.generation->spec().sampling);
+    }
     ++active_;
   }
 }
@@ -320,19 +336,31 @@ void Scheduler::run_step() {
       finish_slot(*slot);
     }
   }
-  // Every decoding slot brings its sampled token; prompts fill the rest of the batch.
+  // Every decoding slot brings its sampled token (and its drafts); prompts fill the rest of the batch.
+  std::vector<Slot*> decoding;
+  for (auto& slot : slots_) {
+    if (slot->busy() && slot->decoding && make_room(*slot)) decoding.push_back(slot.get());
+  }
   std::vector<BatchSegment> segments;
   std::vector<Slot*> owners;
-  std::vector<TokenId> next(slots_.size());
-  int budget = engine_->decoder.max_batch();
-  for (auto& slot : slots_) {
-    if (slot->busy() && slot->decoding && make_room(*slot)) {
-      const auto i = static_cast<size_t>(slot->index);
-      next[i] = slot->generation->next();
-      segments.push_back({slot->index, std::span<const TokenId>(&next[i], 1), slot->request.lora.get()});
-      owners.push_back(slot.get());
-      --budget;
+  std::vector<std::vector<TokenId>> inputs(slots_.size());
+  std::vector<Draft> drafts(slots_.size());
+  int budget = engine_->decoder.max_batch() - static_cast<int>(decoding.size());  // left for drafts
+  for (Slot* slot : decoding) {
+    const auto i = static_cast<size_t>(slot->index);
+    inputs[i].assign(1, slot->generation->next());
+    if (slot->speculator) {
+      slot->pass_start = Clock::now();
+      std::vector<TokenId> sequence = engine_->decoder.tokens(slot->index);
+      sequence.push_back(inputs[i].front());
+      const int64_t room = std::min<int64_t>(options_.context - static_cast<int64_t>(sequence.size()), budget);
+      drafts[i] = slot->speculator->draft(sequence, static_cast<int>(std::max<int64_t>(0, room)),
+                                          engine_->decoder.pool());
+      inputs[i].insert(inputs[i].end(), drafts[i].tokens.begin(), drafts[i].tokens.end());
+      budget -= static_cast<int>(drafts[i].tokens.size());
     }
+    segments.push_back({slot->index, inputs[i], slot->request.lora.get(), !drafts[i].tokens.empty()});
+    owners.push_back(slot);
   }
   for (auto& slot : slots_) {
     if (!slot->busy() || slot->decoding || budget <= 0) continue;
@@ -355,15 +383,19 @@ void Scheduler::run_step() {
     return;
   }
   const size_t n_vocab = static_cast<size_t>(model_->impl().config.n_vocab);
+  size_t row = 0;  // the segment's first row of logits
   for (size_t i = 0; i < owners.size(); ++i) {
     Slot& slot = *owners[i];
+    const size_t rows = segments[i].all_logits ? segments[i].tokens.size() : 1;
+    const auto slot_logits = std::span<const float>(logits).subspan(row * n_vocab, rows * n_vocab);
+    row += rows;
     if (!slot.decoding) {
       slot.prefilled += segments[i].tokens.size();
       observer_.prompt_tokens_evaluated(static_cast<int64_t>(segments[i].tokens.size()));
       if (slot.prefilled < slot.request.prompt.size()) continue;
       slot.decoding = true;
     }
-    sample_slot(slot, std::span<const float>(logits).subspan(i * n_vocab, n_vocab));
+    sample_slot(slot, slot_logits, drafts[static_cast<size_t>(slot.index)]);
   }
 }
 
@@ -382,18 +414,46 @@ bool Scheduler::make_room(Slot& slot) {
   return false;
 }
 
-void Scheduler::sample_slot(Slot& slot, std::span<const float> logits) {
+// As Session does: a draft is kept when the sampler, given its position's logits and the same
+// state, keeps it (step_with_draft); the first one it replaces ends the pass, and the slot's
+// sequence drops the positions after it (their cache rows are rewritten later).
+void Scheduler::sample_slot(Slot& slot, std::span<const float> logits, const Draft& draft) {
   Generation& generation = *slot.generation;
-  const bool first = generation.generated().empty();
-  std::optional<GeneratedToken> token = generation.step(logits);
-  const auto now = Clock::now();
-  if (first) slot.job->first_token_at_ = now;
-  observer_.token_sampled(first, seconds_between(first ? slot.arrival : slot.last_token, now));
-  slot.last_token = now;
-  if (token) {
+  const size_t n_vocab = static_cast<size_t>(model_->impl().config.n_vocab);
+  size_t accepted = 0;
+  int emitted = 0;
+  for (size_t i = 0; i <= draft.tokens.size(); ++i) {
+    const bool first = generation.generated().empty();
+    const auto row = logits.subspan(i * n_vocab, n_vocab);
+    std::optional<GeneratedToken> token = i < draft.tokens.size()
+                                              ? generation.step_with_draft(row, draft.tokens[i], draft.distribution(i))
+                                              : generation.step(row);
+    const auto now = Clock::now();
+    if (first) slot.job->first_token_at_ = now;
+    observer_.token_sampled(first, seconds_between(first ? slot.arrival : slot.last_token, now));
+    slot.last_token = now;
+    if (!token) break;
+    ++emitted;
+    const bool kept_draft = i < draft.tokens.size() && token->id == draft.tokens[i];
     slot.job->completion_tokens_ = static_cast<int64_t>(generation.generated().size());
     slot.job->push(std::move(*token));
+    if (!kept_draft) break;
+    ++accepted;  // draft i was right: its keys and values in the cache stay
+    if (generation.finished()) break;
   }
+  if (!draft.tokens.empty()) {
+    const size_t evaluated = engine_->decoder.tokens(slot.index).size();
+    engine_->decoder.truncate(slot.index, evaluated - draft.tokens.size() + accepted);
+    const auto drafted = static_cast<int64_t>(draft.tokens.size());
+    slot.job->drafted_tokens_ += drafted;
+    slot.job->accepted_tokens_ += static_cast<int64_t>(accepted);
+    observer_.drafts_verified(drafted, static_cast<int64_t>(accepted));
+  }
+  if (slot.speculator && emitted > 0 && slot.pass_start != Clock::time_point{}) {
+    slot.speculator->record(static_cast<int>(draft.tokens.size()), static_cast<int>(accepted), emitted,
+                            seconds_between(slot.pass_start, Clock::now()));
+  }
+  slot.pass_start = {};
   if (generation.finished()) finish_slot(slot);
 }
 

@@ -24,6 +24,7 @@
 namespace bantam {
 
 class LoraSet;
+struct Draft;
 
 struct JobRequest {
   std::vector<TokenId> prompt;
@@ -44,6 +45,8 @@ class SchedulerObserver {
   // the previous one.
   virtual void token_sampled(bool first, double seconds) = 0;
   virtual void embedding_tokens_evaluated(int64_t count) = 0;
+  // A speculative pass of one slot verified `drafted` tokens and kept `accepted` of them.
+  virtual void drafts_verified(int64_t /*drafted*/, int64_t /*accepted*/) {}
 };
 
 // The scheduler's load, read when metrics are scraped.
@@ -70,6 +73,9 @@ class Job {
   int64_t prompt_tokens() const { return prompt_tokens_; }
   int64_t completion_tokens() const { return completion_tokens_; }
   int64_t reused_tokens() const { return reused_tokens_; }
+  // Speculative decoding: tokens drafted and verified, and how many of them were kept.
+  int64_t drafted_tokens() const { return drafted_tokens_; }
+  int64_t accepted_tokens() const { return accepted_tokens_; }
   // Milliseconds from submission to the first generated token; nullopt when none was generated.
   std::optional<double> ttft_ms() const;
   // Generated tokens after the first, per second of generating them; nullopt with fewer than two.
@@ -90,6 +96,8 @@ class Job {
   int64_t prompt_tokens_ = 0;
   int64_t completion_tokens_ = 0;
   int64_t reused_tokens_ = 0;
+  int64_t drafted_tokens_ = 0;
+  int64_t accepted_tokens_ = 0;
   std::chrono::steady_clock::time_point submitted_at_, first_token_at_, finished_at_;
 };
 
@@ -101,6 +109,9 @@ struct SchedulerOptions {
   int max_batch = 512;
   int max_queue = 64;
   bool context_shift = false;  // every request's full context is shifted, not its end (context_shift.hpp)
+  // Per slot: prompt lookup and/or a draft model (with a cache per slot); drafts ride in the
+  // slot's segment of the shared forward pass.
+  SpeculativeOptions speculative = {};
 };
 
 class QueueFull : public Error {
@@ -139,7 +150,9 @@ class Scheduler {
   void admit_locked();
   void run_embedding_piece(const std::shared_ptr<EmbedTask>& task);
   void run_step();
-  void sample_slot(Slot& slot, std::span<const float> logits);
+  // Samples the slot's next token from `logits`, or with drafts verifies them over the logits
+  // of each evaluated position (one row per position).
+  void sample_slot(Slot& slot, std::span<const float> logits, const Draft& draft);
   bool make_room(Slot& slot);
   void finish_slot(Slot& slot);
 

@@ -92,4 +92,14 @@ int64_t ChoiceJobs::reused_tokens(size_t choices_per_prompt) const {
   return total;
 }
 
+nlohmann::ordered_json ChoiceJobs::speculation() const {
+  int64_t drafted = 0, accepted = 0;
+  for (const auto& job : jobs_) {
+    drafted += job ? job->drafted_tokens() : 0;
+    accepted += job ? job->accepted_tokens() : 0;
+  }
+  if (drafted == 0) return nullptr;
+  return {{"drafted", drafted}, {"accepted", accepted}};
+}
+
 }  // namespace bantam::serve

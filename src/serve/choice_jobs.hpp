@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "runtime/scheduler.hpp"
 #include "serve/http_server.hpp"
 
@@ -41,6 +43,8 @@ class ChoiceJobs {
   int64_t completion_tokens() const;
   int64_t prompt_tokens(size_t choices_per_prompt) const;
   int64_t reused_tokens(size_t choices_per_prompt) const;
+  // Speculative decoding over every job: {"drafted": N, "accepted": M}; null when nothing was drafted.
+  nlohmann::ordered_json speculation() const;
 
  private:
   void submit_ready();

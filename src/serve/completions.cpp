@@ -283,6 +283,9 @@ hybrid::LocalAnswer Server::run_chat(const ChatRequest& r, const std::vector<Tok
                           {"choices", list},
                           {"usage", usage_json(jobs.prompt_tokens(jobs.size()), jobs.completion_tokens(),
                                                jobs.reused_tokens(jobs.size()))}};
+  if (const ojson speculation = jobs.speculation(); !speculation.is_null()) {
+    answer.response["bantam"] = ojson{{"speculative", speculation}};  // the router adds its fields beside
+  }
   answer.tokens_in = jobs.prompt_tokens(jobs.size());
   answer.tokens_out = jobs.completion_tokens();
   return answer;

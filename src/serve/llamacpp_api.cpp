@@ -425,6 +425,10 @@ void Server::native_completion(const nlohmann::json& body, std::vector<TokenId> 
                 {"predicted_ms", predicted_ms},
                 {"predicted_per_second", job.decode_tokens_per_s().value_or(0.0)}}}};
     if (c.n_probs > 0) out["completion_probabilities"] = probabilities;
+    if (job.drafted_tokens() > 0) {  // speculative decoding, in llama.cpp's names
+      out["timings"]["draft_n"] = job.drafted_tokens();
+      out["timings"]["draft_n_accepted"] = job.accepted_tokens();
+    }
     return out;
   };
   const auto collect = [&](const std::vector<GeneratedToken>& events, std::string& text) {

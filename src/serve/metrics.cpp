@@ -47,6 +47,12 @@ void Metrics::add_embedding_tokens(int64_t evaluated) {
   embedding_tokens_ += static_cast<uint64_t>(evaluated);
 }
 
+void Metrics::drafts_verified(int64_t drafted, int64_t accepted) {
+  std::lock_guard lock(mutex_);
+  drafted_tokens_ += static_cast<uint64_t>(drafted);
+  accepted_tokens_ += static_cast<uint64_t>(accepted);
+}
+
 void Metrics::token_sampled(bool first, double seconds) {
   if (first) {
     time_to_first_token.observe(seconds);
@@ -74,6 +80,11 @@ std::string Metrics::render(const SchedulerGauges& g) const {
                        "(so abandoned requests count what they used).\n"
                        "# TYPE bantam_embedding_tokens_total counter\nbantam_embedding_tokens_total {}\n",
                        embedding_tokens_);
+    out += fmt::format("# HELP bantam_draft_tokens_total Speculative decoding: drafted tokens verified.\n"
+                       "# TYPE bantam_draft_tokens_total counter\nbantam_draft_tokens_total {}\n"
+                       "# HELP bantam_draft_accepted_tokens_total Speculative decoding: drafted tokens kept.\n"
+                       "# TYPE bantam_draft_accepted_tokens_total counter\nbantam_draft_accepted_tokens_total {}\n",
+                       drafted_tokens_, accepted_tokens_);
   }
   time_to_first_token.render(out, "bantam_time_to_first_token_seconds",
                              "Seconds from a request's arrival to its first token.");

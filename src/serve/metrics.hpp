@@ -36,6 +36,7 @@ class Metrics : public SchedulerObserver {
   void prompt_tokens_evaluated(int64_t count) override { add_tokens(count, 0); }
   void token_sampled(bool first, double seconds) override;
   void embedding_tokens_evaluated(int64_t count) override { add_embedding_tokens(count); }
+  void drafts_verified(int64_t drafted, int64_t accepted) override;
   void count_request(const std::string& route, int status);
   void add_tokens(int64_t prompt, int64_t completion);
   void add_embedding_tokens(int64_t evaluated);
@@ -50,6 +51,8 @@ class Metrics : public SchedulerObserver {
   uint64_t prompt_tokens_ = 0;
   uint64_t completion_tokens_ = 0;
   uint64_t embedding_tokens_ = 0;
+  uint64_t drafted_tokens_ = 0;  // speculative decoding
+  uint64_t accepted_tokens_ = 0;
 };
 
 }  // namespace bantam::serve

@@ -88,6 +88,7 @@ std::unique_ptr<Scheduler> Server::make_scheduler(const std::shared_ptr<const Mo
   s.max_queue = options_.max_queue;
   s.context_shift = options_.context_shift;
   s.kv_types = options_.kv_types;
+  s.speculative = options_.speculative;
   return std::make_unique<Scheduler>(model, s, metrics_);
 }
 

@@ -32,6 +32,7 @@ struct ServerOptions {
   KvCacheTypes kv_types = {};  // per slot's cache
   int threads = 0;
   int max_queue = 64;
+  SpeculativeOptions speculative = {};  // per slot (--lookup, --model-draft, ...)
   bool context_shift = false;  // --context-shift: a full slot drops old tokens instead of ending (runtime/context_shift.hpp)
   HttpLimits http_limits;  // connections, deadlines, body size
   HttpTlsFiles tls;  // HTTPS when set

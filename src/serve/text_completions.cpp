@@ -184,6 +184,7 @@ void Server::completions(const nlohmann::json& body, HttpResponse& response, Tra
     for (size_t i = 0; i < choices.size(); ++i) list.push_back(choice_json(i, choices[i].text, finish(i)));
     ojson out = answer(std::move(list));
     out["usage"] = usage();
+    if (const ojson speculation = jobs.speculation(); !speculation.is_null()) out["bantam"]["speculative"] = speculation;
     response.send(200, "application/json", dump_json(out));
     return;
   }

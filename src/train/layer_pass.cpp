@@ -3,24 +3,13 @@
 #include <algorithm>
 
 #include "ops/matmul.hpp"
+#include "ops/rows.hpp"
 
 namespace bantam::train {
 
 namespace {
 
 void clear(std::vector<float>& buffer, int64_t n) { std::fill(buffer.begin(), buffer.begin() + n, 0.0f); }
-
-void norm_rows(const float* x, const float* weight, float* y, int64_t n, int64_t width, float eps,
-               ops::ThreadPool& pool) {
-  pool.parallel_for(n, 4, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) ops::rms_norm(x + t * width, weight, y + t * width, width, eps);
-  });
-}
-
-void add_rows_bias(float* y, const float* bias, int64_t n, int64_t width) {
-  if (!bias) return;
-  for (int64_t t = 0; t < n; ++t) ops::add_inplace(y + t * width, bias, width);
-}
 
 // Copies columns [first, first + width) of n rows of `stride` floats into rows of `width`, or back.
 void copy_columns(const float* from, int64_t from_stride, float* to, int64_t to_stride, int64_t n, int64_t width) {
@@ -103,7 +92,7 @@ void LayerPass::forward(const float* in, float* out, int64_t n) {
   const int64_t kw = static_cast<int64_t>(c.n_head_kv) * c.head_dim_k;
   const int64_t vw = static_cast<int64_t>(c.n_head_kv) * c.head_dim_v;
 
-  norm_rows(in, w.attn_norm, b.attn_in.data(), n, e, c.rms_eps, pool);
+  ops::rms_norm_rows(in, w.attn_norm, b.attn_in.data(), n, e, c.rms_eps, pool);
   if (c.traits.fused_qkv) {
     const int64_t width = qw + kw + vw;
     project(target_slot(TensorRole::AttnQkv), w.wqkv, b.attn_in.data(), n, b.qkv.data(), width);
@@ -114,9 +103,9 @@ void LayerPass::forward(const float* in, float* out, int64_t n) {
     project(target_slot(TensorRole::AttnQ), w.wq, b.attn_in.data(), n, b.q.data(), qw);
     project(target_slot(TensorRole::AttnK), w.wk, b.attn_in.data(), n, b.k.data(), kw);
     project(target_slot(TensorRole::AttnV), w.wv, b.attn_in.data(), n, b.v.data(), vw);
-    add_rows_bias(b.q.data(), w.bq, n, qw);
-    add_rows_bias(b.k.data(), w.bk, n, kw);
-    add_rows_bias(b.v.data(), w.bv, n, vw);
+    ops::add_bias_rows(b.q.data(), w.bq, n, qw);
+    ops::add_bias_rows(b.k.data(), w.bk, n, kw);
+    ops::add_bias_rows(b.v.data(), w.bv, n, vw);
   }
   for (int64_t t = 0; t < n; ++t) {
     ops::rope_apply(rope, cos_sin + t * c.n_rot, b.q.data() + t * qw, c.n_head, c.head_dim_k);
@@ -125,13 +114,13 @@ void LayerPass::forward(const float* in, float* out, int64_t n) {
   attention_forward(attention_shape(), b.q.data(), b.k.data(), b.v.data(), n, b.attn.data(), pool);
   project(target_slot(TensorRole::AttnOutput), w.wo, b.attn.data(), n, b.attn_proj.data(), e);
   if (w.post_attn_norm) {
-    norm_rows(b.attn_proj.data(), w.post_attn_norm, b.mid.data(), n, e, c.rms_eps, pool);
+    ops::rms_norm_rows(b.attn_proj.data(), w.post_attn_norm, b.mid.data(), n, e, c.rms_eps, pool);
   } else {
     std::copy(b.attn_proj.begin(), b.attn_proj.begin() + n * e, b.mid.begin());
   }
   ops::add_inplace(b.mid.data(), in, n * e);
 
-  norm_rows(b.mid.data(), w.ffn_norm, b.ffn_in.data(), n, e, c.rms_eps, pool);
+  ops::rms_norm_rows(b.mid.data(), w.ffn_norm, b.ffn_in.data(), n, e, c.rms_eps, pool);
   const float* gate = b.gate_up.data();
   const float* up;
   int64_t stride;
@@ -151,7 +140,7 @@ void LayerPass::forward(const float* in, float* out, int64_t n) {
   });
   project(target_slot(TensorRole::FfnDown), w.w_down, b.act.data(), n, b.ffn_proj.data(), e);
   if (w.post_ffn_norm) {
-    norm_rows(b.ffn_proj.data(), w.post_ffn_norm, out, n, e, c.rms_eps, pool);
+    ops::rms_norm_rows(b.ffn_proj.data(), w.post_ffn_norm, out, n, e, c.rms_eps, pool);
   } else {
     std::copy(b.ffn_proj.begin(), b.ffn_proj.begin() + n * e, out);
   }

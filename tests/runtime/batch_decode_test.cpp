@@ -69,6 +69,60 @@ TEST(BatchDecoder, SlotsWithDifferentAdaptersMatchTheirOwnSessions) {
   EXPECT_EQ(decoder.tokens(0), full_a);
 }
 
+// Speculative drafts: a slot's segment gives every position's logits beside another slot's
+// last-token logits; truncating the rejected tail lets the next step write over it.
+TEST(BatchDecoder, AllLogitsSegmentsAndTruncationMatchSessions) {
+  const auto model = Model::load(test::shared("models/weights/stories260K.gguf").string());
+  const size_t n_vocab = static_cast<size_t>(model->info().n_vocab);
+  const std::vector<TokenId> a = model->tokenize("Once upon a time", true, false);
+  const std::vector<TokenId> b = model->tokenize("The little dog ran", true, false);
+  BatchDecoder decoder(model, 2, 128, 1, 64);
+  std::vector<float> logits;
+  const BatchSegment first[] = {{0, a, nullptr, true}, {1, b, nullptr, false}};
+  decoder.step(first, logits);
+  ASSERT_EQ(logits.size(), (a.size() + 1) * n_vocab);
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::vector<TokenId> prefix(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    expect_close(logits.data() + i * n_vocab, session_logits(model, prefix, {}), "slot 0 position " + std::to_string(i));
+  }
+  expect_close(logits.data() + a.size() * n_vocab, session_logits(model, b, {}), "slot 1");
+
+  // Keep two tokens of slot 0, then continue it with other tokens: as if never written.
+  decoder.truncate(0, 2);
+  EXPECT_EQ(decoder.tokens(0).size(), 2u);
+  const std::vector<TokenId> other = model->tokenize(" little cat", false, false);
+  const BatchSegment next[] = {{0, other}};
+  decoder.step(next, logits);
+  std::vector<TokenId> full(a.begin(), a.begin() + 2);
+  full.insert(full.end(), other.begin(), other.end());
+  expect_close(logits.data(), session_logits(model, full, {}), "slot 0 after truncation");
+  EXPECT_EQ(decoder.tokens(0), full);
+}
+
+// A sliding-window layer's ring (gemma2: window 32; with batches of 8, 39 positions) also holds the
+// positions rejected drafts wrote: a prefix whose window keys they overwrote is not reusable.
+TEST(BatchDecoder, RejectedDraftsCountAsWrittenForReuse) {
+  const auto model = Model::load(test::shared("models/synthetic/synth-gemma2-f16.gguf").string());
+  BatchDecoder decoder(model, 1, 256, 1, 8);
+  std::vector<TokenId> sequence;
+  for (TokenId t = 0; t < 55; ++t) sequence.push_back(10 + t);
+  std::vector<float> logits;
+  for (size_t begin = 0; begin < sequence.size(); begin += 5) {
+    const BatchSegment part[] = {{0, std::span<const TokenId>(sequence).subspan(begin, 5)}};
+    decoder.step(part, logits);
+  }
+  decoder.truncate(0, 50);  // the last 5 were drafts, rejected: positions 0..54 were written
+  const auto prompt = [&](size_t shared) {
+    std::vector<TokenId> p(sequence.begin(), sequence.begin() + static_cast<std::ptrdiff_t>(shared));
+    p.push_back(1);
+    return p;
+  };
+  // 45 shared tokens need keys from position 14 on; the ring holds 16..54 after the drafts.
+  EXPECT_EQ(decoder.reusable_prefix(0, prompt(45)), 0);
+  // 48 need keys from 17 on: still held.
+  EXPECT_EQ(decoder.reusable_prefix(0, prompt(48)), 48);
+}
+
 TEST(BatchDecoder, BadStepsAreRefused) {
   const auto model = Model::load(test::shared("models/weights/stories260K.gguf").string());
   BatchDecoder decoder(model, 2, 16, 1, 8);

@@ -16,8 +16,10 @@
 #include "cli/generation_options.hpp"
 #include "hub/store.hpp"
 #include "cli/services/route_options.hpp"
+#include "cli/speculative_options.hpp"
 #include "hybrid/hybrid_config.hpp"
 #include "runtime/memory_plan.hpp"
+#include "runtime/speculative.hpp"
 #include "serve/server.hpp"
 #include "cli/model_file.hpp"
 
@@ -61,6 +63,7 @@ struct ServeOptions {
   RouteFlags route;  // hybrid routing: a config file first, then each flag given over it
   serve::RequestPolicy requests;  // sampling defaults (the CLI's unless set), --strict
   serve::ChatFormatOptions chat_format;
+  SpeculativeFlags speculative;  // per slot, in the shared forward passes
 };
 
 constexpr int kMaxBatch = 512;
@@ -128,7 +131,12 @@ void serve(const ServeOptions& o) {
     options.api_key = key;
   }
 
-  const MemoryPlan plan = plan_memory(*model, options.parallel, options.context, kMaxBatch, options.kv_types);
+  options.speculative = resolve_speculative(o.speculative);
+  MemoryPlan plan = plan_memory(*model, options.parallel, options.context, kMaxBatch, options.kv_types);
+  if (const auto& draft = options.speculative.draft) {
+    check_draft_vocabulary(*model, *draft);  // refused at start, not when the slots are made
+    plan = with_draft(plan, *draft);
+  }
   fmt::print(stderr, "bantam serve: {}\n", describe(plan));
   if (const auto available = available_memory()) {
     fmt::print(stderr, "bantam serve: {:.1f} MiB available\n", static_cast<double>(*available) / (1024.0 * 1024.0));
@@ -238,6 +246,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--system,--system-prompt", o->chat_format.default_system, "System message of chat requests that have none");
   // Consent and route come per request here, so no --allow-cloud / --route.
   add_route_options(*cmd, o->route, "Hybrid routing (chat completions)", false);
+  add_speculative_options(*cmd, o->speculative);
   cmd->callback([o] { serve(*o); });
 }
 
