@@ -30,7 +30,7 @@ void run_speculative_bench(BenchOptions& opts, int verify_cost, const std::strin
       }
       const std::string prompt = spec_prompt.starts_with('@') ? read_input_file(spec_prompt.substr(1)) : spec_prompt;
       const auto row = run_spec_bench({.model = model_file(name), .prompt = prompt,
-                                       .speculative = resolve_speculative(spec), .n_gen = opts.n_gen.front(),
+                                       .speculative = resolve_speculative(spec, true), .n_gen = opts.n_gen.front(),
                                        .repetitions = opts.repetitions, .threads = capped_threads(threads)});
       if (!json) fmt::print("{} t={}: {}", name, threads, format_spec_bench(row));
       results.push_back(row);

@@ -68,7 +68,7 @@ class Chat {
         model_(Model::load(model_file(options.model))),
         model_id_(std::filesystem::path(options.model).stem().string()) {
     options_.engine.session.adapters = load_adapters(options_.engine.lora, *model_);
-    options_.engine.session.speculative = resolve_speculative(options_.engine.speculative);
+    options_.engine.session.speculative = resolve_speculative(options_.engine.speculative, true);
     print_thread_choice(options_.engine);
     session_ = std::make_unique<Session>(model_, options_.engine.session);
 #if BANTAM_CLI_SERVICES

@@ -81,7 +81,7 @@ void add_run_command(CLI::App& app) {
       tokens = model->tokenize(text, true, true);
     }
     opts->engine.session.adapters = load_adapters(opts->engine.lora, *model);
-    opts->engine.session.speculative = resolve_speculative(opts->engine.speculative);
+    opts->engine.session.speculative = resolve_speculative(opts->engine.speculative, true);
     print_thread_choice(opts->engine);
     Session session(model, opts->engine.session);
     const TokenCallback print_token = [&](const TokenEvent& event) {

@@ -7,10 +7,10 @@ namespace bantam::cli {
 
 void add_speculative_options(CLI::App& cmd, SpeculativeFlags& flags) {
   cmd.add_option("--spec", flags.mode,
-                 "Speculative decoding: auto (prompt lookup, plus --model-draft when given; each pauses "
-                 "where it does not pay) or off")
-      ->check(CLI::IsMember({"auto", "off"}))
-      ->capture_default_str();
+                 "Speculative decoding: auto (prompt lookup, plus --model-draft when given; each stops "
+                 "where it does not pay) or off; run, chat and bench default to auto, serve to what "
+                 "--lookup and --model-draft ask for")
+      ->check(CLI::IsMember({"auto", "off"}));
   cmd.add_option("--model-draft", flags.draft_model, "Draft model for speculative decoding (same vocabulary; also -md)");
   cmd.add_option("--draft-max", flags.draft_max, "Most tokens drafted per pass")
       ->check(CLI::Range(1, 64))
@@ -20,7 +20,7 @@ void add_speculative_options(CLI::App& cmd, SpeculativeFlags& flags) {
       ->capture_default_str();
   cmd.add_option("--lookup", flags.lookup, "Prompt lookup: draft by matching n-grams of up to N tokens (0: off)")
       ->check(CLI::Range(0, 16))
-      ->default_str(std::to_string(kAutoLookupNgram));
+      ->default_str(std::to_string(kAutoLookupNgram) + " with auto, else 0");
   cmd.add_flag("--draft-fixed", flags.fixed,
                "Always draft --draft-max tokens: no adaptive length, no pause when speculation does not pay");
 }
@@ -34,16 +34,15 @@ std::vector<char*> with_long_draft_flag(int argc, char** argv) {
   return args;
 }
 
-SpeculativeOptions resolve_speculative(const SpeculativeFlags& flags) {
+SpeculativeOptions resolve_speculative(const SpeculativeFlags& flags, bool auto_by_default) {
   SpeculativeOptions options;
   if (flags.mode == "off") {
     if (!flags.draft_model.empty()) throw Error("--spec off and --model-draft contradict each other");
     if (flags.lookup > 0) throw Error("--spec off and --lookup contradict each other");
     return options;
   }
-  // auto is the default: the controller keeps speculation within a few percent of plain
-  // decoding where drafts are rejected (bench/RESULTS.md (4)).
-  options.lookup = flags.lookup >= 0 ? flags.lookup : kAutoLookupNgram;
+  const bool automatic = flags.mode == "auto" || (flags.mode.empty() && auto_by_default);
+  options.lookup = flags.lookup >= 0 ? flags.lookup : automatic ? kAutoLookupNgram : 0;
   options.draft_max = flags.draft_max;
   options.draft_p_min = flags.draft_p_min;
   options.adaptive = !flags.fixed;

@@ -12,9 +12,10 @@
 namespace bantam::cli {
 
 struct SpeculativeFlags {
-  // "auto" (the default): prompt lookup (--lookup, 3 unless given), plus the draft model when
-  // one is given; "off": neither.
-  std::string mode = "auto";
+  // "auto": prompt lookup (--lookup, 3 unless given), plus the draft model when one is given;
+  // "off": neither; empty: auto where the command makes it the default (resolve_speculative),
+  // else what --lookup and --model-draft ask for.
+  std::string mode;
   std::string draft_model;    // NAME[:VERSION] or path; empty: none
   int draft_max = SpeculativeOptions{}.draft_max;
   float draft_p_min = SpeculativeOptions{}.draft_p_min;
@@ -29,6 +30,8 @@ void add_speculative_options(CLI::App& cmd, SpeculativeFlags& flags);
 std::vector<char*> with_long_draft_flag(int argc, char** argv);
 
 // The session options the flags ask for (the draft model loaded); Error for contradictions.
-SpeculativeOptions resolve_speculative(const SpeculativeFlags& flags);
+// auto_by_default: no --spec means auto (run, chat, bench, where bench/RESULTS.md (4) measured
+// it within 5% of plain decoding); serve, not measured so, keeps speculation to what is asked.
+SpeculativeOptions resolve_speculative(const SpeculativeFlags& flags, bool auto_by_default = false);
 
 }  // namespace bantam::cli
