@@ -17,14 +17,10 @@
 #include "format/gguf_writer.hpp"
 #include "runtime/generation.hpp"
 #include "runtime/scheduler.hpp"
-#include "test_support.hpp"
+#include "runtime/runtime_test_support.hpp"
 
 namespace bantam {
 namespace {
-
-std::shared_ptr<const Model> load(const std::string& relative) {
-  return Model::load(test::shared("models/" + relative).string());
-}
 
 GenerateOptions greedy(int max_tokens, bool shift) {
   GenerateOptions options;
@@ -37,7 +33,7 @@ GenerateOptions greedy(int max_tokens, bool shift) {
 constexpr int64_t kContext = 64;
 
 TEST(ContextShift, GenerationGoesOnPastSeveralShifts) {
-  const auto model = load("weights/stories260K.gguf");
+  const auto model = test::load_shared_model("weights/stories260K.gguf");
   const std::vector<TokenId> prompt = model->tokenize("Once upon a time");
   Session session(model, {.context_length = kContext, .threads = 1});
   int calls = 0;
@@ -61,7 +57,7 @@ TEST(ContextShift, GenerationGoesOnPastSeveralShifts) {
 }
 
 TEST(ContextShift, WithoutItAFullContextEndsGeneration) {
-  const auto model = load("weights/stories260K.gguf");
+  const auto model = test::load_shared_model("weights/stories260K.gguf");
   Session session(model, {.context_length = kContext, .threads = 1});
   const GenerateResult result = session.generate(model->tokenize("Once upon a time"), greedy(300, false));
   EXPECT_EQ(stop_reason_name(result.stop_reason), "context_full");
@@ -69,7 +65,7 @@ TEST(ContextShift, WithoutItAFullContextEndsGeneration) {
 }
 
 TEST(ContextShift, KeepHoldsTheWholePrompt) {
-  const auto model = load("weights/stories260K.gguf");
+  const auto model = test::load_shared_model("weights/stories260K.gguf");
   const std::vector<TokenId> prompt = model->tokenize("Once upon a time there was a little dog named Max");
   Session session(model, {.context_length = kContext, .threads = 1});
   GenerateOptions options = greedy(150, true);
@@ -82,7 +78,7 @@ TEST(ContextShift, KeepHoldsTheWholePrompt) {
 }
 
 TEST(ContextShift, AKeptStartFillingTheContextEndsGeneration) {
-  const auto model = load("weights/stories260K.gguf");
+  const auto model = test::load_shared_model("weights/stories260K.gguf");
   std::vector<TokenId> prompt = model->tokenize("Once upon a time");
   // One free position: a shift would drop half of one token, nothing.
   while (static_cast<int64_t>(prompt.size()) < kContext - 1) prompt.push_back(prompt[1]);
@@ -123,7 +119,7 @@ struct IgnoreReports : SchedulerObserver {
 };
 
 TEST(ContextShift, TheSchedulerShiftsAsTheSessionDoes) {
-  const auto model = load("weights/stories260K.gguf");
+  const auto model = test::load_shared_model("weights/stories260K.gguf");
   const std::vector<TokenId> prompt = model->tokenize("Once upon a time");
   Session session(model, {.context_length = kContext, .threads = 1});
   const GenerateResult expected = session.generate(prompt, greedy(200, true));

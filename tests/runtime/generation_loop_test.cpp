@@ -8,7 +8,7 @@
 #include "runtime/generation.hpp"
 #include "runtime/generation_params.hpp"
 #include "runtime/scheduler.hpp"
-#include "test_support.hpp"
+#include "runtime/runtime_test_support.hpp"
 
 namespace bantam {
 namespace {
@@ -65,14 +65,7 @@ void expect_same_on_both_paths(const GenerateOptions& options, StopReason expect
   EXPECT_EQ(stop_reason_name(scheduler.reason), stop_reason_name(expected));
 }
 
-GenerateOptions greedy(int max_tokens) {
-  GenerateOptions options;
-  options.max_tokens = max_tokens;
-  options.sampling.temperature = 0;
-  return options;
-}
-
-TEST(GenerationLoop, GreedyIsTheSameOnBothPaths) { expect_same_on_both_paths(greedy(40), StopReason::MaxTokens); }
+TEST(GenerationLoop, GreedyIsTheSameOnBothPaths) { expect_same_on_both_paths(test::greedy(40), StopReason::MaxTokens); }
 
 TEST(GenerationLoop, SampledWithPenaltiesIsTheSameOnBothPaths) {
   GenerateOptions options;
@@ -82,11 +75,11 @@ TEST(GenerationLoop, SampledWithPenaltiesIsTheSameOnBothPaths) {
   options.sampling.repeat_penalty = 1.3f;  // looks back over the prompt too, on both paths
   options.sampling.frequency_penalty = 0.5f;
   expect_same_on_both_paths(options, StopReason::MaxTokens);
-  EXPECT_NE(through_session(options).tokens, through_session(greedy(48)).tokens);
+  EXPECT_NE(through_session(options).tokens, through_session(test::greedy(48)).tokens);
 }
 
 TEST(GenerationLoop, StopStringIsTheSameOnBothPaths) {
-  GenerateOptions options = greedy(100);
+  GenerateOptions options = test::greedy(100);
   options.stop = {"Lily"};
   expect_same_on_both_paths(options, StopReason::StopString);
   EXPECT_EQ(through_scheduler(options).text, ", there was a little girl named ");
@@ -113,7 +106,7 @@ TEST(GenerationLoop, JsonSchemaIsTheSameOnBothPaths) {
 }
 
 TEST(GenerationLoop, AnUnenforceableSchemaIsAnErrorNamingTheKeyword) {
-  GenerateOptions options = greedy(4);
+  GenerateOptions options = test::greedy(4);
   options.json_schema = R"({"type": "string", "pattern": "a+"})";
   try {
     through_session(options);
@@ -123,7 +116,7 @@ TEST(GenerationLoop, AnUnenforceableSchemaIsAnErrorNamingTheKeyword) {
   }
 }
 
-TEST(GenerationLoop, ZeroMaxTokensGeneratesNothing) { expect_same_on_both_paths(greedy(0), StopReason::MaxTokens); }
+TEST(GenerationLoop, ZeroMaxTokensGeneratesNothing) { expect_same_on_both_paths(test::greedy(0), StopReason::MaxTokens); }
 
 // The parameter table's defaults are the library's, which the CLI's flags start from.
 TEST(GenerationLoop, ParameterDefaultsAreTheLibrarysDefaults) {

@@ -7,14 +7,10 @@
 #include <cmath>
 
 #include "bantam/bantam.hpp"
-#include "test_support.hpp"
+#include "runtime/runtime_test_support.hpp"
 
 namespace bantam {
 namespace {
-
-std::shared_ptr<const Model> load(const std::string& relative) {
-  return Model::load(test::shared("models/" + relative).string());
-}
 
 std::vector<TokenId> prompt(int n) {
   std::vector<TokenId> ids;
@@ -35,7 +31,7 @@ SessionOptions options(KvCacheType keys, KvCacheType values) {
 // synth-llama3 has heads of 32: one block per head row. Logits of order 10; a Q4_0 row keeps
 // about 3 bits of each value, Q8_0 about 7.
 TEST(KvTypes, QuantizedCachesStayCloseToF16AndTakeTheirBlockSizes) {
-  const auto model = load("synthetic/synth-llama3-f16.gguf");
+  const auto model = test::load_shared_model("synthetic/synth-llama3-f16.gguf");
   const auto ids = prompt(90);  // a block-kernel prompt (64 tokens or more), then one-token steps
   Session f16(model, options(KvCacheType::F16, KvCacheType::F16));
   const auto reference = f16.evaluate(ids);
@@ -59,7 +55,7 @@ TEST(KvTypes, QuantizedCachesStayCloseToF16AndTakeTheirBlockSizes) {
 }
 
 TEST(KvTypes, HeadsNarrowerThanABlockKeepF16) {
-  const auto model = load("weights/stories260K.gguf");  // heads of 8
+  const auto model = test::load_shared_model("weights/stories260K.gguf");  // heads of 8
   Session f16(model, options(KvCacheType::F16, KvCacheType::F16));
   Session asked_q8(model, options(KvCacheType::Q8_0, KvCacheType::Q4_0));
   EXPECT_EQ(asked_q8.kv_cache_bytes(), f16.kv_cache_bytes());
@@ -67,7 +63,7 @@ TEST(KvTypes, HeadsNarrowerThanABlockKeepF16) {
 }
 
 TEST(KvTypes, StateRoundTripKeepsQuantizedRowsAndRefusesOtherTypes) {
-  const auto model = load("synthetic/synth-llama3-f16.gguf");
+  const auto model = test::load_shared_model("synthetic/synth-llama3-f16.gguf");
   const auto ids = prompt(40);
   const TokenId next = 7;
   for (const auto& [keys, values] : {std::pair{KvCacheType::Q8_0, KvCacheType::Q8_0},

@@ -6,21 +6,10 @@
 #include <algorithm>
 
 #include "bantam/bantam.hpp"
-#include "test_support.hpp"
+#include "runtime/runtime_test_support.hpp"
 
 namespace bantam {
 namespace {
-
-std::shared_ptr<const Model> load(const std::string& relative) {
-  return Model::load(test::shared("models/" + relative).string());
-}
-
-GenerateOptions greedy(int max_tokens) {
-  GenerateOptions options;
-  options.max_tokens = max_tokens;
-  options.sampling.temperature = 0.0f;
-  return options;
-}
 
 std::vector<TokenId> ramp_prompt(int n) {
   std::vector<TokenId> ids{1};
@@ -29,10 +18,10 @@ std::vector<TokenId> ramp_prompt(int n) {
 }
 
 TEST(Session, StoriesWritesTextAndStreamsIt) {
-  const auto model = load("weights/stories260K.gguf");
+  const auto model = test::load_shared_model("weights/stories260K.gguf");
   Session session(model, {.context_length = 256, .threads = 1});
   std::string streamed;
-  const auto result = session.generate(model->tokenize("Once upon a time"), greedy(40),
+  const auto result = session.generate(model->tokenize("Once upon a time"), test::greedy(40),
                                        [&](const TokenEvent& e) {
                                          streamed += e.text;
                                          return true;
@@ -43,9 +32,9 @@ TEST(Session, StoriesWritesTextAndStreamsIt) {
 }
 
 TEST(Session, StopStringEndsGenerationAndIsNotShown) {
-  const auto model = load("weights/stories260K.gguf");
+  const auto model = test::load_shared_model("weights/stories260K.gguf");
   Session session(model, {.context_length = 256, .threads = 1});
-  auto options = greedy(100);
+  auto options = test::greedy(100);
   options.stop = {"Lily"};
   const auto result = session.generate(model->tokenize("Once upon a time"), options);
   EXPECT_EQ(result.stop_reason, StopReason::StopString);
@@ -53,29 +42,29 @@ TEST(Session, StopStringEndsGenerationAndIsNotShown) {
 }
 
 TEST(Session, ContextFullStopsCleanly) {
-  const auto model = load("weights/stories260K.gguf");
+  const auto model = test::load_shared_model("weights/stories260K.gguf");
   Session session(model, {.context_length = 12, .threads = 1});
-  const auto result = session.generate(ramp_prompt(8), greedy(-1));
+  const auto result = session.generate(ramp_prompt(8), test::greedy(-1));
   EXPECT_EQ(result.stop_reason, StopReason::ContextFull);
   EXPECT_EQ(result.tokens.size(), 5u);  // 4 fill the context, the 5th is sampled from the last
-  EXPECT_THROW(session.generate(ramp_prompt(13), greedy(1)), Error);
+  EXPECT_THROW(session.generate(ramp_prompt(13), test::greedy(1)), Error);
 }
 
 TEST(Session, CallbackCanStop) {
-  const auto model = load("weights/stories260K.gguf");
+  const auto model = test::load_shared_model("weights/stories260K.gguf");
   Session session(model, {.context_length = 64, .threads = 1});
   int seen = 0;
-  const auto result = session.generate(ramp_prompt(4), greedy(50), [&](const TokenEvent&) { return ++seen < 3; });
+  const auto result = session.generate(ramp_prompt(4), test::greedy(50), [&](const TokenEvent&) { return ++seen < 3; });
   EXPECT_EQ(result.stop_reason, StopReason::Cancelled);
   EXPECT_EQ(result.tokens.size(), 3u);
 }
 
 TEST(Session, ReusesTheCachedPrefix) {
-  const auto model = load("synthetic/synth-qwen2-f16.gguf");
+  const auto model = test::load_shared_model("synthetic/synth-qwen2-f16.gguf");
   Session session(model, {.context_length = 256, .threads = 1});
   const auto prompt = ramp_prompt(40);
-  const auto first = session.generate(prompt, greedy(8));
-  const auto second = session.generate(prompt, greedy(8));
+  const auto first = session.generate(prompt, test::greedy(8));
+  const auto second = session.generate(prompt, test::greedy(8));
   EXPECT_EQ(second.reused_tokens, 39);
   EXPECT_EQ(first.tokens, second.tokens);
 }
@@ -83,17 +72,17 @@ TEST(Session, ReusesTheCachedPrefix) {
 TEST(Session, SlidingWindowRingMatchesAcrossBatchSizes) {
   // Gemma 2's window is 32: with 16-token batches the ring (47 slots) wraps several times over
   // the 132-token prompt, and the continuation must not change.
-  const auto model = load("synthetic/synth-gemma2-f16.gguf");
+  const auto model = test::load_shared_model("synthetic/synth-gemma2-f16.gguf");
   const auto prompt = ramp_prompt(132);
   Session whole(model, {.context_length = 512, .threads = 1, .batch_size = 512});
   Session small(model, {.context_length = 512, .threads = 1, .batch_size = 16});
-  EXPECT_EQ(whole.generate(prompt, greedy(16)).tokens, small.generate(prompt, greedy(16)).tokens);
+  EXPECT_EQ(whole.generate(prompt, test::greedy(16)).tokens, small.generate(prompt, test::greedy(16)).tokens);
 }
 
 TEST(Session, EvaluateLastReturnsTheLastTokensLogits) {
   // Q8_0 output head: several tokens take the int8 GEMM, one token the gemv; both quantize the
   // activations alike and sum the same integers, so only the float order differs.
-  const auto model = load("synthetic/synth-qwen2-Q8_0.gguf");
+  const auto model = test::load_shared_model("synthetic/synth-qwen2-Q8_0.gguf");
   const auto prompt = ramp_prompt(17);
   Session all(model, {.context_length = 64, .threads = 2});
   Session last(model, {.context_length = 64, .threads = 2});
@@ -115,7 +104,7 @@ TEST(Session, EvaluateLastReturnsTheLastTokensLogits) {
 
 TEST(Session, LongRopeFactorsFollowTheContextLength) {
   // Phi-3: the short factors up to the original 4096 positions, the long ones beyond.
-  const auto model = load("synthetic/synth-phi3-f16.gguf");
+  const auto model = test::load_shared_model("synthetic/synth-phi3-f16.gguf");
   const auto prompt = ramp_prompt(20);
   const auto logits = [&](int64_t context) {
     Session session(model, {.context_length = context, .threads = 1});
@@ -127,7 +116,7 @@ TEST(Session, LongRopeFactorsFollowTheContextLength) {
 }
 
 TEST(Session, KvCacheTypes) {
-  const auto model = load("synthetic/synth-llama3-f16.gguf");
+  const auto model = test::load_shared_model("synthetic/synth-llama3-f16.gguf");
   const auto prompt = ramp_prompt(30);
   Session f16(model, {.context_length = 128, .threads = 1});
   const auto reference = f16.evaluate(prompt);

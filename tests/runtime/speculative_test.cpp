@@ -9,21 +9,10 @@
 #include "bantam/bantam.hpp"
 #include "runtime/sampler.hpp"
 #include "runtime/speculative.hpp"
-#include "test_support.hpp"
+#include "runtime/runtime_test_support.hpp"
 
 namespace bantam {
 namespace {
-
-std::shared_ptr<const Model> load(const std::string& relative) {
-  return Model::load(test::shared("models/" + relative).string());
-}
-
-GenerateOptions greedy(int max_tokens) {
-  GenerateOptions options;
-  options.max_tokens = max_tokens;
-  options.sampling.temperature = 0.0f;
-  return options;
-}
 
 SessionOptions with_speculation(SpeculativeOptions speculative, std::vector<AdapterUse> adapters = {}) {
   return {.context_length = 512, .threads = 1, .adapters = std::move(adapters), .speculative = std::move(speculative)};
@@ -189,8 +178,8 @@ TEST(SpeculativeSampling, GreedyKeepsExactlyTheArgmax) {
 // The first two sampled tokens of stories260K (top-k 3: nine outcomes at most), drawn over many
 // seeds with a Q4_0 draft proposing the second, against their exact probabilities.
 TEST(SpeculativeSampling, SessionSamplesTheModelsDistribution) {
-  const auto model = load("weights/stories260K.gguf");
-  const auto draft = load("weights/stories260K-Q4_0.gguf");
+  const auto model = test::load_shared_model("weights/stories260K.gguf");
+  const auto draft = test::load_shared_model("weights/stories260K-Q4_0.gguf");
   const std::vector<TokenId> prompt = model->tokenize("Once upon a time");
   GenerateOptions options;
   options.max_tokens = 2;
@@ -234,10 +223,10 @@ struct Pair {
 void expect_same_greedy_output(const Pair& pair, const std::string& prompt_text, GenerateOptions options,
                                std::vector<AdapterUse> adapters = {}) {
   SCOPED_TRACE(pair.target + " drafted by " + (pair.draft.empty() ? "lookup" : pair.draft));
-  const auto model = load(pair.target);
+  const auto model = test::load_shared_model(pair.target);
   // Every draft proposed (p_min 0), so that verification, not the draft's doubt, decides.
   SpeculativeOptions speculative{.lookup = 3, .draft_max = 6, .draft_p_min = 0.0f, .adaptive = false};
-  if (!pair.draft.empty()) speculative.draft = load(pair.draft);
+  if (!pair.draft.empty()) speculative.draft = test::load_shared_model(pair.draft);
   const std::vector<TokenId> prompt = model->tokenize(prompt_text);
   Session plain(model, with_speculation({}, adapters));
   Session drafted(model, with_speculation(speculative, adapters));
@@ -263,27 +252,27 @@ TEST(SpeculativeGreedy, SameTokensAsPlainDecoding) {
                                 {"synthetic/synth-phi3-Q8_0.gguf", "synthetic/synth-phi3-Q4_0.gguf"},
                                 {"synthetic/synth-qwen2-Q4_0.gguf", ""}};
   for (const Pair& pair : pairs) {
-    expect_same_greedy_output(pair, kCopyPrompt, greedy(80));
-    expect_same_greedy_output(pair, "Once upon a time", greedy(60));
+    expect_same_greedy_output(pair, kCopyPrompt, test::greedy(80));
+    expect_same_greedy_output(pair, "Once upon a time", test::greedy(60));
   }
 }
 
 TEST(SpeculativeGreedy, StopStringsGrammarAndLora) {
   const Pair pair{"weights/stories260K-Q8_0.gguf", "weights/stories260K-Q4_0.gguf"};
-  auto stopped = greedy(100);
+  auto stopped = test::greedy(100);
   stopped.stop = {"ball"};
   expect_same_greedy_output(pair, kCopyPrompt, stopped);
-  auto json = greedy(60);
+  auto json = test::greedy(60);
   json.json_schema = R"({"type":"object","properties":{"name":{"type":"string"}},"required":["name"]})";
   expect_same_greedy_output(pair, "Once upon a time", json);
   const auto adapter = Adapter::load(test::shared("models/adapters/stories260K-lora-qvd-r8-f32.gguf").string(),
-                                     *load(pair.target));
-  expect_same_greedy_output(pair, kCopyPrompt, greedy(60), {{adapter, 0.7f}});
+                                     *test::load_shared_model(pair.target));
+  expect_same_greedy_output(pair, kCopyPrompt, test::greedy(60), {{adapter, 0.7f}});
 }
 
 TEST(SpeculativeDraft, RefusesADraftWithAnotherVocabulary) {
-  const auto model = load("weights/stories260K.gguf");
-  const auto other = load("weights/llama-2-tiny-random.gguf");
+  const auto model = test::load_shared_model("weights/stories260K.gguf");
+  const auto other = test::load_shared_model("weights/llama-2-tiny-random.gguf");
   try {
     Session session(model, with_speculation({.draft = other}));
     FAIL() << "a draft with another vocabulary was accepted";
