@@ -147,6 +147,16 @@ void LayerPass::forward(const float* in, float* out, int64_t n) {
   ops::add_inplace(out, b.mid.data(), n * e);
 }
 
+// Gemma 2 normalizes a branch's output before the residual: the gradient of the branch's
+// projection through that norm (in d_branch), or `grad` itself where the layer has none.
+const float* LayerPass::post_norm_backward(const float* projection, const float* norm, const float* grad, int64_t n) {
+  if (!norm) return grad;
+  const int64_t e = config.n_embd;
+  clear(b.d_branch, n * e);
+  rms_norm_rows_backward(projection, norm, grad, b.d_branch.data(), n, e, config.rms_eps, pool);
+  return b.d_branch.data();
+}
+
 void LayerPass::backward(const float* in, float* grad, int64_t n, bool need_input_gradient) {
   const ModelConfig& c = config;
   const LayerWeights& w = weights;
@@ -157,12 +167,7 @@ void LayerPass::backward(const float* in, float* grad, int64_t n, bool need_inpu
   const int64_t aw = static_cast<int64_t>(c.n_head) * c.head_dim_v;
 
   // Feed-forward branch: grad becomes d loss / d mid (the residual plus the branch).
-  const float* d_ffn_proj = grad;
-  if (w.post_ffn_norm) {
-    clear(b.d_branch, n * e);
-    rms_norm_rows_backward(b.ffn_proj.data(), w.post_ffn_norm, grad, b.d_branch.data(), n, e, c.rms_eps, pool);
-    d_ffn_proj = b.d_branch.data();
-  }
+  const float* d_ffn_proj = post_norm_backward(b.ffn_proj.data(), w.post_ffn_norm, grad, n);
   clear(b.d_act, n * f);
   project_backward(target_slot(TensorRole::FfnDown), w.w_down, b.act.data(), d_ffn_proj, e, n, b.d_act.data());
   const bool fused = c.traits.fused_gate_up;
@@ -191,12 +196,7 @@ void LayerPass::backward(const float* in, float* grad, int64_t n, bool need_inpu
   rms_norm_rows_backward(b.mid.data(), w.ffn_norm, b.d_in.data(), grad, n, e, c.rms_eps, pool);
 
   // Attention branch: grad becomes d loss / d in.
-  const float* d_attn_proj = grad;
-  if (w.post_attn_norm) {
-    clear(b.d_branch, n * e);
-    rms_norm_rows_backward(b.attn_proj.data(), w.post_attn_norm, grad, b.d_branch.data(), n, e, c.rms_eps, pool);
-    d_attn_proj = b.d_branch.data();
-  }
+  const float* d_attn_proj = post_norm_backward(b.attn_proj.data(), w.post_attn_norm, grad, n);
   clear(b.d_attn, n * aw);
   project_backward(target_slot(TensorRole::AttnOutput), w.wo, b.attn.data(), d_attn_proj, e, n, b.d_attn.data());
   clear(b.d_q, n * qw);

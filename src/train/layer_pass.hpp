@@ -66,6 +66,7 @@ struct LayerPass {
   void backward(const float* in, float* grad, int64_t n, bool need_input_gradient);
 
  private:
+  const float* post_norm_backward(const float* projection, const float* norm, const float* grad, int64_t n);
   void project(int slot, const ops::Matrix& w, const float* x, int64_t n, float* y, int64_t y_stride);
   void project_backward(int slot, const ops::Matrix& w, const float* x, const float* dy, int64_t dy_stride,
                         int64_t n, float* dx);
