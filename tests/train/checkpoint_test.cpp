@@ -7,19 +7,11 @@
 #include "bantam/error.hpp"
 #include "format/gguf_writer.hpp"
 #include "test_support.hpp"
+#include "train/error_of.hpp"
 #include "train/checkpoint.hpp"
 
 namespace bantam::train {
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 Checkpoint sample() {
   Checkpoint c;

@@ -10,6 +10,7 @@
 #include "bantam/error.hpp"
 #include "format/gguf.hpp"
 #include "test_support.hpp"
+#include "train/error_of.hpp"
 #include "train/train_data.hpp"
 
 namespace bantam::train {
@@ -26,15 +27,6 @@ const Tokenizer& stories_tokenizer() {
 const char* kChatml =
     "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST(TrainData, TextWindowsShareOneTokenSoEveryTokenButTheFirstIsATargetOnce) {
   std::vector<TokenId> tokens(10);
