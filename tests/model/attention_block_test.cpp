@@ -26,45 +26,14 @@ void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 }  // namespace testing_attention
 namespace {
 
-using testing_attention::Cache;
 using testing_attention::Case;
-using testing_attention::reference_query;
 
 class BlockAttention : public testing::TestWithParam<Case> {};
 
 TEST_P(BlockAttention, AgreesWithFloat64OnEveryIsa) {
   const Case c = GetParam();
   ASSERT_GE(c.n_tokens, kBlockAttentionMinTokens) << "the case must take the block kernel";
-  std::mt19937 rng(42);
-  const Cache cache(c, c.first_pos + c.n_tokens - 1, rng);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> q(static_cast<size_t>(c.n_tokens * c.n_head * c.dim_k));
-  for (float& x : q) x = dist(rng);
-  std::vector<int64_t> positions(static_cast<size_t>(c.n_tokens));
-  for (int64_t t = 0; t < c.n_tokens; ++t) positions[static_cast<size_t>(t)] = c.first_pos + t;
-  AttentionParams params = c.params;
-  params.n_head = c.n_head;
-
-  std::vector<double> want(static_cast<size_t>(c.n_tokens * c.n_head * c.dim_v));
-  const int group = c.n_head / c.n_kv_head;
-  for (int64_t t = 0; t < c.n_tokens; ++t) {
-    for (int h = 0; h < c.n_head; ++h) {
-      const std::vector<double> out =
-          reference_query(c, cache, q.data() + (t * c.n_head + h) * c.dim_k, positions[static_cast<size_t>(t)], h / group);
-      std::copy(out.begin(), out.end(), want.begin() + (t * c.n_head + h) * c.dim_v);
-    }
-  }
-  ThreadPool pool(2);
-  const auto isas = quant::available_isas();
-  for (const quant::Isa isa : isas) {  // the portable kernel and each SIMD level
-    quant::set_isa_for_testing(isa);
-    std::vector<float> got(want.size());
-    attention(params, cache.view, q.data(), positions.data(), c.n_tokens, got.data(), pool);
-    for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_NEAR(got[i], want[i], 1e-5 * (1.0 + std::fabs(want[i]))) << quant::isa_name(isa) << ", element " << i;
-    }
-  }
-  quant::set_isa_for_testing(isas.back());
+  testing_attention::expect_every_isa_matches_reference(c, 42, 1e-5);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -17,9 +17,7 @@
 namespace bantam::ops {
 namespace {
 
-using testing_attention::Cache;
 using testing_attention::Case;
-using testing_attention::reference_query;
 
 // The query as the kernel dots it with keys of `key_type`.
 std::vector<float> rounded_query(GgmlType key_type, const float* q, int dk) {
@@ -37,37 +35,9 @@ class DecodeAttention : public testing::TestWithParam<Case> {};
 TEST_P(DecodeAttention, AgreesWithFloat64OnEveryIsa) {
   const Case c = GetParam();
   ASSERT_LT(c.n_tokens, kBlockAttentionMinTokens) << "the case must take the one-query kernel";
-  std::mt19937 rng(7);
-  const Cache cache(c, c.first_pos + c.n_tokens - 1, rng);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> q(static_cast<size_t>(c.n_tokens * c.n_head * c.dim_k));
-  for (float& x : q) x = dist(rng);
-  std::vector<int64_t> positions(static_cast<size_t>(c.n_tokens));
-  for (int64_t t = 0; t < c.n_tokens; ++t) positions[static_cast<size_t>(t)] = c.first_pos + t;
-  AttentionParams params = c.params;
-  params.n_head = c.n_head;
-
-  std::vector<double> want(static_cast<size_t>(c.n_tokens * c.n_head * c.dim_v));
-  const int group = c.n_head / c.n_kv_head;
-  for (int64_t t = 0; t < c.n_tokens; ++t) {
-    for (int h = 0; h < c.n_head; ++h) {
-      const auto query = rounded_query(c.type, q.data() + (t * c.n_head + h) * c.dim_k, c.dim_k);
-      const auto out = reference_query(c, cache, query.data(), positions[static_cast<size_t>(t)], h / group);
-      std::copy(out.begin(), out.end(), want.begin() + (t * c.n_head + h) * c.dim_v);
-    }
-  }
-  const double tolerance = c.values() == GgmlType::F16 ? 3e-3 : 1e-5;
-  ThreadPool pool(2);
-  const auto isas = quant::available_isas();
-  for (const quant::Isa isa : isas) {
-    quant::set_isa_for_testing(isa);
-    std::vector<float> got(want.size());
-    attention(params, cache.view, q.data(), positions.data(), c.n_tokens, got.data(), pool);
-    for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_NEAR(got[i], want[i], tolerance * (1.0 + std::fabs(want[i]))) << quant::isa_name(isa) << ", element " << i;
-    }
-  }
-  quant::set_isa_for_testing(isas.back());
+  testing_attention::expect_every_isa_matches_reference(
+      c, 7, c.values() == GgmlType::F16 ? 3e-3 : 1e-5,
+      [&c](const float* q, int dim_k) { return rounded_query(c.type, q, dim_k); });
 }
 
 INSTANTIATE_TEST_SUITE_P(

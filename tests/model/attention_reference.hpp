@@ -2,13 +2,18 @@
 // softmax attention over it in float64, what the kernels are checked against.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <optional>
 #include <random>
 #include <vector>
 
 #include "ops/attention.hpp"
+#include "ops/thread_pool.hpp"
+#include "quant/dot.hpp"
 #include "quant/quant.hpp"
 
 namespace bantam::ops::testing_attention {
@@ -83,6 +88,46 @@ inline std::vector<double> reference_query(const Case& c, const Cache& cache, co
   }
   for (double& x : out) x /= sum;
   return out;
+}
+
+// The case's attention on every ISA level (the portable kernel and each SIMD one) against
+// float64 over a cache and queries drawn from `seed`; `as_dotted`, where given, turns a query
+// into what the kernel dots with the keys, for the reference to take the same.
+inline void expect_every_isa_matches_reference(
+    const Case& c, uint32_t seed, double tolerance,
+    const std::function<std::vector<float>(const float* q, int dim_k)>& as_dotted = {}) {
+  std::mt19937 rng(seed);
+  const Cache cache(c, c.first_pos + c.n_tokens - 1, rng);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> q(static_cast<size_t>(c.n_tokens * c.n_head * c.dim_k));
+  for (float& x : q) x = dist(rng);
+  std::vector<int64_t> positions(static_cast<size_t>(c.n_tokens));
+  for (int64_t t = 0; t < c.n_tokens; ++t) positions[static_cast<size_t>(t)] = c.first_pos + t;
+  AttentionParams params = c.params;
+  params.n_head = c.n_head;
+
+  std::vector<double> want(static_cast<size_t>(c.n_tokens * c.n_head * c.dim_v));
+  const int group = c.n_head / c.n_kv_head;
+  for (int64_t t = 0; t < c.n_tokens; ++t) {
+    for (int h = 0; h < c.n_head; ++h) {
+      const float* query = q.data() + (t * c.n_head + h) * c.dim_k;
+      const std::vector<float> dotted = as_dotted ? as_dotted(query, c.dim_k) : std::vector<float>();
+      const auto out = reference_query(c, cache, as_dotted ? dotted.data() : query, positions[static_cast<size_t>(t)],
+                                       h / group);
+      std::copy(out.begin(), out.end(), want.begin() + (t * c.n_head + h) * c.dim_v);
+    }
+  }
+  ThreadPool pool(2);
+  const auto isas = quant::available_isas();
+  for (const quant::Isa isa : isas) {
+    quant::set_isa_for_testing(isa);
+    std::vector<float> got(want.size());
+    attention(params, cache.view, q.data(), positions.data(), c.n_tokens, got.data(), pool);
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_NEAR(got[i], want[i], tolerance * (1.0 + std::fabs(want[i]))) << quant::isa_name(isa) << ", element " << i;
+    }
+  }
+  quant::set_isa_for_testing(isas.back());
 }
 
 }  // namespace bantam::ops::testing_attention
